@@ -1,0 +1,41 @@
+# The two commands a newcomer types: `make demo` and `make test`.
+# Each creates or reuses .venv and installs what it needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-dev
+
+.PHONY: demo test lint typecheck pytest bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+$(VENV)/.installed-bench: pyproject.toml $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+demo: $(STAMP)
+	$(BIN)/python -m glue demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check glue tests domains examples benchmarks
+	$(BIN)/ruff format --check glue tests domains examples benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy glue
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest
+
+test: lint typecheck pytest
+
+bench: $(VENV)/.installed-bench
+	$(BIN)/python benchmarks/dispatch.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,180 @@
+"""What every database connection and pool promises to the layers above.
+
+A connection names its dialect (``"sqlite"`` or ``"postgres"``); the SQL compilers
+above choose placeholders and syntax from it. Values always travel as bound
+parameters: ``?`` placeholders on SQLite, ``$1, $2, ...`` on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+import msgspec
+
+if TYPE_CHECKING:
+    from contextlib import AbstractAsyncContextManager
+
+__all__ = [
+    "Connection",
+    "ConnectionPool",
+    "Dialect",
+    "Params",
+    "PoolStatistics",
+    "Result",
+    "Statement",
+]
+
+Dialect = Literal["sqlite", "postgres"]
+"""The SQL dialect a connection speaks."""
+
+Params = Sequence[Any]
+"""Positional values bound to a statement's placeholders."""
+
+
+class Statement(msgspec.Struct, frozen=True):
+    """One step of a batch: a statement run once, or once per parameter row.
+
+    Attributes:
+        sql: the statement, with the dialect's placeholders.
+        params: the values for one run.
+        many: when set, the statement runs once per row of values, and ``params``
+            is ignored.
+    """
+
+    sql: str
+    params: Params = ()
+    many: Sequence[Params] | None = None
+
+
+class Result(msgspec.Struct, frozen=True):
+    """Rows a query returned, with their column names in order.
+
+    Attributes:
+        columns: the column names, as the statement named them.
+        rows: the rows, each a tuple in column order.
+    """
+
+    columns: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+
+    def dicts(self) -> list[dict[str, Any]]:
+        """Return the rows as dictionaries keyed by column name."""
+        columns = self.columns
+        return [dict(zip(columns, row, strict=True)) for row in self.rows]
+
+
+class PoolStatistics(msgspec.Struct, frozen=True):
+    """A snapshot of a pool.
+
+    Attributes:
+        name: the pool's name.
+        size: connections open now.
+        max_size: the most it will open.
+        checked_out: connections handed out and not yet returned.
+        waiting: tasks waiting for a connection.
+    """
+
+    name: str
+    size: int
+    max_size: int
+    checked_out: int
+    waiting: int
+
+
+@runtime_checkable
+class Connection(Protocol):
+    """One open connection to one database.
+
+    Errors from the driver never escape: each becomes the most specific
+    ``glue.DatabaseError`` or ``glue.ConnectionError``, naming the database.
+    """
+
+    @property
+    def dialect(self) -> Dialect:
+        """The SQL dialect this connection speaks."""
+        ...
+
+    @property
+    def database(self) -> str:
+        """The database's name, for messages and logs (never a password)."""
+        ...
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement; return the number of rows it changed."""
+        ...
+
+    async def execute_many(self, sql: str, rows: Sequence[Params]) -> None:
+        """Run one statement once per row of values."""
+        ...
+
+    async def fetch(self, sql: str, params: Params = ()) -> Result:
+        """Run a query and return all its rows."""
+        ...
+
+    def iterate(
+        self, sql: str, params: Params = (), *, batch_size: int = 500
+    ) -> AsyncIterator[tuple[Any, ...]]:
+        """Stream a query's rows without holding them all."""
+        ...
+
+    async def batch(self, statements: Sequence[Statement]) -> list[int]:
+        """Run statements in order, in as few round trips as the driver allows.
+
+        Returns:
+            for each statement, the number of rows it changed (for a ``many``
+            statement, the total).
+        """
+        ...
+
+    def transaction(self) -> AbstractAsyncContextManager[None]:
+        """Begin a transaction that commits on a clean exit and rolls back on error."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close the connection. Closing twice does nothing."""
+        ...
+
+
+@runtime_checkable
+class ConnectionPool(Protocol):
+    """A pool of connections to one database.
+
+    Open it with ``async with pool`` (or ``await pool.open()``), take connections
+    with ``async with pool.acquire() as conn``.
+    """
+
+    @property
+    def name(self) -> str:
+        """The pool's name, used in messages and logs."""
+        ...
+
+    @property
+    def dialect(self) -> Dialect:
+        """The SQL dialect of the pool's connections."""
+        ...
+
+    async def open(self) -> None:
+        """Open the pool; raise ``glue.ConnectionError`` if the database is down."""
+        ...
+
+    def acquire(
+        self, *, write: bool = False, timeout: float | None = None
+    ) -> AbstractAsyncContextManager[Connection]:
+        """Check out a connection, returning it on exit.
+
+        Args:
+            write: the connection will write. SQLite hands out its single writer;
+                PostgreSQL ignores this.
+            timeout: seconds to wait before ``glue.PoolTimeout``; the pool's own
+                acquire timeout when None.
+        """
+        ...
+
+    def statistics(self) -> PoolStatistics:
+        """Return a snapshot of the pool's size and use."""
+        ...
+
+    async def aclose(self, *, timeout: float | None = None) -> None:
+        """Close the pool, waiting for checked-out connections up to ``timeout``."""
+        ...

@@ -1,0 +1,250 @@
+"""Every error glue raises, in one tree.
+
+::
+
+    GlueError
+    ├── ConfigurationError            a mistake in how the app was put together
+    │   └── RegistrationError         a bad or duplicate registration on a Domain
+    ├── ValidationError (ValueError)  input that does not fit an entity; .errors by path
+    ├── UnknownCommand (LookupError)  a command name no domain registered
+    ├── Forbidden (PermissionError)   an actor without a permission, or a domain
+    │                                 reaching for a database it did not declare
+    ├── NotFound (LookupError)        a required row or parent is missing
+    ├── ContextError (RuntimeError)   a context used outside its lifetime
+    │   └── SetupError                a resource or middleware that did not set up
+    ├── ConcurrencyConflict           a stale etag: the row changed under us
+    ├── ConnectionError               a database could not be reached or was lost
+    │   ├── PoolTimeout (TimeoutError)  no connection free within the acquire timeout
+    │   └── PoolClosed                the pool was closed
+    ├── DatabaseError                 the database refused a statement
+    │   ├── IntegrityError            a constraint was violated
+    │   ├── OperationalError          locks, timeouts, disk, the server going away
+    │   └── ProgrammingError          bad SQL, an unknown table or column
+    ├── SchemaError                   a table schema that cannot be declared or used
+    ├── QueryError                    a query that refers to what does not exist
+    ├── QueryTimeout (TimeoutError)   a query that ran past its deadline
+    └── CommitError                   a multi-database commit that could not complete
+
+Messages are built from the arguments; the arguments stay available as attributes.
+This module imports nothing from glue.
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+__all__ = [
+    "CommitError",
+    "ConcurrencyConflict",
+    "ConfigurationError",
+    "ConnectionError",
+    "ContextError",
+    "DatabaseError",
+    "FieldError",
+    "Forbidden",
+    "GlueError",
+    "IntegrityError",
+    "NotFound",
+    "OperationalError",
+    "PoolClosed",
+    "PoolTimeout",
+    "ProgrammingError",
+    "QueryError",
+    "QueryTimeout",
+    "RegistrationError",
+    "SchemaError",
+    "SetupError",
+    "UnknownCommand",
+    "ValidationError",
+]
+
+
+class GlueError(Exception):
+    """The root of every error glue raises."""
+
+
+class ConfigurationError(GlueError):
+    """The app, a domain or a database was configured in a way that cannot work."""
+
+
+class RegistrationError(ConfigurationError):
+    """A registration on a Domain or App is invalid, for example a duplicate name."""
+
+
+class FieldError(msgspec.Struct, frozen=True):
+    """One bad field of a validated input.
+
+    Attributes:
+        path: where the field is, as a JSON path (``$.items[2]``).
+        reason: what is wrong with it.
+    """
+
+    path: str
+    reason: str
+
+
+class ValidationError(GlueError, ValueError):
+    """Input that does not fit an entity.
+
+    Attributes:
+        entity: the full name of the entity (``"shop:create-order"``).
+        errors: every bad field, by path and reason.
+    """
+
+    def __init__(self, entity: str, errors: Sequence[FieldError]) -> None:
+        self.entity = entity
+        self.errors = list(errors)
+        detail = "; ".join(f"{e.path}: {e.reason}" for e in self.errors)
+        super().__init__(f"invalid {entity}: {detail}")
+
+
+class UnknownCommand(GlueError, LookupError):
+    """A command name that no domain of the app registered."""
+
+    def __init__(self, name: str, known: Iterable[str] = ()) -> None:
+        self.name = name
+        self.known = sorted(known)
+        hint = f" (known: {', '.join(self.known)})" if self.known else ""
+        super().__init__(f"unknown command {name!r}{hint}")
+
+
+class Forbidden(GlueError, PermissionError):
+    """An actor lacks a permission, or a domain reached past what it declared.
+
+    Attributes:
+        missing: the permissions or names that were missing.
+    """
+
+    def __init__(self, message: str, missing: Iterable[str] = ()) -> None:
+        self.missing = frozenset(missing)
+        super().__init__(message)
+
+
+class NotFound(GlueError, LookupError):
+    """A row that must exist does not.
+
+    Attributes:
+        table: the table that was searched.
+        key: the primary key that was asked for.
+    """
+
+    def __init__(self, table: str, key: Any) -> None:
+        self.table = table
+        self.key = key
+        super().__init__(f"{table} {key!r} not found")
+
+
+class ContextError(GlueError, RuntimeError):
+    """A context, resource or middleware used outside its lifetime."""
+
+
+class SetupError(ContextError):
+    """A resource factory or middleware did not set up (it never yielded)."""
+
+
+class ConcurrencyConflict(GlueError):
+    """A row changed since it was read: its etag no longer matches.
+
+    Attributes:
+        table: the table of the row.
+        key: its primary key.
+        expected: the etag the unit of work held.
+    """
+
+    def __init__(self, table: str, key: Any, expected: str | None = None) -> None:
+        self.table = table
+        self.key = key
+        self.expected = expected
+        held = f" (held etag {expected})" if expected else ""
+        super().__init__(
+            f"{table} {key!r} changed since it was read{held}; "
+            "nothing of the unit of work was written"
+        )
+
+
+class ConnectionError(GlueError, builtins.ConnectionError):
+    """A database could not be reached, or a connection to it was lost.
+
+    Attributes:
+        database: the name of the database (its schema name or URL without secrets).
+    """
+
+    def __init__(self, database: str, reason: str) -> None:
+        self.database = database
+        self.reason = reason
+        super().__init__(f"database {database!r}: {reason}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class PoolTimeout(ConnectionError, TimeoutError):
+    """No connection of a pool became free within its acquire timeout."""
+
+
+class PoolClosed(ConnectionError):
+    """A connection was asked of a pool that is closed."""
+
+
+class DatabaseError(GlueError):
+    """The database refused a statement.
+
+    Attributes:
+        database: the database that refused it.
+        table: the table concerned, when known.
+    """
+
+    def __init__(self, database: str, reason: str, table: str | None = None) -> None:
+        self.database = database
+        self.reason = reason
+        self.table = table
+        where = f", table {table!r}" if table else ""
+        super().__init__(f"database {database!r}{where}: {reason}")
+
+
+class IntegrityError(DatabaseError):
+    """A constraint (unique, foreign key, not null, check) was violated."""
+
+
+class OperationalError(DatabaseError):
+    """The database could not run the statement: locked, timed out, out of space."""
+
+
+class ProgrammingError(DatabaseError):
+    """The statement itself was wrong: bad SQL, an unknown table or column."""
+
+
+class SchemaError(GlueError):
+    """A table schema that cannot be declared, created or used as written."""
+
+
+class QueryError(GlueError):
+    """A query that names an unknown table, field or lookup, or cannot be planned."""
+
+
+class QueryTimeout(GlueError, TimeoutError):
+    """A query ran past its deadline; everything it started was cancelled."""
+
+
+class CommitError(GlueError):
+    """A unit of work spanning databases could not commit everywhere.
+
+    Attributes:
+        committed: the databases that did commit before the failure.
+        failed: the database whose commit failed.
+    """
+
+    def __init__(self, failed: str, committed: Iterable[str], reason: str) -> None:
+        self.failed = failed
+        self.committed = sorted(committed)
+        self.reason = reason
+        done = ", ".join(self.committed) or "none"
+        super().__init__(
+            f"commit failed on {failed!r} ({reason}); already committed: {done}"
+        )
