@@ -1,0 +1,33 @@
+"""Table schemas: what a table holds, as plain values."""
+
+from __future__ import annotations
+
+from .model import (
+    AUDIT_COLUMNS,
+    DELETED_AT,
+    ETAG,
+    Check,
+    Column,
+    ColumnType,
+    Constraint,
+    ForeignKey,
+    Index,
+    Schema,
+    Unique,
+    check_identifier,
+)
+
+__all__ = [
+    "AUDIT_COLUMNS",
+    "DELETED_AT",
+    "ETAG",
+    "Check",
+    "Column",
+    "ColumnType",
+    "Constraint",
+    "ForeignKey",
+    "Index",
+    "Schema",
+    "Unique",
+    "check_identifier",
+]

@@ -1,0 +1,179 @@
+"""What differs between SQLite and PostgreSQL: quoting, placeholders, types, values.
+
+Compilers build SQL only from validated, quoted identifiers and placeholders; values
+travel separately as bound parameters, converted here to what each driver stores
+and back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
+
+import msgspec
+
+from ..errors import SchemaError
+from ..schema.model import ColumnType, check_identifier
+
+if TYPE_CHECKING:
+    from ..connections.abc import Dialect
+
+__all__ = [
+    "SQL_TYPES",
+    "decoder",
+    "encoder",
+    "is_identity",
+    "placeholder",
+    "quote",
+]
+
+SQL_TYPES: Final[dict[Dialect, dict[ColumnType, str]]] = {
+    "sqlite": {
+        ColumnType.INTEGER: "INTEGER",
+        ColumnType.FLOAT: "REAL",
+        ColumnType.DECIMAL: "TEXT",
+        ColumnType.TEXT: "TEXT",
+        ColumnType.BOOLEAN: "INTEGER",
+        ColumnType.DATETIME: "TEXT",
+        ColumnType.DATE: "TEXT",
+        ColumnType.UUID: "TEXT",
+        ColumnType.BYTES: "BLOB",
+        ColumnType.JSON: "TEXT",
+    },
+    "postgres": {
+        ColumnType.INTEGER: "BIGINT",
+        ColumnType.FLOAT: "DOUBLE PRECISION",
+        ColumnType.DECIMAL: "NUMERIC",
+        ColumnType.TEXT: "TEXT",
+        ColumnType.BOOLEAN: "BOOLEAN",
+        ColumnType.DATETIME: "TIMESTAMPTZ",
+        ColumnType.DATE: "DATE",
+        ColumnType.UUID: "UUID",
+        ColumnType.BYTES: "BYTEA",
+        ColumnType.JSON: "JSONB",
+    },
+}
+"""Each portable column type's name in each dialect's DDL."""
+
+
+def quote(name: str, what: str = "identifier") -> str:
+    """Validate ``name`` as an identifier and return it double-quoted."""
+    return f'"{check_identifier(name, what)}"'
+
+
+def placeholder(dialect: Dialect, index: int) -> str:
+    """The placeholder for the ``index``-th (1-based) bound value."""
+    return "?" if dialect == "sqlite" else f"${index}"
+
+
+Convert = Callable[[Any], Any]
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _json_out(value: Any) -> Any:
+    return None if value is None else msgspec.json.encode(value).decode()
+
+
+def _json_in(value: Any) -> Any:
+    return msgspec.json.decode(value) if isinstance(value, str | bytes) else value
+
+
+def _utc(value: Any) -> Any:
+    if isinstance(value, dt.datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value
+
+
+def _iso_out(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return _utc(value).isoformat()
+    return value.isoformat() if isinstance(value, dt.date) else value
+
+
+def _datetime_in(value: Any) -> Any:
+    return dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _date_in(value: Any) -> Any:
+    return dt.date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _str_out(value: Any) -> Any:
+    return None if value is None else str(value)
+
+
+def _uuid_in(value: Any) -> Any:
+    return uuid.UUID(value) if isinstance(value, str) else value
+
+
+def _decimal_in(value: Any) -> Any:
+    return decimal.Decimal(value) if isinstance(value, str | int | float) else value
+
+
+def _bool_out(value: Any) -> Any:
+    return None if value is None else int(value)
+
+
+def _bool_in(value: Any) -> Any:
+    return None if value is None else bool(value)
+
+
+_ENCODERS: Final[dict[Dialect, dict[ColumnType, Convert]]] = {
+    "sqlite": {
+        ColumnType.DECIMAL: _str_out,
+        ColumnType.BOOLEAN: _bool_out,
+        ColumnType.DATETIME: _iso_out,
+        ColumnType.DATE: _iso_out,
+        ColumnType.UUID: _str_out,
+        ColumnType.JSON: _json_out,
+    },
+    "postgres": {
+        ColumnType.DATETIME: _utc,
+        ColumnType.JSON: _json_out,
+    },
+}
+
+_DECODERS: Final[dict[Dialect, dict[ColumnType, Convert]]] = {
+    "sqlite": {
+        ColumnType.DECIMAL: _decimal_in,
+        ColumnType.BOOLEAN: _bool_in,
+        ColumnType.DATETIME: _datetime_in,
+        ColumnType.DATE: _date_in,
+        ColumnType.UUID: _uuid_in,
+        ColumnType.JSON: _json_in,
+    },
+    "postgres": {
+        ColumnType.JSON: _json_in,
+    },
+}
+
+
+def encoder(dialect: Dialect, column_type: ColumnType) -> Convert:
+    """The function turning a Python value into what ``dialect`` stores.
+
+    Types the driver stores as they are get the identity function; callers can
+    skip those by comparing with :func:`is_identity`.
+    """
+    try:
+        return _ENCODERS[dialect].get(column_type, _identity)
+    except KeyError:
+        raise SchemaError(f"unknown SQL dialect {dialect!r}") from None
+
+
+def decoder(dialect: Dialect, column_type: ColumnType) -> Convert:
+    """The function turning what ``dialect`` returns back into a Python value."""
+    try:
+        return _DECODERS[dialect].get(column_type, _identity)
+    except KeyError:
+        raise SchemaError(f"unknown SQL dialect {dialect!r}") from None
+
+
+def is_identity(convert: Convert) -> bool:
+    """Whether ``convert`` leaves values as they are (so it can be skipped)."""
+    return convert is _identity
