@@ -1,0 +1,1 @@
+"""Plans: the tasks queries and writes become, and the executor that runs them."""

@@ -1,0 +1,1 @@
+"""Services in the AMSDAL Glue style: data, schema, transactions and locks."""
