@@ -1,0 +1,54 @@
+"""Connections to SQLite and PostgreSQL, their pools, and the connection manager."""
+
+from __future__ import annotations
+
+from .abc import Connection as Connection
+from .abc import ConnectionPool as ConnectionPool
+from .abc import Dialect as Dialect
+from .abc import Params as Params
+from .abc import PoolStatistics as PoolStatistics
+from .abc import Result as Result
+from .abc import Statement as Statement
+from .containers import Container as Container
+from .containers import Registry as Registry
+from .containers import init_default_containers as init_default_containers
+from .manager import ConnectionManager as ConnectionManager
+from .pool import DefaultConnectionPool as DefaultConnectionPool
+from .postgres import PostgresConnection as PostgresConnection
+from .postgres import map_asyncpg_errors as map_asyncpg_errors
+from .sqlite import SqliteConnection as SqliteConnection
+from .sqlite import map_sqlite_errors as map_sqlite_errors
+from .urls import pool_from_url as pool_from_url
+
+AsyncConnectionManager = ConnectionManager
+"""The seed's name for `ConnectionManager` (glue's is async already)."""
+DefaultAsyncConnectionPool = DefaultConnectionPool
+"""The seed's name for `DefaultConnectionPool`."""
+AsyncSqliteConnection = SqliteConnection
+"""The seed's name for `SqliteConnection`."""
+AsyncPostgresConnection = PostgresConnection
+"""The seed's name for `PostgresConnection`."""
+
+__all__ = [
+    "AsyncConnectionManager",
+    "AsyncPostgresConnection",
+    "AsyncSqliteConnection",
+    "Connection",
+    "ConnectionManager",
+    "ConnectionPool",
+    "Container",
+    "DefaultAsyncConnectionPool",
+    "DefaultConnectionPool",
+    "Dialect",
+    "Params",
+    "PoolStatistics",
+    "PostgresConnection",
+    "Registry",
+    "Result",
+    "SqliteConnection",
+    "Statement",
+    "init_default_containers",
+    "map_asyncpg_errors",
+    "map_sqlite_errors",
+    "pool_from_url",
+]

@@ -100,6 +100,11 @@ class Connection(Protocol):
         """The database's name, for messages and logs (never a password)."""
         ...
 
+    @property
+    def closed(self) -> bool:
+        """Whether the connection was closed, lost, or returned to its pool."""
+        ...
+
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; return the number of rows it changed."""
         ...

@@ -1,0 +1,183 @@
+"""`ConnectionManager`: which pool serves which schema name, and their lifetime.
+
+Tables are routed to databases by schema name. One pool is the default; names
+registered explicitly (``"orders"``) get their own pool, and every other name
+falls back to the default.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Self
+
+import anyio
+
+from ..errors import ConfigurationError, GlueError
+from .urls import pool_from_url
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from types import TracebackType
+
+    from .abc import ConnectionPool
+
+__all__ = ["DEFAULT", "ConnectionManager"]
+
+DEFAULT = "default"
+"""The schema name under which the default pool is registered."""
+
+
+class ConnectionManager:
+    """Schema name → connection pool, with one default; closes every pool.
+
+    ::
+
+        manager = ConnectionManager()
+        manager.register_connection_pool(shop_pool)  # the default
+        manager.register_connection_pool(orders_pool, "orders")
+        async with manager:
+            pool = manager.get_connection_pool("orders")
+
+    ``async with manager`` opens every pool (failing fast, naming the database
+    that could not be reached) and closes them all on exit.
+    """
+
+    def __init__(self) -> None:
+        """Start with no pools."""
+        self._pools: dict[str, ConnectionPool] = {}
+
+    @classmethod
+    def from_urls(cls, urls: Mapping[str, str], **options: Any) -> Self:
+        """Build a manager with one pool per URL, named by its key.
+
+        Args:
+            urls: schema name → database URL; the ``"default"`` key is the
+                default pool. See `glue.connections.urls` for the URL forms.
+            **options: for every pool (``max_size``, ``acquire_timeout``, ...).
+
+        Raises:
+            glue.ConnectionError: a URL with an unknown scheme or no database.
+        """
+        manager = cls()
+        for name, url in urls.items():
+            manager.register_connection_pool(
+                pool_from_url(url, name=name, **options), name
+            )
+        return manager
+
+    @property
+    def pools(self) -> Mapping[str, ConnectionPool]:
+        """The registered pools by schema name (the default under ``"default"``)."""
+        return dict(self._pools)
+
+    def register_connection_pool(
+        self, pool: ConnectionPool, schema_name: str | None = None
+    ) -> None:
+        """Register ``pool`` for a schema name, or as the default without one.
+
+        One pool may serve several names; it is opened and closed once.
+
+        Raises:
+            glue.ConfigurationError: the name already has a pool (unregister it
+                first).
+        """
+        key = schema_name or DEFAULT
+        if key in self._pools:
+            raise ConfigurationError(
+                f"schema {key!r} already has pool {self._pools[key].name!r}; "
+                "unregister_connection_pool() it first"
+            )
+        self._pools[key] = pool
+
+    def unregister_connection_pool(
+        self, schema_name: str | None = None
+    ) -> ConnectionPool:
+        """Remove and return the pool of a schema name (the default without one).
+
+        The pool stays open: close it yourself if nothing else uses it.
+
+        Raises:
+            glue.ConfigurationError: no pool is registered under that name.
+        """
+        key = schema_name or DEFAULT
+        try:
+            return self._pools.pop(key)
+        except KeyError:
+            raise ConfigurationError(
+                f"no connection pool is registered for schema {key!r}"
+            ) from None
+
+    def get_connection_pool(self, schema_name: str | None = None) -> ConnectionPool:
+        """Return the pool for a schema name, falling back to the default.
+
+        Raises:
+            glue.ConfigurationError: neither the name nor a default has a pool.
+        """
+        key = schema_name or DEFAULT
+        pool = self._pools.get(key) or self._pools.get(DEFAULT)
+        if pool is None:
+            known = ", ".join(sorted(self._pools)) or "none"
+            raise ConfigurationError(
+                f"no connection pool for schema {key!r} and no default pool "
+                f"(registered: {known}); call register_connection_pool(pool)"
+            )
+        return pool
+
+    async def open(self) -> None:
+        """Open every pool, in registration order.
+
+        Raises:
+            glue.ConnectionError: a database could not be reached; the pools
+                opened before it are closed again.
+        """
+        opened: list[ConnectionPool] = []
+        try:
+            for pool in self._distinct():
+                await pool.open()
+                opened.append(pool)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                for pool in reversed(opened):
+                    await pool.aclose()
+            raise
+
+    async def aclose(self, *, timeout: float | None = None) -> None:
+        """Close every pool, each at most once. Closing twice does nothing.
+
+        Args:
+            timeout: how long each pool waits for its checked-out connections.
+
+        Raises:
+            glue.GlueError: the first pool that failed to close cleanly (all of
+                them are closed regardless).
+        """
+        first: GlueError | None = None
+        with anyio.CancelScope(shield=True):
+            for pool in reversed(self._distinct()):
+                try:
+                    await pool.aclose(timeout=timeout)
+                except GlueError as exc:
+                    first = first or exc
+        if first is not None:
+            raise first
+
+    async def disconnect_all(self) -> None:
+        """Close every pool: the seed's name for `aclose`."""
+        await self.aclose()
+
+    def _distinct(self) -> list[ConnectionPool]:
+        seen: dict[int, ConnectionPool] = {}
+        for pool in self._pools.values():
+            seen.setdefault(id(pool), pool)
+        return list(seen.values())
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

@@ -1,0 +1,315 @@
+"""`DefaultConnectionPool`: checkouts, limits, timeouts and closing, for any backend.
+
+The pool owns what every database shares: its state (new, open, closed), the
+count of checked-out connections and waiting tasks, the acquire timeout, and a
+close that waits for checkouts to come back. A backend, built by the connection
+class (``SqliteConnection.pool_backend``, ``PostgresConnection.pool_backend``),
+opens, hands out and takes back the connections themselves.
+"""
+
+from __future__ import annotations
+
+import enum
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, Protocol, Self
+
+import anyio
+import structlog
+
+from ..errors import ConfigurationError, PoolClosed, PoolTimeout
+from .abc import PoolStatistics
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from types import TracebackType
+
+    from .abc import Connection, Dialect
+
+__all__ = ["ConnectionFactory", "DefaultConnectionPool", "PoolBackend"]
+
+_log = structlog.get_logger("glue.connections")
+
+
+class PoolBackend(Protocol):
+    """What a driver provides to `DefaultConnectionPool`.
+
+    ``take`` may wait and must be safe to cancel; ``give`` never raises for a
+    lost connection (it drops it, and a later ``take`` opens a new one).
+    """
+
+    @property
+    def name(self) -> str:
+        """The pool's name, used in messages."""
+        ...
+
+    @property
+    def location(self) -> str:
+        """Where the database is: a file path, or a URL without password."""
+        ...
+
+    @property
+    def max_size(self) -> int:
+        """The most connections the backend opens."""
+        ...
+
+    @property
+    def dialect(self) -> Dialect:
+        """The SQL dialect of the connections."""
+        ...
+
+    def size(self) -> int:
+        """Connections open now."""
+        ...
+
+    async def open(self) -> None:
+        """Open the first connections; raise `glue.ConnectionError` on failure."""
+        ...
+
+    async def take(self, write: bool) -> Connection:
+        """Check out a connection, waiting while none is free."""
+        ...
+
+    async def give(self, conn: Connection) -> None:
+        """Take back a connection that `take` handed out."""
+        ...
+
+    async def close(self, *, force: bool) -> None:
+        """Close the connections; with ``force``, the checked-out ones too."""
+        ...
+
+
+class ConnectionFactory(Protocol):
+    """A connection class that can back a pool (`SqliteConnection`, ...)."""
+
+    def pool_backend(self, *args: Any, **options: Any) -> PoolBackend:
+        """Build the backend for one pool.
+
+        `DefaultConnectionPool` passes ``name``, ``min_size``, ``max_size`` and
+        the user's options, all by keyword.
+        """
+        ...
+
+
+class _State(enum.Enum):
+    NEW = "new"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class DefaultConnectionPool:
+    """A pool of connections to one database, for SQLite or PostgreSQL.
+
+    ::
+
+        pool = DefaultConnectionPool(SqliteConnection, db_path="customers.sqlite")
+        pool = DefaultConnectionPool(PostgresConnection, dsn="postgresql://...")
+
+        async with pool:
+            async with pool.acquire() as conn:
+                rows = await conn.fetch("SELECT id, name FROM customers")
+
+    The pool opens on ``async with`` (or `open`, or lazily on the first
+    `acquire`) and closes on exit. On SQLite it keeps one writer, handed out by
+    ``acquire(write=True)``, and readers for everything else; on PostgreSQL it
+    runs on asyncpg's pool and ``write`` changes nothing.
+    """
+
+    def __init__(
+        self,
+        connection_class: ConnectionFactory,
+        /,
+        *,
+        name: str | None = None,
+        min_size: int = 1,
+        max_size: int | None = None,
+        acquire_timeout: float | None = 30.0,
+        **options: Any,
+    ) -> None:
+        """Configure the pool; nothing connects until it opens.
+
+        Args:
+            connection_class: `SqliteConnection` or `PostgresConnection`.
+            name: the pool's name in messages and logs; by default the file name
+                (SQLite) or the database name (PostgreSQL).
+            min_size: connections opened when the pool opens.
+            max_size: the most connections at once (SQLite: 5, one of them the
+                writer; PostgreSQL: 10).
+            acquire_timeout: seconds `acquire` waits before `glue.PoolTimeout`;
+                None waits as long as it takes.
+            **options: for the connection class: ``db_path`` and ``timeout``
+                (busy timeout) for SQLite, ``dsn`` and asyncpg's options for
+                PostgreSQL.
+
+        Raises:
+            glue.ConfigurationError: sizes or timeout that cannot work.
+        """
+        if min_size < 0 or (max_size is not None and max_size < max(min_size, 1)):
+            raise ConfigurationError(
+                f"pool {name or ''!r}: need 0 <= min_size <= max_size and "
+                f"max_size >= 1 (got min_size={min_size}, max_size={max_size})"
+            )
+        if acquire_timeout is not None and acquire_timeout <= 0:
+            raise ConfigurationError(
+                f"pool {name or ''!r}: acquire_timeout must be positive or None "
+                f"(got {acquire_timeout})"
+            )
+        self._backend = connection_class.pool_backend(
+            name=name, min_size=min_size, max_size=max_size, **options
+        )
+        self._acquire_timeout = acquire_timeout
+        self._state = _State.NEW
+        self._opening = anyio.Lock()
+        self._closed = anyio.Event()
+        self._returned = anyio.Event()
+        self._checked_out = 0
+        self._waiting: set[anyio.CancelScope] = set()
+
+    def __repr__(self) -> str:
+        stats = self.statistics()
+        return (
+            f"<DefaultConnectionPool {self.name!r} {self._state.value} "
+            f"{self.dialect} size={stats.size}/{stats.max_size} "
+            f"checked_out={stats.checked_out}>"
+        )
+
+    @property
+    def name(self) -> str:
+        """The pool's name, used in messages and logs."""
+        return self._backend.name
+
+    @property
+    def dialect(self) -> Dialect:
+        """The SQL dialect of the pool's connections."""
+        return self._backend.dialect
+
+    @property
+    def location(self) -> str:
+        """Where the database is: an absolute file path, or a URL without password."""
+        return self._backend.location
+
+    async def open(self) -> None:
+        """Open the pool and its first connections. Opening twice does nothing.
+
+        Raises:
+            glue.ConnectionError: the database cannot be reached; the message
+                names the pool and where it tried.
+            glue.PoolClosed: the pool was closed; pools do not reopen.
+        """
+        async with self._opening:
+            if self._state is _State.CLOSED:
+                raise PoolClosed(self.name, "the pool is closed; create a new one")
+            if self._state is _State.NEW:
+                try:
+                    await self._backend.open()
+                except BaseException:
+                    with anyio.CancelScope(shield=True):
+                        await self._backend.close(force=True)
+                    raise
+                self._state = _State.OPEN
+                _log.debug("pool opened", pool=self.name, location=self.location)
+
+    @asynccontextmanager
+    async def acquire(
+        self, *, write: bool = False, timeout: float | None = None
+    ) -> AsyncIterator[Connection]:
+        """Check out a connection and return it on exit, even when cancelled.
+
+        Args:
+            write: the connection will write. SQLite hands out its single writer;
+                PostgreSQL ignores this.
+            timeout: seconds to wait for a free connection; the pool's
+                ``acquire_timeout`` when None.
+
+        Raises:
+            glue.PoolTimeout: no connection became free in time.
+            glue.PoolClosed: the pool is closed, or closed while we waited.
+            glue.ConnectionError: a new connection could not be opened.
+        """
+        if self._state is not _State.OPEN:
+            await self.open()
+        limit = self._acquire_timeout if timeout is None else timeout
+        scope = anyio.CancelScope(
+            deadline=anyio.current_time() + limit if limit is not None else float("inf")
+        )
+        self._waiting.add(scope)
+        try:
+            with scope:
+                conn = await self._backend.take(write)
+        finally:
+            self._waiting.discard(scope)
+        if scope.cancelled_caught:
+            if self._state is _State.CLOSED:
+                raise PoolClosed(self.name, "the pool closed while we waited")
+            stats = self.statistics()
+            raise PoolTimeout(
+                self.name,
+                f"no connection free within {limit:g} s ({stats.checked_out} of "
+                f"{stats.max_size} checked out, {stats.waiting} waiting); raise "
+                "max_size or hold connections for less time",
+            )
+        self._checked_out += 1
+        try:
+            yield conn
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._backend.give(conn)
+            self._checked_out -= 1
+            if not self._checked_out:
+                self._returned.set()
+
+    def statistics(self) -> PoolStatistics:
+        """Return a snapshot of the pool's size and use."""
+        return PoolStatistics(
+            name=self.name,
+            size=self._backend.size(),
+            max_size=self._backend.max_size,
+            checked_out=self._checked_out,
+            waiting=len(self._waiting),
+        )
+
+    async def aclose(self, *, timeout: float | None = None) -> None:
+        """Close the pool. Closing twice does nothing.
+
+        Tasks waiting in `acquire` get `glue.PoolClosed`. Checked-out connections
+        are waited for, up to ``timeout`` seconds (None: as long as it takes).
+
+        Raises:
+            glue.PoolTimeout: connections were still checked out after
+                ``timeout``; they were closed under their users.
+        """
+        if self._state is _State.CLOSED:
+            await self._closed.wait()
+            return
+        self._state = _State.CLOSED
+        for scope in self._waiting:
+            scope.cancel()
+        still_out = 0
+        try:
+            with anyio.move_on_after(timeout):
+                while self._checked_out:
+                    self._returned = anyio.Event()
+                    await self._returned.wait()
+        finally:
+            still_out = self._checked_out
+            with anyio.CancelScope(shield=True):
+                await self._backend.close(force=bool(still_out))
+            self._closed.set()
+            _log.debug("pool closed", pool=self.name, forced=still_out)
+        if still_out:
+            raise PoolTimeout(
+                self.name,
+                f"{still_out} connection(s) still checked out after {timeout:g} s; "
+                "closed them",
+            )
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

@@ -1,0 +1,427 @@
+"""PostgreSQL through asyncpg: `PostgresConnection`, its pool backend, error mapping.
+
+The pool backend is asyncpg's own pool: it connects, resets connections on
+release and reconnects a holder whose connection died. glue adds checkout
+accounting, timeouts and error translation around it (`DefaultConnectionPool`).
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import asynccontextmanager, contextmanager
+from typing import TYPE_CHECKING, Any, TypeAlias
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import anyio
+import asyncpg
+import structlog
+from asyncpg.pool import PoolConnectionProxy
+
+from .. import errors
+from .abc import Connection, Dialect, Params, Result, Statement
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator, Sequence
+
+    from asyncpg.transaction import Transaction
+
+__all__ = [
+    "PostgresConnection",
+    "PostgresPoolBackend",
+    "map_asyncpg_errors",
+    "redact_dsn",
+]
+
+_log = structlog.get_logger("glue.connections")
+
+_Raw: TypeAlias = (
+    "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+)
+
+# SQLSTATE classes (https://www.postgresql.org/docs/current/errcodes-appendix.html).
+_LOST = ("08", "57P01", "57P02", "57P03", "28", "3D000")
+_INTEGRITY = ("23",)
+_PROGRAMMING = ("42", "0A", "26", "34", "3F")
+_OPERATIONAL = ("40", "53", "54", "55", "57", "58", "XX")
+_COUNTED = frozenset({"INSERT", "UPDATE", "DELETE", "MERGE", "COPY"})
+_RELATION = re.compile(r'relation "(?:\w+\.)?(\w+)" does not exist')
+
+
+def redact_dsn(dsn: str) -> str:
+    """Return a PostgreSQL URL without its password, for messages and logs."""
+    parts = urlsplit(dsn)
+    netloc = parts.netloc.rpartition("@")
+    if netloc[1]:
+        user = netloc[0].partition(":")[0]
+        netloc = (f"{user}@", "", netloc[2])
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "password"])
+    return urlunsplit(parts._replace(netloc="".join(netloc), query=query))
+
+
+def _translate(database: str, exc: asyncpg.PostgresError) -> errors.GlueError:
+    state = exc.sqlstate or ""
+    message = exc.message or str(exc)
+    if exc.detail:
+        message += f" ({exc.detail})"
+    if state.startswith(_LOST):
+        return errors.ConnectionError(database, f"connection lost: {message}")
+    if state.startswith(_INTEGRITY):
+        return errors.IntegrityError(database, message, table=exc.table_name)
+    if state.startswith(_PROGRAMMING):
+        relation = _RELATION.search(message)
+        table = exc.table_name or (relation.group(1) if relation else None)
+        return errors.ProgrammingError(database, message, table=table)
+    if state.startswith(_OPERATIONAL):
+        return errors.OperationalError(database, message, table=exc.table_name)
+    return errors.DatabaseError(database, message, table=exc.table_name)
+
+
+@contextmanager
+def map_asyncpg_errors(database: str, *, location: str | None = None) -> Iterator[None]:
+    """Translate asyncpg and socket errors into glue errors naming the database.
+
+    Args:
+        database: the name used in messages.
+        location: set while connecting (the URL without password): every failure
+            then becomes a `glue.ConnectionError` that says where glue tried.
+
+    Raises:
+        glue.ConnectionError: unreachable server, bad credentials, unknown database,
+            or a connection the server closed.
+        glue.IntegrityError: a constraint was violated (SQLSTATE class 23).
+        glue.ProgrammingError: bad SQL, an unknown table or column, bad parameters.
+        glue.OperationalError: serialization failures, deadlocks, cancelled
+            statements, resource limits.
+        glue.DatabaseError: anything else the server refused.
+    """
+    try:
+        yield
+    except errors.GlueError:
+        raise
+    except (
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        asyncpg.InternalClientError,
+        OSError,
+        TimeoutError,
+    ) as exc:
+        if location is not None:
+            raise errors.ConnectionError(
+                database, f"cannot connect to {location}: {exc}"
+            ) from exc
+        if isinstance(exc, asyncpg.PostgresError):
+            raise _translate(database, exc) from exc
+        if isinstance(exc, OSError | TimeoutError) or (
+            isinstance(exc, asyncpg.InterfaceError)
+            and ("closed" in str(exc) or "released back to the pool" in str(exc))
+        ):
+            raise errors.ConnectionError(database, f"connection lost: {exc}") from exc
+        if isinstance(exc, asyncpg.InterfaceError):
+            raise errors.ProgrammingError(database, str(exc)) from exc
+        raise errors.DatabaseError(database, str(exc)) from exc
+
+
+def _rowcount(status: str) -> int:
+    """Rows changed, from a command tag such as ``"UPDATE 3"`` or ``"INSERT 0 2"``."""
+    tag, _, rest = status.partition(" ")
+    return int(rest.rpartition(" ")[2]) if tag in _COUNTED and rest else 0
+
+
+class PostgresConnection:
+    """One connection to a PostgreSQL database, on asyncpg.
+
+    Open one alone with `PostgresConnection.connect`, or let a
+    `DefaultConnectionPool` hand them out::
+
+        pool = DefaultConnectionPool(PostgresConnection, dsn="postgresql://...")
+
+    Values are bound with ``$1, $2, ...`` placeholders. Driver errors arrive as
+    glue errors (see `map_asyncpg_errors`); a connection the server closed raises
+    `glue.ConnectionError`, and the pool replaces it.
+    """
+
+    def __init__(self, raw: _Raw, *, database: str) -> None:
+        """Wrap an open asyncpg connection (pools and `connect` do this).
+
+        Args:
+            raw: an asyncpg connection, or a pool's proxy of one.
+            database: the name used in messages and logs.
+        """
+        self._raw = raw
+        self._database = database
+        self._closed_reason: str | None = None
+
+    @classmethod
+    async def connect(
+        cls, dsn: str, *, name: str | None = None, **options: Any
+    ) -> PostgresConnection:
+        """Open a standalone connection; close it with `aclose`.
+
+        Args:
+            dsn: a ``postgresql://`` or ``postgres://`` URL.
+            name: the name used in messages; the database name by default.
+            **options: passed on to ``asyncpg.connect``.
+
+        Raises:
+            glue.ConnectionError: the server is unreachable or refuses us.
+        """
+        database = name or _default_name(dsn)
+        with map_asyncpg_errors(database, location=redact_dsn(dsn)):
+            raw = await asyncpg.connect(dsn, **options)
+        return cls(raw, database=database)
+
+    @classmethod
+    def pool_backend(
+        cls,
+        *,
+        name: str | None,
+        min_size: int,
+        max_size: int | None,
+        dsn: str,
+        **options: Any,
+    ) -> PostgresPoolBackend:
+        """Build the backend `DefaultConnectionPool` uses for PostgreSQL.
+
+        Args:
+            name: the pool's name; the database name by default.
+            min_size: connections opened up front.
+            max_size: the most connections; 10 by default.
+            dsn: a ``postgresql://`` or ``postgres://`` URL.
+            **options: passed on to ``asyncpg.create_pool``.
+        """
+        return PostgresPoolBackend(
+            dsn=dsn,
+            name=name,
+            min_size=min_size,
+            max_size=10 if max_size is None else max_size,
+            options=options,
+        )
+
+    @property
+    def dialect(self) -> Dialect:
+        """Always ``"postgres"``."""
+        return "postgres"
+
+    @property
+    def database(self) -> str:
+        """The database's name, for messages and logs."""
+        return self._database
+
+    @property
+    def closed(self) -> bool:
+        """Whether the connection was closed, lost or returned to its pool."""
+        return self._closed_reason is not None or self._raw.is_closed()
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement; return the number of rows it changed."""
+        with self._guard() as raw:
+            return _rowcount(await raw.execute(sql, *params))
+
+    async def execute_many(self, sql: str, rows: Sequence[Params]) -> None:
+        """Run one statement once per row of values, pipelined, all or none."""
+        with self._guard() as raw:
+            await raw.executemany(sql, rows)
+
+    async def fetch(self, sql: str, params: Params = ()) -> Result:
+        """Run a query and return all its rows.
+
+        An empty result costs a second round trip, to learn its column names.
+        """
+        with self._guard() as raw:
+            records = await raw.fetch(sql, *params)
+            if records:
+                columns = tuple(records[0].keys())
+            else:
+                statement = await raw.prepare(sql)
+                columns = tuple(a.name for a in statement.get_attributes())
+        return Result(columns=columns, rows=[tuple(r.values()) for r in records])
+
+    async def iterate(
+        self, sql: str, params: Params = (), *, batch_size: int = 500
+    ) -> AsyncIterator[tuple[Any, ...]]:
+        """Stream a query's rows through a server-side cursor.
+
+        The cursor lives in a transaction: the caller's, or one opened for it.
+        """
+        async with self._cursor_transaction():
+            with self._guard() as raw:
+                cursor = raw.cursor(sql, *params, prefetch=batch_size)
+                async for record in cursor:
+                    yield tuple(record.values())
+
+    async def batch(self, statements: Sequence[Statement]) -> list[int]:
+        """Run statements in order in one transaction (a savepoint when nested).
+
+        A ``many`` statement runs once per row (a prepared statement, reused) so
+        that its count is exact: asyncpg's pipelined ``executemany`` reports none.
+
+        Returns:
+            for each statement, the number of rows it changed.
+        """
+        counts = []
+        async with self.transaction():
+            with self._guard() as raw:
+                for statement in statements:
+                    if statement.many is None:
+                        status = await raw.execute(statement.sql, *statement.params)
+                        counts.append(_rowcount(status))
+                        continue
+                    total = 0
+                    for row in statement.many:
+                        total += _rowcount(await raw.execute(statement.sql, *row))
+                    counts.append(total)
+        return counts
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """Begin a transaction; nested use makes a savepoint.
+
+        Commits on a clean exit. Rolls back on any error or cancellation (the
+        rollback is shielded from cancellation) and re-raises.
+        """
+        with self._guard() as raw:
+            transaction = raw.transaction()
+            await transaction.start()
+        try:
+            yield
+            with self._guard():
+                await transaction.commit()
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self._rollback(transaction)
+            raise
+
+    async def aclose(self) -> None:
+        """Close the connection. Closing twice does nothing."""
+        if self._closed_reason is None:
+            self._closed_reason = "the connection is closed"
+        with anyio.CancelScope(shield=True):
+            try:
+                with map_asyncpg_errors(self._database):
+                    await self._raw.close()
+            except errors.GlueError as exc:
+                _log.debug(
+                    "postgres close failed", database=self._database, error=str(exc)
+                )
+                self._raw.terminate()
+
+    @asynccontextmanager
+    async def _cursor_transaction(self) -> AsyncIterator[None]:
+        if self._live().is_in_transaction():
+            yield
+        else:
+            async with self.transaction():
+                yield
+
+    async def _rollback(self, transaction: Transaction) -> None:
+        """Roll back after an error, which stays the error raised."""
+        try:
+            with self._guard():
+                await transaction.rollback()
+        except errors.GlueError as exc:
+            _log.warning(
+                "postgres rollback failed", database=self._database, error=str(exc)
+            )
+
+    def _live(self) -> _Raw:
+        if self._closed_reason is not None:
+            raise errors.ConnectionError(self._database, self._closed_reason)
+        return self._raw
+
+    @contextmanager
+    def _guard(self) -> Iterator[_Raw]:
+        raw = self._live()
+        try:
+            with map_asyncpg_errors(self._database):
+                yield raw
+        except errors.ConnectionError as exc:
+            self._closed_reason = exc.reason
+            raise
+
+    def _detach(self) -> _Raw:
+        if self._closed_reason is None:
+            self._closed_reason = "the connection was returned to its pool"
+        return self._raw
+
+
+def _default_name(dsn: str) -> str:
+    parts = urlsplit(dsn)
+    return parts.path.lstrip("/") or parts.hostname or "postgres"
+
+
+class PostgresPoolBackend:
+    """What `DefaultConnectionPool` drives for PostgreSQL: asyncpg's own pool."""
+
+    def __init__(
+        self,
+        *,
+        dsn: str,
+        name: str | None,
+        min_size: int,
+        max_size: int,
+        options: dict[str, Any],
+    ) -> None:
+        """Prepare the backend; nothing connects until `open`."""
+        self.name = name or _default_name(dsn)
+        self.location = redact_dsn(dsn)
+        self.min_size = min_size
+        self.max_size = max_size
+        self._dsn = dsn
+        self._options = options
+        self._pool: asyncpg.Pool[asyncpg.Record] | None = None
+
+    @property
+    def dialect(self) -> Dialect:
+        """Always ``"postgres"``."""
+        return "postgres"
+
+    def size(self) -> int:
+        """Connections open now."""
+        return 0 if self._pool is None else self._pool.get_size()
+
+    async def open(self) -> None:
+        """Create asyncpg's pool and its first ``min_size`` connections."""
+        with map_asyncpg_errors(self.name, location=self.location):
+            self._pool = await asyncpg.create_pool(
+                self._dsn,
+                min_size=self.min_size,
+                max_size=self.max_size,
+                **self._options,
+            )
+
+    async def take(self, write: bool) -> Connection:
+        """Check out a connection; asyncpg reconnects one that died while idle."""
+        assert self._pool is not None
+        with map_asyncpg_errors(self.name, location=self.location):
+            raw = await self._pool.acquire()
+        return PostgresConnection(raw, database=self.name)
+
+    async def give(self, conn: Connection) -> None:
+        """Release a connection to asyncpg's pool, which resets or drops it."""
+        assert self._pool is not None
+        assert isinstance(conn, PostgresConnection)
+        raw = conn._detach()
+        assert isinstance(raw, PoolConnectionProxy)
+        try:
+            with map_asyncpg_errors(self.name):
+                await self._pool.release(raw)
+        except errors.GlueError as exc:
+            _log.warning(
+                "postgres connection dropped", database=self.name, error=str(exc)
+            )
+
+    async def close(self, *, force: bool) -> None:
+        """Close asyncpg's pool; with ``force``, terminate checked-out connections."""
+        if self._pool is None:
+            return
+        if force:
+            self._pool.terminate()
+            return
+        try:
+            with map_asyncpg_errors(self.name):
+                await self._pool.close()
+        except errors.GlueError as exc:
+            _log.warning(
+                "postgres pool close failed", database=self.name, error=str(exc)
+            )
+            self._pool.terminate()
