@@ -1,0 +1,857 @@
+"""The SELECT compiler: a QueryStatement becomes one SQL statement and its values.
+
+:func:`compile_query` checks every table, field, alias and lookup of a statement
+against the known schemas first, and raises :class:`glue.QueryError` naming what is
+unknown and where, before any SQL exists. Identifiers are validated and quoted;
+every value is a bound parameter (``?`` on SQLite, ``$n`` on PostgreSQL), converted
+to the type of the column it meets.
+
+The same statement returns the same rows on both databases:
+
+- ``order_by`` puts NULLs first ascending and last descending (SQLite's rule).
+- ``avg`` is a float; ``sum`` of an integer column an int; ``count`` an int.
+- ``contains`` / ``startswith`` / ``endswith`` are case-sensitive on both (SQLite
+  uses ``GLOB``, since its ``LIKE`` ignores ASCII case); the ``i`` variants ignore
+  case (``ILIKE`` on PostgreSQL, ``LIKE`` on SQLite, which folds ASCII letters only).
+- With ``distinct``, sort keys must be selected; with grouping, selected fields
+  must be grouped: PostgreSQL requires both and SQLite would silently differ.
+- ``regex`` is PostgreSQL's ``~``; on SQLite it is ``REGEXP``, which needs the
+  connection to register a ``regexp(pattern, value)`` function.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import uuid
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import msgspec
+
+from ..errors import QueryError, SchemaError
+from ..query.conditions import (
+    Condition,
+    Conditions,
+    FieldLookup,
+    FieldReference,
+    FilterConnector,
+    Value,
+)
+from ..query.model import (
+    Aggregate,
+    AggregationQuery,
+    Avg,
+    Count,
+    JoinType,
+    OrderDirection,
+    QueryStatement,
+    SchemaReference,
+    SubQueryStatement,
+    Sum,
+    ValueAnnotation,
+)
+from ..schema.model import ColumnType, Schema, check_identifier
+from .dialect import decoder, encoder, is_identity
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping, Sequence
+
+    from ..connections.abc import Dialect
+
+__all__ = [
+    "CompiledQuery",
+    "OutputColumn",
+    "QueryCompiler",
+    "compile_query",
+]
+
+_MARK = "\x00"
+"""Stands for a placeholder until the statement is complete and numbered."""
+
+
+class OutputColumn(NamedTuple):
+    """One column of a compiled query's result.
+
+    Attributes:
+        name: its name in each row.
+        type: its portable type, or None when the database decides (a JSON path).
+    """
+
+    name: str
+    type: ColumnType | None
+
+
+class CompiledQuery(NamedTuple):
+    """A statement ready to run, and how to read what it returns.
+
+    Attributes:
+        sql: the statement, with the dialect's placeholders.
+        params: the values to bind, in placeholder order.
+        columns: the result's columns, in order.
+        dialect: the dialect it was compiled for.
+    """
+
+    sql: str
+    params: list[Any]
+    columns: tuple[OutputColumn, ...]
+    dialect: Dialect
+
+    def decode_rows(self, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+        """Convert rows the driver returned into Python values per column type."""
+        converters = [
+            decoder(self.dialect, c.type) if c.type is not None else None
+            for c in self.columns
+        ]
+        active = [
+            (i, f)
+            for i, f in enumerate(converters)
+            if f is not None and not is_identity(f)
+        ]
+        if not active:
+            return [tuple(row) for row in rows]
+        decoded: list[tuple[Any, ...]] = []
+        for row in rows:
+            values = list(row)
+            for i, convert in active:
+                if values[i] is not None:
+                    values[i] = convert(values[i])
+            decoded.append(tuple(values))
+        return decoded
+
+    def decode_dicts(self, rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
+        """Like :meth:`decode_rows`, each row a dict keyed by column name."""
+        names = [c.name for c in self.columns]
+        return [dict(zip(names, row, strict=True)) for row in self.decode_rows(rows)]
+
+
+def compile_query(
+    statement: QueryStatement, dialect: Dialect, schemas: Mapping[str, Schema]
+) -> tuple[str, list[Any]]:
+    """Compile ``statement`` for ``dialect`` into SQL and its bound values.
+
+    Args:
+        statement: the query.
+        dialect: ``"sqlite"`` or ``"postgres"``.
+        schemas: every table the statement may read, by name.
+
+    Returns:
+        the SQL text and its parameters, in placeholder order.
+
+    Raises:
+        QueryError: an unknown table, field, alias or lookup, or a value that does
+            not fit its column, named with the part of the statement it is in.
+    """
+    compiled = QueryCompiler(dialect, schemas).compile(statement)
+    return compiled.sql, compiled.params
+
+
+class _Frag(NamedTuple):
+    sql: str
+    params: list[Any]
+
+
+def _join(parts: Sequence[_Frag], sep: str) -> _Frag:
+    params: list[Any] = []
+    for part in parts:
+        params.extend(part.params)
+    return _Frag(sep.join(p.sql for p in parts), params)
+
+
+class _Source(NamedTuple):
+    ref: str
+    label: str
+    columns: dict[str, ColumnType | None]
+
+
+class _Scope:
+    """The tables a part of a statement can see, and the scopes around it."""
+
+    def __init__(self, parent: _Scope | None) -> None:
+        self.parent = parent
+        self.sources: dict[str, _Source] = {}
+
+    def add(self, source: _Source, part: str) -> None:
+        if source.ref in self.sources:
+            raise QueryError(
+                f"{part}: the name {source.ref!r} is used by two tables; "
+                "give one of them an alias"
+            )
+        self.sources[source.ref] = source
+
+    def chain(self) -> Iterator[_Scope]:
+        scope: _Scope | None = self
+        while scope is not None:
+            yield scope
+            scope = scope.parent
+
+
+_PYTHON_TYPES: dict[ColumnType, Any] = {
+    ColumnType.INTEGER: int,
+    ColumnType.FLOAT: float,
+    ColumnType.DECIMAL: decimal.Decimal,
+    ColumnType.TEXT: str,
+    ColumnType.BOOLEAN: bool,
+    ColumnType.DATETIME: dt.datetime,
+    ColumnType.DATE: dt.date,
+    ColumnType.UUID: uuid.UUID,
+    ColumnType.BYTES: bytes,
+}
+
+_NUMERIC = frozenset({ColumnType.INTEGER, ColumnType.FLOAT, ColumnType.DECIMAL})
+
+_COMPARE = {
+    FieldLookup.EQ: "=",
+    FieldLookup.NEQ: "<>",
+    FieldLookup.GT: ">",
+    FieldLookup.GTE: ">=",
+    FieldLookup.LT: "<",
+    FieldLookup.LTE: "<=",
+}
+
+_EQUALITY = frozenset({FieldLookup.EQ, FieldLookup.NEQ})
+
+_PATTERNS = {
+    FieldLookup.CONTAINS: ("%{}%", False),
+    FieldLookup.ICONTAINS: ("%{}%", True),
+    FieldLookup.STARTSWITH: ("{}%", False),
+    FieldLookup.ISTARTSWITH: ("{}%", True),
+    FieldLookup.ENDSWITH: ("%{}", False),
+    FieldLookup.IENDSWITH: ("%{}", True),
+}
+
+_JOINS = {
+    JoinType.INNER: "INNER JOIN",
+    JoinType.LEFT: "LEFT JOIN",
+    JoinType.RIGHT: "RIGHT JOIN",
+    JoinType.FULL: "FULL JOIN",
+}
+
+_CASTS = {
+    bool: ("BOOLEAN", ColumnType.BOOLEAN),
+    int: ("BIGINT", ColumnType.INTEGER),
+    float: ("DOUBLE PRECISION", ColumnType.FLOAT),
+    str: ("TEXT", ColumnType.TEXT),
+}
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _glob_escape(text: str) -> str:
+    return text.replace("[", "[[]").replace("*", "[*]").replace("?", "[?]")
+
+
+def _ident(name: str, what: str, part: str) -> str:
+    try:
+        return f'"{check_identifier(name, what)}"'
+    except SchemaError as exc:
+        raise QueryError(f"{part}: {exc}") from None
+
+
+class _Selected(NamedTuple):
+    frag: _Frag
+    column: OutputColumn
+
+
+class QueryCompiler:
+    """Compiles statements for one dialect against a fixed set of schemas.
+
+    Args:
+        dialect: ``"sqlite"`` or ``"postgres"``.
+        schemas: the tables statements may read, by name.
+    """
+
+    def __init__(self, dialect: Dialect, schemas: Mapping[str, Schema]) -> None:
+        if dialect not in ("sqlite", "postgres"):
+            raise QueryError(f"unknown SQL dialect {dialect!r}")
+        self.dialect: Dialect = dialect
+        self.schemas = schemas
+
+    def compile(self, statement: QueryStatement) -> CompiledQuery:
+        """Compile a statement into SQL, parameters and result columns.
+
+        Raises:
+            QueryError: as :func:`compile_query`.
+        """
+        frag, columns = self._statement(statement, None)
+        sql = self._number(frag.sql)
+        return CompiledQuery(sql, frag.params, columns, self.dialect)
+
+    def _number(self, sql: str) -> str:
+        pieces = sql.split(_MARK)
+        if self.dialect == "sqlite":
+            return "?".join(pieces)
+        out = [pieces[0]]
+        for index, piece in enumerate(pieces[1:], start=1):
+            out.append(f"${index}")
+            out.append(piece)
+        return "".join(out)
+
+    # -- statements -----------------------------------------------------------
+
+    def _statement(
+        self, statement: QueryStatement, parent: _Scope | None
+    ) -> tuple[_Frag, tuple[OutputColumn, ...]]:
+        if not statement.set_operations:
+            return self._select(statement, parent, tail=True)
+        core, columns = self._select(statement, parent, tail=False)
+        parts = [core]
+        for number, operation in enumerate(statement.set_operations, start=1):
+            part = f"{operation.operator.value.lower()} #{number}"
+            branch, branch_columns = self._statement(operation.query, parent)
+            if len(branch_columns) != len(columns):
+                raise QueryError(
+                    f"{part}: it selects {len(branch_columns)} columns "
+                    f"({', '.join(c.name for c in branch_columns)}) but the first "
+                    f"statement selects {len(columns)} "
+                    f"({', '.join(c.name for c in columns)})"
+                )
+            if self._needs_wrap(operation.query):
+                alias = _ident(f"_set{number}", "alias", part)
+                wrapped = [_Frag("SELECT * FROM (", []), branch, _Frag(") AS ", [])]
+                branch = _join([*wrapped, _Frag(alias, [])], "")
+            parts.append(_Frag(operation.operator.value, []))
+            parts.append(branch)
+        frag = _join(parts, " ")
+        tail = self._compound_tail(statement, columns)
+        return _join([frag, tail], ""), columns
+
+    @staticmethod
+    def _needs_wrap(statement: QueryStatement) -> bool:
+        return bool(statement.set_operations or statement.order_by or statement.limit)
+
+    def _compound_tail(
+        self, statement: QueryStatement, columns: tuple[OutputColumn, ...]
+    ) -> _Frag:
+        names = {c.name for c in columns}
+        keys: list[str] = []
+        for order in statement.order_by:
+            name = order.field.output_name
+            if order.field.table_name and statement.only is not None:
+                for item in statement.only:
+                    if (
+                        item.table_name == order.field.table_name
+                        and item.field == order.field.field
+                    ):
+                        name = item.output_name
+            if name not in names:
+                raise QueryError(
+                    f"order by of a set operation: {name!r} is not a selected "
+                    f"column (selected: {', '.join(sorted(names))})"
+                )
+            keys.append(
+                self._direction(_ident(name, "column", "order by"), order.direction)
+            )
+        parts = [_Frag(f" ORDER BY {', '.join(keys)}", [])] if keys else []
+        parts.append(self._limit(statement))
+        return _join(parts, "")
+
+    def _select(
+        self, statement: QueryStatement, parent: _Scope | None, *, tail: bool
+    ) -> tuple[_Frag, tuple[OutputColumn, ...]]:
+        scope = _Scope(parent)
+        from_frag = self._source(statement.table, scope, "from")
+        joins: list[_Frag] = []
+        for join in statement.joins:
+            part = f"join {self._source_name(join.table)!r}"
+            target = self._source(join.table, scope, part)
+            on = self._conditions(join.on, scope, f"{part} on")
+            joins.append(
+                _join(
+                    [
+                        _Frag(f" {_JOINS[join.join_type]} ", []),
+                        target,
+                        _Frag(" ON ", []),
+                        on,
+                    ],
+                    "",
+                )
+            )
+        selected = self._selection(statement, scope)
+        names = [s.column.name for s in selected]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise QueryError(
+                f"select: {', '.join(map(repr, duplicates))} selected more than "
+                "once; give each an alias"
+            )
+        group = [self._field(g.field, scope, "group by")[0] for g in statement.group_by]
+        if statement.group_by or statement.aggregations:
+            self._check_grouped(statement, scope, group)
+        parts = [
+            _Frag("SELECT DISTINCT " if statement.distinct else "SELECT ", []),
+            _join(
+                [
+                    _join(
+                        [
+                            s.frag,
+                            _Frag(
+                                " AS " + _ident(s.column.name, "alias", "select"), []
+                            ),
+                        ],
+                        "",
+                    )
+                    for s in selected
+                ],
+                ", ",
+            ),
+            _Frag(" FROM ", []),
+            from_frag,
+            *joins,
+        ]
+        if statement.where is not None:
+            parts += [
+                _Frag(" WHERE ", []),
+                self._conditions(statement.where, scope, "where"),
+            ]
+        if group:
+            parts += [_Frag(" GROUP BY ", []), _join(group, ", ")]
+        if statement.having is not None:
+            parts += [
+                _Frag(" HAVING ", []),
+                self._conditions(statement.having, scope, "having"),
+            ]
+        if tail:
+            parts.append(self._order_by(statement, scope, selected))
+            parts.append(self._limit(statement))
+        columns = tuple(s.column for s in selected)
+        return _join(parts, ""), columns
+
+    @staticmethod
+    def _source_name(source: SchemaReference | SubQueryStatement) -> str:
+        return source.ref_name if isinstance(source, SchemaReference) else source.alias
+
+    def _source(
+        self, source: SchemaReference | SubQueryStatement, scope: _Scope, part: str
+    ) -> _Frag:
+        if isinstance(source, SchemaReference):
+            schema = self.schemas.get(source.name)
+            if schema is None:
+                known = ", ".join(sorted(self.schemas)) or "none"
+                raise QueryError(
+                    f"{part}: unknown table {source.name!r} (known tables: {known})"
+                )
+            name = _ident(source.name, "table", part)
+            columns: dict[str, ColumnType | None] = {
+                c.name: c.type for c in schema.all_columns
+            }
+            scope.add(_Source(source.ref_name, f"table {source.name!r}", columns), part)
+            if source.alias:
+                return _Frag(f"{name} AS {_ident(source.alias, 'alias', part)}", [])
+            return _Frag(name, [])
+        if not source.alias:
+            raise QueryError(f"{part}: a subquery used as a table needs an alias")
+        alias = _ident(source.alias, "alias", part)
+        frag, out = self._statement(source.query, None)
+        scope.add(
+            _Source(
+                source.alias,
+                f"subquery {source.alias!r}",
+                {c.name: c.type for c in out},
+            ),
+            part,
+        )
+        return _Frag(f"({frag.sql}) AS {alias}", frag.params)
+
+    # -- fields ---------------------------------------------------------------
+
+    def _field(
+        self, ref: FieldReference, scope: _Scope, part: str
+    ) -> tuple[_Frag, ColumnType | None, bool]:
+        """Resolve a field: its SQL, its type, and whether it is a JSON path."""
+        source = self._find_source(ref, scope, part)
+        name = ref.field.name
+        if name not in source.columns:
+            raise QueryError(
+                f"{part}: {source.label} has no field {name!r} "
+                f"(fields: {', '.join(source.columns)})"
+            )
+        column = f"{_ident(source.ref, 'table', part)}.{_ident(name, 'field', part)}"
+        column_type = source.columns[name]
+        path = ref.field.path[1:]
+        if not path:
+            return _Frag(column, []), column_type, False
+        if column_type not in (ColumnType.JSON, None):
+            raise QueryError(
+                f"{part}: field {name!r} of {source.label} is {column_type}, "
+                f"not json, so it has no key {path[0]!r}"
+            )
+        for key in path:
+            _ident(key, "JSON key", part)
+        return _Frag(column, []), None, True
+
+    def _find_source(self, ref: FieldReference, scope: _Scope, part: str) -> _Source:
+        if ref.table_name:
+            for level in scope.chain():
+                if ref.table_name in level.sources:
+                    return level.sources[ref.table_name]
+            known = ", ".join(scope.sources) or "none"
+            raise QueryError(
+                f"{part}: unknown table {ref.table_name!r} for field "
+                f"{ref.field.name!r} (tables here: {known})"
+            )
+        for level in scope.chain():
+            found = [s for s in level.sources.values() if ref.field.name in s.columns]
+            if len(found) > 1:
+                raise QueryError(
+                    f"{part}: field {ref.field.name!r} is ambiguous "
+                    f"({', '.join(s.ref for s in found)}); name its table"
+                )
+            if found:
+                return found[0]
+        known = ", ".join(scope.sources) or "none"
+        raise QueryError(
+            f"{part}: unknown field {ref.field.name!r} (tables here: {known})"
+        )
+
+    def _json_path(self, column: str, keys: Sequence[str], *, text: bool) -> str:
+        if self.dialect == "sqlite":
+            path = "$." + ".".join(keys)
+            return f"({column} {'->>' if text else '->'} '{path}')"
+        path = "{" + ",".join(keys) + "}"
+        return f"({column} {'#>>' if text else '#>'} '{path}')"
+
+    def _operand(
+        self, ref: FieldReference, scope: _Scope, part: str, *, compare: bool
+    ) -> tuple[_Frag, ColumnType | None, bool]:
+        """A field as an expression: selected (JSON as JSON) or compared."""
+        frag, column_type, is_path = self._field(ref, scope, part)
+        if not is_path:
+            return frag, column_type, False
+        keys = ref.field.path[1:]
+        # SQLite compares a JSON path by its SQL value (->>), PostgreSQL as jsonb.
+        text = compare and self.dialect == "sqlite"
+        return _Frag(self._json_path(frag.sql, keys, text=text), []), None, True
+
+    # -- selection ------------------------------------------------------------
+
+    def _selection(self, statement: QueryStatement, scope: _Scope) -> list[_Selected]:
+        selected: list[_Selected] = []
+        if statement.only is not None:
+            for item in statement.only:
+                frag, column_type, is_path = self._operand(
+                    item, scope, "select", compare=False
+                )
+                kind = ColumnType.JSON if is_path else column_type
+                selected.append(_Selected(frag, OutputColumn(item.output_name, kind)))
+        elif statement.aggregations or statement.group_by:
+            for group in statement.group_by:
+                frag, column_type, is_path = self._operand(
+                    group.field, scope, "group by", compare=False
+                )
+                kind = ColumnType.JSON if is_path else column_type
+                selected.append(
+                    _Selected(frag, OutputColumn(group.field.output_name, kind))
+                )
+        else:
+            taken: set[str] = set()
+            for source in scope.sources.values():
+                table = _ident(source.ref, "table", "select")
+                for name, column_type in source.columns.items():
+                    output = name if name not in taken else f"{source.ref}__{name}"
+                    taken.add(output)
+                    frag = _Frag(f"{table}.{_ident(name, 'field', 'select')}", [])
+                    selected.append(_Selected(frag, OutputColumn(output, column_type)))
+        selected.extend(self._annotation(a.value, scope) for a in statement.annotations)
+        selected.extend(self._aggregation(a, scope) for a in statement.aggregations)
+        if not selected:
+            raise QueryError("select: the statement selects nothing")
+        return selected
+
+    def _annotation(
+        self, value: ValueAnnotation | SubQueryStatement, scope: _Scope
+    ) -> _Selected:
+        part = f"annotation {value.alias!r}"
+        if isinstance(value, SubQueryStatement):
+            frag, columns = self._statement(value.query, scope)
+            if len(columns) != 1:
+                raise QueryError(
+                    f"{part}: a scalar subquery must select one column, not "
+                    f"{len(columns)}"
+                )
+            return _Selected(
+                _Frag(f"({frag.sql})", frag.params),
+                OutputColumn(value.alias, columns[0].type),
+            )
+        constant = value.value.value
+        cast = _CASTS.get(type(constant))
+        if cast is None:
+            raise QueryError(
+                f"{part}: a selected constant must be a bool, int, float or str, "
+                f"not {type(constant).__name__}"
+            )
+        sql_type, column_type = cast
+        bound = encoder(self.dialect, column_type)(constant)
+        sql = _MARK if self.dialect == "sqlite" else f"CAST({_MARK} AS {sql_type})"
+        return _Selected(_Frag(sql, [bound]), OutputColumn(value.alias, column_type))
+
+    def _aggregation(self, aggregation: AggregationQuery, scope: _Scope) -> _Selected:
+        part = f"aggregation {aggregation.alias!r}"
+        frag, column_type = self._aggregate(aggregation.expression, scope, part)
+        return _Selected(frag, OutputColumn(aggregation.alias, column_type))
+
+    def _aggregate(
+        self, expression: Aggregate, scope: _Scope, part: str
+    ) -> tuple[_Frag, ColumnType | None]:
+        distinct = "DISTINCT " if expression.distinct else ""
+        if expression.field is None:
+            if not isinstance(expression, Count):
+                raise QueryError(
+                    f"{part}: {expression.function} needs a field; only count "
+                    "may count rows"
+                )
+            return _Frag("COUNT(*)", []), ColumnType.INTEGER
+        inner, column_type, is_path = self._operand(
+            expression.field, scope, part, compare=True
+        )
+        call = f"{expression.function}({distinct}{inner.sql})"
+        if isinstance(expression, Count):
+            return _Frag(call, []), ColumnType.INTEGER
+        if isinstance(expression, Sum | Avg) and (
+            is_path or column_type not in _NUMERIC
+        ):
+            raise QueryError(
+                f"{part}: {expression.function} needs a number field; "
+                f"{expression.field.field.name!r} is {column_type or 'a JSON value'}"
+            )
+        if isinstance(expression, Avg):
+            if self.dialect == "postgres":
+                call = f"CAST({call} AS DOUBLE PRECISION)"
+            return _Frag(call, []), ColumnType.FLOAT
+        if isinstance(expression, Sum) and column_type is ColumnType.INTEGER:
+            if self.dialect == "postgres":
+                call = f"CAST({call} AS BIGINT)"
+        return _Frag(call, []), column_type
+
+    def _check_grouped(
+        self, statement: QueryStatement, scope: _Scope, group: list[_Frag]
+    ) -> None:
+        grouped = {g.sql for g in group}
+        for item in statement.only or ():
+            frag = self._field(item, scope, "select")[0]
+            if frag.sql not in grouped:
+                raise QueryError(
+                    f"select: field {item.field.name!r} of {item.table_name or 'the'}"
+                    " table is neither grouped nor aggregated; add it to group_by"
+                )
+
+    # -- order and limit ------------------------------------------------------
+
+    def _direction(self, key: str, direction: OrderDirection) -> str:
+        nulls = "NULLS FIRST" if direction is OrderDirection.ASC else "NULLS LAST"
+        return f"{key} {direction.value} {nulls}"
+
+    def _order_by(
+        self, statement: QueryStatement, scope: _Scope, selected: list[_Selected]
+    ) -> _Frag:
+        if not statement.order_by:
+            return _Frag("", [])
+        outputs = {s.column.name for s in selected}
+        expressions = {s.frag.sql for s in selected}
+        keys: list[str] = []
+        for order in statement.order_by:
+            ref = order.field
+            if (
+                not ref.table_name
+                and ref.field.child is None
+                and ref.field.name in outputs
+            ):
+                key = _ident(ref.field.name, "column", "order by")
+            else:
+                frag, column_type, _ = self._operand(
+                    ref, scope, "order by", compare=False
+                )
+                key = frag.sql
+                if statement.distinct and key not in expressions:
+                    raise QueryError(
+                        f"order by: with distinct, the sort key {ref.field.name!r} "
+                        "must be selected"
+                    )
+                if self._decimal_text(column_type):
+                    key = f"CAST({key} AS REAL)"
+            keys.append(self._direction(key, order.direction))
+        return _Frag(f" ORDER BY {', '.join(keys)}", [])
+
+    def _limit(self, statement: QueryStatement) -> _Frag:
+        limit = statement.limit
+        if limit is None:
+            return _Frag("", [])
+        for name, value in (("limit", limit.limit), ("offset", limit.offset)):
+            if value is not None and (
+                not isinstance(value, int) or isinstance(value, bool) or value < 0
+            ):
+                raise QueryError(
+                    f"limit: {name} must be a whole number >= 0, not {value!r}"
+                )
+        sql: list[str] = []
+        params: list[Any] = []
+        if limit.limit is not None:
+            sql.append(f" LIMIT {_MARK}")
+            params.append(limit.limit)
+        elif limit.offset and self.dialect == "sqlite":
+            sql.append(" LIMIT -1")
+        if limit.offset:
+            sql.append(f" OFFSET {_MARK}")
+            params.append(limit.offset)
+        return _Frag("".join(sql), params)
+
+    # -- conditions -----------------------------------------------------------
+
+    def _conditions(self, conditions: Conditions, scope: _Scope, part: str) -> _Frag:
+        if not conditions.children:
+            sql = "1 = 1" if conditions.connector is FilterConnector.AND else "1 = 0"
+            return _Frag(f"NOT ({sql})" if conditions.negated else sql, [])
+        parts = [
+            self._conditions(child, scope, part)
+            if isinstance(child, Conditions)
+            else self._condition(child, scope, part)
+            for child in conditions.children
+        ]
+        body = _join(parts, f" {conditions.connector.value} ")
+        prefix = "NOT (" if conditions.negated else "("
+        return _join([_Frag(prefix, []), body, _Frag(")", [])], "")
+
+    def _condition(self, condition: Condition, scope: _Scope, part: str) -> _Frag:
+        left_ref = condition.field
+        is_path = False
+        if isinstance(left_ref, FieldReference):
+            left, column_type, is_path = self._operand(
+                left_ref, scope, part, compare=True
+            )
+            label = repr(left_ref.field.name)
+        else:
+            left, column_type = self._aggregate(left_ref, scope, part)
+            label = left_ref.function.lower()
+        lookup = condition.lookup
+        value = condition.value
+        try:
+            lookup = FieldLookup(lookup)
+        except ValueError:
+            raise QueryError(
+                f"{part}: unknown lookup {lookup!r} on {label} "
+                f"(lookups: {', '.join(v.value for v in FieldLookup)})"
+            ) from None
+        place = f"{part}, {lookup.value} on {label}"
+
+        if isinstance(value, SubQueryStatement):
+            return self._subquery_condition(left, lookup, value, scope, place)
+        if isinstance(value, FieldReference):
+            if lookup not in _COMPARE:
+                raise QueryError(
+                    f"{place}: compares with a constant only, not another field"
+                )
+            right, _, _ = self._operand(value, scope, part, compare=True)
+            return _Frag(f"{left.sql} {_COMPARE[lookup]} {right.sql}", [])
+        if not isinstance(value, Value):
+            raise QueryError(
+                f"{place}: the value must be a Value, a field or a subquery"
+            )
+        constant = value.value
+        if lookup is FieldLookup.ISNULL:
+            if not isinstance(constant, bool):
+                raise QueryError(f"{place}: the value must be True or False")
+            return _Frag(f"{left.sql} IS {'' if constant else 'NOT '}NULL", [])
+        if lookup is FieldLookup.IN:
+            if not isinstance(constant, list | tuple | set | frozenset):
+                raise QueryError(f"{place}: the value must be a list")
+            if not constant:
+                return _Frag("1 = 0", [])
+            bound = [self._bind(v, column_type, is_path, place) for v in constant]
+            marks = ", ".join(self._mark(is_path) for _ in bound)
+            return _Frag(f"{left.sql} IN ({marks})", bound)
+        if lookup in _COMPARE:
+            if constant is None:
+                if lookup is FieldLookup.EQ:
+                    return _Frag(f"{left.sql} IS NULL", [])
+                if lookup is FieldLookup.NEQ:
+                    return _Frag(f"{left.sql} IS NOT NULL", [])
+                raise QueryError(f"{place}: cannot compare with None")
+            bound_value = self._bind(constant, column_type, is_path, place)
+            mark = self._mark(is_path)
+            if self._decimal_text(column_type) and lookup not in _EQUALITY:
+                # SQLite keeps decimals as text: compare them as numbers.
+                return _Frag(
+                    f"CAST({left.sql} AS REAL) {_COMPARE[lookup]} CAST({mark} AS REAL)",
+                    [bound_value],
+                )
+            return _Frag(f"{left.sql} {_COMPARE[lookup]} {mark}", [bound_value])
+        if not isinstance(constant, str):
+            raise QueryError(f"{place}: the value must be text, not {constant!r}")
+        text = self._as_text(left.sql, column_type, is_path)
+        if lookup in (FieldLookup.REGEX, FieldLookup.IREGEX):
+            insensitive = lookup is FieldLookup.IREGEX
+            if self.dialect == "postgres":
+                op = "~*" if insensitive else "~"
+                return _Frag(f"{text} {op} {_MARK}", [constant])
+            pattern = f"(?i){constant}" if insensitive else constant
+            return _Frag(f"{text} REGEXP {_MARK}", [pattern])
+        template, insensitive = _PATTERNS[lookup]
+        if self.dialect == "sqlite" and not insensitive:
+            return _Frag(
+                f"{text} GLOB {_MARK}",
+                [template.replace("%", "*").format(_glob_escape(constant))],
+            )
+        op = "ILIKE" if insensitive and self.dialect == "postgres" else "LIKE"
+        pattern = template.format(_like_escape(constant))
+        return _Frag(f"{text} {op} {_MARK} ESCAPE '\\'", [pattern])
+
+    def _as_text(
+        self,
+        sql: str,
+        column_type: ColumnType | None,
+        is_path: bool,
+    ) -> str:
+        if is_path and self.dialect == "postgres":
+            # Compare the JSON value's text, not its jsonb form.
+            return sql.replace(" #> ", " #>> ", 1)
+        if column_type is ColumnType.TEXT or self.dialect == "sqlite":
+            return sql
+        return f"CAST({sql} AS TEXT)"
+
+    def _subquery_condition(
+        self,
+        left: _Frag,
+        lookup: FieldLookup,
+        value: SubQueryStatement,
+        scope: _Scope,
+        place: str,
+    ) -> _Frag:
+        frag, columns = self._statement(value.query, scope)
+        if len(columns) != 1:
+            raise QueryError(
+                f"{place}: the subquery must select one column, not {len(columns)} "
+                f"({', '.join(c.name for c in columns)})"
+            )
+        if lookup is FieldLookup.IN:
+            return _Frag(f"{left.sql} IN ({frag.sql})", frag.params)
+        if lookup in _COMPARE:
+            return _Frag(f"{left.sql} {_COMPARE[lookup]} ({frag.sql})", frag.params)
+        raise QueryError(f"{place}: a subquery works with in and comparisons only")
+
+    def _decimal_text(self, column_type: ColumnType | None) -> bool:
+        return self.dialect == "sqlite" and column_type is ColumnType.DECIMAL
+
+    def _mark(self, is_path: bool) -> str:
+        return f"{_MARK}::jsonb" if is_path and self.dialect == "postgres" else _MARK
+
+    def _bind(
+        self, value: Any, column_type: ColumnType | None, is_path: bool, place: str
+    ) -> Any:
+        if value is None:
+            return None
+        if is_path:
+            if self.dialect == "postgres":
+                return msgspec.json.encode(value).decode()
+            return value
+        if column_type is None:
+            return value
+        python_type = _PYTHON_TYPES.get(column_type)
+        if python_type is not None:
+            try:
+                value = msgspec.convert(value, python_type, strict=False)
+            except msgspec.ValidationError:
+                raise QueryError(
+                    f"{place}: {value!r} is not a valid {column_type} value"
+                ) from None
+        return encoder(self.dialect, column_type)(value)
