@@ -162,6 +162,7 @@ class DefaultConnectionPool:
         self._closed = anyio.Event()
         self._returned = anyio.Event()
         self._checked_out = 0
+        self._busy = 0  # checked out, or still being given back
         self._waiting: set[anyio.CancelScope] = set()
 
     def __repr__(self) -> str:
@@ -248,14 +249,19 @@ class DefaultConnectionPool:
                 "max_size or hold connections for less time",
             )
         self._checked_out += 1
+        self._busy += 1
         try:
             yield conn
         finally:
-            with anyio.CancelScope(shield=True):
-                await self._backend.give(conn)
+            # Counted as returned before the backend can hand it out again.
             self._checked_out -= 1
-            if not self._checked_out:
-                self._returned.set()
+            try:
+                with anyio.CancelScope(shield=True):
+                    await self._backend.give(conn)
+            finally:
+                self._busy -= 1
+                if not self._busy:
+                    self._returned.set()
 
     def statistics(self) -> PoolStatistics:
         """Return a snapshot of the pool's size and use."""
@@ -286,11 +292,11 @@ class DefaultConnectionPool:
         still_out = 0
         try:
             with anyio.move_on_after(timeout):
-                while self._checked_out:
+                while self._busy:
                     self._returned = anyio.Event()
                     await self._returned.wait()
         finally:
-            still_out = self._checked_out
+            still_out = self._busy
             with anyio.CancelScope(shield=True):
                 await self._backend.close(force=bool(still_out))
             self._closed.set()

@@ -19,10 +19,12 @@ from asyncpg.pool import PoolConnectionProxy
 
 from .. import errors
 from .abc import Connection, Dialect, Params, Result, Statement
+from .streams import RowStream
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator, Sequence
 
+    from asyncpg.cursor import Cursor
     from asyncpg.transaction import Transaction
 
 __all__ = [
@@ -150,6 +152,9 @@ class PostgresConnection:
         self._raw = raw
         self._database = database
         self._closed_reason: str | None = None
+        # Until the connection is closed or handed back to its pool.
+        self._owned = True
+        self._stream: RowStream | None = None
 
     @classmethod
     async def connect(
@@ -214,12 +219,12 @@ class PostgresConnection:
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; return the number of rows it changed."""
-        with self._guard() as raw:
+        async with self._use() as raw:
             return _rowcount(await raw.execute(sql, *params))
 
     async def execute_many(self, sql: str, rows: Sequence[Params]) -> None:
         """Run one statement once per row of values, pipelined, all or none."""
-        with self._guard() as raw:
+        async with self._use() as raw:
             await raw.executemany(sql, rows)
 
     async def fetch(self, sql: str, params: Params = ()) -> Result:
@@ -227,7 +232,7 @@ class PostgresConnection:
 
         An empty result costs a second round trip, to learn its column names.
         """
-        with self._guard() as raw:
+        async with self._use() as raw:
             records = await raw.fetch(sql, *params)
             if records:
                 columns = tuple(records[0].keys())
@@ -236,18 +241,37 @@ class PostgresConnection:
                 columns = tuple(a.name for a in statement.get_attributes())
         return Result(columns=columns, rows=[tuple(r.values()) for r in records])
 
-    async def iterate(
+    def iterate(
         self, sql: str, params: Params = (), *, batch_size: int = 500
-    ) -> AsyncIterator[tuple[Any, ...]]:
-        """Stream a query's rows through a server-side cursor.
+    ) -> RowStream:
+        """Stream a query's rows through a server-side cursor, a batch per trip.
 
-        The cursor lives in a transaction: the caller's, or one opened for it.
+        The cursor lives in the caller's transaction, or in one opened for it
+        (and rolled back when the stream ends: a stream only reads). The
+        connection's next operation ends the stream if it is unfinished.
         """
-        async with self._cursor_transaction():
-            with self._guard() as raw:
-                cursor = raw.cursor(sql, *params, prefetch=batch_size)
-                async for record in cursor:
-                    yield tuple(record.values())
+        cursors: list[Cursor[asyncpg.Record]] = []
+        own: list[Transaction] = []
+
+        async def fetch() -> list[tuple[Any, ...]]:
+            async with self._use(stream) as raw:
+                if not cursors:
+                    if not raw.is_in_transaction():
+                        own.append(raw.transaction())
+                        await own[0].start()
+                    self._stream = stream
+                    cursors.append(await raw.cursor(sql, *params))
+                records = await cursors[0].fetch(batch_size)
+            return [tuple(r.values()) for r in records]
+
+        async def finish() -> None:
+            if self._stream is stream:
+                self._stream = None
+            if own and self._closed_reason is None:
+                await self._rollback(own[0], stream)
+
+        stream = RowStream(fetch, finish, batch_size=batch_size)
+        return stream
 
     async def batch(self, statements: Sequence[Statement]) -> list[int]:
         """Run statements in order in one transaction (a savepoint when nested).
@@ -259,17 +283,16 @@ class PostgresConnection:
             for each statement, the number of rows it changed.
         """
         counts = []
-        async with self.transaction():
-            with self._guard() as raw:
-                for statement in statements:
-                    if statement.many is None:
-                        status = await raw.execute(statement.sql, *statement.params)
-                        counts.append(_rowcount(status))
-                        continue
-                    total = 0
-                    for row in statement.many:
-                        total += _rowcount(await raw.execute(statement.sql, *row))
-                    counts.append(total)
+        async with self.transaction(), self._use() as raw:
+            for statement in statements:
+                if statement.many is None:
+                    status = await raw.execute(statement.sql, *statement.params)
+                    counts.append(_rowcount(status))
+                    continue
+                total = 0
+                for row in statement.many:
+                    total += _rowcount(await raw.execute(statement.sql, *row))
+                counts.append(total)
         return counts
 
     @asynccontextmanager
@@ -279,12 +302,12 @@ class PostgresConnection:
         Commits on a clean exit. Rolls back on any error or cancellation (the
         rollback is shielded from cancellation) and re-raises.
         """
-        with self._guard() as raw:
+        async with self._use() as raw:
             transaction = raw.transaction()
             await transaction.start()
         try:
             yield
-            with self._guard():
+            async with self._use():
                 await transaction.commit()
         except BaseException:
             with anyio.CancelScope(shield=True):
@@ -295,6 +318,9 @@ class PostgresConnection:
         """Close the connection. Closing twice does nothing."""
         if self._closed_reason is None:
             self._closed_reason = "the connection is closed"
+        if not self._owned:
+            return
+        self._owned = False
         with anyio.CancelScope(shield=True):
             try:
                 with map_asyncpg_errors(self._database):
@@ -303,44 +329,53 @@ class PostgresConnection:
                 _log.debug(
                     "postgres close failed", database=self._database, error=str(exc)
                 )
-                self._raw.terminate()
+                if not self._raw.is_closed():
+                    self._raw.terminate()
 
-    @asynccontextmanager
-    async def _cursor_transaction(self) -> AsyncIterator[None]:
-        if self._live().is_in_transaction():
-            yield
-        else:
-            async with self.transaction():
-                yield
-
-    async def _rollback(self, transaction: Transaction) -> None:
+    async def _rollback(
+        self, transaction: Transaction, stream: RowStream | None = None
+    ) -> None:
         """Roll back after an error, which stays the error raised."""
         try:
-            with self._guard():
+            async with self._use(stream):
                 await transaction.rollback()
         except errors.GlueError as exc:
             _log.warning(
                 "postgres rollback failed", database=self._database, error=str(exc)
             )
 
-    def _live(self) -> _Raw:
+    @asynccontextmanager
+    async def _use(self, stream: RowStream | None = None) -> AsyncIterator[_Raw]:
+        """Hand out the live connection for one operation, translating errors.
+
+        An unfinished stream other than ``stream`` is ended first.
+        """
         if self._closed_reason is not None:
             raise errors.ConnectionError(self._database, self._closed_reason)
-        return self._raw
-
-    @contextmanager
-    def _guard(self) -> Iterator[_Raw]:
-        raw = self._live()
+        if self._stream is not None and self._stream is not stream:
+            await self._stream.aclose()
         try:
             with map_asyncpg_errors(self._database):
-                yield raw
+                yield self._raw
         except errors.ConnectionError as exc:
             self._closed_reason = exc.reason
             raise
+        except errors.GlueError as exc:
+            if not self._raw.is_closed():
+                raise
+            # asyncpg reports a backend killed mid-statement in several ways
+            # (InternalClientError among them); a closed connection says it all.
+            self._closed_reason = f"connection lost: {exc.__cause__ or exc}"
+            raise errors.ConnectionError(
+                self._database, self._closed_reason
+            ) from exc.__cause__
 
-    def _detach(self) -> _Raw:
+    async def _detach(self) -> _Raw:
+        if self._stream is not None:
+            await self._stream.aclose()
         if self._closed_reason is None:
             self._closed_reason = "the connection was returned to its pool"
+        self._owned = False
         return self._raw
 
 
@@ -400,7 +435,7 @@ class PostgresPoolBackend:
         """Release a connection to asyncpg's pool, which resets or drops it."""
         assert self._pool is not None
         assert isinstance(conn, PostgresConnection)
-        raw = conn._detach()
+        raw = await conn._detach()
         assert isinstance(raw, PoolConnectionProxy)
         try:
             with map_asyncpg_errors(self.name):

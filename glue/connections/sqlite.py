@@ -27,6 +27,7 @@ import structlog
 
 from .. import errors
 from .abc import Connection, Dialect, Params, Result, Statement
+from .streams import RowStream
 
 if TYPE_CHECKING:
     import os
@@ -196,6 +197,9 @@ class SqliteConnection:
         # have run: a cancelled hop still runs on the thread.
         self._dirty = False
         self._closed_reason: str | None = None
+        # Until the connection is closed or handed back to its pool.
+        self._owned = True
+        self._stream: RowStream | None = None
 
     @classmethod
     async def connect(
@@ -301,19 +305,40 @@ class SqliteConnection:
 
         return await self._call(run)
 
-    async def iterate(
+    def iterate(
         self, sql: str, params: Params = (), *, batch_size: int = 500
-    ) -> AsyncIterator[tuple[Any, ...]]:
-        """Stream a query's rows, fetching ``batch_size`` rows per thread hop."""
-        cursor = await self._call(lambda db: db.execute(sql, params))
-        try:
-            while rows := await self._call(lambda _db: cursor.fetchmany(batch_size)):
-                for row in rows:
-                    yield row
-        finally:
-            if not self.closed:
-                with anyio.CancelScope(shield=True):
-                    await self._call(lambda _db: cursor.close())
+    ) -> RowStream:
+        """Stream a query's rows, ``batch_size`` rows per thread hop.
+
+        The connection's next operation ends the stream if it is unfinished.
+        """
+        cursors: list[sqlite3.Cursor] = []
+
+        def step(cursor: sqlite3.Cursor) -> list[tuple[Any, ...]]:
+            rows = cursor.fetchmany(batch_size)
+            if len(rows) < batch_size:
+                cursor.close()
+            return rows
+
+        def first(db: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            cursors.append(db.execute(sql, params))
+            return step(cursors[0])
+
+        async def fetch() -> list[tuple[Any, ...]]:
+            if cursors:
+                return await self._call(lambda _db: step(cursors[0]), stream)
+            rows = await self._call(first, stream)
+            self._stream = stream
+            return rows
+
+        async def finish() -> None:
+            if self._stream is stream:
+                self._stream = None
+            if cursors and self._closed_reason is None:
+                await self._call(lambda _db: cursors[0].close(), stream)
+
+        stream = RowStream(fetch, finish, batch_size=batch_size)
+        return stream
 
     async def batch(self, statements: Sequence[Statement]) -> list[int]:
         """Run statements in order, all or none, in one thread hop.
@@ -380,6 +405,9 @@ class SqliteConnection:
         """Close the connection. Closing twice does nothing."""
         if self._closed_reason is None:
             self._closed_reason = "the connection is closed"
+        if not self._owned:
+            return
+        self._owned = False
         with anyio.CancelScope(shield=True):
             await _close_raw(self._raw, self._database)
 
@@ -403,9 +431,13 @@ class SqliteConnection:
         if depth == 0:
             self._dirty = False
 
-    async def _call(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
+    async def _call(
+        self, fn: Callable[[sqlite3.Connection], _T], stream: RowStream | None = None
+    ) -> _T:
         if self._closed_reason is not None:
             raise errors.ConnectionError(self._database, self._closed_reason)
+        if self._stream is not None and self._stream is not stream:
+            await self._stream.aclose()
         try:
             with map_sqlite_errors(self._database):
                 return await _on_thread(self._raw, fn)
@@ -418,10 +450,13 @@ class SqliteConnection:
 
         A transaction left open is rolled back; a lost connection is closed.
         """
+        if self._stream is not None:
+            await self._stream.aclose()
         if self._closed_reason is None and (self._dirty or self._depth):
             self._depth = 0
             await self._rollback(0)
-        reusable = self._closed_reason is None and not self._dirty
+        reusable = self._owned and self._closed_reason is None and not self._dirty
+        self._owned = False
         if self._closed_reason is None:
             self._closed_reason = "the connection was returned to its pool"
         if reusable:
@@ -538,11 +573,11 @@ class SqlitePoolBackend:
             slots.free.release()
         if raw is not None and raw in self._all:
             slots.idle.append(raw)
-            return
-        if conn._raw in self._all:
+        elif raw is not None:  # the pool was closed by force meanwhile
+            await _close_raw(raw, self.name)
+        elif conn._raw in self._all:
             self._all.discard(conn._raw)
             _log.warning("sqlite connection lost; replacing it", database=self.name)
-        await _close_raw(conn._raw, self.name)
 
     async def close(self, *, force: bool) -> None:
         """Close idle connections, and with ``force`` the checked-out ones too."""

@@ -1,0 +1,1 @@
+"""Tests of glue.connections: pools, connections, the manager, on both databases."""
