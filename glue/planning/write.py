@@ -1,0 +1,235 @@
+"""The write planner: a unit of work's changes as per-connection, per-table batches.
+
+:func:`plan_writes` groups a :class:`~glue.state.identity.Changeset` by the pool
+each table lives on, then by table and kind of write (and, for updates, by the
+columns written), keeping first-change order: a batch goes out at the position
+of its first row, so rows created first are written first. :func:`flush` runs one
+connection's batches inside the caller's transaction and raises
+`glue.ConcurrencyConflict` for the first row whose etag guard did not match.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from ..connections.abc import ConnectionPool
+from ..errors import ConcurrencyConflict
+from ..schema.model import ETAG, Schema
+from ..sql import dml
+from ..state.identity import Changeset, Key, RowKind, Tracked
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ..connections.abc import Connection, Dialect, Statement
+
+__all__ = ["Batch", "ConnectionWrites", "WritePlan", "flush", "plan_writes"]
+
+
+class Batch(msgspec.Struct, frozen=True):
+    """Rows of one table that need the same kind of write.
+
+    Attributes:
+        kind: insert, create, update or delete.
+        schema: the table.
+        rows: the rows, in first-change order.
+        columns: for updates, the columns written (the key excluded).
+    """
+
+    kind: RowKind
+    schema: Schema
+    rows: tuple[Tracked, ...]
+    columns: tuple[str, ...] = ()
+
+    def statements(self, dialect: Dialect) -> list[Statement]:
+        """This batch as statements of ``dialect``."""
+        rows = self.rows
+        match self.kind:
+            case RowKind.INSERT | RowKind.CREATE:
+                currents = [t.current for t in rows if t.current is not None]
+                return dml.insert(
+                    dialect,
+                    self.schema,
+                    currents,
+                    if_absent=self.kind is RowKind.CREATE,
+                )
+            case RowKind.UPDATE:
+                return dml.update(
+                    dialect,
+                    self.schema,
+                    self.columns,
+                    [t.current for t in rows if t.current is not None],
+                    [t.held_etag for t in rows],
+                )
+            case RowKind.DELETE:
+                return dml.delete(
+                    dialect,
+                    self.schema,
+                    [t.key for t in rows],
+                    [t.held_etag for t in rows],
+                )
+
+
+class ConnectionWrites(msgspec.Struct, frozen=True):
+    """Everything one database must write, in order.
+
+    Attributes:
+        pool: the pool of that database.
+        batches: the batches, in first-change order.
+    """
+
+    pool: ConnectionPool
+    batches: tuple[Batch, ...]
+
+
+class WritePlan(msgspec.Struct, frozen=True):
+    """A unit of work's writes, per connection, in first-change order.
+
+    Attributes:
+        connections: one entry per database written, in first-change order.
+    """
+
+    connections: tuple[ConnectionWrites, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.connections)
+
+    def __bool__(self) -> bool:
+        return bool(self.connections)
+
+    def explain(self) -> str:
+        """The plan as indented text: databases, then batches with row counts."""
+        lines = []
+        for writes in self.connections:
+            lines.append(f"{writes.pool.name} ({writes.pool.dialect}): transaction")
+            for batch in writes.batches:
+                columns = f" ({', '.join(batch.columns)})" if batch.columns else ""
+                lines.append(
+                    f"  {batch.kind.value} {batch.schema.name}{columns}: "
+                    f"{len(batch.rows)} row(s)"
+                )
+        return "\n".join(lines)
+
+
+def plan_writes(
+    changeset: Changeset, route: Callable[[str], ConnectionPool]
+) -> WritePlan:
+    """Group pending rows into per-connection, per-table batches.
+
+    Args:
+        changeset: the unit of work's pending rows, in first-change order.
+        route: the pool a table lives on (by table name).
+
+    Returns:
+        the plan; empty when there is nothing to write.
+    """
+    pools: dict[int, ConnectionPool] = {}
+    groups: dict[int, dict[tuple[str, RowKind, tuple[str, ...]], list[Tracked]]] = {}
+    routes: dict[str, ConnectionPool] = {}
+    for tracked in changeset.rows:
+        kind = tracked.kind
+        if kind is None:
+            continue
+        schema = tracked.schema
+        pool = routes.get(schema.name)
+        if pool is None:
+            pool = routes[schema.name] = route(schema.name)
+        columns: tuple[str, ...] = ()
+        if kind is RowKind.UPDATE:
+            changed = tracked.changed
+            key = schema.primary_key
+            columns = tuple(
+                c for c in schema.column_names if c in changed and c not in key
+            )
+        bucket = groups.setdefault(id(pool), {})
+        pools[id(pool)] = pool
+        bucket.setdefault((schema.name, kind, columns), []).append(tracked)
+    return WritePlan(
+        tuple(
+            ConnectionWrites(
+                pools[ident],
+                tuple(
+                    Batch(kind, rows[0].schema, tuple(rows), columns)
+                    for (_, kind, columns), rows in bucket.items()
+                ),
+            )
+            for ident, bucket in groups.items()
+        )
+    )
+
+
+async def flush(conn: Connection, batches: tuple[Batch, ...]) -> None:
+    """Write ``batches`` through ``conn``, inside the caller's transaction.
+
+    Raises:
+        glue.ConcurrencyConflict: a guarded row did not match: its etag changed,
+            or it was deleted, or (for an upsert's create) it now exists. The
+            caller must roll back.
+        glue.IntegrityError: an insert broke a constraint.
+    """
+    if conn.dialect == "sqlite":
+        await _flush_sqlite(conn, batches)
+    else:
+        await _flush_postgres(conn, batches)
+
+
+async def _flush_postgres(conn: Connection, batches: tuple[Batch, ...]) -> None:
+    for batch in batches:
+        for statement in batch.statements("postgres"):
+            if batch.kind is RowKind.INSERT:
+                await conn.execute(statement.sql, statement.params)
+                continue
+            result = await conn.fetch(statement.sql, statement.params)
+            if len(result.rows) != len(batch.rows):
+                matched = {tuple(row) for row in result.rows}
+                _conflict(batch, [t for t in batch.rows if t.key not in matched])
+
+
+async def _flush_sqlite(conn: Connection, batches: tuple[Batch, ...]) -> None:
+    statements: list[Statement] = []
+    spans: list[tuple[Batch, int, int]] = []
+    for batch in batches:
+        compiled = batch.statements("sqlite")
+        spans.append((batch, len(statements), len(statements) + len(compiled)))
+        statements += compiled
+    counts = await conn.batch(statements)
+    for batch, start, end in spans:
+        if batch.kind is RowKind.INSERT:
+            continue
+        if batch.kind is RowKind.UPDATE:
+            if counts[start] != len(batch.rows):
+                await _pin_sqlite_update(conn, batch)
+            continue
+        # One statement per row: each count says whether its row matched.
+        missed = [
+            t for t, n in zip(batch.rows, counts[start:end], strict=True) if not n
+        ]
+        if missed:
+            _conflict(batch, missed)
+
+
+async def _pin_sqlite_update(conn: Connection, batch: Batch) -> None:
+    """Find which rows of a short UPDATE did not match, by reading them back."""
+    schema = batch.schema
+    decode = dml.row_decoder("sqlite", schema)
+    seen: dict[Key, Any] = {}
+    for statement in dml.select_by_keys("sqlite", schema, [t.key for t in batch.rows]):
+        result = await conn.fetch(statement.sql, statement.params)
+        for values in result.rows:
+            row = decode(values)
+            seen[tuple(row[c] for c in schema.primary_key)] = row.get(ETAG, True)
+    missed = []
+    for tracked in batch.rows:
+        etag = seen.get(tracked.key)
+        wanted = tracked.current.get(ETAG, True) if tracked.current else True
+        if etag is None or etag != wanted:
+            missed.append(tracked)
+    _conflict(batch, missed or list(batch.rows))
+
+
+def _conflict(batch: Batch, missed: list[Tracked]) -> None:
+    tracked = missed[0]
+    key = tracked.key[0] if len(tracked.key) == 1 else tracked.key
+    raise ConcurrencyConflict(batch.schema.name, key, tracked.held_etag)

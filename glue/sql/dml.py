@@ -1,0 +1,379 @@
+"""Batched DML for the write side: INSERT, etag-guarded UPDATE and DELETE, reads by key.
+
+Every builder takes a dialect, a :class:`~glue.schema.Schema` and Python values,
+and returns :class:`~glue.connections.abc.Statement` values with every value bound.
+Identifiers come from the schema, validated and quoted.
+
+How a batch becomes SQL:
+
+==========  ==========================================  ==============================
+write       PostgreSQL                                  SQLite
+==========  ==========================================  ==============================
+insert      one ``INSERT ... SELECT FROM unnest(...)``  one ``executemany``
+create      the same ``ON CONFLICT DO NOTHING           one statement per row, ``ON
+            RETURNING`` key                             CONFLICT DO NOTHING``
+update      one ``UPDATE ... FROM unnest(...) WHERE     one ``executemany``, ``WHERE
+            etag = held RETURNING`` key                 key AND etag = ?``
+delete      one ``DELETE ... USING unnest(...)          one statement per row
+            RETURNING`` key
+==========  ==========================================  ==============================
+
+On PostgreSQL the keys a guarded statement returns show exactly which rows it
+matched (asyncpg's ``executemany`` reports no row counts). On SQLite a whole batch
+runs in one thread hop; ``executemany`` reports the total, and a short total is
+pinned to its rows by reading them back (see :func:`select_by_keys`).
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import TYPE_CHECKING, Any, Final
+
+from ..connections.abc import Statement
+from ..schema.model import ETAG, Schema
+from .dialect import SQL_TYPES, decoder, encoder, is_identity, quote
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+
+    from ..connections.abc import Dialect
+    from ..state.identity import Key, Row
+
+__all__ = [
+    "SQLITE_CHUNK",
+    "delete",
+    "insert",
+    "row_decoder",
+    "select_by_keys",
+    "update",
+]
+
+SQLITE_CHUNK: Final = 900
+"""Most values bound in one SQLite ``IN (...)`` list (older builds allow 999)."""
+
+
+def insert(
+    dialect: Dialect,
+    schema: Schema,
+    rows: Sequence[Row],
+    *,
+    if_absent: bool = False,
+) -> list[Statement]:
+    """Statements inserting ``rows`` (each holding every column of ``schema``).
+
+    Args:
+        dialect: the target dialect.
+        schema: the table.
+        rows: the rows, all columns present.
+        if_absent: skip rows whose key exists. On PostgreSQL the statement then
+            returns the keys it inserted; on SQLite there is one statement per row,
+            so each count says whether its row went in.
+    """
+    codec = _codec(dialect, schema)
+    table = quote(schema.name, "table")
+    columns = ", ".join(codec.quoted)
+    params = codec.encode_rows(rows)
+    if dialect == "sqlite":
+        values = ", ".join("?" * len(codec.names))
+        if if_absent:
+            sql = _sql(
+                "INSERT INTO", table, f"({columns})", "VALUES", f"({values})",
+                "ON CONFLICT DO NOTHING",
+            )  # fmt: skip
+            return [Statement(sql, row) for row in params]
+        sql = _sql("INSERT INTO", table, f"({columns})", "VALUES", f"({values})")
+        return [Statement(sql, many=params)]
+    tail = f"ON CONFLICT DO NOTHING RETURNING {codec.returning}" if if_absent else ""
+    if len(params) == 1:
+        values = ", ".join(f"${i}" for i in range(1, len(codec.names) + 1))
+        sql = _sql(
+            "INSERT INTO", table, f"({columns})", "VALUES", f"({values})", tail
+        )  # fmt: skip
+        return [Statement(sql, params[0])]
+    arrays = _unnest([codec.pg_type(n) for n in codec.names], 1)
+    sql = _sql("INSERT INTO", table, f"({columns})", "SELECT * FROM", arrays, tail)
+    return [Statement(sql, _columns_of(params, len(codec.names)))]
+
+
+def update(
+    dialect: Dialect,
+    schema: Schema,
+    columns: Sequence[str],
+    rows: Sequence[Row],
+    held: Sequence[str | None],
+) -> list[Statement]:
+    """Statements writing ``columns`` of ``rows``, each guarded by its held etag.
+
+    In versioned tables a row is written only while its etag is still the one in
+    ``held``; in others only while it exists. On PostgreSQL the statement returns
+    the keys it matched.
+
+    Args:
+        dialect: the target dialect.
+        schema: the table.
+        columns: the columns to write (not the key).
+        rows: the rows' new states.
+        held: the etag each row had when read.
+    """
+    codec = _codec(dialect, schema)
+    table = quote(schema.name, "table")
+    key = schema.primary_key
+    versioned = schema.versioned
+    written = [quote(c, "column") for c in columns]
+    encode = codec.encoder_for((*columns, *key))
+    if dialect == "sqlite":
+        sets = ", ".join(f"{c} = ?" for c in written)
+        where = " AND ".join(f"{quote(c, 'column')} = ?" for c in key)
+        if versioned:
+            where += f" AND {quote(ETAG, 'column')} = ?"
+            many = [(*encode(r), e) for r, e in zip(rows, held, strict=True)]
+        else:
+            many = [encode(r) for r in rows]
+        sql = _sql("UPDATE", table, "SET", sets, "WHERE", where)
+        return [Statement(sql, many=many)]
+    width = len(columns) + len(key) + versioned
+    if versioned:
+        params = [(*encode(r), e) for r, e in zip(rows, held, strict=True)]
+    else:
+        params = [encode(r) for r in rows]
+    types = [codec.pg_type(c) for c in (*columns, *key)]
+    if versioned:
+        types.append("text")
+    if len(params) == 1:
+        sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(written, 1))
+        where = " AND ".join(
+            f"{quote(c, 'column')} = ${i}" for i, c in enumerate(key, len(columns) + 1)
+        )
+        if versioned:
+            where += f" AND {quote(ETAG, 'column')} = ${width}"
+        sql = _sql(
+            "UPDATE", table, "SET", sets, "WHERE", where, "RETURNING", codec.returning
+        )  # fmt: skip
+        return [Statement(sql, params[0])]
+    names = [f"p{i}" for i in range(1, width + 1)]
+    sets = ", ".join(f"{c} = v.{n}" for c, n in zip(written, names, strict=False))
+    where = " AND ".join(
+        f"t.{quote(c, 'column')} = v.{n}"
+        for c, n in zip(key, names[len(columns) :], strict=False)
+    )
+    if versioned:
+        where += f" AND t.{quote(ETAG, 'column')} = v.{names[-1]}"
+    source = f"{_unnest(types, 1)} AS v({', '.join(names)})"
+    sql = _sql(
+        "UPDATE", table, "AS t SET", sets, "FROM", source, "WHERE", where,
+        "RETURNING", _qualified(codec.returning_columns),
+    )  # fmt: skip
+    return [Statement(sql, _columns_of(params, width))]
+
+
+def delete(
+    dialect: Dialect,
+    schema: Schema,
+    keys: Sequence[Key],
+    held: Sequence[str | None],
+) -> list[Statement]:
+    """Statements deleting the rows of ``keys``, each guarded by its held etag.
+
+    On PostgreSQL one statement returns the keys it deleted; on SQLite there is
+    one statement per row, so each count says whether its row went.
+    """
+    codec = _codec(dialect, schema)
+    table = quote(schema.name, "table")
+    key = schema.primary_key
+    versioned = schema.versioned
+    encode_key = codec.key_encoder()
+    params = [
+        (*encode_key(k), e) if versioned else encode_key(k)
+        for k, e in zip(keys, held, strict=True)
+    ]
+    if dialect == "sqlite":
+        where = " AND ".join(f"{quote(c, 'column')} = ?" for c in key)
+        if versioned:
+            where += f" AND {quote(ETAG, 'column')} = ?"
+        sql = _sql("DELETE FROM", table, "WHERE", where)
+        return [Statement(sql, row) for row in params]
+    width = len(key) + versioned
+    if len(params) == 1:
+        where = " AND ".join(
+            f"{quote(c, 'column')} = ${i}" for i, c in enumerate(key, 1)
+        )
+        if versioned:
+            where += f" AND {quote(ETAG, 'column')} = ${width}"
+        sql = _sql("DELETE FROM", table, "WHERE", where, "RETURNING", codec.returning)
+        return [Statement(sql, params[0])]
+    names = [f"p{i}" for i in range(1, width + 1)]
+    types = [codec.pg_type(c) for c in key] + (["text"] if versioned else [])
+    where = " AND ".join(
+        f"t.{quote(c, 'column')} = v.{n}" for c, n in zip(key, names, strict=False)
+    )
+    if versioned:
+        where += f" AND t.{quote(ETAG, 'column')} = v.{names[-1]}"
+    source = f"{_unnest(types, 1)} AS v({', '.join(names)})"
+    sql = _sql(
+        "DELETE FROM", table, "AS t USING", source, "WHERE", where,
+        "RETURNING", _qualified(codec.returning_columns),
+    )  # fmt: skip
+    return [Statement(sql, _columns_of(params, width))]
+
+
+def select_by_keys(
+    dialect: Dialect,
+    schema: Schema,
+    keys: Sequence[Key],
+    *,
+    for_update: bool = False,
+) -> list[Statement]:
+    """Statements reading every column of the rows of ``keys``.
+
+    Args:
+        dialect: the target dialect.
+        schema: the table.
+        keys: the primary keys to read.
+        for_update: lock the rows (PostgreSQL ``FOR UPDATE``; SQLite locks the
+            whole database for a writer's transaction instead, so this adds
+            nothing there).
+    """
+    codec = _codec(dialect, schema)
+    table = quote(schema.name, "table")
+    columns = ", ".join(codec.quoted)
+    key = schema.primary_key
+    encode_key = codec.key_encoder()
+    encoded = [encode_key(k) for k in keys]
+    if dialect == "sqlite":
+        statements = []
+        size = max(1, SQLITE_CHUNK // len(key))
+        for start in range(0, len(encoded), size):
+            chunk = encoded[start : start + size]
+            if len(key) == 1:
+                marks = ", ".join("?" * len(chunk))
+                where = f"{quote(key[0], 'column')} IN ({marks})"
+                params: list[Any] = [k[0] for k in chunk]
+            else:
+                row = f"({', '.join('?' * len(key))})"
+                rows = ", ".join([row] * len(chunk))
+                where = f"({', '.join(codec.quoted_key)}) IN (VALUES {rows})"
+                params = [v for k in chunk for v in k]
+            sql = _sql("SELECT", columns, "FROM", table, "WHERE", where)
+            statements.append(Statement(sql, params))
+        return statements
+    lock = "FOR UPDATE" if for_update else ""
+    if len(key) == 1:
+        where = f"{quote(key[0], 'column')} = ANY($1::{codec.pg_type(key[0])}[])"
+        sql = _sql("SELECT", columns, "FROM", table, "WHERE", where, lock)
+        return [Statement(sql, ([k[0] for k in encoded],))]
+    source = _unnest([codec.pg_type(c) for c in key], 1)
+    where = _sql(f"({', '.join(codec.quoted_key)})", "IN (SELECT * FROM", source, ")")
+    sql = _sql("SELECT", columns, "FROM", table, "WHERE", where, lock)
+    return [Statement(sql, _columns_of(encoded, len(key)))]
+
+
+def row_decoder(
+    dialect: Dialect, schema: Schema
+) -> Callable[[Sequence[Any]], dict[str, Any]]:
+    """A function turning a row read by :func:`select_by_keys` into a dict."""
+    return _codec(dialect, schema).decode
+
+
+# Internals ------------------------------------------------------------------
+
+
+def _sql(*parts: str) -> str:
+    """Join SQL pieces (quoted identifiers, placeholders, keywords) with spaces."""
+    return " ".join(p for p in parts if p)
+
+
+def _unnest(types: Iterable[str], first: int) -> str:
+    casts = ", ".join(f"${i}::{t}[]" for i, t in enumerate(types, first))
+    return f"unnest({casts})"
+
+
+def _qualified(columns: Sequence[str]) -> str:
+    return ", ".join(f"t.{c}" for c in columns)
+
+
+def _columns_of(rows: Sequence[Sequence[Any]], width: int) -> tuple[list[Any], ...]:
+    """Transpose rows into one list per column (unnest's arrays)."""
+    if not rows:
+        return tuple([] for _ in range(width))
+    return tuple(list(column) for column in zip(*rows, strict=True))
+
+
+class _Codec:
+    """Per dialect and schema: column order, encoders, decoders, PG types."""
+
+    def __init__(self, dialect: Dialect, schema: Schema) -> None:
+        self.schema = schema
+        self.names = schema.column_names
+        self.quoted = [quote(n, "column") for n in self.names]
+        self.quoted_key = [quote(n, "column") for n in schema.primary_key]
+        self.returning_columns = self.quoted_key
+        self.returning = ", ".join(self.quoted_key)
+        types = {c.name: c.type for c in schema.all_columns}
+        self._encoders = {n: encoder(dialect, types[n]) for n in self.names}
+        self._pg = {n: SQL_TYPES["postgres"][types[n]].lower() for n in self.names}
+        decoders = [decoder(dialect, types[n]) for n in self.names]
+        self._decoding = [(i, d) for i, d in enumerate(decoders) if not is_identity(d)]
+        self._pickers: dict[tuple[str, ...], Callable[[Row], tuple[Any, ...]]] = {}
+        self._encode_all = self.encoder_for(self.names)
+
+    def pg_type(self, column: str) -> str:
+        return self._pg[column]
+
+    def encoder_for(self, columns: tuple[str, ...]) -> Callable[[Row], tuple[Any, ...]]:
+        """A function picking ``columns`` of a row as an encoded tuple (cached)."""
+        found = self._pickers.get(columns)
+        if found is None:
+            found = self._pickers[columns] = self._picker(columns)
+        return found
+
+    def _picker(self, columns: tuple[str, ...]) -> Callable[[Row], tuple[Any, ...]]:
+        if len(columns) == 1:
+            name = columns[0]
+            single = self._encoders[name]
+            return lambda row: (single(row[name]),)
+        pick = operator.itemgetter(*columns)
+        converting = [
+            (i, self._encoders[c])
+            for i, c in enumerate(columns)
+            if not is_identity(self._encoders[c])
+        ]
+        if not converting:
+            return pick
+
+        def encode(row: Row) -> tuple[Any, ...]:
+            values = list(pick(row))
+            for i, convert in converting:
+                values[i] = convert(values[i])
+            return tuple(values)
+
+        return encode
+
+    def encode_rows(self, rows: Sequence[Row]) -> list[tuple[Any, ...]]:
+        encode = self._encode_all
+        return [encode(row) for row in rows]
+
+    def key_encoder(self) -> Callable[[Key], tuple[Any, ...]]:
+        encoders = [self._encoders[c] for c in self.schema.primary_key]
+        if all(is_identity(e) for e in encoders):
+            return tuple
+        return lambda key: tuple(e(v) for e, v in zip(encoders, key, strict=True))
+
+    def decode(self, values: Sequence[Any]) -> dict[str, Any]:
+        row = dict(zip(self.names, values, strict=True))
+        if self._decoding:
+            names = self.names
+            for i, convert in self._decoding:
+                value = values[i]
+                if value is not None:
+                    row[names[i]] = convert(value)
+        return row
+
+
+_CODECS: dict[tuple[str, str], _Codec] = {}
+
+
+def _codec(dialect: Dialect, schema: Schema) -> _Codec:
+    codec = _CODECS.get((dialect, schema.name))
+    if codec is None or codec.schema is not schema:
+        codec = _CODECS[(dialect, schema.name)] = _Codec(dialect, schema)
+    return codec

@@ -1,0 +1,179 @@
+"""The identity map: each row of a unit of work, as stored and as now known.
+
+Every row a unit of work reads or changes has one :class:`Tracked` entry, keyed by
+table and primary key, held in a pyrsistent map: taking a snapshot is free, and a
+snapshot never changes under whoever holds it. Rows themselves are read-only
+mappings, so a handler cannot change a cached row behind the state manager's back.
+
+An entry compares the row as the database last had it (``stored``) with its
+newest known state (``current``); what differs is the write the flush will issue:
+
+============  ============  ==========================================
+stored        current       the flush writes
+============  ============  ==========================================
+None          None          nothing (absent, or created and deleted)
+None          a row         INSERT (``create``: only if still absent)
+a row         None          DELETE, guarded by the stored etag
+a row         another row   UPDATE of ``changed``, guarded by the etag
+a row         the same row  nothing (clean)
+============  ============  ==========================================
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import msgspec
+from pyrsistent import PMap, PVector, pmap, pvector
+
+from ..schema.model import Schema
+
+__all__ = ["Changeset", "IdentityMap", "Key", "Row", "RowKind", "Tracked"]
+
+Row = Mapping[str, Any]
+"""A row: column name to value, read-only."""
+
+Key = tuple[Any, ...]
+"""A primary key, one value per key column."""
+
+
+class RowKind(enum.StrEnum):
+    """The write a pending row needs."""
+
+    INSERT = "insert"
+    """A new row; a duplicate key is an `glue.IntegrityError`."""
+    CREATE = "create"
+    """A row an upsert found absent: a concurrent creator is a conflict."""
+    UPDATE = "update"
+    """Changed columns of a stored row, guarded by its etag."""
+    DELETE = "delete"
+    """A hard delete of a stored row, guarded by its etag."""
+
+
+class Tracked(msgspec.Struct, frozen=True, gc=False):
+    """One row of a unit of work.
+
+    Attributes:
+        schema: the row's table.
+        key: its primary key.
+        stored: the row as the database had it when read, None if absent.
+        current: its newest known state, None if absent or hard-deleted.
+        order: the position of its first change in the unit, -1 while clean.
+        changed: the columns an UPDATE must write.
+        create: a new row from an upsert, inserted only if still absent.
+    """
+
+    schema: Schema
+    key: Key
+    stored: Row | None
+    current: Row | None
+    order: int = -1
+    changed: frozenset[str] = frozenset()
+    create: bool = False
+
+    @property
+    def kind(self) -> RowKind | None:
+        """The write this row needs, or None when it needs none."""
+        stored, current = self.stored, self.current
+        if current is stored:
+            return None
+        if stored is None:
+            if current is None:
+                return None
+            return RowKind.CREATE if self.create else RowKind.INSERT
+        return RowKind.DELETE if current is None else RowKind.UPDATE
+
+    @property
+    def held_etag(self) -> str | None:
+        """The etag the database should still have: the stored row's."""
+        return None if self.stored is None else self.stored.get("etag")
+
+
+class Changeset(msgspec.Struct, frozen=True):
+    """The pending rows of a unit of work, in first-change order.
+
+    Attributes:
+        rows: each row that needs a write, in the order it was first changed.
+    """
+
+    rows: tuple[Tracked, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self) -> Iterator[Tracked]:
+        return iter(self.rows)
+
+    def __bool__(self) -> bool:
+        return bool(self.rows)
+
+    def tables(self) -> tuple[str, ...]:
+        """The tables written, in first-change order."""
+        return tuple(dict.fromkeys(t.schema.name for t in self.rows))
+
+
+_EMPTY: PMap[tuple[str, Key], Tracked] = pmap()
+
+
+class IdentityMap:
+    """An immutable map from (table, key) to :class:`Tracked`.
+
+    Every change returns a new map; the old one stays valid. The map also
+    remembers the order in which rows were first changed.
+    """
+
+    __slots__ = ("_changed", "_entries")
+
+    def __init__(
+        self,
+        entries: PMap[tuple[str, Key], Tracked] = _EMPTY,
+        changed: PVector[tuple[str, Key]] | None = None,
+    ) -> None:
+        """Wrap entries and the first-change order (both empty by default)."""
+        self._entries = entries
+        self._changed: PVector[tuple[str, Key]] = (
+            pvector() if changed is None else changed
+        )
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, table: str, key: Key) -> Tracked | None:
+        """The entry of ``key`` in ``table``, or None if the unit never saw it."""
+        return self._entries.get((table, key))
+
+    @property
+    def next_order(self) -> int:
+        """The position the next row changed for the first time gets."""
+        return len(self._changed)
+
+    def set(self, tracked: Tracked) -> IdentityMap:
+        """Return a map with ``tracked`` in place of its row's entry."""
+        ident = (tracked.schema.name, tracked.key)
+        changed = self._changed
+        if tracked.order == len(changed):
+            changed = changed.append(ident)
+        return IdentityMap(self._entries.set(ident, tracked), changed)
+
+    def set_many(self, entries: list[Tracked]) -> IdentityMap:
+        """Return a map with every entry of ``entries`` set, in one pass."""
+        evolver = self._entries.evolver()
+        changed = self._changed.evolver()
+        for tracked in entries:
+            ident = (tracked.schema.name, tracked.key)
+            evolver[ident] = tracked
+            if tracked.order == len(changed):
+                changed.append(ident)
+        return IdentityMap(evolver.persistent(), changed.persistent())
+
+    def pending(self) -> Changeset:
+        """The rows that need a write, in first-change order."""
+        entries = self._entries
+        rows = []
+        for ident in self._changed:
+            tracked = entries[ident]
+            if tracked.kind is not None:
+                rows.append(tracked)
+        return Changeset(tuple(rows))

@@ -1,0 +1,612 @@
+"""StateManager: the rows of one unit of work, and every change made to them.
+
+A handler reads rows with :meth:`StateManager.get` and changes them with
+:meth:`~StateManager.insert`, :meth:`~StateManager.update`,
+:meth:`~StateManager.delete`, :meth:`~StateManager.upsert` or
+:meth:`~StateManager.apply` (for the mutation values event handlers yield). The
+state manager does no I/O of its own: it reads missing rows through the loader
+its unit of work gives it, at most once per row, and leaves writing to the flush,
+which takes :meth:`~StateManager.changes`.
+
+What the state manager stamps (handlers cannot):
+
+- ``etag``: a new random token when a row is created and the first time a stored
+  row changes in the unit; an unchanged row keeps its etag.
+- ``created_at`` / ``updated_at`` / ``created_by`` / ``updated_by`` in tables with
+  ``audit=True``, from the unit's clock and actor.
+- ``deleted_at`` in tables with ``soft_delete=True``, on delete.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import operator
+import os
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, Final
+
+import anyio
+import msgspec
+from pyrsistent import PVector, pvector
+
+from ..errors import ConcurrencyConflict, IntegrityError, NotFound, SchemaError
+from ..schema.model import AUDIT_COLUMNS, DELETED_AT, ETAG, Schema
+from .identity import Changeset, IdentityMap, Key, Row, Tracked
+from .mutations import Delete, Insert, Mutation, Update, Upsert
+
+__all__ = ["Clock", "Loader", "StateManager", "new_etag", "normalize_key", "utcnow"]
+
+Clock = Callable[[], dt.datetime]
+"""Returns the current time; stamped into audit and soft-delete columns."""
+
+Loader = Callable[[Schema, Sequence[Key]], Awaitable[list[dict[str, Any]]]]
+"""Reads the rows of ``keys`` from a table; absent keys are simply left out."""
+
+
+class StateManager:
+    """The identity map, mutation log and stamping of one unit of work.
+
+    One state manager belongs to one unit of work (one dispatch); it is never
+    shared between concurrent dispatches. Rows it hands out are read-only
+    mappings: change them through the methods below.
+
+    Args:
+        loader: reads rows the unit has not seen yet; by default nothing is found
+            (a state manager over no database).
+        actor: who is acting, stamped into ``created_by`` / ``updated_by``.
+        clock: the time source for audit and soft-delete columns.
+    """
+
+    def __init__(
+        self,
+        *,
+        loader: Loader | None = None,
+        actor: str | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self._loader: Loader = loader or _load_nothing
+        self._actor = actor
+        self._clock: Clock = clock or utcnow
+        self._map = IdentityMap()
+        self._log: PVector[Mutation] = pvector()
+        self._load_lock = anyio.Lock()
+
+    @property
+    def actor(self) -> str | None:
+        """Who is acting, as stamped into ``created_by`` / ``updated_by``."""
+        return self._actor
+
+    @property
+    def identity_map(self) -> IdentityMap:
+        """A snapshot of every row the unit has seen (it never changes)."""
+        return self._map
+
+    @property
+    def log(self) -> tuple[Mutation, ...]:
+        """Every mutation applied, in order."""
+        return tuple(self._log)
+
+    @property
+    def pending(self) -> tuple[Tracked, ...]:
+        """The rows that need a write, in first-change order (see `changes`)."""
+        return self._map.pending().rows
+
+    def changes(self) -> Changeset:
+        """The rows that need a write, in first-change order: what a flush writes."""
+        return self._map.pending()
+
+    def is_dirty(self, schema: Schema, key: Any) -> bool:
+        """Whether the row of ``key`` has a change not yet written."""
+        tracked = self._map.get(schema.name, _info(schema).key(key))
+        return tracked is not None and tracked.kind is not None
+
+    def mark_flushed(self, changeset: Changeset) -> None:
+        """Record that ``changeset`` was written: its rows are stored as written.
+
+        A row changed again after ``changeset`` was taken stays pending, with a
+        new etag for its next write.
+        """
+        now = self._map
+        entries = []
+        for flushed in changeset.rows:
+            tracked = now.get(flushed.schema.name, flushed.key)
+            if tracked is None:
+                continue
+            written = flushed.current
+            if tracked is flushed or tracked.current is written:
+                entries.append(
+                    Tracked(
+                        flushed.schema, flushed.key, written, written, tracked.order
+                    )
+                )
+                continue
+            current = tracked.current
+            if current is not None and flushed.schema.versioned:
+                current = MappingProxyType({**current, ETAG: new_etag()})
+            entries.append(
+                msgspec.structs.replace(
+                    tracked, stored=written, current=current, create=False
+                )
+            )
+        self._map = now.set_many(entries)
+
+    # Reading ---------------------------------------------------------------
+
+    async def get(self, schema: Schema, key: Any) -> Row | None:
+        """Return the newest known state of a row, reading it at most once.
+
+        Args:
+            schema: the table.
+            key: the primary key: a scalar for a one-column key, else a tuple.
+
+        Returns:
+            the row, or None if it does not exist or is soft-deleted.
+        """
+        info = _info(schema)
+        tracked = await self._tracked(info, info.key(key))
+        current = tracked.current
+        if current is None or info.deleted(current):
+            return None
+        return current
+
+    async def get_many(self, schema: Schema, keys: Iterable[Any]) -> list[Row | None]:
+        """Return the rows of ``keys`` in order, reading the unseen ones at once."""
+        info = _info(schema)
+        wanted = [info.key(key) for key in keys]
+        await self._load(info, wanted)
+        rows: list[Row | None] = []
+        for key in wanted:
+            tracked = self._map.get(schema.name, key)
+            current = None if tracked is None else tracked.current
+            rows.append(None if current is None or info.deleted(current) else current)
+        return rows
+
+    async def require(self, schema: Schema, key: Any) -> Row:
+        """Return a row like `get`, or raise `glue.NotFound` naming table and key."""
+        row = await self.get(schema, key)
+        if row is None:
+            raise NotFound(schema.name, key)
+        return row
+
+    def track(self, schema: Schema, rows: Iterable[Mapping[str, Any]]) -> list[Row]:
+        """Enter rows read elsewhere (a query) into the identity map.
+
+        Rows the unit already knows keep their newest known state, which is
+        returned instead; rows deleted in the unit are left out.
+
+        Returns:
+            the newest known state of each row that still exists, in order.
+        """
+        info = _info(schema)
+        result: list[Row] = []
+        fresh: list[Tracked] = []
+        known = self._map
+        for values in rows:
+            key = info.key_of(values)
+            tracked = known.get(schema.name, key)
+            if tracked is None:
+                row: Row = MappingProxyType(dict(values))
+                fresh.append(Tracked(schema, key, row, row))
+                if not info.deleted(row):
+                    result.append(row)
+            elif tracked.current is not None and not info.deleted(tracked.current):
+                result.append(tracked.current)
+        if fresh:
+            self._map = self._map.set_many(fresh)
+        return result
+
+    # Changing --------------------------------------------------------------
+
+    async def apply(self, mutation: Mutation) -> Row | None:
+        """Apply a mutation value, as an event handler yields it.
+
+        Returns:
+            the row as it now is (None after a delete).
+        """
+        match mutation:
+            case Insert(schema=schema, values=values):
+                return await self.insert(schema, values)
+            case Update(schema=schema, key=key, changes=changes, etag=etag):
+                return await self.update(schema, key, changes, etag=etag)
+            case Delete(schema=schema, key=key, etag=etag):
+                await self.delete(schema, key, etag=etag)
+                return None
+            case Upsert(schema=schema, values=values):
+                return await self.upsert(schema, values)
+        raise TypeError(f"not a mutation: {mutation!r}")
+
+    async def insert(self, schema: Schema, values: Mapping[str, Any]) -> Row:
+        """Create a row; it is written by the next flush.
+
+        Args:
+            schema: the table.
+            values: the columns, primary key included; left-out columns take
+                their defaults.
+
+        Returns:
+            the new row, with its etag and audit columns.
+
+        Raises:
+            glue.SchemaError: an unknown column, a system column, or a required
+                column left out.
+            glue.IntegrityError: the unit already holds a row with this key.
+        """
+        self._log = self._log.append(Insert(schema=schema, values=values))
+        info = _info(schema)
+        row = self._new_row(info, values, new_etag(), self._clock())
+        key = info.key_of(row)
+        self._map = self._map.set(self._created(info, key, row, create=False))
+        return row
+
+    async def insert_many(
+        self, schema: Schema, rows: Iterable[Mapping[str, Any]]
+    ) -> list[Row]:
+        """Create many rows of one table at once (same rules as `insert`)."""
+        info = _info(schema)
+        batch = list(rows)
+        now = self._clock()
+        created = [
+            self._new_row(info, values, etag, now)
+            for values, etag in zip(batch, _etags(len(batch)), strict=True)
+        ]
+        keys = [info.key_of(row) for row in created]
+        name = schema.name
+        known = self._map
+        if len(set(keys)) < len(keys) or any(
+            known.get(name, key) is not None for key in keys
+        ):
+            # Keys the unit has seen: resolve each against what it knows.
+            return [await self.insert(schema, values) for values in batch]
+        order = known.next_order
+        columns = info.all_columns
+        self._map = known.set_many(
+            [
+                Tracked(schema, key, None, row, order + i, columns)
+                for i, (key, row) in enumerate(zip(keys, created, strict=True))
+            ]
+        )
+        self._log = self._log.extend(
+            Insert(schema=schema, values=values) for values in batch
+        )
+        return created
+
+    async def update(
+        self,
+        schema: Schema,
+        key: Any,
+        changes: Mapping[str, Any],
+        *,
+        etag: str | None = None,
+    ) -> Row:
+        """Merge ``changes`` into the newest known state of a row.
+
+        Setting columns to the values they already have changes nothing: no
+        write, the etag kept.
+
+        Args:
+            schema: the table.
+            key: the row's primary key.
+            changes: the columns to set (not the key, not system columns).
+            etag: the etag the caller's copy carries, checked at once if given.
+
+        Returns:
+            the row as it now is.
+
+        Raises:
+            glue.NotFound: the row does not exist or is soft-deleted.
+            glue.ConcurrencyConflict: ``etag`` is not the row's etag.
+            glue.SchemaError: an unknown, key or system column.
+        """
+        self._log = self._log.append(
+            Update(schema=schema, key=key, changes=changes, etag=etag)
+        )
+        info = _info(schema)
+        ident = info.key(key)
+        tracked = await self._tracked(info, ident)
+        current = tracked.current
+        if current is None or info.deleted(current):
+            raise NotFound(schema.name, key)
+        _check_etag(tracked, etag)
+        info.check(changes, "an update")
+        diff = {c: v for c, v in changes.items() if current[c] != v}
+        if not diff:
+            return current
+        moved = info.primary_key.intersection(diff)
+        if moved:
+            raise SchemaError(
+                f"an update of {schema.name!r} {key!r} changes primary key column(s) "
+                f"{', '.join(sorted(moved))}: delete the row and insert a new one"
+            )
+        return self._change(info, tracked, diff)
+
+    async def delete(
+        self, schema: Schema, key: Any, *, etag: str | None = None
+    ) -> bool:
+        """Delete a row: soft for soft-delete tables, hard otherwise.
+
+        Deleting a row that does not exist, or one created in this unit and never
+        written, writes nothing.
+
+        Returns:
+            whether a row was deleted.
+
+        Raises:
+            glue.ConcurrencyConflict: ``etag`` is not the row's etag.
+        """
+        self._log = self._log.append(Delete(schema=schema, key=key, etag=etag))
+        info = _info(schema)
+        tracked = await self._tracked(info, info.key(key))
+        current = tracked.current
+        if current is None or info.deleted(current):
+            return False
+        _check_etag(tracked, etag)
+        if info.soft:
+            self._change(info, tracked, {DELETED_AT: self._clock()})
+            return True
+        order = tracked.order if tracked.order >= 0 else self._map.next_order
+        self._map = self._map.set(
+            msgspec.structs.replace(tracked, current=None, order=order)
+        )
+        return True
+
+    async def upsert(self, schema: Schema, values: Mapping[str, Any]) -> Row:
+        """Create a row, or merge ``values`` into it when it exists.
+
+        When the row is absent and another unit creates it first, the flush
+        raises `glue.ConcurrencyConflict` (retrying then updates it).
+
+        Returns:
+            the row as it now is.
+        """
+        self._log = self._log.append(Upsert(schema=schema, values=values))
+        info = _info(schema)
+        info.check(values, "an upsert")
+        key = info.key(values)
+        tracked = await self._tracked(info, key)
+        current = tracked.current
+        if current is not None and not info.deleted(current):
+            changes = {c: v for c, v in values.items() if c not in info.primary_key}
+            diff = {c: v for c, v in changes.items() if current[c] != v}
+            return self._change(info, tracked, diff) if diff else current
+        row = self._new_row(info, values, new_etag(), self._clock())
+        entry = self._created(info, key, row, create=tracked.stored is None)
+        self._map = self._map.set(entry)
+        return row
+
+    # Internals -------------------------------------------------------------
+
+    def _new_row(
+        self, info: _Info, values: Mapping[str, Any], etag: str, now: dt.datetime
+    ) -> Row:
+        info.check(values, "an insert")
+        row = dict(info.defaults)
+        row.update(values)
+        if len(row) != len(info.columns):
+            missing = sorted(info.required.difference(values))
+            raise SchemaError(
+                f"an insert into {info.schema.name!r} lacks required column(s) "
+                f"{', '.join(map(repr, missing))}"
+            )
+        if info.versioned:
+            row[ETAG] = etag
+        if info.audit:
+            row["created_at"] = row["updated_at"] = now
+            row["created_by"] = row["updated_by"] = self._actor
+        if info.soft:
+            row[DELETED_AT] = None
+        return MappingProxyType(row)
+
+    def _created(self, info: _Info, key: Key, row: Row, *, create: bool) -> Tracked:
+        """The entry for a new row, over whatever the unit knew of its key."""
+        name = info.schema.name
+        tracked = self._map.get(name, key)
+        if tracked is None:
+            return Tracked(
+                info.schema, key, None, row, self._map.next_order, info.all_columns
+            )
+        current = tracked.current
+        if current is not None and not info.deleted(current):
+            raise IntegrityError(
+                "unit of work",
+                f"{name} {key!r} already exists: update it, or delete it first",
+                table=name,
+            )
+        order = tracked.order if tracked.order >= 0 else self._map.next_order
+        if tracked.stored is None:
+            return Tracked(info.schema, key, None, row, order, info.all_columns, create)
+        # The key is stored (soft-deleted, or deleted in this unit): replace it.
+        return Tracked(info.schema, key, tracked.stored, row, order, info.all_columns)
+
+    def _change(self, info: _Info, tracked: Tracked, diff: dict[str, Any]) -> Row:
+        current = tracked.current
+        assert current is not None
+        row = dict(current)
+        row.update(diff)
+        stamped: tuple[str, ...] = ()
+        if tracked.kind is None and info.versioned:
+            row[ETAG] = new_etag()
+            stamped = (ETAG,)
+        if info.audit and tracked.stored is not None:
+            row["updated_at"] = diff.get(DELETED_AT) or self._clock()
+            row["updated_by"] = self._actor
+            stamped += ("updated_at", "updated_by")
+        frozen = MappingProxyType(row)
+        order = tracked.order if tracked.order >= 0 else self._map.next_order
+        changed = tracked.changed.union(diff, stamped)
+        self._map = self._map.set(
+            msgspec.structs.replace(
+                tracked, current=frozen, order=order, changed=changed
+            )
+        )
+        return frozen
+
+    async def _tracked(self, info: _Info, key: Key) -> Tracked:
+        tracked = self._map.get(info.schema.name, key)
+        if tracked is None:
+            await self._load(info, [key])
+            tracked = self._map.get(info.schema.name, key)
+            assert tracked is not None
+        return tracked
+
+    async def _load(self, info: _Info, keys: Sequence[Key]) -> None:
+        """Read the keys the unit has not seen, once, in one loader call."""
+        name = info.schema.name
+        if all(self._map.get(name, key) is not None for key in keys):
+            return
+        async with self._load_lock:
+            # Another task may have read some of them while this one waited.
+            missing = list(
+                dict.fromkeys(k for k in keys if self._map.get(name, k) is None)
+            )
+            if not missing:
+                return
+            found = await self._loader(info.schema, missing)
+            entries = {}
+            for values in found:
+                row: Row = MappingProxyType(values)
+                key = info.key_of(row)
+                entries[key] = Tracked(info.schema, key, row, row)
+            for key in missing:
+                entries.setdefault(key, Tracked(info.schema, key, None, None))
+            self._map = self._map.set_many(
+                [t for t in entries.values() if self._map.get(name, t.key) is None]
+            )
+
+
+def normalize_key(schema: Schema, key: Any) -> Key:
+    """A primary key as a tuple: from a scalar (one-column keys), tuple or row."""
+    return _info(schema).key(key)
+
+
+def utcnow() -> dt.datetime:
+    """The current time in UTC (the default clock)."""
+    return dt.datetime.now(dt.UTC)
+
+
+def new_etag() -> str:
+    """A new opaque etag: 16 random bytes as 32 hex digits."""
+    return os.urandom(16).hex()
+
+
+def _etags(count: int) -> list[str]:
+    blob = os.urandom(16 * count).hex()
+    return [blob[i : i + 32] for i in range(0, 32 * count, 32)]
+
+
+async def _load_nothing(schema: Schema, keys: Sequence[Key]) -> list[dict[str, Any]]:
+    return []
+
+
+def _check_etag(tracked: Tracked, etag: str | None) -> None:
+    if etag is None:
+        return
+    held = tracked.held_etag
+    if held is None and tracked.current is not None:
+        held = tracked.current.get(ETAG)
+    if etag != held:
+        raise ConcurrencyConflict(tracked.schema.name, tracked.key, etag)
+
+
+_SYSTEM: Final = frozenset((ETAG, DELETED_AT, *AUDIT_COLUMNS))
+
+
+class _Info:
+    """What the state manager needs of a schema, computed once per schema."""
+
+    __slots__ = (
+        "all_columns",
+        "audit",
+        "columns",
+        "defaults",
+        "key_of",
+        "primary_key",
+        "required",
+        "schema",
+        "soft",
+        "system",
+        "versioned",
+    )
+
+    def __init__(self, schema: Schema) -> None:
+        self.schema = schema
+        self.primary_key = frozenset(schema.primary_key)
+        self.columns = frozenset(c.name for c in schema.columns)
+        self.all_columns = frozenset(schema.column_names)
+        self.system = self.all_columns & _SYSTEM
+        defaults: dict[str, Any] = {}
+        required = set()
+        for column in schema.columns:
+            if column.default is not msgspec.UNSET:
+                defaults[column.name] = column.default
+            elif column.nullable:
+                defaults[column.name] = None
+            else:
+                required.add(column.name)
+        self.defaults = defaults
+        self.required = frozenset(required)
+        self.versioned = schema.versioned
+        self.audit = schema.audit
+        self.soft = schema.soft_delete
+        getter = operator.itemgetter(*schema.primary_key)
+        if len(schema.primary_key) == 1:
+            self.key_of: Callable[[Mapping[str, Any]], Key] = lambda row: (getter(row),)
+        else:
+            self.key_of = getter
+
+    def key(self, key: Any) -> Key:
+        """Normalise a scalar, tuple or row into a key tuple."""
+        primary_key = self.schema.primary_key
+        if isinstance(key, Mapping):
+            missing = [c for c in primary_key if c not in key]
+            if missing:
+                raise SchemaError(
+                    f"a row of {self.schema.name!r} lacks primary key column "
+                    f"{missing[0]!r}"
+                )
+            return self.key_of(key)
+        if isinstance(key, tuple):
+            if len(key) != len(primary_key):
+                raise SchemaError(
+                    f"table {self.schema.name!r} has primary key {primary_key}; "
+                    f"got {key!r}"
+                )
+            return key
+        if len(primary_key) != 1:
+            raise SchemaError(
+                f"table {self.schema.name!r} has primary key {primary_key}: "
+                f"pass the key as a tuple, not {key!r}"
+            )
+        return (key,)
+
+    def check(self, values: Mapping[str, Any], what: str) -> None:
+        """Raise SchemaError if ``values`` names unknown or system columns."""
+        if self.columns.issuperset(values):
+            return
+        system = sorted(self.system.intersection(values))
+        if system:
+            raise SchemaError(
+                f"{what} of {self.schema.name!r} sets {', '.join(system)}: etag, "
+                "audit and deleted_at columns are stamped by the state manager "
+                "and cannot be set by handlers"
+            )
+        unknown = sorted(set(values) - self.columns)
+        raise SchemaError(
+            f"{what} of {self.schema.name!r} names unknown column(s) "
+            f"{', '.join(map(repr, unknown))} "
+            f"(columns: {', '.join(c.name for c in self.schema.columns)})"
+        )
+
+    def deleted(self, row: Row) -> bool:
+        """Whether ``row`` is soft-deleted."""
+        return self.soft and row.get(DELETED_AT) is not None
+
+
+_INFO: dict[str, _Info] = {}
+
+
+def _info(schema: Schema) -> _Info:
+    info = _INFO.get(schema.name)
+    if info is None or info.schema is not schema:
+        info = _INFO[schema.name] = _Info(schema)
+    return info

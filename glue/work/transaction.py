@@ -1,0 +1,298 @@
+"""Transaction: write transactions on one or more databases, committed together.
+
+A :class:`Transaction` opens a write connection and a transaction on each
+database the first time it is asked for one, and commits them all, or none, at
+the end. What "all or none" can mean depends on the databases involved:
+
+- **One database**: its own transaction. Atomic.
+- **Several PostgreSQL databases whose servers allow prepared transactions**
+  (``max_prepared_transactions > 0``): two-phase commit. Each is prepared
+  (``PREPARE TRANSACTION``), and only when every one prepared is each committed
+  (``COMMIT PREPARED``). Atomic; if a server fails between the two phases, the
+  `glue.CommitError` names what committed and the prepared transaction id
+  (``glue_...``) left on the failed server, to commit with ``COMMIT PREPARED``.
+- **SQLite among them, or a PostgreSQL server with max_prepared_transactions = 0**
+  (neither can prepare): every flush must have succeeded before anything
+  commits; then the databases that can prepare are prepared, then the others
+  commit one at a time (PostgreSQL ones first, then SQLite ones, each in
+  first-use order), and only then are the prepared ones committed. When exactly
+  one database cannot prepare, the unit is atomic except for a crash between its
+  commit and the prepared ones' commits. When several cannot, a commit that
+  fails after an earlier one succeeded raises `glue.CommitError` naming the
+  database that failed and the databases already committed; everything not yet
+  committed is rolled back.
+
+Rollback (on any error, or cancellation before the commit starts) runs under a
+shielded cancel scope, and every connection goes back to its pool. Once the
+commit has started it finishes, shielded from cancellation, so that a cancelled
+caller never leaves a half-committed unit behind it.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+import weakref
+from typing import TYPE_CHECKING, Any, Self
+
+import anyio
+import structlog
+
+from ..errors import CommitError, ContextError, GlueError
+
+if TYPE_CHECKING:
+    from contextlib import AbstractAsyncContextManager
+    from types import TracebackType
+
+    from ..connections.abc import Connection, ConnectionPool
+
+__all__ = ["Transaction", "TransactionState", "supports_two_phase"]
+
+_log = structlog.get_logger("glue.work")
+
+# max_prepared_transactions per PostgreSQL pool, learnt once.
+_TWO_PHASE: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
+class TransactionState(enum.Enum):
+    """Where a transaction is in its life."""
+
+    OPEN = "open"
+    COMMITTED = "committed"
+    ROLLED_BACK = "rolled back"
+    FAILED = "failed"
+
+
+class _RolledBack(Exception):
+    """Thrown into a connection's transaction to make it roll back."""
+
+
+class _Participant:
+    """One database of a transaction: its checkout and its transaction."""
+
+    __slots__ = ("checkout", "conn", "gid", "pool", "transaction")
+
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        checkout: AbstractAsyncContextManager[Connection],
+        conn: Connection,
+    ) -> None:
+        self.pool = pool
+        self.checkout = checkout
+        self.conn = conn
+        self.transaction: AbstractAsyncContextManager[None] | None = None
+        self.gid: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.pool.name
+
+
+class Transaction:
+    """Write transactions on every database a unit of work touches.
+
+    ::
+
+        async with Transaction() as tx:
+            conn = await tx.connection(pool)
+            await conn.execute("UPDATE ...", (...))
+        # committed on a clean exit, rolled back on error
+
+    A transaction is used once; after `commit` or `rollback` it refuses more work.
+    """
+
+    def __init__(self) -> None:
+        """Create a transaction; nothing connects until `connection`."""
+        self._participants: dict[int, _Participant] = {}
+        self._state = TransactionState.OPEN
+        self._opening = anyio.Lock()
+
+    @property
+    def state(self) -> TransactionState:
+        """Where the transaction is in its life."""
+        return self._state
+
+    @property
+    def databases(self) -> tuple[str, ...]:
+        """The names of the databases joined so far, in first-use order."""
+        return tuple(p.name for p in self._participants.values())
+
+    def joined(self, pool: ConnectionPool) -> Connection | None:
+        """The connection this transaction holds on ``pool``, if it joined it."""
+        participant = self._participants.get(id(pool))
+        return None if participant is None else participant.conn
+
+    async def connection(self, pool: ConnectionPool) -> Connection:
+        """The write connection to ``pool``'s database, in this transaction.
+
+        The first call for a pool checks out its writer (``acquire(write=True)``)
+        and begins a transaction (``BEGIN IMMEDIATE`` on SQLite: the database's
+        write lock is held from here on).
+
+        Raises:
+            glue.ContextError: the transaction has ended.
+            glue.PoolTimeout: no connection became free in time.
+        """
+        participant = self._participants.get(id(pool))
+        if participant is not None:
+            self._check_open()
+            return participant.conn
+        async with self._opening:
+            self._check_open()
+            participant = self._participants.get(id(pool))
+            if participant is None:
+                participant = await self._join(pool)
+            return participant.conn
+
+    async def commit(self) -> None:
+        """Commit on every database, or on none (see the module notes).
+
+        Raises:
+            glue.CommitError: a database failed to commit after another one had
+                committed.
+            glue.GlueError: a database failed before anything committed; all
+                were rolled back.
+        """
+        self._check_open()
+        with anyio.CancelScope(shield=True):
+            try:
+                await self._commit()
+            except BaseException:
+                self._state = TransactionState.FAILED
+                await self._release_all(rollback=True)
+                raise
+            self._state = TransactionState.COMMITTED
+            await self._release_all(rollback=False)
+
+    async def rollback(self) -> None:
+        """Roll back every database and release the connections. Idempotent."""
+        if self._state is not TransactionState.OPEN:
+            return
+        self._state = TransactionState.ROLLED_BACK
+        with anyio.CancelScope(shield=True):
+            await self._release_all(rollback=True)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None and self._state is TransactionState.OPEN:
+            await self.commit()
+        else:
+            await self.rollback()
+
+    # Internals -------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._state is not TransactionState.OPEN:
+            raise ContextError(
+                f"this transaction is {self._state.value}: begin a new one"
+            )
+
+    async def _join(self, pool: ConnectionPool) -> _Participant:
+        checkout = pool.acquire(write=True)
+        conn = await checkout.__aenter__()
+        participant = _Participant(pool, checkout, conn)
+        try:
+            transaction = conn.transaction()
+            await transaction.__aenter__()
+            participant.transaction = transaction
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await checkout.__aexit__(None, None, None)
+            raise
+        self._participants[id(pool)] = participant
+        return participant
+
+    async def _commit(self) -> None:
+        participants = list(self._participants.values())
+        if len(participants) == 1:
+            await _end(participants[0], commit=True)
+            return
+        prepared, single = [], []
+        for participant in participants:
+            if await _can_prepare(participant):
+                prepared.append(participant)
+            else:
+                single.append(participant)
+        single.sort(key=lambda p: p.conn.dialect == "sqlite")
+        for participant in prepared:
+            participant.gid = f"glue_{uuid.uuid4().hex}"
+            await participant.conn.execute(f"PREPARE TRANSACTION '{participant.gid}'")
+            await _end(participant, commit=True)
+        committed: list[str] = []
+        for participant in single:
+            try:
+                await _end(participant, commit=True)
+            except GlueError as exc:
+                if not committed:
+                    raise
+                raise CommitError(participant.name, committed, str(exc)) from exc
+            committed.append(participant.name)
+        for participant in prepared:
+            try:
+                await participant.conn.execute(f"COMMIT PREPARED '{participant.gid}'")
+            except GlueError as exc:
+                raise CommitError(
+                    participant.name,
+                    committed,
+                    f"{exc}; its prepared transaction {participant.gid!r} may be "
+                    "left on the server: finish it with COMMIT PREPARED or "
+                    "ROLLBACK PREPARED",
+                ) from exc
+            participant.gid = None
+            committed.append(participant.name)
+
+    async def _release_all(self, *, rollback: bool) -> None:
+        participants = list(self._participants.values())
+        self._participants.clear()
+        for participant in participants:
+            try:
+                if rollback:
+                    await _end(participant, commit=False)
+                    if participant.gid is not None:
+                        await participant.conn.execute(
+                            f"ROLLBACK PREPARED '{participant.gid}'"
+                        )
+            except GlueError as exc:
+                _log.warning(
+                    "rollback failed", database=participant.name, error=str(exc)
+                )
+            finally:
+                await participant.checkout.__aexit__(None, None, None)
+
+
+async def _end(participant: _Participant, *, commit: bool) -> None:
+    """Leave the participant's transaction: commit, or roll back."""
+    transaction, participant.transaction = participant.transaction, None
+    if transaction is None:
+        return
+    if commit:
+        await transaction.__aexit__(None, None, None)
+    else:
+        signal = _RolledBack()
+        await transaction.__aexit__(_RolledBack, signal, None)
+
+
+async def _can_prepare(participant: _Participant) -> bool:
+    if participant.conn.dialect != "postgres":
+        return False
+    return await supports_two_phase(participant.pool, participant.conn)
+
+
+async def supports_two_phase(pool: ConnectionPool, conn: Connection) -> bool:
+    """Whether ``pool``'s PostgreSQL server allows prepared transactions.
+
+    Asked once per pool (``SHOW max_prepared_transactions``), then remembered.
+    """
+    known = _TWO_PHASE.get(pool)
+    if known is None:
+        result = await conn.fetch("SHOW max_prepared_transactions")
+        known = _TWO_PHASE[pool] = int(result.rows[0][0]) > 0
+    return known

@@ -1,0 +1,295 @@
+"""UnitOfWork: one dispatch's reads and writes, committed together or not at all.
+
+A unit of work owns a :class:`~glue.state.StateManager`. Rows are read through
+the connections on first use (each at most once); changes collect in the state
+manager; :meth:`UnitOfWork.commit` plans them (:mod:`glue.planning.write`),
+flushes every database's batches concurrently, each in its own transaction, and
+commits only when every flush succeeded (see :mod:`glue.work.transaction` for
+what is guaranteed across databases). Any error rolls the whole unit back and is
+re-raised; connections always go back to their pools.
+
+::
+
+    async with UnitOfWork(manager, actor="alice") as unit:
+        order = await unit.state.require(orders, 7)
+        await unit.state.update(orders, 7, {"total": order["total"] + 1})
+    # committed here; a ConcurrencyConflict or any other error rolled back
+
+Each task should use its own unit of work; :func:`current_unit` finds the one
+the current task entered (repositories use it).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import enum
+from typing import TYPE_CHECKING, Any, Protocol, Self
+
+import anyio
+import structlog
+
+from ..errors import ContextError, GlueError
+from ..planning.write import WritePlan, flush, plan_writes
+from ..sql import dml
+from ..state.manager import StateManager, normalize_key
+from .transaction import Transaction
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from types import TracebackType
+
+    from ..connections.abc import Connection, ConnectionPool
+    from ..schema.model import Schema
+    from ..state.identity import Changeset, Key, Row
+    from ..state.manager import Clock
+
+__all__ = [
+    "PoolSource",
+    "UnitOfWork",
+    "UnitState",
+    "current_unit",
+    "require_unit",
+]
+
+_log = structlog.get_logger("glue.work")
+_CURRENT: contextvars.ContextVar[UnitOfWork | None] = contextvars.ContextVar(
+    "glue_unit_of_work", default=None
+)
+
+
+class PoolSource(Protocol):
+    """Anything that finds the pool a table lives on: a `ConnectionManager`."""
+
+    def get_connection_pool(self, schema_name: str | None = None) -> ConnectionPool:
+        """The pool for a table (schema) name, or the default pool."""
+        ...
+
+
+class UnitState(enum.Enum):
+    """Where a unit of work is in its life."""
+
+    NEW = "new"
+    ACTIVE = "active"
+    COMMITTED = "committed"
+    ROLLED_BACK = "rolled back"
+    FAILED = "failed"
+
+
+def current_unit() -> UnitOfWork | None:
+    """The unit of work the current task entered, or None."""
+    return _CURRENT.get()
+
+
+def require_unit() -> UnitOfWork:
+    """The unit of work the current task entered.
+
+    Raises:
+        glue.ContextError: no unit of work is active in this task.
+    """
+    unit = _CURRENT.get()
+    if unit is None:
+        raise ContextError(
+            "no unit of work is active: run this inside "
+            "`async with UnitOfWork(...)` (the bus opens one per dispatch)"
+        )
+    return unit
+
+
+class UnitOfWork:
+    """The reads, changes and commit of one dispatch.
+
+    Args:
+        pools: where tables live: a `ConnectionManager` (a table's name is its
+            schema name; unknown names fall back to the default pool), or a
+            callable from table name to pool.
+        actor: who is acting, stamped into audit columns.
+        clock: the time source for audit and soft-delete columns.
+        transaction: a transaction to write into instead of the unit's own; the
+            unit then flushes into it and leaves committing to its owner.
+    """
+
+    def __init__(
+        self,
+        pools: PoolSource | Callable[[str], ConnectionPool],
+        *,
+        actor: str | None = None,
+        clock: Clock | None = None,
+        transaction: Transaction | None = None,
+    ) -> None:
+        if callable(pools):
+            self._route: Callable[[str], ConnectionPool] = pools
+        else:
+            self._route = pools.get_connection_pool
+        self._external = transaction
+        self._transaction = transaction or Transaction()
+        self._state = UnitState.NEW
+        self._token: contextvars.Token[UnitOfWork | None] | None = None
+        self.state = StateManager(loader=self._load, actor=actor, clock=clock)
+        """The unit's state manager: its identity map and pending changes."""
+
+    @property
+    def status(self) -> UnitState:
+        """Where the unit is in its life."""
+        return self._state
+
+    @property
+    def transaction(self) -> Transaction:
+        """The transaction the unit writes into (opened lazily)."""
+        return self._transaction
+
+    def pool_for(self, table: str) -> ConnectionPool:
+        """The pool the table ``table`` lives on."""
+        return self._route(table)
+
+    def plan(self) -> WritePlan:
+        """What a commit would write now, per connection and table."""
+        return plan_writes(self.state.changes(), self._route)
+
+    async def lock(self, schema: Schema, keys: Sequence[Any]) -> list[Row]:
+        """Lock rows for the rest of the unit, and read them fresh.
+
+        PostgreSQL: ``SELECT ... FOR UPDATE`` in the unit's transaction, which
+        is opened now. SQLite: the unit's write transaction is opened now
+        (``BEGIN IMMEDIATE``), which locks the whole database for writers.
+        Rows the unit had already read keep the state it read; lock before you
+        read.
+
+        Returns:
+            the rows that exist, in their newest known state.
+        """
+        self._check_active()
+        pool = self._route(schema.name)
+        conn = await self._transaction.connection(pool)
+        state = self.state
+        wanted = [normalize_key(schema, key) for key in keys]
+        rows = await _select(conn, schema, wanted, for_update=True)
+        return state.track(schema, rows)
+
+    async def flush(self) -> Changeset:
+        """Write pending changes into the unit's transaction without committing.
+
+        Returns:
+            the changes written.
+
+        Raises:
+            glue.ConcurrencyConflict: a row changed since it was read.
+        """
+        self._check_active()
+        changeset = self.state.changes()
+        plan = plan_writes(changeset, self._route)
+        if not plan:
+            return changeset
+        transaction = self._transaction
+        connections = [
+            (await transaction.connection(w.pool), w.batches) for w in plan.connections
+        ]
+        if len(connections) == 1:
+            await flush(*connections[0])
+        else:
+            await _flush_concurrently(connections)
+        self.state.mark_flushed(changeset)
+        return changeset
+
+    async def commit(self) -> Changeset:
+        """Flush and commit; on any error roll everything back and re-raise.
+
+        Returns:
+            the changes committed.
+        """
+        self._check_active()
+        try:
+            changeset = await self.flush()
+            if self._external is None:
+                await self._transaction.commit()
+        except BaseException:
+            self._state = UnitState.FAILED
+            if self._external is None:
+                await self._transaction.rollback()
+            raise
+        self._state = UnitState.COMMITTED
+        return changeset
+
+    async def rollback(self) -> None:
+        """Discard every change and release the connections. Idempotent."""
+        if self._state in (UnitState.NEW, UnitState.ACTIVE):
+            self._state = UnitState.ROLLED_BACK
+        if self._external is None:
+            await self._transaction.rollback()
+
+    async def __aenter__(self) -> Self:
+        if self._state is not UnitState.NEW:
+            raise ContextError(
+                f"this unit of work is {self._state.value}: use a new one for "
+                "each dispatch"
+            )
+        self._state = UnitState.ACTIVE
+        self._token = _CURRENT.set(self)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if exc is None and self._state is UnitState.ACTIVE:
+                await self.commit()
+            else:
+                with anyio.CancelScope(shield=True):
+                    await self.rollback()
+        finally:
+            if self._token is not None:
+                _CURRENT.reset(self._token)
+                self._token = None
+
+    # Internals -------------------------------------------------------------
+
+    def _check_active(self) -> None:
+        if self._state is UnitState.NEW:
+            # Used without `async with`: the caller commits or rolls back itself.
+            self._state = UnitState.ACTIVE
+        if self._state is not UnitState.ACTIVE:
+            raise ContextError(
+                f"this unit of work is {self._state.value}: use a new one"
+            )
+
+    async def _load(self, schema: Schema, keys: Sequence[Key]) -> list[dict[str, Any]]:
+        self._check_active()
+        pool = self._route(schema.name)
+        joined = self._transaction.joined(pool)
+        if joined is not None:
+            return await _select(joined, schema, keys)
+        async with pool.acquire() as conn:
+            return await _select(conn, schema, keys)
+
+
+async def _select(
+    conn: Connection, schema: Schema, keys: Sequence[Key], *, for_update: bool = False
+) -> list[dict[str, Any]]:
+    decode = dml.row_decoder(conn.dialect, schema)
+    rows: list[dict[str, Any]] = []
+    for statement in dml.select_by_keys(
+        conn.dialect, schema, keys, for_update=for_update
+    ):
+        result = await conn.fetch(statement.sql, statement.params)
+        rows += [decode(values) for values in result.rows]
+    return rows
+
+
+async def _flush_concurrently(connections: list[tuple[Connection, Any]]) -> None:
+    """Flush each connection in its own task; raise the first error alone."""
+    errors: list[BaseException] = []
+
+    async def run(conn: Connection, batches: Any) -> None:
+        try:
+            await flush(conn, batches)
+        except GlueError as exc:
+            errors.append(exc)
+            group.cancel_scope.cancel()
+
+    async with anyio.create_task_group() as group:
+        for conn, batches in connections:
+            group.start_soon(run, conn, batches)
+    if errors:
+        raise errors[0]
