@@ -1,0 +1,1 @@
+"""Tests of the SQL compilers, run on SQLite and PostgreSQL."""
