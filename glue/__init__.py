@@ -2,6 +2,20 @@
 
 from __future__ import annotations
 
+from .context.context import Context as Context
+from .context.context import Metadata as Metadata
+from .context.context import current_context as current_context
+from .context.context import require_context as require_context
+from .domain.app import App as App
+from .domain.bus import Bus as Bus
+from .domain.bus import Outcome as Outcome
+from .domain.domain import Domain as Domain
+from .domain.policy import Actor as Actor
+from .entities.base import Command as Command
+from .entities.base import Entity as Entity
+from .entities.base import Event as Event
+from .entities.base import Ok as Ok
+from .entities.base import Response as Response
 from .errors import CommitError as CommitError
 from .errors import ConcurrencyConflict as ConcurrencyConflict
 from .errors import ConfigurationError as ConfigurationError
@@ -28,28 +42,42 @@ from .errors import ValidationError as ValidationError
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "Actor",
+    "App",
+    "Bus",
+    "Command",
     "CommitError",
     "ConcurrencyConflict",
     "ConfigurationError",
     "ConnectionError",
+    "Context",
     "ContextError",
     "DatabaseError",
+    "Domain",
+    "Entity",
+    "Event",
     "FieldError",
     "Forbidden",
     "GlueError",
     "IntegrityError",
+    "Metadata",
     "NotFound",
+    "Ok",
     "OperationalError",
+    "Outcome",
     "PoolClosed",
     "PoolTimeout",
     "ProgrammingError",
     "QueryError",
     "QueryTimeout",
     "RegistrationError",
+    "Response",
     "SchemaError",
     "SetupError",
     "UnknownCommand",
     "ValidationError",
+    "current_context",
+    "require_context",
 ]
 
 for _name in __all__:

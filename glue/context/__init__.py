@@ -1,0 +1,16 @@
+"""Contexts, lazy resources and middleware: usable on their own, without the bus."""
+
+from __future__ import annotations
+
+from .context import Context, Metadata, current_context, require_context
+from .middleware import MiddlewareChain
+from .resources import ResourceSet
+
+__all__ = [
+    "Context",
+    "Metadata",
+    "MiddlewareChain",
+    "ResourceSet",
+    "current_context",
+    "require_context",
+]

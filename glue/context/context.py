@@ -1,0 +1,367 @@
+"""The Context: who is asking, for which request, until when, and with what.
+
+Every dispatch runs in a new context, and ``async with app.context(...)`` opens one
+by hand. Inside it, :func:`current_context` finds it from anywhere: child tasks
+inherit it, sibling tasks each see their own, nested contexts stack and unwind.
+
+A context runs its middleware around its body, sets resources up lazily on first
+access, and on exit tears down the middleware (innermost first), then the resources
+(newest first), even on error or cancellation. A deadline (on anyio's clock) cancels
+the body when it passes; the caller sees :class:`TimeoutError`.
+
+What leaves the context:
+
+- the body's exception, as changed by middleware (replaced, or swallowed: then the
+  context exits cleanly);
+- otherwise, if a teardown failed, the first teardown error, raised after every
+  teardown ran. All of them are in :attr:`Context.teardown_errors` and were logged.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import anyio
+
+from ..errors import ContextError, Forbidden, GlueError
+from .middleware import MiddlewareChain
+from .resources import ResourceSet
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator, Callable, Sequence
+    from contextlib import AbstractContextManager
+    from types import TracebackType
+    from typing import Self
+
+    from ..entities.base import Event
+    from ..typing import Middleware, ResourceFactory
+
+__all__ = ["Context", "Metadata", "current_context", "require_context"]
+
+_NEW, _OPEN, _CLOSING, _CLOSED = range(4)
+_EMPTY: Mapping[str, Any] = {}
+_NO_MIDDLEWARE = MiddlewareChain(())
+
+_current: ContextVar[Context | None] = ContextVar("glue.context", default=None)
+
+
+def current_context() -> Context | None:
+    """The innermost context active in this task, or None outside any context."""
+    return _current.get()
+
+
+def require_context() -> Context:
+    """The innermost active context.
+
+    Raises:
+        glue.ContextError: no context is active in this task.
+    """
+    ctx = _current.get()
+    if ctx is None:
+        raise ContextError(
+            "no active context: call this inside `async with app.context(...)` "
+            "or a handler"
+        )
+    return ctx
+
+
+class Metadata(Mapping[str, Any]):
+    """Read-only request metadata: ``ctx.meta.tenant`` or ``ctx.meta.get("tenant")``.
+
+    A missing key reads as None; :meth:`require` raises for it instead. Setting or
+    deleting anything raises :class:`glue.ContextError`.
+    """
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping[str, Any] = _EMPTY) -> None:
+        object.__setattr__(self, "_data", dict(data))
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __getattr__(self, key: str) -> Any:
+        if key.startswith("__"):
+            raise AttributeError(key)
+        return self._data.get(key)
+
+    def __setattr__(self, key: str, value: object) -> NoReturn:
+        raise ContextError(f"context meta is read-only: cannot set {key!r}")
+
+    def __delattr__(self, key: str) -> NoReturn:
+        raise ContextError(f"context meta is read-only: cannot delete {key!r}")
+
+    def __repr__(self) -> str:
+        return f"Metadata({self._data!r})"
+
+    def require(self, key: str) -> Any:
+        """The value of ``key``.
+
+        Raises:
+            glue.ContextError: ``key`` is missing, None or empty.
+        """
+        value = self._data.get(key)
+        if value is None or value == "":
+            raise ContextError(f"context meta {key!r} is required but missing")
+        return value
+
+
+class Context:
+    """One unit of work's context: actor, request id, meta, deadline, resources.
+
+    Args:
+        actor: who is asking; any object (policies read ``actor.permissions``).
+        request_id: an id for logs and tracing; a random one when not given.
+        meta: request metadata, read-only once in the context.
+        deadline: when the body is cancelled, on anyio's clock
+            (``anyio.current_time() + seconds``); None for no deadline.
+        resources: resource name → factory: the resources this context may use.
+        middleware: middleware functions (outermost first) or a chain built once.
+        domain: the domain the context belongs to, named in errors.
+        emitter: where :meth:`emit` sends events; the bus sets it for a dispatch.
+
+    A context is entered once. Attributes are read-only.
+    """
+
+    __slots__ = (
+        "_actor",
+        "_chain",
+        "_deadline",
+        "_domain",
+        "_emitter",
+        "_entered",
+        "_meta",
+        "_request_id",
+        "_resources",
+        "_scope",
+        "_state",
+        "_token",
+        "teardown_errors",
+    )
+
+    def __init__(
+        self,
+        *,
+        actor: Any = None,
+        request_id: str | None = None,
+        meta: Mapping[str, Any] | Metadata | None = None,
+        deadline: float | None = None,
+        resources: Mapping[str, ResourceFactory[Any]] = _EMPTY,
+        middleware: MiddlewareChain | Sequence[Middleware] = _NO_MIDDLEWARE,
+        domain: str | None = None,
+        emitter: Callable[[Event], None] | None = None,
+    ) -> None:
+        self._actor = actor
+        self._request_id = request_id
+        self._meta = meta
+        self._deadline = deadline
+        self._resources: ResourceSet | Mapping[str, ResourceFactory[Any]] = resources
+        self._chain = (
+            middleware
+            if isinstance(middleware, MiddlewareChain)
+            else MiddlewareChain(middleware)
+        )
+        self._domain = domain
+        self._emitter = emitter
+        self._state = _NEW
+        self._entered: list[AsyncGenerator[None, None]] = []
+        self._scope: AbstractContextManager[anyio.CancelScope] | None = None
+        self._token: Any = None
+        self.teardown_errors: list[BaseException] = []
+        """Every teardown error of this context, in the order they happened."""
+
+    # -- attributes ------------------------------------------------------------
+
+    @property
+    def actor(self) -> Any:
+        """Who is asking: any object, or None."""
+        return self._actor
+
+    @actor.setter
+    def actor(self, value: object) -> NoReturn:
+        raise _read_only("actor")
+
+    @property
+    def request_id(self) -> str:
+        """The request id: the one given, or a random one made on first read."""
+        if self._request_id is None:
+            self._request_id = secrets.token_hex(8)
+        return self._request_id
+
+    @request_id.setter
+    def request_id(self, value: object) -> NoReturn:
+        raise _read_only("request_id")
+
+    @property
+    def meta(self) -> Metadata:
+        """Read-only request metadata."""
+        meta = self._meta
+        if not isinstance(meta, Metadata):
+            meta = self._meta = Metadata(meta or _EMPTY)
+        return meta
+
+    @meta.setter
+    def meta(self, value: object) -> NoReturn:
+        raise _read_only("meta")
+
+    @property
+    def deadline(self) -> float | None:
+        """When the body is cancelled, on anyio's clock, or None."""
+        return self._deadline
+
+    @deadline.setter
+    def deadline(self, value: object) -> NoReturn:
+        raise _read_only("deadline")
+
+    @property
+    def domain(self) -> str | None:
+        """The domain this context belongs to, or None."""
+        return self._domain
+
+    @domain.setter
+    def domain(self, value: object) -> NoReturn:
+        raise _read_only("domain")
+
+    def __repr__(self) -> str:
+        state = ("new", "open", "closing", "closed")[self._state]
+        return f"<Context {self.request_id} domain={self._domain!r} {state}>"
+
+    # -- events ------------------------------------------------------------------
+
+    def emit(self, event: Event) -> None:
+        """Emit an event, as if the command handler had yielded it.
+
+        Raises:
+            glue.ContextError: the context is not running a command handler.
+        """
+        if self._emitter is None or self._state != _OPEN:
+            raise ContextError(
+                "emit() works only while a command handler runs: events come from "
+                "command handlers, not from callers or event handlers"
+            )
+        self._emitter(event)
+
+    # -- resources -----------------------------------------------------------------
+
+    def __contains__(self, name: object) -> bool:
+        """Whether the resource ``name`` is set up in this context."""
+        resources = self._resources
+        return isinstance(resources, ResourceSet) and name in resources
+
+    async def resource(self, name: str) -> Any:
+        """The value of resource ``name``, set up on first access.
+
+        Raises:
+            glue.Forbidden: the context's domain did not declare ``name``.
+            glue.ContextError: the context is not open, or is exiting and ``name``
+                was not set up before.
+            glue.SetupError: the factory returned without yielding.
+        """
+        resources = self._resources
+        if not isinstance(resources, ResourceSet):
+            resources = self._resources = ResourceSet(resources, self._domain)
+        if name in resources:
+            if self._state in (_OPEN, _CLOSING):
+                return resources.get(name)
+        elif self._state == _OPEN:
+            if name not in resources.factories:
+                raise self._undeclared(name, resources)
+            return await resources.setup(name, self)
+        if self._state == _CLOSING:
+            raise ContextError(
+                f"resource {name!r} cannot be set up while the context is exiting"
+            )
+        when = "before the context is entered" if self._state == _NEW else "after exit"
+        raise ContextError(f"resource {name!r} used {when}")
+
+    def _undeclared(self, name: str, resources: ResourceSet) -> GlueError:
+        declared = ", ".join(sorted(resources.factories)) or "none"
+        if self._domain is None:
+            return ContextError(f"no resource named {name!r} (known: {declared})")
+        return Forbidden(
+            f"domain {self._domain!r} did not declare resource {name!r} "
+            f"(declared: {declared}); declare it with @{self._domain}.resource",
+            missing=[name],
+        )
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        if self._state != _NEW:
+            raise ContextError(
+                "a context can be entered once: make a new one for each unit of work"
+            )
+        self._state = _OPEN
+        self._token = _current.set(self)
+        if self._deadline is not None:
+            self._scope = anyio.fail_at(self._deadline)
+            self._scope.__enter__()
+        if self._chain:
+            try:
+                await self._chain.enter(self, self._entered)
+            except BaseException as exc:
+                error = await self._close(exc)
+                if error is None:
+                    raise
+                raise error from None
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool:
+        error = await self._close(exc)
+        if error is None:
+            return exc is not None  # swallowed by a middleware
+        if error is exc:
+            return False
+        raise error
+
+    async def _close(self, exc: BaseException | None) -> BaseException | None:
+        """Tear everything down; return what the context raises (None: nothing)."""
+        self._state = _CLOSING
+        resources = self._resources
+        try:
+            if self._entered or isinstance(resources, ResourceSet):
+                with anyio.CancelScope(shield=True):
+                    errors = self.teardown_errors
+                    if self._entered:
+                        exc = await MiddlewareChain.exit(self._entered, exc, errors)
+                    if isinstance(resources, ResourceSet):
+                        await resources.teardown(exc, errors)
+                    if exc is None and errors:
+                        exc = errors[0]
+            if self._scope is not None:
+                exc = _exit_scope(self._scope, exc)
+        finally:
+            self._state = _CLOSED
+            _current.reset(self._token)
+        return exc
+
+
+def _read_only(name: str) -> ContextError:
+    return ContextError(f"context attributes are read-only: cannot set {name!r}")
+
+
+def _exit_scope(
+    scope: AbstractContextManager[anyio.CancelScope], exc: BaseException | None
+) -> BaseException | None:
+    """Leave the deadline scope; return the exception that leaves it."""
+    try:
+        traceback = exc.__traceback__ if exc else None
+        if scope.__exit__(type(exc) if exc else None, exc, traceback):
+            return None
+    except BaseException as error:
+        return error
+    return exc

@@ -1,0 +1,349 @@
+"""Domain: where a part of an application registers its handlers and resources.
+
+::
+
+    shop = Domain("shop")
+
+    @shop.command(CreateOrder)
+    async def create_order(cmd: CreateOrder, ctx: Context) -> OrderPlaced: ...
+
+    @shop.event(OrderCreated)
+    async def on_created(evt: OrderCreated, ctx: Context) -> None: ...
+
+    @shop.resource("clock")
+    async def clock(ctx: Context) -> AsyncIterator[float]:
+        yield time.time()
+
+    @shop.middleware
+    async def audit(ctx: Context) -> AsyncIterator[None]:
+        yield
+
+Decorators only register, and check what they can right away: the entity types,
+the handler's kind (async function or async generator), duplicates. Once an
+:class:`glue.App` is built from the domain it is frozen: registering more raises
+:class:`glue.RegistrationError`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+from ..entities.base import Command, Entity, Event, Response
+from ..errors import RegistrationError
+from .policy import Policy
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+
+    from ..typing import Middleware, ResourceFactory
+
+__all__ = ["CommandRegistration", "Domain", "EventRegistration"]
+
+F = TypeVar("F", bound="Callable[..., Any]")
+_NAME = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
+
+
+class CommandRegistration:
+    """One command type's handler, as registered (see :meth:`Domain.command`)."""
+
+    __slots__ = ("command", "generator", "handler", "requires")
+
+    def __init__(
+        self,
+        command: type[Command],
+        handler: Callable[..., Any],
+        generator: bool,
+        requires: frozenset[str],
+    ) -> None:
+        self.command = command
+        self.handler = handler
+        self.generator = generator
+        self.requires = requires
+
+
+class EventRegistration:
+    """One handler of an event type, as registered (see :meth:`Domain.event`)."""
+
+    __slots__ = ("event", "generator", "handler")
+
+    def __init__(
+        self, event: type[Event], handler: Callable[..., Any], generator: bool
+    ) -> None:
+        self.event = event
+        self.handler = handler
+        self.generator = generator
+
+
+class Domain:
+    """A named set of entities, handlers, resources and middleware.
+
+    Args:
+        name: the domain's name, the prefix of its entities' full names
+            (``"shop"`` → ``"shop:create-order"``). Lowercase words joined by
+            ``-`` or ``_``.
+
+    Raises:
+        glue.RegistrationError: the name is not valid.
+    """
+
+    def __init__(self, name: str) -> None:
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise RegistrationError(
+                f"domain name {name!r} is not valid: use lowercase letters and "
+                "digits, words joined by '-' or '_'"
+            )
+        self.name = name
+        self._entities: dict[str, type[Entity]] = {}
+        self._commands: dict[type[Command], CommandRegistration] = {}
+        self._events: list[EventRegistration] = []
+        self._resources: dict[str, ResourceFactory[Any]] = {}
+        self._middleware: list[Middleware] = []
+        self._frozen = False
+
+    def __repr__(self) -> str:
+        return f"Domain({self.name!r})"
+
+    # -- what was registered ------------------------------------------------------
+
+    @property
+    def entities(self) -> Mapping[str, type[Entity]]:
+        """Entity name → class, for every entity registered here."""
+        return dict(self._entities)
+
+    @property
+    def commands(self) -> Mapping[type[Command], CommandRegistration]:
+        """Command type → its handler registration."""
+        return dict(self._commands)
+
+    @property
+    def event_handlers(self) -> Sequence[EventRegistration]:
+        """Every event handler registration, in registration order."""
+        return tuple(self._events)
+
+    @property
+    def resources(self) -> Mapping[str, ResourceFactory[Any]]:
+        """Resource name → factory."""
+        return dict(self._resources)
+
+    @property
+    def middleware_functions(self) -> Sequence[Middleware]:
+        """Middleware in registration order (outermost first)."""
+        return tuple(self._middleware)
+
+    @property
+    def frozen(self) -> bool:
+        """Whether an App was built from this domain (no more registrations)."""
+        return self._frozen
+
+    def freeze(self) -> None:
+        """Refuse registrations from now on. Apps call this when they are built."""
+        self._frozen = True
+
+    # -- registering -----------------------------------------------------------------
+
+    def register(self, *entities: type[Entity]) -> None:
+        """Register entities that no handler names: events without handlers yet,
+        responses, commands served elsewhere.
+
+        Raises:
+            glue.RegistrationError: not an entity class, or a name taken here by
+                another class.
+        """
+        self._check_open("register entities")
+        for entity in entities:
+            self._add_entity(entity, Entity, "register")
+
+    def command(
+        self, *commands: type[Command], requires: Iterable[str] = ()
+    ) -> Callable[[F], F]:
+        """Register the decorated function as the handler of ``commands``.
+
+        A command has exactly one handler; one handler may serve several commands.
+        The handler is an async function returning a Response (None means ``Ok``),
+        or an async generator yielding Events and at most one Response.
+
+        Args:
+            *commands: the command types, at least one.
+            requires: permissions the actor must hold (see :class:`glue.Actor`).
+
+        Raises:
+            glue.RegistrationError: no command type, a type that is not a Command,
+                a command that already has a handler, or a handler that is neither
+                an async function nor an async generator.
+        """
+        self._check_open("register a command handler")
+        if not commands:
+            raise RegistrationError(
+                f"{self.name}.command() needs at least one command type: "
+                f"@{self.name}.command(CreateOrder)"
+            )
+        for command in commands:
+            if not (isinstance(command, type) and issubclass(command, Entity)):
+                raise RegistrationError(
+                    f"{self.name}.command() takes Command classes, got {command!r}; "
+                    f"write @{self.name}.command(CreateOrder)"
+                )
+        required = Policy(self.name, requires).requires
+
+        def decorate(handler: F) -> F:
+            self._check_open("register a command handler")
+            generator = _handler_kind(handler, f"{self.name}.command")
+            for command in commands:
+                self._add_entity(command, Command, "command")
+                existing = self._commands.get(command)
+                if existing is not None:
+                    raise RegistrationError(
+                        f"{self.name}:{command.__entity_name__} already has a "
+                        f"handler, {_describe(existing.handler)}; "
+                        f"{_describe(handler)} cannot handle it too"
+                    )
+            for command in commands:
+                self._commands[command] = CommandRegistration(
+                    command, handler, generator, required
+                )
+            return handler
+
+        return decorate
+
+    def event(self, *events: type[Event]) -> Callable[[F], F]:
+        """Register the decorated function as a handler of ``events``.
+
+        An event may have any number of handlers; they run in registration order.
+        The handler is an async function returning None, or an async generator
+        yielding what the unit of work should apply (mutations).
+
+        Raises:
+            glue.RegistrationError: no event type, a type that is not an Event, or
+                a handler that is neither an async function nor an async generator.
+        """
+        self._check_open("register an event handler")
+        if not events:
+            raise RegistrationError(
+                f"{self.name}.event() needs at least one event type: "
+                f"@{self.name}.event(OrderCreated)"
+            )
+        for event in events:
+            if not (isinstance(event, type) and issubclass(event, Entity)):
+                raise RegistrationError(
+                    f"{self.name}.event() takes Event classes, got {event!r}; "
+                    f"write @{self.name}.event(OrderCreated)"
+                )
+
+        def decorate(handler: F) -> F:
+            self._check_open("register an event handler")
+            generator = _handler_kind(handler, f"{self.name}.event")
+            for event in events:
+                self._add_entity(event, Event, "event")
+            self._events.extend(
+                EventRegistration(event, handler, generator) for event in events
+            )
+            return handler
+
+        return decorate
+
+    @overload
+    def resource(self, name: str, /) -> Callable[[F], F]: ...
+
+    @overload
+    def resource(self, factory: F, /) -> F: ...
+
+    def resource(self, name_or_factory: str | F, /) -> Callable[[F], F] | F:
+        """Register a lazy resource factory under a name.
+
+        ``@shop.resource("clock")`` names it; bare ``@shop.resource`` uses the
+        function's name. The factory is an async generator taking the context and
+        yielding the value once.
+
+        Raises:
+            glue.RegistrationError: the name is taken in this domain, or the
+                factory is not an async generator function.
+        """
+        self._check_open("register a resource")
+
+        def decorate(factory: F, name: str) -> F:
+            if not inspect.isasyncgenfunction(factory):
+                raise RegistrationError(
+                    f"resource {name!r} of domain {self.name!r}: the factory "
+                    f"{_describe(factory)} must be an async generator "
+                    "(`async def factory(ctx): ... yield value`)"
+                )
+            if name in self._resources:
+                raise RegistrationError(
+                    f"domain {self.name!r} already has a resource {name!r}, "
+                    f"{_describe(self._resources[name])}"
+                )
+            self._resources[name] = factory
+            return factory
+
+        if isinstance(name_or_factory, str):
+            name = name_or_factory
+            return lambda factory: decorate(factory, name)
+        return decorate(name_or_factory, name_or_factory.__name__)
+
+    def middleware(self, function: F) -> F:
+        """Register context middleware: an async generator that yields once.
+
+        Middleware runs around every context of this domain's dispatches, set up in
+        registration order and torn down in reverse.
+
+        Raises:
+            glue.RegistrationError: not an async generator function.
+        """
+        self._check_open("register middleware")
+        if not inspect.isasyncgenfunction(function):
+            raise RegistrationError(
+                f"middleware {_describe(function)} of domain {self.name!r} must be "
+                "an async generator (`async def mw(ctx): ... yield ...`)"
+            )
+        self._middleware.append(function)
+        return function
+
+    # -- checks --------------------------------------------------------------------
+
+    def _check_open(self, what: str) -> None:
+        if self._frozen:
+            raise RegistrationError(
+                f"cannot {what} on domain {self.name!r}: an App was already built "
+                "from it; register everything before building the App"
+            )
+
+    def _add_entity(self, entity: type[Entity], kind: type[Entity], how: str) -> None:
+        if not (isinstance(entity, type) and issubclass(entity, kind)):
+            raise RegistrationError(
+                f"{self.name}.{how}() takes {kind.__name__} classes, got {entity!r}"
+            )
+        if entity in (Command, Event, Response):
+            raise RegistrationError(
+                f"{self.name}.{how}(): subclass {entity.__name__} and register the "
+                "subclass; the base itself cannot be registered"
+            )
+        name = entity.__entity_name__
+        existing = self._entities.get(name)
+        if existing is not None and existing is not entity:
+            raise RegistrationError(
+                f"domain {self.name!r} already has an entity named {name!r}, "
+                f"{_describe(existing)}; {_describe(entity)} cannot take the same "
+                "name: give one of them another with `name=...`"
+            )
+        self._entities[name] = entity
+
+
+def _handler_kind(handler: Callable[..., Any], where: str) -> bool:
+    """True for an async generator function, False for an async function."""
+    if inspect.isasyncgenfunction(handler):
+        return True
+    if inspect.iscoroutinefunction(handler):
+        return False
+    raise RegistrationError(
+        f"{where}: {_describe(handler)} must be an async function or an async "
+        "generator (`async def`)"
+    )
+
+
+def _describe(thing: object) -> str:
+    """``module.QualName`` of a class or function, for messages."""
+    module = getattr(thing, "__module__", None)
+    name = getattr(thing, "__qualname__", None) or repr(thing)
+    return f"{module}.{name}" if module else name

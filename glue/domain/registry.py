@@ -1,0 +1,153 @@
+"""The tables an App dispatches from, built once from its domains and then frozen.
+
+Everything a dispatch needs is looked up here with one dict access: the command's
+route (handler, its kind, policy, the domain's resources and middleware chain), and
+per domain, each event type's handlers.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from ..context.middleware import MiddlewareChain
+from ..entities.base import Command, Event
+from ..entities.codec import Codec
+from ..errors import RegistrationError
+from .policy import Policy
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+
+    from ..entities.base import Entity
+    from ..typing import ResourceFactory
+    from .domain import Domain
+
+__all__ = ["CommandRoute", "DomainScope", "EventRoute", "Registry"]
+
+
+class EventRoute:
+    """One event handler, ready to call."""
+
+    __slots__ = ("generator", "handler")
+
+    def __init__(self, handler: Callable[..., Any], generator: bool) -> None:
+        self.handler = handler
+        self.generator = generator
+
+
+class DomainScope:
+    """What a context of one domain gets: its resources, middleware and events.
+
+    Attributes:
+        name: the domain's name.
+        resources: resource name → factory, the only resources it may use.
+        chain: its middleware, folded once.
+        events: event type → its handlers in registration order (empty for an
+            event registered without handlers). Only these events may be emitted.
+    """
+
+    __slots__ = ("chain", "events", "name", "resources")
+
+    def __init__(self, domain: Domain) -> None:
+        self.name = domain.name
+        self.resources: Mapping[str, ResourceFactory[Any]] = MappingProxyType(
+            dict(domain.resources)
+        )
+        self.chain = MiddlewareChain(domain.middleware_functions)
+        routes: dict[type[Event], list[EventRoute]] = {
+            entity: []
+            for entity in domain.entities.values()
+            if issubclass(entity, Event)
+        }
+        for registration in domain.event_handlers:
+            routes[registration.event].append(
+                EventRoute(registration.handler, registration.generator)
+            )
+        self.events: Mapping[type[Event], tuple[EventRoute, ...]] = MappingProxyType(
+            {event: tuple(handlers) for event, handlers in routes.items()}
+        )
+
+
+class CommandRoute:
+    """Everything a dispatch of one command type needs, resolved at registration.
+
+    Attributes:
+        command: the command class.
+        full_name: ``"domain:name"``.
+        scope: the domain's scope (resources, middleware, events).
+        handler: the handler function.
+        generator: whether the handler is an async generator.
+        policy: the permissions check, or None when nothing is required.
+    """
+
+    __slots__ = ("command", "full_name", "generator", "handler", "policy", "scope")
+
+    def __init__(
+        self,
+        command: type[Command],
+        scope: DomainScope,
+        handler: Callable[..., Any],
+        generator: bool,
+        requires: frozenset[str],
+    ) -> None:
+        self.command = command
+        self.full_name = f"{scope.name}:{command.__entity_name__}"
+        self.scope = scope
+        self.handler = handler
+        self.generator = generator
+        self.policy = Policy(self.full_name, requires) if requires else None
+
+
+class Registry:
+    """The frozen tables of an App.
+
+    Args:
+        domains: the domains to compose; each is frozen.
+
+    Raises:
+        glue.RegistrationError: two domains share a name, or claim one command type.
+    """
+
+    def __init__(self, domains: Iterable[Domain]) -> None:
+        self.domains: dict[str, DomainScope] = {}
+        self.entities: dict[str, type[Entity]] = {}
+        self.codecs: dict[str, Codec[Any]] = {}
+        self.commands: dict[str, CommandRoute] = {}
+        self.routes: dict[type[Command], CommandRoute] = {}
+        for domain in domains:
+            self._add(domain)
+
+    def _add(self, domain: Domain) -> None:
+        if domain.name in self.domains:
+            raise RegistrationError(
+                f"two domains are named {domain.name!r}: an App composes domains "
+                "with distinct names"
+            )
+        domain.freeze()
+        scope = self.domains[domain.name] = DomainScope(domain)
+        for name, entity in domain.entities.items():
+            full_name = f"{domain.name}:{name}"
+            self.entities[full_name] = entity
+            self.codecs[full_name] = Codec(entity, full_name)
+        for command, registration in domain.commands.items():
+            route = CommandRoute(
+                command,
+                scope,
+                registration.handler,
+                registration.generator,
+                registration.requires,
+            )
+            claimed = self.routes.get(command)
+            if claimed is not None:
+                raise RegistrationError(
+                    f"{command.__qualname__} is handled by two domains, "
+                    f"{claimed.full_name} and {route.full_name}: a command type "
+                    "belongs to one domain"
+                )
+            self.routes[command] = route
+            self.commands[route.full_name] = route
+
+    def command_names(self) -> list[str]:
+        """The full names of every command, sorted."""
+        return sorted(self.commands)

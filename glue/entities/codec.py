@@ -1,0 +1,163 @@
+"""Decoding input into entities: one decoder per entity, every bad field reported.
+
+The fast path is a single msgspec decode (JSON bytes or str) or conversion (a
+mapping). msgspec stops at the first error, so only when that fails does the slow
+path walk the input field by field, recursing into nested Structs, lists and dicts,
+to name *every* bad or missing field by its JSON path (``$.items[2]``).
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, Generic, TypeVar
+
+import msgspec
+
+from ..errors import FieldError, ValidationError
+from .base import Entity
+
+__all__ = ["Codec", "Payload"]
+
+E = TypeVar("E", bound=Entity)
+
+Payload = bytes | bytearray | memoryview | str | Mapping[str, Any]
+"""What :meth:`Codec.decode` accepts: JSON text or a mapping of field values."""
+
+_SEQUENCES = frozenset({list, tuple, set, frozenset, typing.Sequence, set})
+_MAPPINGS = frozenset({dict, typing.Mapping, typing.MutableMapping})
+
+
+class Codec(Generic[E]):
+    """Decodes and encodes one entity type. Build one per entity, once.
+
+    Args:
+        entity: the entity class.
+        full_name: its full name (``"shop:create-order"``), used in errors.
+    """
+
+    __slots__ = ("_decoder", "entity", "full_name")
+
+    def __init__(self, entity: type[E], full_name: str) -> None:
+        self.entity = entity
+        self.full_name = full_name
+        self._decoder = msgspec.json.Decoder(entity)
+
+    def decode(self, payload: Payload) -> E:
+        """Validate ``payload`` and build the entity from it.
+
+        Args:
+            payload: JSON text (bytes or str) or a mapping of field values.
+
+        Returns:
+            The entity instance.
+
+        Raises:
+            ValidationError: the payload does not fit; ``.errors`` lists every bad
+                field by JSON path.
+        """
+        try:
+            if isinstance(payload, Mapping):
+                return msgspec.convert(
+                    payload if isinstance(payload, dict) else dict(payload),
+                    self.entity,
+                )
+            return self._decoder.decode(payload)
+        except msgspec.ValidationError as exc:
+            errors = self._explain(payload, exc)
+        except msgspec.DecodeError as exc:
+            errors = [FieldError("$", f"malformed JSON: {exc}")]
+        raise ValidationError(self.full_name, errors) from None
+
+    def encode(self, entity: E) -> bytes:
+        """Encode an entity as JSON bytes."""
+        return msgspec.json.encode(entity)
+
+    def _explain(
+        self, payload: Payload, first: msgspec.ValidationError
+    ) -> list[FieldError]:
+        """The slow path: every bad field of a payload that failed to decode."""
+        if isinstance(payload, Mapping):
+            value: object = payload
+        else:
+            value = msgspec.json.decode(payload)
+        errors: list[FieldError] = []
+        _collect(self.entity, value, "$", errors)
+        return errors or [_field_error(first, "$")]
+
+
+def _field_error(exc: msgspec.ValidationError, path: str) -> FieldError:
+    """Turn msgspec's ``"reason - at `$.x`"`` into a FieldError under ``path``."""
+    reason, sep, at = str(exc).rpartition(" - at `")
+    if not sep:
+        return FieldError(path, str(exc))
+    return FieldError(path + at[1:-1], reason)
+
+
+def _unwrap(tp: Any) -> Any:
+    """Strip ``Annotated`` (its constraints are checked by the whole-value try)."""
+    while typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    return tp
+
+
+def _collect(tp: Any, value: object, path: str, errors: list[FieldError]) -> None:
+    """Append to ``errors`` every problem of ``value`` read as type ``tp``."""
+    try:
+        msgspec.convert(value, tp)
+    except msgspec.ValidationError as exc:
+        found = len(errors)
+        _descend(_unwrap(tp), value, path, errors)
+        if len(errors) == found:
+            errors.append(_field_error(exc, path))
+
+
+def _descend(tp: Any, value: object, path: str, errors: list[FieldError]) -> None:
+    """Look inside containers and Structs for the fields that are wrong."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        # Optional[X]: only X can hold nested errors worth reporting.
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) == 1 and value is not None:
+            _descend(_unwrap(inner[0]), value, path, errors)
+    elif isinstance(tp, type) and issubclass(tp, msgspec.Struct):
+        if isinstance(value, dict):
+            _collect_struct(tp, value, path, errors)
+    elif origin in _SEQUENCES and isinstance(value, list):
+        if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
+            return  # fixed-length tuples: the whole-value message says it best
+        item = args[0] if args else Any
+        for index, element in enumerate(value):
+            _collect(item, element, f"{path}[{index}]", errors)
+    elif origin in _MAPPINGS and isinstance(value, dict) and len(args) == 2:
+        for key, element in value.items():
+            _collect(args[1], element, _join(path, key), errors)
+
+
+def _collect_struct(
+    tp: type[msgspec.Struct], value: dict[Any, Any], path: str, errors: list[FieldError]
+) -> None:
+    """Check each field of a Struct on its own, then its unknown keys."""
+    fields = msgspec.structs.fields(tp)
+    for field in fields:
+        where = _join(path, field.encode_name)
+        if field.encode_name in value:
+            _collect(field.type, value[field.encode_name], where, errors)
+        elif field.required:
+            errors.append(FieldError(where, "missing required field"))
+    if tp.__struct_config__.forbid_unknown_fields:
+        known = {f.encode_name for f in fields}
+        errors.extend(
+            FieldError(_join(path, key), "unknown field")
+            for key in value
+            if key not in known
+        )
+
+
+def _join(path: str, key: object) -> str:
+    """``$`` + ``items`` → ``$.items``; keys that are not plain names are quoted."""
+    if isinstance(key, str) and key.isidentifier():
+        return f"{path}.{key}"
+    return f"{path}[{key!r}]"
