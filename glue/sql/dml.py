@@ -40,11 +40,13 @@ if TYPE_CHECKING:
     from ..state.identity import Key, Row
 
 __all__ = [
+    "LOOKUPS",
     "SQLITE_CHUNK",
     "delete",
     "insert",
     "row_decoder",
     "select_by_keys",
+    "select_where",
     "update",
 ]
 
@@ -348,6 +350,9 @@ class _Codec:
 
         return encode
 
+    def column_encoder(self, column: str) -> Callable[[Any], Any]:
+        return self._encoders[column]
+
     def encode_rows(self, rows: Sequence[Row]) -> list[tuple[Any, ...]]:
         encode = self._encode_all
         return [encode(row) for row in rows]
@@ -377,3 +382,85 @@ def _codec(dialect: Dialect, schema: Schema) -> _Codec:
     if codec is None or codec.schema is not schema:
         codec = _CODECS[(dialect, schema.name)] = _Codec(dialect, schema)
     return codec
+
+
+LOOKUPS: Final = frozenset(
+    {"eq", "ne", "gt", "gte", "lt", "lte", "in", "isnull", "startswith", "contains"}
+)
+"""The lookups :func:`select_where` understands."""
+
+_COMPARE: Final = {
+    "eq": "=",
+    "ne": "<>",
+    "gt": ">",
+    "gte": ">=",
+    "lt": "<",
+    "lte": "<=",
+}
+
+
+def select_where(
+    dialect: Dialect,
+    schema: Schema,
+    filters: Sequence[tuple[str, str, Any]],
+    *,
+    order_by: Sequence[tuple[str, bool]] = (),
+    limit: int | None = None,
+) -> Statement:
+    """A statement reading every column of the rows matching ``filters``.
+
+    Args:
+        dialect: the target dialect.
+        schema: the table.
+        filters: ``(column, lookup, value)`` triples, all of which must hold;
+            lookups are those of :data:`LOOKUPS`.
+        order_by: ``(column, descending)`` pairs.
+        limit: the most rows to return.
+    """
+    codec = _codec(dialect, schema)
+    params: list[Any] = []
+
+    def bind(value: Any) -> str:
+        params.append(value)
+        return "?" if dialect == "sqlite" else f"${len(params)}"
+
+    where = []
+    for column, lookup, value in filters:
+        name = quote(column, "column")
+        convert = codec.column_encoder(column)
+        if lookup in _COMPARE:
+            if value is None:
+                where.append(f"{name} IS {'NOT ' if lookup == 'ne' else ''}NULL")
+            else:
+                where.append(f"{name} {_COMPARE[lookup]} {bind(convert(value))}")
+        elif lookup == "isnull":
+            where.append(f"{name} IS {'' if value else 'NOT '}NULL")
+        elif lookup == "in":
+            values = [convert(v) for v in value]
+            if not values:
+                where.append("1 = 0")
+            elif dialect == "sqlite":
+                where.append(f"{name} IN ({', '.join(bind(v) for v in values)})")
+            else:
+                where.append(f"{name} = ANY({bind(values)}::{codec.pg_type(column)}[])")
+        else:
+            escaped = str(value).replace("\\", "\\\\").replace("%", "\\%")
+            escaped = escaped.replace("_", "\\_")
+            pattern = f"{escaped}%" if lookup == "startswith" else f"%{escaped}%"
+            where.append(f"{name} LIKE {bind(pattern)} ESCAPE '\\'")
+    parts = ["SELECT", ", ".join(codec.quoted), "FROM", quote(schema.name, "table")]
+    if where:
+        parts += ["WHERE", " AND ".join(where)]
+    if order_by:
+        # NULLs sort as the lowest value on both databases (SQLite's rule).
+        nulls = {False: "", True: ""}
+        if dialect == "postgres":
+            nulls = {False: " NULLS FIRST", True: " NULLS LAST"}
+        keys = [
+            f"{quote(c, 'column')} {'DESC' if d else 'ASC'}{nulls[d]}"
+            for c, d in order_by
+        ]
+        parts += ["ORDER BY", ", ".join(keys)]
+    if limit is not None:
+        parts += ["LIMIT", bind(int(limit))]
+    return Statement(_sql(*parts), params)

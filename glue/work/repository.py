@@ -1,0 +1,289 @@
+"""Repository: get, list, create, update, delete and query for one table.
+
+A repository is a thin, typed face over the current unit of work's state
+manager: every repository used in one unit sees the same rows (one identity
+map), and each task's unit of work is its own. Declare one per table::
+
+    class Order(msgspec.Struct):
+        id: int
+        customer: str
+        total: float
+        etag: str | None = None
+
+    class OrderRepository(Repository[Order]):
+        schema = orders
+
+    async with UnitOfWork(manager):
+        repo = OrderRepository()
+        order = await repo.create({"id": 7, "customer": "ada", "total": 12.5})
+        await repo.update(7, {"total": 13.0})
+        paid = await repo.query({"total__gte": 10}, order_by=["-total"], limit=20)
+
+With a msgspec Struct as the type argument, rows come back as that Struct
+(extra columns such as ``etag`` are dropped unless the Struct declares them);
+with `glue.state.Row` they come back as read-only mappings. The ``schema`` may
+be left out when the Struct describes the table (`Schema.from_struct`).
+
+Reads merge the database with the unit's pending changes: rows created in the
+unit are listed, rows deleted in it are not, and each row is its newest known
+state.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, get_args, get_origin
+
+import msgspec
+
+from ..errors import ConfigurationError, NotFound, SchemaError
+from ..schema.model import AUDIT_COLUMNS, DELETED_AT, ETAG, Schema
+from ..sql import dml
+from .unit import UnitOfWork, require_unit
+
+if TYPE_CHECKING:
+    import builtins
+    from collections.abc import Callable, Mapping, Sequence
+
+    from ..state.identity import Row
+
+__all__ = ["Repository"]
+
+T = TypeVar("T")
+
+_SYSTEM = frozenset((ETAG, DELETED_AT, *AUDIT_COLUMNS))
+
+
+class Repository(Generic[T]):
+    """The base of a table's repository; subclass it with ``schema`` set.
+
+    Args:
+        unit: the unit of work to use; by default the one active in the current
+            task when each method runs (`glue.work.current_unit`).
+    """
+
+    schema: ClassVar[Schema]
+    """The table."""
+    model: ClassVar[type[Any] | None] = None
+    """The Struct rows are returned as; from the type argument by default."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for base in getattr(cls, "__orig_bases__", ()):
+            if get_origin(base) is Repository:
+                (argument,) = get_args(base)
+                if isinstance(argument, type) and issubclass(argument, msgspec.Struct):
+                    cls.model = argument
+        if "schema" not in cls.__dict__ and cls.model is not None:
+            cls.schema = Schema.from_struct(cls.model)
+
+    def __init__(self, unit: UnitOfWork | None = None) -> None:
+        self._unit = unit
+        if not isinstance(getattr(type(self), "schema", None), Schema):
+            raise ConfigurationError(
+                f"{type(self).__name__} has no schema: set `schema = ...` on the "
+                "class, or subclass Repository[SomeStruct]"
+            )
+
+    @property
+    def unit(self) -> UnitOfWork:
+        """The unit of work this repository reads and writes through."""
+        return self._unit or require_unit()
+
+    async def get(self, key: Any) -> T | None:
+        """The row of ``key``, or None if it is missing or soft-deleted."""
+        row = await self.unit.state.get(self.schema, key)
+        return None if row is None else self._out(row)
+
+    async def require(self, key: Any) -> T:
+        """The row of ``key``; `glue.NotFound` naming table and key if missing."""
+        return self._out(await self.unit.state.require(self.schema, key))
+
+    async def list(
+        self,
+        where: Mapping[str, Any] | None = None,
+        *,
+        order_by: Sequence[str] = (),
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> builtins.list[T]:
+        """Rows whose columns equal the values in ``where``.
+
+        Args:
+            where: column → value; every one must match.
+            order_by: column names, ``-name`` for descending.
+            limit: the most rows to return.
+            offset: rows to skip first.
+
+        Raises:
+            glue.SchemaError: an unknown column, named.
+        """
+        filters = {f"{column}__eq": value for column, value in (where or {}).items()}
+        return await self.query(filters, order_by=order_by, limit=limit, offset=offset)
+
+    async def query(
+        self,
+        where: Mapping[str, Any] | None = None,
+        *,
+        order_by: Sequence[str] = (),
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> builtins.list[T]:
+        """Rows matching lookups: ``{"total__gte": 10, "status__in": [...]}``.
+
+        A key is a column, optionally followed by ``__`` and a lookup: ``eq``
+        (the default), ``ne``, ``gt``, ``gte``, ``lt``, ``lte``, ``in``,
+        ``isnull``, ``startswith``, ``contains``.
+
+        Raises:
+            glue.SchemaError: an unknown column or lookup, named.
+        """
+        schema = self.schema
+        filters = [self._filter(key, value) for key, value in (where or {}).items()]
+        order = [self._order(name) for name in order_by]
+        state = self.unit.state
+        pending = [t for t in state.pending if t.schema.name == schema.name]
+        fetch = None if limit is None else offset + limit + len(pending)
+        pool = self.unit.pool_for(schema.name)
+        dialect = pool.dialect
+        statement = dml.select_where(
+            dialect, schema, filters, order_by=order, limit=fetch
+        )
+        decode = dml.row_decoder(dialect, schema)
+        joined = self.unit.transaction.joined(pool)
+        if joined is not None:
+            result = await joined.fetch(statement.sql, statement.params)
+        else:
+            async with pool.acquire() as conn:
+                result = await conn.fetch(statement.sql, statement.params)
+        rows = state.track(schema, [decode(values) for values in result.rows])
+        seen = {id(row) for row in rows}
+        for tracked in pending:
+            current = tracked.current
+            if current is not None and id(current) not in seen:
+                rows.append(current)
+        tests = [_predicate(*f) for f in filters]
+        matching = [
+            row
+            for row in rows
+            if all(test(row) for test in tests)
+            and not (schema.soft_delete and row.get(DELETED_AT) is not None)
+        ]
+        for column, descending in reversed(order):
+            matching.sort(key=_sorter(column), reverse=descending)
+        end = None if limit is None else offset + limit
+        return [self._out(row) for row in matching[offset:end]]
+
+    async def create(self, values: Mapping[str, Any] | T) -> T:
+        """Create a row from a mapping or a model instance; written at commit."""
+        return self._out(await self.unit.state.insert(self.schema, self._in(values)))
+
+    async def update(
+        self,
+        key: Any,
+        changes: Mapping[str, Any] | None = None,
+        *,
+        etag: str | None = None,
+    ) -> T:
+        """Merge ``changes`` into a row; or save a whole model instance.
+
+        ``repo.update(7, {"total": 13.0})`` changes columns of row 7.
+        ``repo.update(order)`` saves a model instance: its columns become the
+        changes, and its ``etag`` field (if it has one) must still be the row's,
+        else `glue.ConcurrencyConflict`.
+
+        Raises:
+            glue.NotFound: the row is missing.
+            glue.ConcurrencyConflict: ``etag`` is not the row's etag.
+        """
+        schema = self.schema
+        if isinstance(key, msgspec.Struct):
+            values = msgspec.structs.asdict(key)
+            etag = etag or values.get(ETAG)
+            changes = self._in(values)
+            key = schema.key_of(changes)
+        elif changes is None:
+            raise TypeError("update() needs changes, or a model instance to save")
+        changes = {c: v for c, v in changes.items() if c not in schema.primary_key}
+        row = await self.unit.state.update(schema, key, changes, etag=etag)
+        return self._out(row)
+
+    async def delete(self, key: Any, *, etag: str | None = None) -> bool:
+        """Delete a row (soft for soft-delete tables); whether one was deleted."""
+        return await self.unit.state.delete(self.schema, key, etag=etag)
+
+    async def lock(self, key: Any) -> T:
+        """Lock a row for the rest of the unit of work and return it fresh.
+
+        Raises:
+            glue.NotFound: the row is missing.
+        """
+        rows = await self.unit.lock(self.schema, [key])
+        if not rows:
+            raise NotFound(self.schema.name, key)
+        return self._out(rows[0])
+
+    # Internals -------------------------------------------------------------
+
+    def _out(self, row: Row) -> T:
+        model = self.model
+        if model is None:
+            return row  # type: ignore[return-value]  # T is Row when there is no model
+        return msgspec.convert(dict(row), model)  # type: ignore[no-any-return]  # model is type[T]
+
+    def _in(self, values: Mapping[str, Any] | Any) -> dict[str, Any]:
+        if isinstance(values, msgspec.Struct):
+            values = msgspec.structs.asdict(values)
+        return {c: v for c, v in values.items() if c not in _SYSTEM}
+
+    def _filter(self, key: str, value: Any) -> tuple[str, str, Any]:
+        column, _, lookup = key.partition("__")
+        self.schema.column(column)
+        lookup = lookup or "eq"
+        if lookup not in dml.LOOKUPS:
+            raise SchemaError(
+                f"unknown lookup {lookup!r} in {key!r} on table {self.schema.name!r} "
+                f"(lookups: {', '.join(sorted(dml.LOOKUPS))})"
+            )
+        return column, lookup, value
+
+    def _order(self, name: str) -> tuple[str, bool]:
+        descending = name.startswith("-")
+        column = name.lstrip("-")
+        self.schema.column(column)
+        return column, descending
+
+
+def _sorter(column: str) -> Callable[[Row], tuple[bool, Any]]:
+    """A sort key on ``column`` putting NULLs first, as SQLite (and the SQL) do."""
+
+    def key(row: Row) -> tuple[bool, Any]:
+        value = row[column]
+        return (value is not None, value)
+
+    return key
+
+
+def _predicate(column: str, lookup: str, value: Any) -> Callable[[Row], bool]:
+    """The in-memory twin of a SQL lookup, for rows pending in the unit."""
+    match lookup:
+        case "eq":
+            return lambda row: row[column] == value
+        case "ne":
+            return lambda row: row[column] != value
+        case "gt":
+            return lambda row: row[column] is not None and row[column] > value
+        case "gte":
+            return lambda row: row[column] is not None and row[column] >= value
+        case "lt":
+            return lambda row: row[column] is not None and row[column] < value
+        case "lte":
+            return lambda row: row[column] is not None and row[column] <= value
+        case "in":
+            options = list(value)
+            return lambda row: row[column] in options
+        case "isnull":
+            return lambda row: (row[column] is None) == bool(value)
+        case "startswith":
+            return lambda row: str(row[column] or "").startswith(str(value))
+        case _:
+            return lambda row: str(value) in str(row[column] or "")
