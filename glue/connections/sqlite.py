@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections import deque
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -193,9 +193,8 @@ class SqliteConnection:
         self._database = database
         self._writer = writer
         self._depth = 0
-        # Set from just before a BEGIN until its COMMIT or ROLLBACK is known to
-        # have run: a cancelled hop still runs on the thread.
-        self._dirty = False
+        # As the last thread hop saw it; None when unknown (a cancelled hop).
+        self._in_transaction: bool | None = False
         self._closed_reason: str | None = None
         # Until the connection is closed or handed back to its pool.
         self._owned = True
@@ -380,14 +379,9 @@ class SqliteConnection:
         depth = self._depth
         if depth == 0:
             begin, commit = "BEGIN IMMEDIATE" if self._writer else "BEGIN", "COMMIT"
-            self._dirty = True
         else:
             begin, commit = f"SAVEPOINT glue_{depth}", f"RELEASE glue_{depth}"
-        try:
-            await self._call(lambda db: db.execute(begin).close())
-        except errors.DatabaseError:
-            self._dirty = self._dirty and depth > 0
-            raise
+        await self._call(lambda db: db.execute(begin).close())
         self._depth = depth + 1
         try:
             yield
@@ -398,8 +392,6 @@ class SqliteConnection:
             with anyio.CancelScope(shield=True):
                 await self._rollback(depth)
             raise
-        if depth == 0:
-            self._dirty = False
 
     async def aclose(self) -> None:
         """Close the connection. Closing twice does nothing."""
@@ -427,9 +419,6 @@ class SqliteConnection:
             _log.warning(
                 "sqlite rollback failed", database=self._database, error=str(exc)
             )
-            return
-        if depth == 0:
-            self._dirty = False
 
     async def _call(
         self, fn: Callable[[sqlite3.Connection], _T], stream: RowStream | None = None
@@ -438,12 +427,25 @@ class SqliteConnection:
             raise errors.ConnectionError(self._database, self._closed_reason)
         if self._stream is not None and self._stream is not stream:
             await self._stream.aclose()
+        # Unknown until the hop reports back: a cancelled hop still runs.
+        self._in_transaction = None
+        seen: list[bool] = []
+
+        def run(db: sqlite3.Connection) -> _T:
+            try:
+                return fn(db)
+            finally:
+                with suppress(sqlite3.ProgrammingError):  # closed meanwhile
+                    seen.append(db.in_transaction)
+
         try:
             with map_sqlite_errors(self._database):
-                return await _on_thread(self._raw, fn)
+                return await _on_thread(self._raw, run)
         except errors.ConnectionError as exc:
             self._closed_reason = exc.reason
             raise
+        finally:
+            self._in_transaction = seen[0] if seen else None
 
     async def _detach(self) -> aiosqlite.Connection | None:
         """End this checkout: return the raw connection if it can be reused.
@@ -452,10 +454,14 @@ class SqliteConnection:
         """
         if self._stream is not None:
             await self._stream.aclose()
-        if self._closed_reason is None and (self._dirty or self._depth):
+        if self._closed_reason is None and self._in_transaction is not False:
             self._depth = 0
             await self._rollback(0)
-        reusable = self._owned and self._closed_reason is None and not self._dirty
+        reusable = (
+            self._owned
+            and self._closed_reason is None
+            and self._in_transaction is False
+        )
         self._owned = False
         if self._closed_reason is None:
             self._closed_reason = "the connection was returned to its pool"

@@ -1,0 +1,73 @@
+"""The seed's style: init_default_containers(), Container, the Async* aliases."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+import glue.connections as connections
+from glue.connections import (
+    AsyncConnectionManager,
+    ConnectionManager,
+    Container,
+    DefaultConnectionPool,
+    SqliteConnection,
+    init_default_containers,
+)
+from glue.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+async def test_the_seed_style_works(tmp_path: Path) -> None:
+    init_default_containers()
+    manager = Container.managers.get(ConnectionManager)
+    assert Container.managers.get(AsyncConnectionManager) is manager
+    manager.register_connection_pool(
+        DefaultConnectionPool(SqliteConnection, db_path=tmp_path / "customers.sqlite")
+    )
+    try:
+        async with manager.get_connection_pool("customers").acquire() as conn:
+            assert (await conn.fetch("SELECT 1")).rows == [(1,)]
+    finally:
+        await manager.disconnect_all()
+
+
+def test_init_default_containers_starts_over() -> None:
+    init_default_containers()
+    first = Container.managers.get(ConnectionManager)
+    init_default_containers()
+    assert Container.managers.get(ConnectionManager) is not first
+
+
+def test_registries_explain_what_is_missing_and_build_lazily() -> None:
+    with pytest.raises(ConfigurationError, match="no ConnectionManager in Container"):
+        Container.managers.get(ConnectionManager)
+    built: list[ConnectionManager] = []
+
+    def factory() -> ConnectionManager:
+        built.append(ConnectionManager())
+        return built[-1]
+
+    Container.services.register_factory(ConnectionManager, factory)
+    assert ConnectionManager in Container.services
+    assert built == []
+    assert Container.services.get(ConnectionManager) is Container.services.get(
+        ConnectionManager
+    )
+    assert len(built) == 1
+
+
+def test_async_aliases_name_the_same_classes() -> None:
+    assert connections.AsyncConnectionManager is connections.ConnectionManager
+    assert connections.DefaultAsyncConnectionPool is connections.DefaultConnectionPool
+    assert connections.AsyncSqliteConnection is connections.SqliteConnection
+    assert connections.AsyncPostgresConnection is connections.PostgresConnection
+
+
+def test_all_lists_what_the_package_defines() -> None:
+    assert connections.__all__ == sorted(connections.__all__)
+    for name in connections.__all__:
+        assert hasattr(connections, name), name

@@ -1,0 +1,96 @@
+"""What is particular to PostgreSQL: server-side cursors, asyncpg's pool, DSNs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from glue.connections import DefaultConnectionPool, PostgresConnection
+from glue.connections.postgres import redact_dsn
+from glue.errors import ConnectionError
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+async def pool(postgres_dsn: str) -> AsyncIterator[DefaultConnectionPool]:
+    async with DefaultConnectionPool(
+        PostgresConnection, name="orders", dsn=postgres_dsn, max_size=3
+    ) as opened:
+        yield opened
+
+
+async def _pid(conn: object) -> int:
+    assert isinstance(conn, PostgresConnection)
+    pid: int = (await conn.fetch("SELECT pg_backend_pid()")).rows[0][0]
+    return pid
+
+
+async def test_iterate_uses_a_server_side_cursor(pool: DefaultConnectionPool) -> None:
+    cursors = "SELECT count(*) FROM pg_cursors WHERE name <> ''"
+    async with pool.acquire() as conn:
+        assert isinstance(conn, PostgresConnection)
+        # Outside a transaction the stream opens one of its own ...
+        async for _row in conn.iterate("SELECT generate_series(1, 10)", batch_size=3):
+            assert conn._raw.is_in_transaction()
+            break
+        # ... which ends with the stream: here, ended by the next operation.
+        assert (await conn.fetch(cursors)).rows == [(0,)]
+        assert not conn._raw.is_in_transaction()
+        async with conn.transaction():
+            stream = conn.iterate("SELECT generate_series(1, 10)", batch_size=4)
+            first = [await anext(stream) for _ in range(5)]
+            assert first == [(i,) for i in range(1, 6)]
+            # The rows come from a named portal: a server-side cursor.
+            assert (await conn.fetch(cursors)).rows == [(1,)]
+            await stream.aclose()
+            assert stream.finished
+            assert conn._raw.is_in_transaction()
+        assert (await conn.fetch(cursors)).rows == [(0,)]
+
+
+async def test_an_idle_connection_killed_by_the_server_is_replaced_on_checkout(
+    pool: DefaultConnectionPool, postgres_dsn: str
+) -> None:
+    async with pool.acquire() as conn:
+        victim = await _pid(conn)
+    killer = await PostgresConnection.connect(postgres_dsn)
+    try:
+        await killer.execute("SELECT pg_terminate_backend($1)", (victim,))
+    finally:
+        await killer.aclose()
+    async with pool.acquire() as conn:
+        try:
+            assert await _pid(conn) != victim
+        except ConnectionError:
+            pass  # the pool had not yet heard the news; the next checkout has
+    async with pool.acquire() as conn:
+        assert await _pid(conn) != victim
+    assert pool.statistics().checked_out == 0
+
+
+async def test_write_changes_nothing_on_postgres(pool: DefaultConnectionPool) -> None:
+    async with pool.acquire(write=True) as a, pool.acquire(write=True) as b:
+        assert await _pid(a) != await _pid(b)
+
+
+async def test_a_standalone_connection_opens_and_closes(postgres_dsn: str) -> None:
+    conn = await PostgresConnection.connect(postgres_dsn, name="solo")
+    assert conn.database == "solo"
+    assert (await conn.fetch("SELECT 1 AS one")).dicts() == [{"one": 1}]
+    await conn.aclose()
+    await conn.aclose()
+    with pytest.raises(ConnectionError, match="'solo'"):
+        await conn.execute("SELECT 1")
+
+
+def test_redact_dsn_drops_passwords() -> None:
+    assert (
+        redact_dsn("postgresql://app:s3cret@db:5432/shop?sslmode=require&password=x")
+        == "postgresql://app@db:5432/shop?sslmode=require"
+    )
+    assert redact_dsn("postgres://db/shop") == "postgres://db/shop"
