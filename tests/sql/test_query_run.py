@@ -463,7 +463,9 @@ async def test_set_operation_with_order_limit_on_both_sides(both: Both) -> None:
     combined = first.union(
         msgspec.structs.replace(statuses("PAID"), limit=LimitQuery(limit=1))
     )
-    assert await both.rows(combined) == [("PAID",), ("paid",), ("void",)]
+    # The first statement's order and limit apply to the combined rows; the
+    # second's to its own: {paid, open, void} | {PAID}, then the top two.
+    assert await both.rows(combined, ordered=True) == [("void",), ("paid",)]
     # The outer order and limit apply to the combined rows.
     ordered = msgspec.structs.replace(
         statuses("open").union(statuses("void")).union(statuses("PAID")),
