@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import pytest
 
 from glue.connections import ConnectionManager
@@ -11,7 +15,8 @@ from glue.connections import ConnectionManager
 from .tables import create_tables
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Iterator
+    from pathlib import Path
 
 
 @pytest.fixture
@@ -22,3 +27,39 @@ async def manager(database_url: str) -> AsyncIterator[ConnectionManager]:
     ) as opened:
         await create_tables(opened.get_connection_pool())
         yield opened
+
+
+@pytest.fixture
+def second_postgres(postgres_server: str) -> Iterator[str]:
+    """Another fresh PostgreSQL database on the same server, dropped afterwards."""
+    name = f"glue_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(postgres_server, f'CREATE DATABASE "{name}"'))
+    try:
+        yield urlunsplit(urlsplit(postgres_server)._replace(path=f"/{name}"))
+    finally:
+        asyncio.run(
+            _admin(postgres_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        )
+
+
+async def _admin(dsn: str, sql: str) -> None:
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=["sqlite+sqlite", "postgres+sqlite", "postgres+postgres"])
+def two_urls(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
+    """URLs of two databases: the first holds orders, the second counters."""
+    first, second = request.param.split("+")
+    urls = []
+    for i, kind in enumerate((first, second)):
+        if kind == "sqlite":
+            urls.append(f"sqlite:///{tmp_path / f'db{i}.sqlite'}")
+        elif i == 0:
+            urls.append(request.getfixturevalue("postgres_dsn"))
+        else:
+            urls.append(request.getfixturevalue("second_postgres"))
+    return urls[0], urls[1]
