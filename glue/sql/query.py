@@ -376,7 +376,10 @@ class QueryCompiler:
                 f"select: {', '.join(map(repr, duplicates))} selected more than "
                 "once; give each an alias"
             )
-        group = [self._field(g.field, scope, "group by")[0] for g in statement.group_by]
+        group = [
+            self._operand(g.field, scope, "group by", compare=False)[0]
+            for g in statement.group_by
+        ]
         if statement.group_by or statement.aggregations:
             self._check_grouped(statement, scope, group)
         parts = [
@@ -629,11 +632,12 @@ class QueryCompiler:
     ) -> None:
         grouped = {g.sql for g in group}
         for item in statement.only or ():
-            frag = self._field(item, scope, "select")[0]
+            frag = self._operand(item, scope, "select", compare=False)[0]
             if frag.sql not in grouped:
                 raise QueryError(
-                    f"select: field {item.field.name!r} of {item.table_name or 'the'}"
-                    " table is neither grouped nor aggregated; add it to group_by"
+                    f"select: field {item.field.name!r} of "
+                    f"{item.table_name or 'the table'!r} is neither grouped nor "
+                    "aggregated; add it to group_by"
                 )
 
     # -- order and limit ------------------------------------------------------
@@ -649,6 +653,7 @@ class QueryCompiler:
             return _Frag("", [])
         outputs = {s.column.name for s in selected}
         expressions = {s.frag.sql for s in selected}
+        grouping = bool(statement.group_by or statement.aggregations)
         keys: list[str] = []
         for order in statement.order_by:
             ref = order.field
@@ -667,6 +672,11 @@ class QueryCompiler:
                     raise QueryError(
                         f"order by: with distinct, the sort key {ref.field.name!r} "
                         "must be selected"
+                    )
+                if grouping and key not in expressions:
+                    raise QueryError(
+                        f"order by: {ref.field.name!r} is neither grouped nor "
+                        "aggregated; sort by a group_by field or an aggregation alias"
                     )
                 if self._decimal_text(column_type):
                     key = f"CAST({key} AS REAL)"

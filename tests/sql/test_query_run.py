@@ -298,6 +298,18 @@ async def test_group_by_without_only_selects_the_groups(both: Both) -> None:
     assert await both.rows(statement) == [(False, 3), (True, 2)]
 
 
+async def test_group_by_json_path(both: Both) -> None:
+    statement = QueryStatement(
+        only=[f("c", "data.n")],
+        table=SchemaReference(name="customers", alias="c"),
+        group_by=[GroupByQuery(field=f("c", "data.n"))],
+        aggregations=[AggregationQuery(expression=Count(), alias="k")],
+        order_by=[OrderByQuery(field=f("c", "data.n"))],
+    )
+    rows = await both.rows(statement, ordered=True)
+    assert rows == [(None, 1), (1, 1), (2, 2), (3, 1)]
+
+
 async def test_distinct(both: Both) -> None:
     statement = QueryStatement(
         only=[f("o", "status")],
