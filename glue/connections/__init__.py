@@ -18,6 +18,7 @@ from .postgres import PostgresConnection as PostgresConnection
 from .postgres import map_asyncpg_errors as map_asyncpg_errors
 from .sqlite import SqliteConnection as SqliteConnection
 from .sqlite import map_sqlite_errors as map_sqlite_errors
+from .streams import RowStream as RowStream
 from .urls import pool_from_url as pool_from_url
 
 AsyncConnectionManager = ConnectionManager
@@ -45,6 +46,7 @@ __all__ = [
     "PostgresConnection",
     "Registry",
     "Result",
+    "RowStream",
     "SqliteConnection",
     "Statement",
     "init_default_containers",

@@ -7,13 +7,15 @@ parameters: ``?`` placeholders on SQLite, ``$1, $2, ...`` on PostgreSQL.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import msgspec
 
 if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
+
+    from .streams import RowStream
 
 __all__ = [
     "Connection",
@@ -119,8 +121,12 @@ class Connection(Protocol):
 
     def iterate(
         self, sql: str, params: Params = (), *, batch_size: int = 500
-    ) -> AsyncIterator[tuple[Any, ...]]:
-        """Stream a query's rows without holding them all."""
+    ) -> RowStream:
+        """Stream a query's rows without holding them all.
+
+        ``async for row in conn.iterate(...)``. A stream left unfinished is ended
+        by the connection's next operation; ``await stream.aclose()`` ends it now.
+        """
         ...
 
     async def batch(self, statements: Sequence[Statement]) -> list[int]:

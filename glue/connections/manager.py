@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from .abc import ConnectionPool
 
-__all__ = ["DEFAULT", "ConnectionManager"]
+__all__ = ["ConnectionManager", "DEFAULT"]
 
 DEFAULT = "default"
 """The schema name under which the default pool is registered."""

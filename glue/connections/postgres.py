@@ -113,7 +113,11 @@ def map_asyncpg_errors(database: str, *, location: str | None = None) -> Iterato
             ) from exc
         if isinstance(exc, asyncpg.PostgresError):
             raise _translate(database, exc) from exc
-        if isinstance(exc, OSError | TimeoutError) or (
+        if isinstance(exc, TimeoutError):
+            raise errors.OperationalError(
+                database, "the statement timed out (command_timeout)"
+            ) from exc
+        if isinstance(exc, OSError) or (
             isinstance(exc, asyncpg.InterfaceError)
             and ("closed" in str(exc) or "released back to the pool" in str(exc))
         ):

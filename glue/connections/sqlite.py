@@ -33,12 +33,12 @@ if TYPE_CHECKING:
     import os
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 
-__all__ = ["SqlitePoolBackend", "SqliteConnection", "map_sqlite_errors"]
+__all__ = ["SqliteConnection", "SqlitePoolBackend", "map_sqlite_errors"]
 
 _T = TypeVar("_T")
 _log = structlog.get_logger("glue.connections")
 
-MEMORY = ":memory:"
+_MEMORY = ":memory:"
 
 # Primary result codes (https://sqlite.org/rescode.html) that mean the statement
 # itself was wrong: SQLITE_ERROR (syntax, unknown table or column), MISMATCH,
@@ -135,7 +135,7 @@ async def _open_raw(
     path: str, *, database: str, timeout: float, writer: bool, options: dict[str, Any]
 ) -> aiosqlite.Connection:
     """Open one configured aiosqlite connection, or raise `glue.ConnectionError`."""
-    if path != MEMORY and not Path(path).parent.is_dir():
+    if path != _MEMORY and not Path(path).parent.is_dir():
         raise errors.ConnectionError(
             database,
             f"cannot open {path}: the directory {Path(path).parent} does not exist; "
@@ -146,7 +146,7 @@ async def _open_raw(
         f"PRAGMA busy_timeout = {int(timeout * 1000)}",
         "PRAGMA synchronous = NORMAL",
     ]
-    if writer and path != MEMORY:
+    if writer and path != _MEMORY:
         pragmas.insert(0, "PRAGMA journal_mode = WAL")
 
     def configure(db: sqlite3.Connection) -> None:
@@ -479,13 +479,22 @@ async def _close_raw(raw: aiosqlite.Connection, database: str) -> None:
         _log.debug("sqlite close failed", database=database, error=str(exc))
 
 
+def _alive(raw: aiosqlite.Connection) -> bool:
+    """Whether an idle connection is still open (no thread hop needed)."""
+    try:
+        raw.in_transaction  # noqa: B018  # raises once the connection is closed
+    except (ValueError, sqlite3.ProgrammingError):
+        return False
+    return True
+
+
 def _resolve(db_path: str | os.PathLike[str]) -> str:
     path = str(db_path)
-    return path if path == MEMORY else str(Path(path).absolute())
+    return path if path == _MEMORY else str(Path(path).absolute())
 
 
 def _default_name(path: str) -> str:
-    return "memory" if path == MEMORY else Path(path).name
+    return "memory" if path == _MEMORY else Path(path).name
 
 
 class _Slots:
@@ -523,7 +532,7 @@ class SqlitePoolBackend:
         """
         self.name = name or _default_name(path)
         self.location = path
-        if path == MEMORY:
+        if path == _MEMORY:
             if max_size not in (None, 1):
                 raise errors.ConfigurationError(
                     f"pool {self.name!r}: an in-memory SQLite database lives in one "
@@ -563,6 +572,11 @@ class SqlitePoolBackend:
         slots = self._writer if write or self._readers is None else self._readers
         await slots.free.acquire()
         try:
+            while slots.idle and not _alive(slots.idle[0]):
+                self._all.discard(slots.idle.popleft())
+                _log.warning(
+                    "sqlite connection found closed; replacing it", database=self.name
+                )
             raw = slots.idle.popleft() if slots.idle else await self._connect(slots)
         except BaseException:
             slots.free.release()

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RowStream"]
 
-Row = tuple[Any, ...]
+_Row = tuple[Any, ...]
 
 
 class RowStream:
@@ -33,7 +33,7 @@ class RowStream:
 
     def __init__(
         self,
-        fetch: Callable[[], Awaitable[list[Row]]],
+        fetch: Callable[[], Awaitable[list[_Row]]],
         finish: Callable[[], Awaitable[None]],
         *,
         batch_size: int,
@@ -50,7 +50,7 @@ class RowStream:
         self._fetch = fetch
         self._finish = finish
         self._batch_size = batch_size
-        self._rows: deque[Row] = deque()
+        self._rows: deque[_Row] = deque()
         self._last = False
         self._finished = False
 
@@ -62,7 +62,7 @@ class RowStream:
     def __aiter__(self) -> Self:
         return self
 
-    async def __anext__(self) -> Row:
+    async def __anext__(self) -> _Row:
         if not self._rows and not self._last and not self._finished:
             try:
                 batch = await self._fetch()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING
 
 import pytest
@@ -67,7 +68,22 @@ def test_async_aliases_name_the_same_classes() -> None:
     assert connections.AsyncPostgresConnection is connections.PostgresConnection
 
 
-def test_all_lists_what_the_package_defines() -> None:
-    assert connections.__all__ == sorted(connections.__all__)
-    for name in connections.__all__:
-        assert hasattr(connections, name), name
+@pytest.mark.parametrize(
+    "module",
+    [
+        "",
+        ".abc",
+        ".containers",
+        ".manager",
+        ".pool",
+        ".postgres",
+        ".sqlite",
+        ".streams",
+        ".urls",
+    ],
+)
+def test_all_is_sorted_and_lists_what_the_module_defines(module: str) -> None:
+    namespace = importlib.import_module(f"glue.connections{module}")
+    assert namespace.__all__ == sorted(namespace.__all__)
+    for name in namespace.__all__:
+        assert hasattr(namespace, name), name

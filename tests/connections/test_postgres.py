@@ -8,7 +8,7 @@ import pytest
 
 from glue.connections import DefaultConnectionPool, PostgresConnection
 from glue.connections.postgres import redact_dsn
-from glue.errors import ConnectionError
+from glue.errors import ConnectionError, OperationalError
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -94,3 +94,14 @@ def test_redact_dsn_drops_passwords() -> None:
         == "postgresql://app@db:5432/shop?sslmode=require"
     )
     assert redact_dsn("postgres://db/shop") == "postgres://db/shop"
+
+
+async def test_a_statement_timeout_is_an_operational_error(postgres_dsn: str) -> None:
+    async with DefaultConnectionPool(
+        PostgresConnection, dsn=postgres_dsn, command_timeout=0.05
+    ) as pool:
+        async with pool.acquire() as conn:
+            with pytest.raises(OperationalError, match="timed out"):
+                await conn.execute("SELECT pg_sleep(5)")
+        async with pool.acquire() as conn:
+            assert (await conn.fetch("SELECT 1")).rows == [(1,)]

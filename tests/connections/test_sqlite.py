@@ -140,3 +140,17 @@ async def test_a_left_open_transaction_is_rolled_back_on_return(
             await conn.execute("INSERT INTO t (x) VALUES (2)")
     async with pool.acquire() as conn:
         assert (await conn.fetch("SELECT x FROM t")).rows == [(2,)]
+
+
+async def test_a_connection_closed_while_idle_is_replaced_on_checkout(
+    pool: DefaultConnectionPool,
+) -> None:
+    async with pool.acquire(write=True) as conn:
+        assert isinstance(conn, SqliteConnection)
+        raw = conn._raw
+    await raw.close()  # behind the pool's back, while it sits idle
+    async with pool.acquire(write=True) as conn:
+        assert isinstance(conn, SqliteConnection)
+        assert conn._raw is not raw
+        assert (await conn.fetch("SELECT 1")).rows == [(1,)]
+    assert pool.statistics().size == 1
