@@ -208,6 +208,8 @@ _COMPARE = {
     FieldLookup.LTE: "<=",
 }
 
+_REGEX = frozenset({FieldLookup.REGEX, FieldLookup.IREGEX})
+
 _EQUALITY = frozenset({FieldLookup.EQ, FieldLookup.NEQ})
 
 _PATTERNS = {
@@ -516,16 +518,23 @@ class QueryCompiler:
         return f"({column} {'#>>' if text else '#>'} '{path}')"
 
     def _operand(
-        self, ref: FieldReference, scope: _Scope, part: str, *, compare: bool
+        self,
+        ref: FieldReference,
+        scope: _Scope,
+        part: str,
+        *,
+        compare: bool,
+        text: bool = False,
     ) -> tuple[_Frag, ColumnType | None, bool]:
-        """A field as an expression: selected (JSON as JSON) or compared."""
+        """A field as an expression: selected (a JSON path as JSON), compared
+        (SQLite: a JSON path by its SQL value; PostgreSQL: as jsonb), or matched
+        as text."""
         frag, column_type, is_path = self._field(ref, scope, part)
         if not is_path:
             return frag, column_type, False
         keys = ref.field.path[1:]
-        # SQLite compares a JSON path by its SQL value (->>), PostgreSQL as jsonb.
-        text = compare and self.dialect == "sqlite"
-        return _Frag(self._json_path(frag.sql, keys, text=text), []), None, True
+        as_text = text or (compare and self.dialect == "sqlite")
+        return _Frag(self._json_path(frag.sql, keys, text=as_text), []), None, True
 
     # -- selection ------------------------------------------------------------
 
@@ -725,9 +734,10 @@ class QueryCompiler:
     def _condition(self, condition: Condition, scope: _Scope, part: str) -> _Frag:
         left_ref = condition.field
         is_path = False
+        textual = condition.lookup in _PATTERNS or condition.lookup in _REGEX
         if isinstance(left_ref, FieldReference):
             left, column_type, is_path = self._operand(
-                left_ref, scope, part, compare=True
+                left_ref, scope, part, compare=True, text=textual
             )
             label = repr(left_ref.field.name)
         else:
@@ -789,7 +799,7 @@ class QueryCompiler:
         if not isinstance(constant, str):
             raise QueryError(f"{place}: the value must be text, not {constant!r}")
         text = self._as_text(left.sql, column_type, is_path)
-        if lookup in (FieldLookup.REGEX, FieldLookup.IREGEX):
+        if lookup in _REGEX:
             insensitive = lookup is FieldLookup.IREGEX
             if self.dialect == "postgres":
                 op = "~*" if insensitive else "~"
@@ -806,16 +816,8 @@ class QueryCompiler:
         pattern = template.format(_like_escape(constant))
         return _Frag(f"{text} {op} {_MARK} ESCAPE '\\'", [pattern])
 
-    def _as_text(
-        self,
-        sql: str,
-        column_type: ColumnType | None,
-        is_path: bool,
-    ) -> str:
-        if is_path and self.dialect == "postgres":
-            # Compare the JSON value's text, not its jsonb form.
-            return sql.replace(" #> ", " #>> ", 1)
-        if column_type is ColumnType.TEXT or self.dialect == "sqlite":
+    def _as_text(self, sql: str, column_type: ColumnType | None, is_path: bool) -> str:
+        if is_path or column_type is ColumnType.TEXT or self.dialect == "sqlite":
             return sql
         return f"CAST({sql} AS TEXT)"
 

@@ -81,6 +81,7 @@ LOOKUPS: list[tuple[str, Condition | Conditions, list[str]]] = [
     ("contains-wildcard-free", cond("c", "name", L.CONTAINS, "%"), ["Cid_%"]),
     ("contains-glob", cond("c", "name", L.CONTAINS, "*"), []),
     ("icontains", cond("c", "name", L.ICONTAINS, "AN"), ["Ann", "ann"]),
+    ("contains-on-integer", cond("c", "id", L.CONTAINS, "4"), ["Dee"]),
     ("startswith", cond("c", "name", L.STARTSWITH, "a"), ["ann"]),
     ("istartswith", cond("c", "name", L.ISTARTSWITH, "a"), ["Ann", "ann"]),
     ("endswith", cond("c", "name", L.ENDSWITH, "_%"), ["Cid_%"]),
