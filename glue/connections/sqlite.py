@@ -482,10 +482,9 @@ async def _close_raw(raw: aiosqlite.Connection, database: str) -> None:
 def _alive(raw: aiosqlite.Connection) -> bool:
     """Whether an idle connection is still open (no thread hop needed)."""
     try:
-        raw.in_transaction  # noqa: B018  # raises once the connection is closed
+        return isinstance(raw.in_transaction, bool)  # raises once closed
     except (ValueError, sqlite3.ProgrammingError):
         return False
-    return True
 
 
 def _resolve(db_path: str | os.PathLike[str]) -> str:
