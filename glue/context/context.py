@@ -173,10 +173,10 @@ class Context:
         self._domain = domain
         self._emitter = emitter
         self._state = _NEW
-        self._entered: list[AsyncGenerator[None, None]] = []
+        self._entered: list[AsyncGenerator[None, None]] | None = None
         self._scope: AbstractContextManager[anyio.CancelScope] | None = None
         self._token: Any = None
-        self.teardown_errors: list[BaseException] = []
+        self.teardown_errors: Sequence[BaseException] = ()
         """Every teardown error of this context, in the order they happened."""
 
     # -- attributes ------------------------------------------------------------
@@ -295,11 +295,41 @@ class Context:
 
     # -- lifecycle -------------------------------------------------------------------
 
+    def enter_now(self) -> bool:
+        """Enter without awaiting, if there is nothing to set up.
+
+        For the bus's hot path: a context with no middleware and no deadline is
+        entered by setting it current. Returns False (and does nothing) otherwise;
+        then enter it with ``async with`` or ``await ctx.__aenter__()``.
+        """
+        if self._chain or self._deadline is not None:
+            return False
+        if self._state != _NEW:
+            raise _entered_twice()
+        self._state = _OPEN
+        self._token = _current.set(self)
+        return True
+
+    def exit_now(self) -> bool:
+        """Exit cleanly without awaiting, if there is nothing to tear down.
+
+        The counterpart of :meth:`enter_now` for a body that did not raise.
+        Returns False (and does nothing) when middleware or resources need a
+        teardown; then exit with ``await ctx.__aexit__(None, None, None)``.
+        """
+        if (
+            self._entered
+            or self._scope is not None
+            or isinstance(self._resources, ResourceSet)
+        ):
+            return False
+        self._state = _CLOSED
+        _current.reset(self._token)
+        return True
+
     async def __aenter__(self) -> Self:
         if self._state != _NEW:
-            raise ContextError(
-                "a context can be entered once: make a new one for each unit of work"
-            )
+            raise _entered_twice()
         self._state = _OPEN
         self._token = _current.set(self)
         if self._deadline is not None:
@@ -307,6 +337,7 @@ class Context:
             self._scope.__enter__()
         if self._chain:
             try:
+                self._entered = []
                 await self._chain.enter(self, self._entered)
             except BaseException as exc:
                 error = await self._close(exc)
@@ -333,11 +364,13 @@ class Context:
         self._state = _CLOSING
         resources = self._resources
         try:
-            if self._entered or isinstance(resources, ResourceSet):
+            entered = self._entered
+            if entered or isinstance(resources, ResourceSet):
+                errors: list[BaseException] = []
+                self.teardown_errors = errors
                 with anyio.CancelScope(shield=True):
-                    errors = self.teardown_errors
-                    if self._entered:
-                        exc = await MiddlewareChain.exit(self._entered, exc, errors)
+                    if entered:
+                        exc = await MiddlewareChain.exit(entered, exc, errors)
                     if isinstance(resources, ResourceSet):
                         await resources.teardown(exc, errors)
                     if exc is None and errors:
@@ -348,6 +381,12 @@ class Context:
             self._state = _CLOSED
             _current.reset(self._token)
         return exc
+
+
+def _entered_twice() -> ContextError:
+    return ContextError(
+        "a context can be entered once: make a new one for each unit of work"
+    )
 
 
 def _read_only(name: str) -> ContextError:

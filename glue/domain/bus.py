@@ -75,6 +75,25 @@ class _Unit:
         self.emitting = True
         self.completed = False
 
+    def result(self) -> Response:
+        """The response dispatch returns: the handler's, or ``Ok()``."""
+        response = self.response
+        return _OK if response is None or not self.completed else response
+
+    def rejection(self, item: object) -> ConfigurationError:
+        """The error for what a command handler yielded that is neither one of its
+        domain's events nor its first response."""
+        route = self.route
+        if isinstance(item, Response):
+            return ConfigurationError(
+                f"the handler of {route.full_name} yielded a second response, "
+                f"{item!r}, after {self.response!r}: a command handler gives at "
+                "most one response"
+            )
+        if isinstance(item, Event):
+            return _not_an_event(route, item, "yielded")
+        return _bad_output(route, item, "yielded")
+
     def emit(self, event: Event) -> None:
         """Accept an event from the command handler, if the domain knows it."""
         if not self.emitting:
@@ -143,9 +162,16 @@ class Bus:
             glue.Forbidden: the actor lacks a required permission.
             Exception: whatever a handler, middleware or resource raised.
         """
-        unit = await self._dispatch(command, actor, request_id, meta, deadline)
-        response = unit.response
-        return _OK if response is None or not unit.completed else response
+        ctx, unit = self._prepare(command, actor, request_id, meta, deadline)
+        started = time.perf_counter() if self._debug else 0.0
+        try:
+            await self._run(command, ctx, unit)
+        except BaseException as exc:
+            self._failed(ctx, unit, exc)
+            raise
+        if self._debug:
+            self._dispatched(ctx, unit, started)
+        return unit.result()
 
     async def execute(
         self,
@@ -160,24 +186,32 @@ class Bus:
 
         Useful in tests and tools: the events and mutations are in the outcome.
         """
-        unit = await self._dispatch(command, actor, request_id, meta, deadline)
-        response = unit.response
+        ctx, unit = self._prepare(command, actor, request_id, meta, deadline)
+        started = time.perf_counter() if self._debug else 0.0
+        try:
+            await self._run(command, ctx, unit)
+        except BaseException as exc:
+            self._failed(ctx, unit, exc)
+            raise
+        if self._debug:
+            self._dispatched(ctx, unit, started)
         return Outcome(
             command=command,
-            response=_OK if response is None or not unit.completed else response,
+            response=unit.result(),
             events=tuple(unit.events),
             mutations=tuple(unit.mutations),
             completed=unit.completed,
         )
 
-    async def _dispatch(
+    def _prepare(
         self,
         command: Command,
         actor: Any,
         request_id: str | None,
         meta: Mapping[str, Any] | None,
         deadline: float | None,
-    ) -> _Unit:
+    ) -> tuple[Context, _Unit]:
+        """Find the route and make the dispatch's context and unit."""
         try:
             route = self._routes[type(command)]
         except (KeyError, TypeError):
@@ -211,106 +245,98 @@ class Bus:
             domain=scope.name,
             emitter=unit.emit,
         )
-        started = time.perf_counter() if self._debug else 0.0
-        try:
-            async with ctx:
-                await self._run(route, command, ctx, unit)
-        except BaseException as exc:
-            if self._warn and isinstance(exc, Exception):
-                self._log.warning(
-                    "dispatch failed",
-                    request_id=ctx.request_id,
-                    domain=scope.name,
-                    command=route.full_name,
-                    error=repr(exc),
-                )
-            raise
-        if self._debug:
-            self._log.debug(
-                "dispatched",
+        return ctx, unit
+
+    def _failed(self, ctx: Context, unit: _Unit, exc: BaseException) -> None:
+        """Log a failed dispatch at warning (cancellation is not a failure)."""
+        if self._warn and isinstance(exc, Exception):
+            self._log.warning(
+                "dispatch failed",
                 request_id=ctx.request_id,
-                domain=scope.name,
-                command=route.full_name,
-                duration_ms=round((time.perf_counter() - started) * 1000, 3),
+                domain=unit.route.scope.name,
+                command=unit.route.full_name,
+                error=repr(exc),
             )
-        return unit
 
-    async def _run(
-        self, route: CommandRoute, command: Command, ctx: Context, unit: _Unit
-    ) -> None:
-        """The body of a dispatch: policy, command handler, event handlers, seam."""
-        if route.policy is not None:
-            route.policy.check(ctx.actor)
-        if route.generator:
-            await self._iterate_command(route, command, ctx, unit)
-        else:
-            result = await route.handler(command, ctx)
-            if result is not None:
-                if not isinstance(result, Response):
-                    raise _bad_output(route, result, "returned")
-                unit.response = result
-        unit.emitting = False
-        if unit.events:
-            events = route.scope.events
-            for event in unit.events:
-                for handler in events[type(event)]:
-                    await self._handle_event(route, handler, event, ctx, unit)
-        # ---- the commit seam -------------------------------------------------
-        # Every handler has finished and none failed. `unit.mutations` holds what
-        # the event handlers yielded, in order; `unit.events` what was emitted.
-        # The unit of work applies the mutations and writes the events here, still
-        # inside the context, so a failure rolls back through the resources and
-        # middleware like any handler error. Renderers run after this point.
-        unit.completed = True
+    def _dispatched(self, ctx: Context, unit: _Unit, started: float) -> None:
+        """Log a dispatch at debug."""
+        self._log.debug(
+            "dispatched",
+            request_id=ctx.request_id,
+            domain=unit.route.scope.name,
+            command=unit.route.full_name,
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+        )
 
-    @staticmethod
-    async def _iterate_command(
-        route: CommandRoute, command: Command, ctx: Context, unit: _Unit
-    ) -> None:
-        """Run an async-generator command handler, sorting what it yields."""
-        generator = route.handler(command, ctx)
-        events = unit.events
-        known = route.scope.events
+    async def _run(self, command: Command, ctx: Context, unit: _Unit) -> None:
+        """Run the dispatch's body inside its context.
+
+        The same as ``async with ctx: await self._body(...)``, entering and exiting
+        without awaiting when the context has nothing to set up or tear down.
+        """
+        if not ctx.enter_now():
+            await ctx.__aenter__()
         try:
-            async for item in generator:
-                if type(item) in known:
-                    events.append(item)
-                elif isinstance(item, Response):
-                    if unit.response is not None:
-                        raise ConfigurationError(
-                            f"the handler of {route.full_name} yielded a second "
-                            f"response, {item!r}, after {unit.response!r}: a "
-                            "command handler gives at most one response"
-                        )
-                    unit.response = item
-                elif isinstance(item, Event):
-                    raise _not_an_event(route, item, "yielded")
-                else:
-                    raise _bad_output(route, item, "yielded")
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await generator.aclose()
-            raise
+            route = unit.route
+            if route.policy is not None:
+                route.policy.check(ctx.actor)
+            if route.generator:
+                generator = route.handler(command, ctx)
+                events = unit.events
+                known = route.scope.events
+                try:
+                    async for item in generator:
+                        if type(item) in known:
+                            events.append(item)
+                        elif unit.response is None and isinstance(item, Response):
+                            unit.response = item
+                        else:
+                            raise unit.rejection(item)
+                except BaseException:
+                    with anyio.CancelScope(shield=True):
+                        await generator.aclose()
+                    raise
+            else:
+                result = await route.handler(command, ctx)
+                if result is not None:
+                    if not isinstance(result, Response):
+                        raise _bad_output(route, result, "returned")
+                    unit.response = result
+            unit.emitting = False
+            if unit.events:
+                routes = route.scope.events
+                for event in unit.events:
+                    for handler in routes[type(event)]:
+                        if handler.generator:
+                            await self._iterate_event_handler(handler, event, ctx, unit)
+                        elif await handler.handler(event, ctx) is not None:
+                            raise ConfigurationError(
+                                f"event handler {handler.handler.__qualname__} of "
+                                f"{route.scope.name} returned a value: event "
+                                "handlers return None and yield the mutations"
+                            )
+            # ---- the commit seam ---------------------------------------------
+            # Every handler has finished and none failed. `unit.mutations` holds
+            # what the event handlers yielded, in order; `unit.events` what was
+            # emitted. The unit of work applies the mutations and writes the
+            # events here, still inside the context, so a failure rolls back
+            # through the resources and middleware like any handler error.
+            # Renderers run after this point.
+            unit.completed = True
+        except BaseException as exc:
+            if not await ctx.__aexit__(type(exc), exc, exc.__traceback__):
+                raise
+            return  # a middleware swallowed the error: unit.completed is False
+        if not ctx.exit_now():
+            await ctx.__aexit__(None, None, None)
 
     @staticmethod
-    async def _handle_event(
-        route: CommandRoute,
-        handler: EventRoute,
-        event: Event,
-        ctx: Context,
-        unit: _Unit,
+    async def _iterate_event_handler(
+        handler: EventRoute, event: Event, ctx: Context, unit: _Unit
     ) -> None:
-        """Run one event handler, collecting what it yields."""
-        if not handler.generator:
-            result = await handler.handler(event, ctx)
-            if result is not None:
-                raise ConfigurationError(
-                    f"event handler {handler.handler.__qualname__} of "
-                    f"{route.scope.name} returned {result!r}: event handlers "
-                    "return None and yield the mutations to apply"
-                )
-            return
+        """Run an async-generator event handler, collecting what it yields."""
         generator = handler.handler(event, ctx)
+        mutations = unit.mutations
         try:
             async for item in generator:
                 if isinstance(item, Entity):
@@ -319,7 +345,7 @@ class Bus:
                         f"{item!r}: only command handlers emit events or responses; "
                         "event handlers yield mutations"
                     )
-                unit.mutations.append(item)
+                mutations.append(item)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await generator.aclose()

@@ -25,6 +25,7 @@ E = TypeVar("E", bound=Entity)
 Payload = bytes | bytearray | memoryview | str | Mapping[str, Any]
 """What :meth:`Codec.decode` accepts: JSON text or a mapping of field values."""
 
+_TEXT = (bytes, str, bytearray, memoryview)
 _SEQUENCES = frozenset({list, tuple, set, frozenset, typing.Sequence, set})
 _MAPPINGS = frozenset({dict, typing.Mapping, typing.MutableMapping})
 
@@ -58,12 +59,11 @@ class Codec(Generic[E]):
                 field by JSON path.
         """
         try:
-            if isinstance(payload, Mapping):
-                return msgspec.convert(
-                    payload if isinstance(payload, dict) else dict(payload),
-                    self.entity,
-                )
-            return self._decoder.decode(payload)
+            if isinstance(payload, _TEXT):
+                return self._decoder.decode(payload)
+            if isinstance(payload, dict):
+                return msgspec.convert(payload, self.entity)
+            return msgspec.convert(dict(payload), self.entity)
         except msgspec.ValidationError as exc:
             errors = self._explain(payload, exc)
         except msgspec.DecodeError as exc:
