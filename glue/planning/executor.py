@@ -1,0 +1,167 @@
+"""Runs plans: SQL tasks on pooled connections, in-memory steps here, groups in
+parallel and chains in order.
+
+A :class:`GroupTask`'s children run in one anyio task group. The first child to
+fail cancels its siblings, and that one error reaches the caller as itself (a
+:class:`glue.GlueError`), never wrapped in an ExceptionGroup. A timeout or
+deadline cancels everything the plan started, every connection goes back to its
+pool, and the caller gets :class:`glue.QueryTimeout`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.to_thread
+import msgspec
+
+from ..errors import QueryTimeout
+from ..query.conditions import Condition, Conditions, FieldLookup, Value
+from ..sql.query import QueryCompiler
+from .memory import Row, run_step
+from .tasks import ChainTask, GroupTask, MemoryTask, Plan, SqlTask
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from ..connections.manager import ConnectionManager
+    from ..schema.model import Schema
+    from .tasks import KeyFilter, Task
+
+__all__ = ["THREAD_THRESHOLD", "PlanExecutor"]
+
+THREAD_THRESHOLD = 20_000
+"""In-memory steps over more input rows than this run in a worker thread, so
+the event loop keeps serving other tasks."""
+
+
+class PlanExecutor:
+    """Runs plans against the pools of a ConnectionManager.
+
+    Args:
+        manager: routes each SQL task to its pool.
+        schemas: the tables statements may read, for compiling at run time.
+    """
+
+    def __init__(
+        self, manager: ConnectionManager, schemas: Mapping[str, Schema]
+    ) -> None:
+        self.manager = manager
+        self.schemas = schemas
+
+    async def run(
+        self,
+        plan: Plan,
+        *,
+        timeout: float | None = None,
+        deadline: float | None = None,
+    ) -> list[Row]:
+        """Run a plan and return its result rows (tuples in column order).
+
+        Args:
+            plan: the plan.
+            timeout: seconds the whole query may take.
+            deadline: an ``anyio.current_time()`` the query must finish by.
+
+        Raises:
+            glue.QueryTimeout: the timeout or deadline passed; everything was
+                cancelled and every connection returned.
+            glue.GlueError: the first task that failed, its siblings cancelled.
+        """
+        limit = math.inf if deadline is None else deadline
+        if timeout is not None:
+            limit = min(limit, anyio.current_time() + timeout)
+        results: dict[str, list[Row]] = {}
+        with anyio.CancelScope(deadline=limit) as scope:
+            await self._run(plan.root, results)
+        if scope.cancelled_caught:
+            wanted = f"{timeout:g} s" if timeout is not None else "its deadline"
+            raise QueryTimeout(
+                f"the query ran past {wanted}; everything it started was cancelled"
+            )
+        return results[plan.slot]
+
+    async def _run(self, task: Task, results: dict[str, list[Row]]) -> None:
+        match task:
+            case SqlTask():
+                results[task.slot] = await self.fetch(task, results)
+            case MemoryTask():
+                size = sum(len(rows) for rows in results.values())
+                if size > THREAD_THRESHOLD:
+                    rows = await anyio.to_thread.run_sync(
+                        run_step, task.step, dict(results), abandon_on_cancel=True
+                    )
+                else:
+                    rows = run_step(task.step, results)
+                results[task.slot] = rows
+            case ChainTask():
+                for child in task.children:
+                    await self._run(child, results)
+            case GroupTask():
+                await self._group(task, results)
+
+    async def _group(self, task: GroupTask, results: dict[str, list[Row]]) -> None:
+        failures: list[Exception] = []
+
+        async def guarded(child: Task, scope: anyio.CancelScope) -> None:
+            try:
+                await self._run(child, results)
+            except Exception as exc:
+                if not failures:
+                    failures.append(exc)
+                scope.cancel()
+
+        async with anyio.create_task_group() as group:
+            for child in task.children:
+                group.start_soon(guarded, child, group.cancel_scope)
+        if failures:
+            raise failures[0]
+
+    def statement_of(
+        self, task: SqlTask, results: Mapping[str, list[Row]]
+    ) -> Any | None:
+        """The task's statement with its key filters applied, or None when a
+        filter has no keys (nothing can match)."""
+        statement = task.statement
+        extra: list[Condition] = []
+        for key_filter in task.key_filters:
+            keys = _keys(key_filter, results)
+            if not keys:
+                return None
+            if len(keys) <= key_filter.max_keys:
+                extra.append(
+                    Condition(
+                        field=key_filter.field, lookup=FieldLookup.IN, value=Value(keys)
+                    )
+                )
+        if extra:
+            where = (
+                Conditions(*extra)
+                if statement.where is None
+                else Conditions(statement.where, *extra)
+            )
+            statement = msgspec.structs.replace(statement, where=where)
+        return statement
+
+    async def fetch(self, task: SqlTask, results: Mapping[str, list[Row]]) -> list[Row]:
+        """Run one SQL task and return its decoded rows."""
+        statement = self.statement_of(task, results)
+        if statement is None:
+            return []
+        compiled = QueryCompiler(task.dialect, self.schemas).compile(statement)
+        pool = self.manager.get_connection_pool(task.route)
+        async with pool.acquire() as conn:
+            result = await conn.fetch(compiled.sql, compiled.params)
+        return compiled.decode_rows(result.rows)
+
+
+def _keys(key_filter: KeyFilter, results: Mapping[str, list[Row]]) -> list[Any]:
+    column = key_filter.column
+    found = {row[column] for row in results[key_filter.source]}
+    found.discard(None)
+    try:
+        return sorted(found)
+    except TypeError:
+        return list(found)

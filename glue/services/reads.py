@@ -1,0 +1,268 @@
+"""`DataQueryService`: answer any query, whether its tables live in one database
+or several.
+
+::
+
+    service = DataQueryService(manager, schemas=[customers, orders])
+    rows = await service.execute(statement)          # list of dicts
+    async with contextlib.aclosing(service.iterate(statement)) as stream:
+        async for row in stream:                      # one dict at a time
+            ...
+    print(await service.explain(statement))          # the plan, as a tree
+
+The AMSDAL Glue way works too::
+
+    Container.services.register(AsyncDataQueryService, AsyncDataQueryService())
+    result = await Container.services.get(AsyncDataQueryService).execute(
+        query_op=DataQueryOperation(query=statement)
+    )
+    result.success, result.data[0].data
+
+Tables are routed by schema name through the `ConnectionManager`; schemas not
+given up front are read from their database the first time a query names them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from ..connections.containers import Container
+from ..connections.manager import ConnectionManager
+from ..errors import GlueError, QueryError, SchemaError
+from ..planning.executor import PlanExecutor
+from ..planning.explain import explain_plan
+from ..planning.read import DEFAULT_MAX_KEYS, QueryPlanner
+from ..planning.tasks import SqlTask
+from ..query.model import QueryStatement
+from ..schema.model import Column, ColumnType, Schema
+from ..sql.query import QueryCompiler
+from .schema import SchemaQueryService
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterable
+
+    from ..planning.tasks import Plan
+
+__all__ = [
+    "AsyncDataQueryService",
+    "Data",
+    "DataQueryOperation",
+    "DataQueryService",
+    "DataResult",
+]
+
+
+class DataQueryService:
+    """Runs queries across the databases of a ConnectionManager.
+
+    Args:
+        manager: routes tables to pools; by default the one in
+            ``Container.managers`` (see ``init_default_containers``).
+        schemas: the tables queries read; others are read from their database
+            on first use.
+        max_keys: the most join keys passed from one database to another as
+            an ``IN`` list.
+        timeout: seconds a query may take, unless `execute` says otherwise.
+    """
+
+    def __init__(
+        self,
+        manager: ConnectionManager | None = None,
+        schemas: Iterable[Schema] | Mapping[str, Schema] = (),
+        *,
+        max_keys: int = DEFAULT_MAX_KEYS,
+        timeout: float | None = None,
+    ) -> None:
+        self._manager = manager
+        values: Iterable[Schema] = (
+            schemas.values() if isinstance(schemas, Mapping) else schemas
+        )
+        self.schemas: dict[str, Schema] = {s.name: s for s in values}
+        self.max_keys = max_keys
+        self.timeout = timeout
+
+    @property
+    def manager(self) -> ConnectionManager:
+        """The ConnectionManager queries run against."""
+        if self._manager is None:
+            self._manager = Container.managers.get(ConnectionManager)
+        return self._manager
+
+    def register_schema(self, *schemas: Schema) -> None:
+        """Make tables known to the planner (replacing any of the same name)."""
+        for schema in schemas:
+            self.schemas[schema.name] = schema
+
+    async def _load(self, statement: QueryStatement) -> None:
+        """Read the schemas of tables the statement names and we do not know."""
+        for name in sorted(statement.table_names() - self.schemas.keys()):
+            pool = self.manager.get_connection_pool(name)
+            try:
+                info = await SchemaQueryService(pool).describe(name)
+            except SchemaError:
+                known = ", ".join(sorted(self.schemas)) or "none"
+                raise QueryError(
+                    f"unknown table {name!r}: database {pool.name!r} has no such "
+                    f"table and no schema was registered (known tables: {known})"
+                ) from None
+            columns = tuple(
+                Column(
+                    name=c.name,
+                    type=c.type or ColumnType.TEXT,
+                    nullable=c.nullable,
+                )
+                for c in info.columns
+            )
+            self.schemas[name] = Schema(
+                name=name,
+                columns=columns,
+                primary_key=info.primary_key or (columns[0].name,),
+                versioned=False,
+            )
+
+    async def plan(self, statement: QueryStatement) -> Plan:
+        """Plan a statement without running it.
+
+        Raises:
+            QueryError: an unknown table, field, alias or lookup.
+        """
+        await self._load(statement)
+        planner = QueryPlanner(self.manager, self.schemas, max_keys=self.max_keys)
+        return planner.plan(statement)
+
+    async def explain(self, statement: QueryStatement) -> str:
+        """The plan of a statement as an indented tree: which part runs on which
+        database (with its SQL), and what runs in memory."""
+        return explain_plan(await self.plan(statement), self.schemas)
+
+    async def execute(
+        self,
+        statement: QueryStatement,
+        *,
+        timeout: float | None = None,
+        deadline: float | None = None,
+    ) -> list[dict[str, Any]]:
+        """Run a query and return its rows, each a dict keyed by output name.
+
+        Args:
+            statement: the query.
+            timeout: seconds it may take (the service's timeout when None).
+            deadline: an ``anyio.current_time()`` it must finish by.
+
+        Raises:
+            QueryError: an unknown table, field, alias or lookup, before any SQL
+                runs.
+            glue.QueryTimeout: it ran too long; everything was cancelled and
+                every connection returned.
+            glue.DatabaseError: a database refused a statement.
+        """
+        plan = await self.plan(statement)
+        executor = PlanExecutor(self.manager, self.schemas)
+        rows = await executor.run(
+            plan,
+            timeout=timeout if timeout is not None else self.timeout,
+            deadline=deadline,
+        )
+        names = plan.columns
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+    async def iterate(
+        self, statement: QueryStatement, *, batch_size: int = 500
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Yield a query's rows one by one without holding the whole result.
+
+        A query on one database streams from its cursor, ``batch_size`` rows at
+        a time; one across databases streams its answer after the in-memory
+        step. Close the iterator when stopping early (``contextlib.aclosing``)
+        so its connection goes back to the pool at once.
+        """
+        plan = await self.plan(statement)
+        root = plan.root
+        if isinstance(root, SqlTask):
+            compiled = QueryCompiler(root.dialect, self.schemas).compile(root.statement)
+            pool = self.manager.get_connection_pool(root.route)
+            async with pool.acquire() as conn:
+                batch: list[tuple[Any, ...]] = []
+                async for row in conn.iterate(
+                    compiled.sql, compiled.params, batch_size=batch_size
+                ):
+                    batch.append(row)
+                    if len(batch) >= batch_size:
+                        for item in compiled.decode_dicts(batch):
+                            yield item
+                        batch = []
+                for item in compiled.decode_dicts(batch):
+                    yield item
+            return
+        for item in await self.execute(statement):
+            yield item
+
+
+class DataQueryOperation(msgspec.Struct, frozen=True, kw_only=True):
+    """AMSDAL Glue's request to run a query.
+
+    Attributes:
+        query: the statement.
+        transaction_id: accepted for compatibility; reads do not join one.
+        lock_id: accepted for compatibility.
+    """
+
+    query: QueryStatement
+    transaction_id: str | None = None
+    lock_id: str | None = None
+
+
+class Data(msgspec.Struct, kw_only=True):
+    """One row of a result, the AMSDAL Glue way.
+
+    Attributes:
+        data: the row, keyed by output name.
+        metadata: extra information about the row; None.
+    """
+
+    data: dict[str, Any]
+    metadata: dict[str, Any] | None = None
+
+
+class DataResult(msgspec.Struct, kw_only=True):
+    """What `AsyncDataQueryService.execute` returns.
+
+    Attributes:
+        success: whether the query ran.
+        message: why it did not.
+        exception: the error, when it did not.
+        data: the rows, when it did.
+    """
+
+    success: bool
+    message: str | None = None
+    exception: Exception | None = None
+    data: list[Data] | None = None
+
+
+class AsyncDataQueryService:
+    """AMSDAL Glue's query service: errors come back in the result, not raised.
+
+    Args:
+        service: the DataQueryService to run queries with; a new one on the
+            ConnectionManager of ``Container.managers`` when None.
+    """
+
+    def __init__(self, service: DataQueryService | None = None) -> None:
+        self.service = service or DataQueryService()
+
+    async def execute(self, query_op: DataQueryOperation) -> DataResult:
+        """Run the operation's query.
+
+        Returns:
+            ``DataResult(success=True, data=[Data(data=row), ...])``, or
+            ``success=False`` with the message and the ``glue.GlueError``.
+        """
+        try:
+            rows = await self.service.execute(query_op.query)
+        except GlueError as exc:
+            return DataResult(success=False, message=str(exc), exception=exc)
+        return DataResult(success=True, data=[Data(data=row) for row in rows])
