@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
 from typing import TYPE_CHECKING
+
+import anyio
+
+from ..errors import GlueError
+from ..log import configure
+from .demo import run_demo
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -22,8 +30,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = argparse.ArgumentParser(prog="glue", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("demo", help="run the example shop domain in memory")
+    demo = commands.add_parser("demo", help="run the example shop domain in memory")
+    demo.add_argument(
+        "--log-level", default="WARNING", help="DEBUG shows every dispatch"
+    )
     args = parser.parse_args(argv)
-    if args.command == "demo":
-        print("glue demo: the example shop domain")
+    configure(logging.getLevelNamesMapping().get(args.log_level.upper(), logging.INFO))
+    try:
+        if args.command == "demo":
+            anyio.run(run_demo)
+    except GlueError as exc:
+        print(f"glue: {exc}", file=sys.stderr)
+        return 1
     return 0
