@@ -63,6 +63,9 @@ class EntityMeta(msgspec.StructMeta):
         name: str | None = None,
         **options: Any,
     ) -> EntityMeta:
+        # msgspec inherits frozen but not kw_only: every entity class gets both.
+        options.setdefault("frozen", True)
+        options.setdefault("kw_only", True)
         cls = super().__new__(mcls, cls_name, bases, namespace, **options)
         entity_name = kebab_case(cls_name) if name is None else name
         if not isinstance(entity_name, str) or not _ENTITY_NAME.fullmatch(entity_name):
