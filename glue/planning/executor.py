@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from ..connections.manager import ConnectionManager
+    from ..query.model import QueryStatement
     from ..schema.model import Schema
     from .tasks import KeyFilter, Task
 
@@ -71,13 +72,14 @@ class PlanExecutor:
             glue.GlueError: the first task that failed, its siblings cancelled.
         """
         limit = math.inf if deadline is None else deadline
-        if timeout is not None:
-            limit = min(limit, anyio.current_time() + timeout)
+        wanted = "its deadline"
+        if timeout is not None and anyio.current_time() + timeout < limit:
+            limit = anyio.current_time() + timeout
+            wanted = f"{timeout:g} s"
         results: dict[str, list[Row]] = {}
         with anyio.CancelScope(deadline=limit) as scope:
             await self._run(plan.root, results)
         if scope.cancelled_caught:
-            wanted = f"{timeout:g} s" if timeout is not None else "its deadline"
             raise QueryTimeout(
                 f"the query ran past {wanted}; everything it started was cancelled"
             )
@@ -121,7 +123,7 @@ class PlanExecutor:
 
     def statement_of(
         self, task: SqlTask, results: Mapping[str, list[Row]]
-    ) -> Any | None:
+    ) -> QueryStatement | None:
         """The task's statement with its key filters applied, or None when a
         filter has no keys (nothing can match)."""
         statement = task.statement

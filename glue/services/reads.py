@@ -184,11 +184,14 @@ class DataQueryService:
         if isinstance(root, SqlTask):
             compiled = QueryCompiler(root.dialect, self.schemas).compile(root.statement)
             pool = self.manager.get_connection_pool(root.route)
-            async with pool.acquire() as conn:
-                batch: list[tuple[Any, ...]] = []
-                async for row in conn.iterate(
+            async with (
+                pool.acquire() as conn,
+                conn.iterate(
                     compiled.sql, compiled.params, batch_size=batch_size
-                ):
+                ) as stream,
+            ):
+                batch: list[tuple[Any, ...]] = []
+                async for row in stream:
                     batch.append(row)
                     if len(batch) >= batch_size:
                         for item in compiled.decode_dicts(batch):

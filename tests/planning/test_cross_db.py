@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 import pytest
 
 from glue.query import (
@@ -43,15 +44,14 @@ def f(table: str, name: str) -> FieldReference:
     return FieldReference.of(table, name)
 
 
-def cond(
-    table: str, name: str, lookup: FieldLookup, value: Any
-) -> Condition:
-    operand = value if isinstance(value, FieldReference | SubQueryStatement) else Value(value)
+def cond(table: str, name: str, lookup: FieldLookup, value: Any) -> Condition:
+    kinds = FieldReference | SubQueryStatement
+    operand = value if isinstance(value, kinds) else Value(value)
     return Condition(field=f(table, name), lookup=lookup, value=operand)
 
 
 C = SchemaReference(name="customers", alias="c")
-O = SchemaReference(name="orders", alias="o")
+ORD = SchemaReference(name="orders", alias="o")
 P = SchemaReference(name="products", alias="p")
 ON_CO = Conditions(cond("o", "customer_id", FieldLookup.EQ, f("c", "id")))
 ON_OP = Conditions(cond("o", "product_id", FieldLookup.EQ, f("p", "id")))
@@ -95,11 +95,11 @@ QUERIES: dict[str, QueryStatement] = {
         where=Conditions(cond("c", "age", FieldLookup.GT, 30)),
         order_by=[asc("c", "id")],
     ),
-    "inner join, select all": QueryStatement(table=C, joins=[join(O, ON_CO)]),
+    "inner join, select all": QueryStatement(table=C, joins=[join(ORD, ON_CO)]),
     "inner join with filters on both sides": QueryStatement(
         table=C,
         only=[f("c", "name"), f("o", "amount")],
-        joins=[join(O, ON_CO)],
+        joins=[join(ORD, ON_CO)],
         where=Conditions(
             cond("o", "status", EQ, "paid"), cond("c", "country", EQ, "nl")
         ),
@@ -107,30 +107,30 @@ QUERIES: dict[str, QueryStatement] = {
     "selective side passes its keys": QueryStatement(
         table=C,
         only=CO_ONLY,
-        joins=[join(O, ON_CO)],
+        joins=[join(ORD, ON_CO)],
         where=Conditions(cond("c", "id", FieldLookup.LTE, 4)),
     ),
     "key list too long falls back": QueryStatement(
         table=C,
         only=CO_ONLY,
-        joins=[join(O, ON_CO)],
+        joins=[join(ORD, ON_CO)],
         where=Conditions(cond("c", "id", FieldLookup.LTE, 25)),
     ),
     "left join": QueryStatement(
-        table=C, only=CO_ONLY, joins=[join(O, ON_CO, JoinType.LEFT)]
+        table=C, only=CO_ONLY, joins=[join(ORD, ON_CO, JoinType.LEFT)]
     ),
     "right join": QueryStatement(
-        table=C, only=CO_ONLY, joins=[join(O, ON_CO, JoinType.RIGHT)]
+        table=C, only=CO_ONLY, joins=[join(ORD, ON_CO, JoinType.RIGHT)]
     ),
     "full join": QueryStatement(
-        table=C, only=CO_ONLY, joins=[join(O, ON_CO, JoinType.FULL)]
+        table=C, only=CO_ONLY, joins=[join(ORD, ON_CO, JoinType.FULL)]
     ),
     "left join, filter in ON": QueryStatement(
         table=C,
         only=CO_ONLY,
         joins=[
             join(
-                O,
+                ORD,
                 Conditions(
                     cond("o", "customer_id", EQ, f("c", "id")),
                     cond("o", "status", EQ, "paid"),
@@ -142,32 +142,32 @@ QUERIES: dict[str, QueryStatement] = {
     "left join, filter on the padded side in WHERE": QueryStatement(
         table=C,
         only=CO_ONLY,
-        joins=[join(O, ON_CO, JoinType.LEFT)],
+        joins=[join(ORD, ON_CO, JoinType.LEFT)],
         where=Conditions(cond("o", "status", FieldLookup.ISNULL, True)),
     ),
     "right join, filter on the padded side": QueryStatement(
         table=C,
         only=CO_ONLY,
-        joins=[join(O, ON_CO, JoinType.RIGHT)],
+        joins=[join(ORD, ON_CO, JoinType.RIGHT)],
         where=Conditions(cond("c", "country", FieldLookup.NEQ, "nl")),
     ),
     "three tables": QueryStatement(
         table=C,
         only=[f("c", "name"), f("o", "amount"), f("p", "title"), f("p", "price")],
-        joins=[join(O, ON_CO), join(P, ON_OP)],
+        joins=[join(ORD, ON_CO), join(P, ON_OP)],
         where=Conditions(cond("p", "price", FieldLookup.GT, 2)),
     ),
     "three tables, outer joins": QueryStatement(
         table=C,
         only=[f("c", "id"), f("o", "id").aliased("oid"), f("p", "title")],
-        joins=[join(O, ON_CO, JoinType.LEFT), join(P, ON_OP, JoinType.LEFT)],
+        joins=[join(ORD, ON_CO, JoinType.LEFT), join(P, ON_OP, JoinType.LEFT)],
     ),
     "join on an inequality too": QueryStatement(
         table=C,
         only=CO_ONLY,
         joins=[
             join(
-                O,
+                ORD,
                 Conditions(
                     cond("o", "customer_id", EQ, f("c", "id")),
                     cond("o", "amount", FieldLookup.GT, f("c", "age")),
@@ -178,7 +178,7 @@ QUERIES: dict[str, QueryStatement] = {
     "and / or / not across databases": QueryStatement(
         table=C,
         only=CO_ONLY,
-        joins=[join(O, ON_CO)],
+        joins=[join(ORD, ON_CO)],
         where=Conditions(
             Conditions(
                 cond("c", "country", EQ, "nl"),
@@ -191,7 +191,7 @@ QUERIES: dict[str, QueryStatement] = {
     "not of unknown stays unknown": QueryStatement(
         table=C,
         only=CO_ONLY,
-        joins=[join(O, ON_CO, JoinType.LEFT)],
+        joins=[join(ORD, ON_CO, JoinType.LEFT)],
         where=Conditions(
             Conditions(cond("o", "amount", FieldLookup.GT, f("c", "age")), negated=True)
         ),
@@ -199,10 +199,12 @@ QUERIES: dict[str, QueryStatement] = {
     "in with NULL, neq, comparisons": QueryStatement(
         table=C,
         only=CO_ONLY,
-        joins=[join(O, ON_CO)],
+        joins=[join(ORD, ON_CO)],
         where=Conditions(
             Conditions(
-                Conditions(cond("o", "status", FieldLookup.IN, ["paid", None]), negated=True),
+                Conditions(
+                    cond("o", "status", FieldLookup.IN, ["paid", None]), negated=True
+                ),
                 cond("c", "age", FieldLookup.GTE, 20),
                 connector=FilterConnector.OR,
             ),
@@ -213,7 +215,7 @@ QUERIES: dict[str, QueryStatement] = {
     "text lookups": QueryStatement(
         table=C,
         only=CO_ONLY,
-        joins=[join(O, ON_CO)],
+        joins=[join(ORD, ON_CO)],
         where=Conditions(
             cond("c", "name", FieldLookup.CONTAINS, "o"),
             cond("c", "name", FieldLookup.ICONTAINS, "O"),
@@ -228,7 +230,7 @@ QUERIES: dict[str, QueryStatement] = {
     "isnull and eq None": QueryStatement(
         table=C,
         only=CO_ONLY,
-        joins=[join(O, ON_CO, JoinType.FULL)],
+        joins=[join(ORD, ON_CO, JoinType.FULL)],
         where=Conditions(
             cond("c", "age", EQ, None),
             cond("o", "status", FieldLookup.ISNULL, False),
@@ -238,7 +240,7 @@ QUERIES: dict[str, QueryStatement] = {
     "aggregates grouped, having": QueryStatement(
         table=C,
         only=[f("c", "country")],
-        joins=[join(O, ON_CO, JoinType.LEFT)],
+        joins=[join(ORD, ON_CO, JoinType.LEFT)],
         aggregations=[
             agg("n", Count()),
             agg("orders", Count(field=f("o", "id"))),
@@ -254,7 +256,7 @@ QUERIES: dict[str, QueryStatement] = {
         ),
     ),
     "having on an aggregate not selected": QueryStatement(
-        table=O,
+        table=ORD,
         only=[f("o", "status")],
         joins=[join(C, ON_CO)],
         aggregations=[agg("n", Count())],
@@ -268,12 +270,12 @@ QUERIES: dict[str, QueryStatement] = {
     ),
     "aggregate over no rows": QueryStatement(
         table=C,
-        joins=[join(O, ON_CO)],
+        joins=[join(ORD, ON_CO)],
         aggregations=[agg("n", Count()), agg("total", Sum(field=f("o", "amount")))],
         where=Conditions(cond("c", "age", FieldLookup.GT, 1000)),
     ),
     "group by without only": QueryStatement(
-        table=O,
+        table=ORD,
         joins=[join(P, ON_OP)],
         aggregations=[agg("mean", Avg(field=f("p", "price")))],
         group_by=[GroupByQuery(field=f("o", "status"))],
@@ -281,14 +283,14 @@ QUERIES: dict[str, QueryStatement] = {
     "distinct": QueryStatement(
         table=C,
         only=[f("c", "country"), f("o", "status")],
-        joins=[join(O, ON_CO)],
+        joins=[join(ORD, ON_CO)],
         distinct=True,
         order_by=[asc("c", "country"), desc("o", "status")],
     ),
     "order, limit and offset": QueryStatement(
         table=C,
         only=CO_ONLY,
-        joins=[join(O, ON_CO, JoinType.LEFT)],
+        joins=[join(ORD, ON_CO, JoinType.LEFT)],
         order_by=[desc("o", "amount"), asc("c", "id"), asc("o", "id")],
         limit=LimitQuery(limit=7, offset=3),
     ),
@@ -383,14 +385,12 @@ QUERIES: dict[str, QueryStatement] = {
                 FieldLookup.IN,
                 SubQueryStatement(
                     query=QueryStatement(
-                        table=O,
+                        table=ORD,
                         only=[f("o", "product_id")],
                         joins=[join(C, ON_CO)],
                         where=Conditions(
                             cond("c", "country", EQ, "de"),
-                            Conditions(
-                                cond("o", "status", EQ, "void"), negated=True
-                            ),
+                            Conditions(cond("o", "status", EQ, "void"), negated=True),
                         ),
                     )
                 ),
@@ -399,26 +399,27 @@ QUERIES: dict[str, QueryStatement] = {
     ),
 }
 
-_IDS_C = QueryStatement(table=SchemaReference(name="customers"), only=[f("customers", "id")])
+_IDS_C = QueryStatement(
+    table=SchemaReference(name="customers"), only=[f("customers", "id")]
+)
 _IDS_O = QueryStatement(
-    table=SchemaReference(name="orders"), only=[f("orders", "customer_id").aliased("id")]
+    table=SchemaReference(name="orders"),
+    only=[f("orders", "customer_id").aliased("id")],
 )
 QUERIES |= {
     "union": _IDS_C.union(_IDS_O),
     "union all": _IDS_C.union_all(_IDS_O),
     "intersect": _IDS_C.intersect(_IDS_O),
     "except": _IDS_O.except_(_IDS_C),
-    "set operations left to right, ordered and limited": msgspec_replace(
+    "set operations left to right, ordered and limited": msgspec.structs.replace(
         _IDS_C.except_(_IDS_O).union(
             QueryStatement(
                 table=SchemaReference(name="products"), only=[f("products", "id")]
             )
         ),
-        order_by=[OrderByQuery(field=FieldReference.of("", "id"), direction=OrderDirection.DESC)],
+        order_by=[desc("", "id")],
         limit=LimitQuery(limit=5, offset=1),
-    )
-    if (msgspec_replace := __import__("msgspec").structs.replace)
-    else None,
+    ),
 }
 
 
