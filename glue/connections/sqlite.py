@@ -14,6 +14,7 @@ than fail in SQLite) and up to ``max_size - 1`` readers.
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
 from collections import deque
@@ -127,6 +128,16 @@ def _on_thread(
     return cast("Awaitable[_T]", hop)
 
 
+@functools.lru_cache(maxsize=256)
+def _pattern(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def _regexp(pattern: str, value: object) -> bool | None:
+    """SQLite's ``x REGEXP p``, which SQLite leaves to the application to define."""
+    return None if value is None else _pattern(pattern).search(str(value)) is not None
+
+
 def _rowcount(cursor: sqlite3.Cursor) -> int:
     return max(cursor.rowcount, 0)
 
@@ -152,6 +163,7 @@ async def _open_raw(
     def configure(db: sqlite3.Connection) -> None:
         for pragma in pragmas:
             db.execute(pragma).close()
+        db.create_function("regexp", 2, _regexp, deterministic=True)
 
     raw = aiosqlite.connect(path, isolation_level=None, timeout=timeout, **options)
     try:

@@ -4,10 +4,8 @@ and PostgreSQL holding it, asserting both return the same rows."""
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import TYPE_CHECKING, Any
 
-from glue.connections import SqliteConnection
 from glue.schema import Column, ColumnType, Schema
 from glue.services.schema import SchemaCommandService
 from glue.sql.dialect import encoder, placeholder, quote
@@ -74,12 +72,6 @@ ORDER_ROWS: list[tuple[Any, ...]] = [
 ]
 
 
-def _regexp(pattern: str, value: object) -> bool | None:
-    if value is None:
-        return None
-    return re.search(pattern, str(value)) is not None
-
-
 async def fill(pool: DefaultConnectionPool) -> None:
     commands = SchemaCommandService(pool)
     for schema, rows in ((CUSTOMERS, CUSTOMER_ROWS), (ORDERS, ORDER_ROWS)):
@@ -109,10 +101,6 @@ class Both:
     async def run(self, pool: DefaultConnectionPool, statement: QueryStatement) -> Any:
         compiled = QueryCompiler(pool.dialect, SCHEMAS).compile(statement)
         async with pool.acquire() as conn:
-            if isinstance(conn, SqliteConnection):
-                # SQLite has no REGEXP of its own: the connection must provide it.
-                raw = conn._raw
-                await raw.create_function("regexp", 2, _regexp, deterministic=True)
             result = await conn.fetch(compiled.sql, compiled.params)
         assert list(result.columns) == [c.name for c in compiled.columns]
         return compiled.decode_rows(result.rows)
