@@ -128,6 +128,7 @@ def plan_writes(
     pools: dict[int, ConnectionPool] = {}
     groups: dict[int, dict[tuple[str, RowKind, tuple[str, ...]], list[Tracked]]] = {}
     routes: dict[str, ConnectionPool] = {}
+    written: dict[tuple[str, frozenset[str]], tuple[str, ...]] = {}
     for tracked in changeset.rows:
         kind = tracked.kind
         if kind is None:
@@ -138,11 +139,14 @@ def plan_writes(
             pool = routes[schema.name] = route(schema.name)
         columns: tuple[str, ...] = ()
         if kind is RowKind.UPDATE:
-            changed = tracked.changed
-            key = schema.primary_key
-            columns = tuple(
-                c for c in schema.column_names if c in changed and c not in key
-            )
+            shape = (schema.name, tracked.changed)
+            found = written.get(shape)
+            if found is None:
+                changed, key = tracked.changed, schema.primary_key
+                found = written[shape] = tuple(
+                    c for c in schema.column_names if c in changed and c not in key
+                )
+            columns = found
         bucket = groups.setdefault(id(pool), {})
         pools[id(pool)] = pool
         bucket.setdefault((schema.name, kind, columns), []).append(tracked)

@@ -24,16 +24,18 @@ import operator
 import os
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 import msgspec
-from pyrsistent import PVector, pvector
 
 from ..errors import ConcurrencyConflict, IntegrityError, NotFound, SchemaError
 from ..schema.model import AUDIT_COLUMNS, DELETED_AT, ETAG, Schema
 from .identity import Changeset, IdentityMap, Key, Row, Tracked
 from .mutations import Delete, Insert, Mutation, Update, Upsert
+
+if TYPE_CHECKING:
+    from pyrsistent import PMap
 
 __all__ = ["Clock", "Loader", "StateManager", "new_etag", "normalize_key", "utcnow"]
 
@@ -69,7 +71,7 @@ class StateManager:
         self._actor = actor
         self._clock: Clock = clock or utcnow
         self._map = IdentityMap()
-        self._log: PVector[Mutation] = pvector()
+        self._log: list[Mutation] = []
         self._load_lock = anyio.Lock()
 
     @property
@@ -77,10 +79,13 @@ class StateManager:
         """Who is acting, as stamped into ``created_by`` / ``updated_by``."""
         return self._actor
 
-    @property
-    def identity_map(self) -> IdentityMap:
-        """A snapshot of every row the unit has seen (it never changes)."""
-        return self._map
+    def snapshot(self) -> PMap[tuple[str, Key], Tracked]:
+        """Every row the unit has seen, by (table, key); it never changes."""
+        return self._map.snapshot()
+
+    def tracked(self, schema: Schema, key: Any) -> Tracked | None:
+        """What the unit knows of a row, or None if it never saw it."""
+        return self._map.get(schema.name, _info(schema).key(key))
 
     @property
     def log(self) -> tuple[Mutation, ...]:
@@ -129,7 +134,7 @@ class StateManager:
                     tracked, stored=written, current=current, create=False
                 )
             )
-        self._map = now.set_many(entries)
+        now.set_many(entries)
 
     # Reading ---------------------------------------------------------------
 
@@ -193,7 +198,7 @@ class StateManager:
             elif tracked.current is not None and not info.deleted(tracked.current):
                 result.append(tracked.current)
         if fresh:
-            self._map = self._map.set_many(fresh)
+            self._map.set_many(fresh)
         return result
 
     # Changing --------------------------------------------------------------
@@ -232,11 +237,11 @@ class StateManager:
                 column left out.
             glue.IntegrityError: the unit already holds a row with this key.
         """
-        self._log = self._log.append(Insert(schema=schema, values=values))
+        self._log.append(Insert(schema=schema, values=values))
         info = _info(schema)
         row = self._new_row(info, values, new_etag(), self._clock())
         key = info.key_of(row)
-        self._map = self._map.set(self._created(info, key, row, create=False))
+        self._map.set(self._created(info, key, row, create=False))
         return row
 
     async def insert_many(
@@ -260,15 +265,13 @@ class StateManager:
             return [await self.insert(schema, values) for values in batch]
         order = known.next_order
         columns = info.all_columns
-        self._map = known.set_many(
+        known.set_many(
             [
                 Tracked(schema, key, None, row, order + i, columns)
                 for i, (key, row) in enumerate(zip(keys, created, strict=True))
             ]
         )
-        self._log = self._log.extend(
-            Insert(schema=schema, values=values) for values in batch
-        )
+        self._log.extend(Insert(schema=schema, values=values) for values in batch)
         return created
 
     async def update(
@@ -298,12 +301,10 @@ class StateManager:
             glue.ConcurrencyConflict: ``etag`` is not the row's etag.
             glue.SchemaError: an unknown, key or system column.
         """
-        self._log = self._log.append(
-            Update(schema=schema, key=key, changes=changes, etag=etag)
-        )
+        self._log.append(Update(schema=schema, key=key, changes=changes, etag=etag))
         info = _info(schema)
         ident = info.key(key)
-        tracked = await self._tracked(info, ident)
+        tracked = self._map.get(schema.name, ident) or await self._tracked(info, ident)
         current = tracked.current
         if current is None or info.deleted(current):
             raise NotFound(schema.name, key)
@@ -334,7 +335,7 @@ class StateManager:
         Raises:
             glue.ConcurrencyConflict: ``etag`` is not the row's etag.
         """
-        self._log = self._log.append(Delete(schema=schema, key=key, etag=etag))
+        self._log.append(Delete(schema=schema, key=key, etag=etag))
         info = _info(schema)
         tracked = await self._tracked(info, info.key(key))
         current = tracked.current
@@ -345,9 +346,7 @@ class StateManager:
             self._change(info, tracked, {DELETED_AT: self._clock()})
             return True
         order = tracked.order if tracked.order >= 0 else self._map.next_order
-        self._map = self._map.set(
-            msgspec.structs.replace(tracked, current=None, order=order)
-        )
+        self._map.set(msgspec.structs.replace(tracked, current=None, order=order))
         return True
 
     async def upsert(self, schema: Schema, values: Mapping[str, Any]) -> Row:
@@ -359,7 +358,7 @@ class StateManager:
         Returns:
             the row as it now is.
         """
-        self._log = self._log.append(Upsert(schema=schema, values=values))
+        self._log.append(Upsert(schema=schema, values=values))
         info = _info(schema)
         info.check(values, "an upsert")
         key = info.key(values)
@@ -371,7 +370,7 @@ class StateManager:
             return self._change(info, tracked, diff) if diff else current
         row = self._new_row(info, values, new_etag(), self._clock())
         entry = self._created(info, key, row, create=tracked.stored is None)
-        self._map = self._map.set(entry)
+        self._map.set(entry)
         return row
 
     # Internals -------------------------------------------------------------
@@ -433,10 +432,16 @@ class StateManager:
             stamped += ("updated_at", "updated_by")
         frozen = MappingProxyType(row)
         order = tracked.order if tracked.order >= 0 else self._map.next_order
-        changed = tracked.changed.union(diff, stamped)
-        self._map = self._map.set(
-            msgspec.structs.replace(
-                tracked, current=frozen, order=order, changed=changed
+        changed = info.changed(tracked.changed, diff.keys(), stamped)
+        self._map.set(
+            Tracked(
+                tracked.schema,
+                tracked.key,
+                tracked.stored,
+                frozen,
+                order,
+                changed,
+                tracked.create,
             )
         )
         return frozen
@@ -469,7 +474,7 @@ class StateManager:
                 entries[key] = Tracked(info.schema, key, row, row)
             for key in missing:
                 entries.setdefault(key, Tracked(info.schema, key, None, None))
-            self._map = self._map.set_many(
+            self._map.set_many(
                 [t for t in entries.values() if self._map.get(name, t.key) is None]
             )
 
@@ -515,6 +520,7 @@ class _Info:
     """What the state manager needs of a schema, computed once per schema."""
 
     __slots__ = (
+        "_unions",
         "all_columns",
         "audit",
         "columns",
@@ -523,6 +529,7 @@ class _Info:
         "primary_key",
         "required",
         "schema",
+        "single",
         "soft",
         "system",
         "versioned",
@@ -531,6 +538,8 @@ class _Info:
     def __init__(self, schema: Schema) -> None:
         self.schema = schema
         self.primary_key = frozenset(schema.primary_key)
+        self.single = len(schema.primary_key) == 1
+        self._unions: dict[tuple[frozenset[str], Any, Any], frozenset[str]] = {}
         self.columns = frozenset(c.name for c in schema.columns)
         self.all_columns = frozenset(schema.column_names)
         self.system = self.all_columns & _SYSTEM
@@ -556,6 +565,8 @@ class _Info:
 
     def key(self, key: Any) -> Key:
         """Normalise a scalar, tuple or row into a key tuple."""
+        if self.single and type(key) in _SCALARS:
+            return (key,)
         primary_key = self.schema.primary_key
         if isinstance(key, Mapping):
             missing = [c for c in primary_key if c not in key]
@@ -597,10 +608,24 @@ class _Info:
             f"(columns: {', '.join(c.name for c in self.schema.columns)})"
         )
 
+    def changed(
+        self, before: frozenset[str], diff: Iterable[str], stamped: tuple[str, ...]
+    ) -> frozenset[str]:
+        """``before`` with ``diff`` and ``stamped`` added (memoised: few shapes)."""
+        names = tuple(diff)
+        found = self._unions.get((before, names, stamped))
+        if found is None:
+            found = before.union(names, stamped)
+            if len(self._unions) < 256:
+                self._unions[(before, names, stamped)] = found
+        return found
+
     def deleted(self, row: Row) -> bool:
         """Whether ``row`` is soft-deleted."""
         return self.soft and row.get(DELETED_AT) is not None
 
+
+_SCALARS: Final = frozenset({int, str, bytes, float})
 
 _INFO: dict[str, _Info] = {}
 

@@ -175,6 +175,9 @@ class UnitOfWork:
             glue.ConcurrencyConflict: a row changed since it was read.
         """
         self._check_active()
+        return await self._flush(mark=True)
+
+    async def _flush(self, *, mark: bool) -> Changeset:
         changeset = self.state.changes()
         plan = plan_writes(changeset, self._route)
         if not plan:
@@ -187,7 +190,8 @@ class UnitOfWork:
             await flush(*connections[0])
         else:
             await _flush_concurrently(connections)
-        self.state.mark_flushed(changeset)
+        if mark:
+            self.state.mark_flushed(changeset)
         return changeset
 
     async def commit(self) -> Changeset:
@@ -198,7 +202,8 @@ class UnitOfWork:
         """
         self._check_active()
         try:
-            changeset = await self.flush()
+            # Flushed rows are only marked clean when the unit goes on after.
+            changeset = await self._flush(mark=self._external is not None)
             if self._external is None:
                 await self._transaction.commit()
         except BaseException:

@@ -67,7 +67,7 @@ async def test_s03_s06_soft_and_hard_delete(manager: ConnectionManager) -> None:
         assert await unit.state.get(ITEMS, 1) is None
         with pytest.raises(NotFound, match="items 1 not found"):
             await unit.state.require(ITEMS, 1)
-        tracked = unit.state.identity_map.get("items", (1,))
+        tracked = unit.state.tracked(ITEMS, 1)
         assert tracked is not None and tracked.stored is not None
         row = tracked.stored
         assert row["deleted_at"] is not None
