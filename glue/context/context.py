@@ -94,10 +94,10 @@ class Metadata(Mapping[str, Any]):
             raise AttributeError(key)
         return self._data.get(key)
 
-    def __setattr__(self, key: str, value: object) -> NoReturn:
+    def __setattr__(self, key: str, value: object) -> None:
         raise ContextError(f"context meta is read-only: cannot set {key!r}")
 
-    def __delattr__(self, key: str) -> NoReturn:
+    def __delattr__(self, key: str) -> None:
         raise ContextError(f"context meta is read-only: cannot delete {key!r}")
 
     def __repr__(self) -> str:
@@ -162,7 +162,9 @@ class Context:
     ) -> None:
         self._actor = actor
         self._request_id = request_id
-        self._meta = meta
+        self._meta = (
+            meta if meta is None or isinstance(meta, Metadata) else Metadata(meta)
+        )
         self._deadline = deadline
         self._resources: ResourceSet | Mapping[str, ResourceFactory[Any]] = resources
         self._chain = (
