@@ -27,6 +27,7 @@ pinned to its rows by reading them back (see :func:`select_by_keys`).
 from __future__ import annotations
 
 import operator
+import sqlite3
 from typing import TYPE_CHECKING, Any, Final
 
 from ..connections.abc import Statement
@@ -50,8 +51,8 @@ __all__ = [
     "update",
 ]
 
-SQLITE_CHUNK: Final = 900
-"""Most values bound in one SQLite ``IN (...)`` list (older builds allow 999)."""
+SQLITE_CHUNK: Final = 32_000 if sqlite3.sqlite_version_info >= (3, 32) else 900
+"""Most values bound in one SQLite statement (999 before SQLite 3.32, 32766 since)."""
 
 
 def insert(

@@ -31,6 +31,7 @@ import structlog
 from ..errors import ContextError, GlueError
 from ..planning.write import WritePlan, flush, plan_writes
 from ..sql import dml
+from ..state.identity import RowKind
 from ..state.manager import StateManager, normalize_key
 from .transaction import Transaction
 
@@ -177,12 +178,19 @@ class UnitOfWork:
         self._check_active()
         return await self._flush(mark=True)
 
-    async def _flush(self, *, mark: bool) -> Changeset:
+    async def _flush(self, *, mark: bool, alone: bool = False) -> Changeset:
         changeset = self.state.changes()
         plan = plan_writes(changeset, self._route)
         if not plan:
             return changeset
         transaction = self._transaction
+        if alone and _inserts_into_one_sqlite(plan) and not transaction.databases:
+            # SQLite runs a whole batch atomically in one thread hop, and inserts
+            # need no count check before committing: skip BEGIN and COMMIT.
+            (writes,) = plan.connections
+            async with writes.pool.acquire(write=True) as conn:
+                await flush(conn, writes.batches)
+            return changeset
         connections = [
             (await transaction.connection(w.pool), w.batches) for w in plan.connections
         ]
@@ -203,7 +211,8 @@ class UnitOfWork:
         self._check_active()
         try:
             # Flushed rows are only marked clean when the unit goes on after.
-            changeset = await self._flush(mark=self._external is not None)
+            alone = self._external is None
+            changeset = await self._flush(mark=not alone, alone=alone)
             if self._external is None:
                 await self._transaction.commit()
         except BaseException:
@@ -280,6 +289,15 @@ async def _select(
         result = await conn.fetch(statement.sql, statement.params)
         rows += [decode(values) for values in result.rows]
     return rows
+
+
+def _inserts_into_one_sqlite(plan: WritePlan) -> bool:
+    if len(plan.connections) != 1:
+        return False
+    (writes,) = plan.connections
+    return writes.pool.dialect == "sqlite" and all(
+        batch.kind is RowKind.INSERT for batch in writes.batches
+    )
 
 
 async def _flush_concurrently(connections: list[tuple[Connection, Any]]) -> None:
