@@ -64,7 +64,7 @@ async def run_demo() -> None:
         print(f"   stock reserved by the event handler: {store.stock}")
         try:
             await app.bus.dispatch(
-                app.decode("shop:place-order", order_with(sku="PER-002", quantity=9)),
+                app.decode("shop:place-order", _order_with(sku="PER-002", quantity=9)),
                 actor=clerk,
             )
         except ValidationError as exc:
@@ -98,6 +98,6 @@ async def run_demo() -> None:
             print(f"   {line}")
 
 
-def order_with(*, sku: str, quantity: int) -> dict[str, Any]:
+def _order_with(*, sku: str, quantity: int) -> dict[str, Any]:
     """An order payload for customer 1 with one line."""
     return {"customer_id": 1, "lines": [{"sku": sku, "quantity": quantity}]}
