@@ -184,9 +184,7 @@ class UnitOfWork:
         if not plan:
             return changeset
         transaction = self._transaction
-        if alone and _inserts_into_one_sqlite(plan) and not transaction.databases:
-            # SQLite runs a whole batch atomically in one thread hop, and inserts
-            # need no count check before committing: skip BEGIN and COMMIT.
+        if alone and _one_shot(plan) and not transaction.databases:
             (writes,) = plan.connections
             async with writes.pool.acquire(write=True) as conn:
                 await flush(conn, writes.batches)
@@ -291,13 +289,20 @@ async def _select(
     return rows
 
 
-def _inserts_into_one_sqlite(plan: WritePlan) -> bool:
+def _one_shot(plan: WritePlan) -> bool:
+    """Whether the plan is atomic without a transaction of its own.
+
+    True for inserts into one database that go out as one atomic call: any
+    number of batches on SQLite (a batch is one savepoint in one thread hop),
+    one batch (one statement) on PostgreSQL. Inserts need no count check
+    before committing, so BEGIN and COMMIT would only cost round trips.
+    """
     if len(plan.connections) != 1:
         return False
     (writes,) = plan.connections
-    return writes.pool.dialect == "sqlite" and all(
-        batch.kind is RowKind.INSERT for batch in writes.batches
-    )
+    if writes.pool.dialect == "postgres" and len(writes.batches) != 1:
+        return False
+    return all(batch.kind is RowKind.INSERT for batch in writes.batches)
 
 
 async def _flush_concurrently(connections: list[tuple[Connection, Any]]) -> None:
