@@ -480,6 +480,61 @@ def _key_function(positions: list[int]) -> Callable[[Row], Any]:
     return lambda row: tuple(_freeze(g(row)) for g in getters)
 
 
+def _inner_hash_join(
+    left_rows: Sequence[Row],
+    right_rows: Sequence[Row],
+    left_keys: list[int],
+    right_keys: list[int],
+) -> list[Row]:
+    """An inner equi-join on plain (hashable) keys, hashing the smaller side."""
+    build_left = len(left_rows) <= len(right_rows)
+    build, probe = (left_rows, right_rows) if build_left else (right_rows, left_rows)
+    build_keys, probe_keys = (
+        (left_keys, right_keys) if build_left else (right_keys, left_keys)
+    )
+    index: dict[Any, list[Row]] = {}
+    if len(build_keys) == 1:
+        b, p = build_keys[0], probe_keys[0]
+        for row in build:
+            key = row[b]
+            if key is not None:
+                bucket = index.get(key)
+                if bucket is None:
+                    index[key] = [row]
+                else:
+                    bucket.append(row)
+        if build_left:
+            return [
+                match + row
+                for row in probe
+                if (found := index.get(row[p])) is not None
+                for match in found
+            ]
+        return [
+            row + match
+            for row in probe
+            if (found := index.get(row[p])) is not None
+            for match in found
+        ]
+    build_key = operator.itemgetter(*build_keys)
+    probe_key = operator.itemgetter(*probe_keys)
+    for row in build:
+        key = build_key(row)
+        if None not in key:
+            index.setdefault(key, []).append(row)
+    out: list[Row] = []
+    for row in probe:
+        found = index.get(probe_key(row))
+        if found is not None:
+            out += [m + row for m in found] if build_left else [row + m for m in found]
+    return out
+
+
+def _plain_columns(layout: _Layout, positions: list[int]) -> bool:
+    """Whether the columns hold plain hashable values (not JSON)."""
+    return all(layout.columns[p].type not in (None, ColumnType.JSON) for p in positions)
+
+
 def _has_null(key: Any, width: int) -> bool:
     if width == 1:
         return key is None
@@ -506,6 +561,14 @@ def _join(
                 Conditions(*rest), scope_for(combined), "join on"
             )
     join_type = step.join_type
+    if (
+        left_keys
+        and join_type is JoinType.INNER
+        and residual is None
+        and _plain_columns(layout, left_keys)
+        and _plain_columns(right_layout, right_keys)
+    ):
+        return _inner_hash_join(left_rows, right_rows, left_keys, right_keys), combined
     left_pad = (None,) * left_width
     right_pad = (None,) * right_width
     out: list[Row] = []

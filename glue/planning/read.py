@@ -792,17 +792,48 @@ class _SelectPlanner:
     def _stages(
         self, units: list[_Unit], edges: list[_Edge]
     ) -> tuple[list[int], list[int]]:
-        """Units that run first, and units that wait for their keys."""
+        """Units that run first, and units that wait for their keys.
+
+        Keys flow from the side likely to be small: a unit with a filter before
+        one without; between two alike, the side joined on its primary key (a
+        dimension, say customers) before the side holding the reference (the
+        orders); else the earlier table. Sides with no filter on either end
+        read in parallel: their keys would rarely be few.
+        """
         filtered = {n for n, u in enumerate(units) if u.pushed}
-        second = {
-            e.receiver
-            for e in edges
-            if e.receiver not in filtered and (e.sender < 0 or e.sender in filtered)
-        }
-        # A unit that waits cannot also be the one another waits for.
-        second -= {e.sender for e in edges if e.receiver in second and e.sender >= 0}
+
+        def rank(unit: int, key: _Key) -> tuple[bool, bool, int]:
+            return (unit in filtered, self._is_primary(units[unit], key), -unit)
+
+        second: set[int] = set()
+        senders: set[int] = set()
+        for edge in edges:
+            if edge.sender < 0:
+                if edge.receiver not in filtered and edge.receiver not in senders:
+                    second.add(edge.receiver)
+                continue
+            if edge.sender in second or edge.receiver in senders:
+                continue
+            if edge.sender not in filtered and edge.receiver not in filtered:
+                continue
+            receiver_key = (
+                edge.receiver_field.table_name,
+                edge.receiver_field.field.path,
+            )
+            if rank(edge.sender, edge.sender_key) > rank(edge.receiver, receiver_key):
+                second.add(edge.receiver)
+                senders.add(edge.sender)
         first = [n for n in range(len(units)) if n not in second]
         return first, sorted(second)
+
+    def _is_primary(self, unit: _Unit, key: _Key) -> bool:
+        """Whether ``key`` is the whole primary key of its table."""
+        ref, path = key
+        for source in unit.sources:
+            if source.ref == ref and isinstance(source.node, SchemaReference):
+                schema = self.planner.schemas[source.node.name]
+                return schema.primary_key == path
+        return False
 
     # -- unit tasks ----------------------------------------------------------
 

@@ -55,6 +55,10 @@ __all__ = [
 ]
 
 
+_PLAN_CACHE_SIZE = 256
+"""Plans kept per service, by statement and routing; the oldest goes first."""
+
+
 class DataQueryService:
     """Runs queries across the databases of a ConnectionManager.
 
@@ -83,6 +87,7 @@ class DataQueryService:
         self.schemas: dict[str, Schema] = {s.name: s for s in values}
         self.max_keys = max_keys
         self.timeout = timeout
+        self._plans: dict[tuple[QueryStatement, tuple[int, ...]], Plan] = {}
 
     @property
     def manager(self) -> ConnectionManager:
@@ -95,6 +100,7 @@ class DataQueryService:
         """Make tables known to the planner (replacing any of the same name)."""
         for schema in schemas:
             self.schemas[schema.name] = schema
+        self._plans.clear()
 
     async def _load(self, statement: QueryStatement) -> None:
         """Read the schemas of tables the statement names and we do not know."""
@@ -126,12 +132,32 @@ class DataQueryService:
     async def plan(self, statement: QueryStatement) -> Plan:
         """Plan a statement without running it.
 
+        Plans are kept (up to 256) and reused while the tables route to the
+        same pools and no schema is registered.
+
         Raises:
             QueryError: an unknown table, field, alias or lookup.
         """
-        await self._load(statement)
-        planner = QueryPlanner(self.manager, self.schemas, max_keys=self.max_keys)
-        return planner.plan(statement)
+        names = statement.table_names()
+        if names - self.schemas.keys():
+            await self._load(statement)
+        manager = self.manager
+        routes = tuple(id(manager.get_connection_pool(n)) for n in sorted(names))
+        try:
+            return self._plans[statement, routes]
+        except TypeError:  # a list inside a Value: not hashable, plan afresh
+            return QueryPlanner(manager, self.schemas, max_keys=self.max_keys).plan(
+                statement
+            )
+        except KeyError:
+            pass
+        plan = QueryPlanner(manager, self.schemas, max_keys=self.max_keys).plan(
+            statement
+        )
+        if len(self._plans) >= _PLAN_CACHE_SIZE:
+            self._plans.pop(next(iter(self._plans)))
+        self._plans[statement, routes] = plan
+        return plan
 
     async def explain(self, statement: QueryStatement) -> str:
         """The plan of a statement as an indented tree: which part runs on which
