@@ -42,7 +42,7 @@ from ..sql.query import QueryCompiler
 from .schema import SchemaQueryService
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterable
+    from collections.abc import AsyncGenerator, Iterable
 
     from ..planning.tasks import Plan
 
@@ -197,7 +197,7 @@ class DataQueryService:
 
     async def iterate(
         self, statement: QueryStatement, *, batch_size: int = 500
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncGenerator[dict[str, Any], None]:
         """Yield a query's rows one by one without holding the whole result.
 
         A query on one database streams from its cursor, ``batch_size`` rows at

@@ -1,0 +1,259 @@
+"""DataQueryService and the AMSDAL Glue way: routing (Q02), push-down (Q03),
+explain (Q05), streaming, errors before any SQL, results as dicts."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING
+
+import pytest
+
+from glue.connections import (
+    ConnectionManager,
+    Container,
+    init_default_containers,
+    pool_from_url,
+)
+from glue.errors import QueryError
+from glue.planning.tasks import ChainTask, GroupTask, SqlTask, Task
+from glue.query import (
+    Condition,
+    Conditions,
+    FieldLookup,
+    FieldReference,
+    JoinQuery,
+    OrderByQuery,
+    QueryStatement,
+    SchemaReference,
+    Value,
+)
+from glue.schema import Column, ColumnType, Schema
+from glue.services.reads import (
+    AsyncDataQueryService,
+    Data,
+    DataQueryOperation,
+    DataQueryService,
+    DataResult,
+)
+from glue.services.schema import SchemaCommandService
+from glue.sql import dml
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+PEOPLE = Schema(
+    name="people",
+    columns=(
+        Column(name="id", type=ColumnType.INTEGER),
+        Column(name="name", type=ColumnType.TEXT),
+    ),
+    primary_key=("id",),
+    versioned=False,
+)
+PETS = Schema(
+    name="pets",
+    columns=(
+        Column(name="id", type=ColumnType.INTEGER),
+        Column(name="owner_id", type=ColumnType.INTEGER, nullable=True),
+        Column(name="kind", type=ColumnType.TEXT),
+    ),
+    primary_key=("id",),
+    versioned=False,
+)
+PEOPLE_ROWS: list[dict[str, object]] = [
+    {"id": n, "name": f"person {n}"} for n in range(1, 1201)
+]
+PET_ROWS: list[dict[str, object]] = [
+    {"id": 1, "owner_id": 1, "kind": "cat"},
+    {"id": 2, "owner_id": 1, "kind": "dog"},
+    {"id": 3, "owner_id": 2, "kind": "cat"},
+    {"id": 4, "owner_id": None, "kind": "fish"},
+]
+JOINED = QueryStatement(
+    table=SchemaReference(name="people", alias="p"),
+    only=[FieldReference.of("p", "name"), FieldReference.of("x", "kind")],
+    joins=[
+        JoinQuery(
+            table=SchemaReference(name="pets", alias="x"),
+            on=Conditions(
+                Condition(
+                    field=FieldReference.of("x", "owner_id"),
+                    value=FieldReference.of("p", "id"),
+                )
+            ),
+        )
+    ],
+    order_by=[OrderByQuery(field=FieldReference.of("x", "id"))],
+)
+EXPECTED = [
+    {"name": "person 1", "kind": "cat"},
+    {"name": "person 1", "kind": "dog"},
+    {"name": "person 2", "kind": "cat"},
+]
+
+
+async def fill(url: str, schema: Schema, rows: list[dict[str, object]]) -> None:
+    async with pool_from_url(url) as pool:
+        await SchemaCommandService(pool).create_table(schema)
+        async with pool.acquire(write=True) as conn:
+            await conn.batch(dml.insert(conn.dialect, schema, rows))
+
+
+@pytest.fixture
+async def one(database_url: str) -> AsyncIterator[ConnectionManager]:
+    """Both tables in one database (SQLite or PostgreSQL), as the default pool."""
+    await fill(database_url, PEOPLE, PEOPLE_ROWS)
+    await fill(database_url, PETS, PET_ROWS)
+    manager = ConnectionManager()
+    manager.register_connection_pool(pool_from_url(database_url))
+    async with manager:
+        yield manager
+
+
+@pytest.fixture
+async def split(tmp_path: Path, postgres_dsn: str) -> AsyncIterator[ConnectionManager]:
+    """People in SQLite (the default pool), pets in PostgreSQL."""
+    people = f"sqlite:///{tmp_path / 'people.sqlite'}"
+    await fill(people, PEOPLE, PEOPLE_ROWS)
+    await fill(postgres_dsn, PETS, PET_ROWS)
+    manager = ConnectionManager()
+    manager.register_connection_pool(pool_from_url(people, name="people-db"))
+    manager.register_connection_pool(
+        pool_from_url(postgres_dsn, name="pets-db"), "pets"
+    )
+    async with manager:
+        yield manager
+
+
+def sql_tasks(task: Task) -> list[SqlTask]:
+    if isinstance(task, SqlTask):
+        return [task]
+    if isinstance(task, ChainTask | GroupTask):
+        return [t for child in task.children for t in sql_tasks(child)]
+    return []
+
+
+async def test_rows_are_dicts_keyed_by_output_name(one: ConnectionManager) -> None:
+    service = DataQueryService(one, [PEOPLE, PETS])
+    assert await service.execute(JOINED) == EXPECTED
+
+
+async def test_one_database_is_one_statement(one: ConnectionManager) -> None:
+    """Q03: every table in the default pool, so the whole query is pushed down."""
+    plan = await DataQueryService(one, [PEOPLE, PETS]).plan(JOINED)
+    assert isinstance(plan.root, SqlTask)
+    assert plan.root.statement == JOINED
+
+
+async def test_unregistered_names_fall_back_to_the_default(
+    split: ConnectionManager,
+) -> None:
+    """Q02: people has no pool of its own; pets has one."""
+    service = DataQueryService(split, [PEOPLE, PETS])
+    plan = await service.plan(JOINED)
+    assert isinstance(plan.root, ChainTask)
+    databases = {task.database for task in sql_tasks(plan.root)}
+    assert databases == {"people-db", "pets-db"}
+    assert await service.execute(JOINED) == EXPECTED
+
+
+async def test_explain_shows_where_each_part_runs(split: ConnectionManager) -> None:
+    """Q05."""
+    text = await DataQueryService(split, [PEOPLE, PETS]).explain(JOINED)
+    assert "on 'people-db' (sqlite)" in text
+    assert "on 'pets-db' (postgres)" in text
+    assert "memory" in text
+    assert "inner join" in text
+    assert 'FROM "pets"' in text
+
+
+async def test_unknown_names_fail_before_any_sql(split: ConnectionManager) -> None:
+    service = DataQueryService(split, [PEOPLE, PETS])
+    typo = QueryStatement(
+        table=SchemaReference(name="pets"),
+        only=[FieldReference.of("pets", "knd")],
+    )
+    with pytest.raises(QueryError, match="knd"):
+        await service.execute(typo)
+    lookup = QueryStatement(
+        table=SchemaReference(name="people", alias="p"),
+        joins=JOINED.joins,
+        where=Conditions(
+            Condition(
+                field=FieldReference.of("x", "kind"),
+                lookup="nearly",  # type: ignore[arg-type]  # a user's typo
+                value=Value("cat"),
+            )
+        ),
+    )
+    with pytest.raises(QueryError, match="nearly"):
+        await service.execute(lookup)
+    assert all(p.statistics().checked_out == 0 for p in split.pools.values())
+
+
+async def test_schemas_are_read_from_the_databases(split: ConnectionManager) -> None:
+    service = DataQueryService(split)
+    assert await service.execute(JOINED) == EXPECTED
+    with pytest.raises(QueryError, match="ghosts"):
+        await service.execute(QueryStatement(table=SchemaReference(name="ghosts")))
+
+
+async def test_iterate_streams_one_database(one: ConnectionManager) -> None:
+    service = DataQueryService(one, [PEOPLE])
+    statement = QueryStatement(
+        table=SchemaReference(name="people"),
+        order_by=[OrderByQuery(field=FieldReference.of("people", "id"))],
+    )
+    seen = [row async for row in service.iterate(statement, batch_size=100)]
+    assert seen == PEOPLE_ROWS
+    rows = service.iterate(statement, batch_size=10)
+    async with contextlib.aclosing(rows):
+        async for row in rows:
+            assert row == PEOPLE_ROWS[0]
+            break
+    pool = one.get_connection_pool()
+    assert pool.statistics().checked_out == 0
+
+
+async def test_iterate_across_databases(split: ConnectionManager) -> None:
+    service = DataQueryService(split, [PEOPLE, PETS])
+    assert [row async for row in service.iterate(JOINED)] == EXPECTED
+
+
+async def test_the_amsdal_glue_way(split: ConnectionManager) -> None:
+    init_default_containers()
+    Container.managers.register(ConnectionManager, split)
+    Container.services.register(AsyncDataQueryService, AsyncDataQueryService())
+    service = Container.services.get(AsyncDataQueryService)
+    result = await service.execute(query_op=DataQueryOperation(query=JOINED))
+    assert result == DataResult(success=True, data=[Data(data=r) for r in EXPECTED])
+    failed = await service.execute(
+        query_op=DataQueryOperation(
+            query=QueryStatement(table=SchemaReference(name="ghosts"))
+        )
+    )
+    assert not failed.success
+    assert isinstance(failed.exception, QueryError)
+    assert failed.message is not None and "ghosts" in failed.message
+
+
+async def test_cross_database_filters_and_keys(split: ConnectionManager) -> None:
+    """A selective filter on people sends its keys to PostgreSQL; a wide one
+    (more keys than max_keys) reads pets whole; both give the same rows."""
+    service = DataQueryService(split, [PEOPLE, PETS], max_keys=100)
+    for bound in (3, 1000):
+        statement = QueryStatement(
+            table=JOINED.table,
+            only=JOINED.only,
+            joins=JOINED.joins,
+            where=Conditions(
+                Condition(
+                    field=FieldReference.of("p", "id"),
+                    lookup=FieldLookup.LT,
+                    value=Value(bound),
+                )
+            ),
+            order_by=JOINED.order_by,
+        )
+        assert await service.execute(statement) == EXPECTED
