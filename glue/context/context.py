@@ -132,25 +132,15 @@ class Context:
     A context is entered once. Attributes are read-only.
     """
 
-    __slots__ = (
-        "_actor",
-        "_chain",
-        "_deadline",
-        "_domain",
-        "_emitter",
-        "_entered",
-        "_meta",
-        "_request_id",
-        "_resources",
-        "_scope",
-        "_state",
-        "_token",
-        "teardown_errors",
-    )
+    # Set only when used: class-level defaults keep a new context cheap.
+    _entered: list[AsyncGenerator[None, None]] | None = None
+    _scope: AbstractContextManager[anyio.CancelScope] | None = None
+    _token: Any = None
+    teardown_errors: Sequence[BaseException] = ()
+    """Every teardown error of this context, in the order they happened."""
 
     def __init__(
         self,
-        *,
         actor: Any = None,
         request_id: str | None = None,
         meta: Mapping[str, Any] | Metadata | None = None,
@@ -160,6 +150,7 @@ class Context:
         domain: str | None = None,
         emitter: Callable[[Event], None] | None = None,
     ) -> None:
+        # Pass these by keyword; the bus passes them by position, which is faster.
         self._actor = actor
         self._request_id = request_id
         self._meta = (
@@ -175,11 +166,6 @@ class Context:
         self._domain = domain
         self._emitter = emitter
         self._state = _NEW
-        self._entered: list[AsyncGenerator[None, None]] | None = None
-        self._scope: AbstractContextManager[anyio.CancelScope] | None = None
-        self._token: Any = None
-        self.teardown_errors: Sequence[BaseException] = ()
-        """Every teardown error of this context, in the order they happened."""
 
     # -- attributes ------------------------------------------------------------
 

@@ -56,6 +56,9 @@ class App:
     def __init__(self, domains: Iterable[Domain]) -> None:
         self.registry = Registry(domains)
         self.bus = Bus(self.registry)
+        self._decoders = {
+            name: self.registry.codecs[name].decode for name in self.registry.commands
+        }
         self._state = AppState.NEW
         self._stack = contextlib.AsyncExitStack()
 
@@ -84,10 +87,11 @@ class App:
             glue.ValidationError: the payload does not fit; ``.errors`` lists every
                 bad field by JSON path.
         """
-        route = self.registry.commands.get(name)
-        if route is None:
-            raise UnknownCommand(name, self.registry.command_names())
-        decoded: Command = self.registry.codecs[name].decode(payload)
+        try:
+            decode = self._decoders[name]
+        except KeyError:
+            raise UnknownCommand(name, self.registry.command_names()) from None
+        decoded: Command = decode(payload)
         return decoded
 
     def context(

@@ -10,8 +10,9 @@ One dispatch, in order:
    each checked against the domain's events) and at most one response;
 5. route each event, in emission order, to every handler of its type; collect what
    they yield (mutations, applied by the unit of work);
-6. **the commit seam** (:meth:`Bus._run`): every handler has finished and nothing
-   failed; here the unit of work will apply the mutations and write the events;
+6. **the commit seam** (in ``Bus._dispatch``): every handler has finished and
+   nothing failed; here the unit of work will apply the mutations and write the
+   events;
 7. close the context (middleware, then resources) and return the response, or
    :class:`glue.Ok` when the handler gave none.
 
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import msgspec
 
-from ..context.context import Context, current_context
+from ..context.context import Context, _current
 from ..entities.base import Command, Entity, Event, Ok, Response
 from ..errors import ConfigurationError, ContextError, UnknownCommand
 from ..log import get_logger, is_enabled
@@ -65,15 +66,15 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
 class _Unit:
     """The per-dispatch record: events, mutations, response."""
 
-    __slots__ = ("completed", "emitting", "events", "mutations", "response", "route")
+    # Class-level defaults: a dispatch sets only what it changes.
+    response: Response | None = None
+    emitting = True
+    completed = False
 
     def __init__(self, route: CommandRoute) -> None:
         self.route = route
         self.events: list[Event] = []
         self.mutations: list[Any] = []
-        self.response: Response | None = None
-        self.emitting = True
-        self.completed = False
 
     def result(self) -> Response:
         """The response dispatch returns: the handler's, or ``Ok()``."""
@@ -101,7 +102,7 @@ class _Unit:
                 f"{type(event).__qualname__} emitted after the command handler of "
                 f"{self.route.full_name} finished: only command handlers emit events"
             )
-        if type(event) not in self.route.scope.events:
+        if type(event) not in self.route.events:
             raise _not_an_event(self.route, event, "emitted")
         self.events.append(event)
 
@@ -162,15 +163,7 @@ class Bus:
             glue.Forbidden: the actor lacks a required permission.
             Exception: whatever a handler, middleware or resource raised.
         """
-        ctx, unit = self._prepare(command, actor, request_id, meta, deadline)
-        started = time.perf_counter() if self._debug else 0.0
-        try:
-            await self._run(command, ctx, unit)
-        except BaseException as exc:
-            self._failed(ctx, unit, exc)
-            raise
-        if self._debug:
-            self._dispatched(ctx, unit, started)
+        unit = await self._dispatch(command, actor, request_id, meta, deadline)
         return unit.result()
 
     async def execute(
@@ -186,15 +179,7 @@ class Bus:
 
         Useful in tests and tools: the events and mutations are in the outcome.
         """
-        ctx, unit = self._prepare(command, actor, request_id, meta, deadline)
-        started = time.perf_counter() if self._debug else 0.0
-        try:
-            await self._run(command, ctx, unit)
-        except BaseException as exc:
-            self._failed(ctx, unit, exc)
-            raise
-        if self._debug:
-            self._dispatched(ctx, unit, started)
+        unit = await self._dispatch(command, actor, request_id, meta, deadline)
         return Outcome(
             command=command,
             response=unit.result(),
@@ -203,15 +188,19 @@ class Bus:
             completed=unit.completed,
         )
 
-    def _prepare(
+    async def _dispatch(
         self,
         command: Command,
         actor: Any,
         request_id: str | None,
         meta: Mapping[str, Any] | None,
         deadline: float | None,
-    ) -> tuple[Context, _Unit]:
-        """Find the route and make the dispatch's context and unit."""
+    ) -> _Unit:
+        """One dispatch: route, context, policy, handlers, seam, logs.
+
+        The context is entered and exited without awaiting when it has nothing
+        to set up or tear down; otherwise as ``async with ctx`` would.
+        """
         try:
             route = self._routes[type(command)]
         except (KeyError, TypeError):
@@ -221,7 +210,7 @@ class Bus:
                 f"cannot dispatch {route.full_name}: the App is not open; "
                 "use `async with App([...]) as app:`"
             )
-        outer = current_context()
+        outer = _current.get()
         if outer is not None:
             if actor is None:
                 actor = outer.actor
@@ -236,16 +225,74 @@ class Bus:
         unit = _Unit(route)
         scope = route.scope
         ctx = Context(
-            actor=actor,
-            request_id=request_id,
-            meta=meta,
-            deadline=deadline,
-            resources=scope.resources,
-            middleware=scope.chain,
-            domain=scope.name,
-            emitter=unit.emit,
+            actor,
+            request_id,
+            meta,
+            deadline,
+            scope.resources,
+            scope.chain,
+            scope.name,
+            unit.emit,
         )
-        return ctx, unit
+        started = time.perf_counter() if self._debug else 0.0
+        try:
+            if not ctx.enter_now():
+                await ctx.__aenter__()
+            try:
+                if route.policy is not None:
+                    route.policy.check(ctx.actor)
+                if route.generator:
+                    generator = route.handler(command, ctx)
+                    events = unit.events
+                    known = route.events
+                    try:
+                        async for item in generator:
+                            if type(item) in known:
+                                events.append(item)
+                            elif unit.response is None and isinstance(item, Response):
+                                unit.response = item
+                            else:
+                                raise unit.rejection(item)
+                    except BaseException:
+                        with anyio.CancelScope(shield=True):
+                            await generator.aclose()
+                        raise
+                else:
+                    result = await route.handler(command, ctx)
+                    if result is not None:
+                        if not isinstance(result, Response):
+                            raise _bad_output(route, result, "returned")
+                        unit.response = result
+                unit.emitting = False
+                if unit.events:
+                    routes = route.events
+                    for event in unit.events:
+                        for handler in routes[type(event)]:
+                            if handler.generator:
+                                await _iterate(handler, event, ctx, unit)
+                            elif await handler.handler(event, ctx) is not None:
+                                raise _returned(handler)
+                # ---- the commit seam -------------------------------------------
+                # Every handler has finished and none failed. `unit.mutations`
+                # holds what the event handlers yielded, in order; `unit.events`
+                # what was emitted. The unit of work applies the mutations and
+                # writes the events here, still inside the context, so a failure
+                # rolls back through the resources and middleware like any
+                # handler error. Renderers run after this point.
+                unit.completed = True
+            except BaseException as exc:
+                if not await ctx.__aexit__(type(exc), exc, exc.__traceback__):
+                    raise
+                # A middleware swallowed the error: unit.completed stays False.
+            else:
+                if not ctx.exit_now():
+                    await ctx.__aexit__(None, None, None)
+        except BaseException as exc:
+            self._failed(ctx, unit, exc)
+            raise
+        if self._debug:
+            self._dispatched(ctx, unit, started)
+        return unit
 
     def _failed(self, ctx: Context, unit: _Unit, exc: BaseException) -> None:
         """Log a failed dispatch at warning (cancellation is not a failure)."""
@@ -267,89 +314,6 @@ class Bus:
             command=unit.route.full_name,
             duration_ms=round((time.perf_counter() - started) * 1000, 3),
         )
-
-    async def _run(self, command: Command, ctx: Context, unit: _Unit) -> None:
-        """Run the dispatch's body inside its context.
-
-        The same as ``async with ctx: await self._body(...)``, entering and exiting
-        without awaiting when the context has nothing to set up or tear down.
-        """
-        if not ctx.enter_now():
-            await ctx.__aenter__()
-        try:
-            route = unit.route
-            if route.policy is not None:
-                route.policy.check(ctx.actor)
-            if route.generator:
-                generator = route.handler(command, ctx)
-                events = unit.events
-                known = route.scope.events
-                try:
-                    async for item in generator:
-                        if type(item) in known:
-                            events.append(item)
-                        elif unit.response is None and isinstance(item, Response):
-                            unit.response = item
-                        else:
-                            raise unit.rejection(item)
-                except BaseException:
-                    with anyio.CancelScope(shield=True):
-                        await generator.aclose()
-                    raise
-            else:
-                result = await route.handler(command, ctx)
-                if result is not None:
-                    if not isinstance(result, Response):
-                        raise _bad_output(route, result, "returned")
-                    unit.response = result
-            unit.emitting = False
-            if unit.events:
-                routes = route.scope.events
-                for event in unit.events:
-                    for handler in routes[type(event)]:
-                        if handler.generator:
-                            await self._iterate_event_handler(handler, event, ctx, unit)
-                        elif await handler.handler(event, ctx) is not None:
-                            raise ConfigurationError(
-                                f"event handler {handler.handler.__qualname__} of "
-                                f"{route.scope.name} returned a value: event "
-                                "handlers return None and yield the mutations"
-                            )
-            # ---- the commit seam ---------------------------------------------
-            # Every handler has finished and none failed. `unit.mutations` holds
-            # what the event handlers yielded, in order; `unit.events` what was
-            # emitted. The unit of work applies the mutations and writes the
-            # events here, still inside the context, so a failure rolls back
-            # through the resources and middleware like any handler error.
-            # Renderers run after this point.
-            unit.completed = True
-        except BaseException as exc:
-            if not await ctx.__aexit__(type(exc), exc, exc.__traceback__):
-                raise
-            return  # a middleware swallowed the error: unit.completed is False
-        if not ctx.exit_now():
-            await ctx.__aexit__(None, None, None)
-
-    @staticmethod
-    async def _iterate_event_handler(
-        handler: EventRoute, event: Event, ctx: Context, unit: _Unit
-    ) -> None:
-        """Run an async-generator event handler, collecting what it yields."""
-        generator = handler.handler(event, ctx)
-        mutations = unit.mutations
-        try:
-            async for item in generator:
-                if isinstance(item, Entity):
-                    raise ConfigurationError(
-                        f"event handler {handler.handler.__qualname__} yielded "
-                        f"{item!r}: only command handlers emit events or responses; "
-                        "event handlers yield mutations"
-                    )
-                mutations.append(item)
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await generator.aclose()
-            raise
 
     def _unroutable(self, command: object) -> UnknownCommand:
         registry = self._registry
@@ -383,4 +347,32 @@ def _not_an_event(route: CommandRoute, event: object, how: str) -> Configuration
         f"domain {route.scope.name!r} did not register (its events: {known}); "
         f"register it with @{route.scope.name}.event(...) or "
         f"{route.scope.name}.register(...)"
+    )
+
+
+async def _iterate(
+    handler: EventRoute, event: Event, ctx: Context, unit: _Unit
+) -> None:
+    """Run an async-generator event handler, collecting what it yields."""
+    generator = handler.handler(event, ctx)
+    mutations = unit.mutations
+    try:
+        async for item in generator:
+            if isinstance(item, Entity):
+                raise ConfigurationError(
+                    f"event handler {handler.handler.__qualname__} yielded "
+                    f"{item!r}: only command handlers emit events or responses; "
+                    "event handlers yield mutations"
+                )
+            mutations.append(item)
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await generator.aclose()
+        raise
+
+
+def _returned(handler: EventRoute) -> ConfigurationError:
+    return ConfigurationError(
+        f"event handler {handler.handler.__qualname__} returned a value: event "
+        "handlers return None and yield the mutations to apply"
     )

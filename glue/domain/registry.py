@@ -76,12 +76,21 @@ class CommandRoute:
         command: the command class.
         full_name: ``"domain:name"``.
         scope: the domain's scope (resources, middleware, events).
+        events: the domain's event routes (``scope.events``, one lookup less).
         handler: the handler function.
         generator: whether the handler is an async generator.
         policy: the permissions check, or None when nothing is required.
     """
 
-    __slots__ = ("command", "full_name", "generator", "handler", "policy", "scope")
+    __slots__ = (
+        "command",
+        "events",
+        "full_name",
+        "generator",
+        "handler",
+        "policy",
+        "scope",
+    )
 
     def __init__(
         self,
@@ -94,6 +103,7 @@ class CommandRoute:
         self.command = command
         self.full_name = f"{scope.name}:{command.__entity_name__}"
         self.scope = scope
+        self.events = scope.events
         self.handler = handler
         self.generator = generator
         self.policy = Policy(self.full_name, requires) if requires else None
