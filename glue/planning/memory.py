@@ -258,11 +258,11 @@ _COMPARE: dict[FieldLookup, Callable[[Any, Any], bool]] = {
 }
 
 
-def compile_conditions(conditions: Conditions, scope: _Scope, part: str) -> _Predicate:
+def _compile_conditions(conditions: Conditions, scope: _Scope, part: str) -> _Predicate:
     """A function giving a row's truth under ``conditions``: True, False or
     None (unknown)."""
     children = [
-        compile_conditions(child, scope, part)
+        _compile_conditions(child, scope, part)
         if isinstance(child, Conditions)
         else _compile_condition(child, scope, part)
         for child in conditions.children
@@ -557,7 +557,7 @@ def _join(
     if step.on is not None:
         left_keys, right_keys, rest = _equi_keys(step.on, layout, right_layout)
         if rest:
-            residual = compile_conditions(
+            residual = _compile_conditions(
                 Conditions(*rest), scope_for(combined), "join on"
             )
     join_type = step.join_type
@@ -727,7 +727,7 @@ def run_select(step: SelectStep, results: Results) -> list[Row]:
     for join in step.joins:
         rows, layout = _join(rows, layout, join, results[join.input.slot], scope_for)
     if step.where is not None:
-        predicate = compile_conditions(step.where, scope_for(layout), "where")
+        predicate = _compile_conditions(step.where, scope_for(layout), "where")
         rows = [row for row in rows if predicate(row) is True]
     if step.aggregations or step.group_by or step.having is not None:
         extended = _grouped(step, rows, layout, subqueries)
@@ -859,7 +859,7 @@ def _grouped(
         [t for _, t in functions],
     )
     if step.having is not None:
-        having = compile_conditions(step.having, scope, "having")
+        having = _compile_conditions(step.having, scope, "having")
         group_rows = [row for row in group_rows if having(row) is True]
     getters: list[_Getter] = [scope.operand(item, "select")[0] for item in step.only]
     getters += _annotation_getters(step, group_layout, subqueries)

@@ -451,3 +451,30 @@ async def test_same_rows_everywhere(
     assert results["sqlite-split"] == results["sqlite"]
     # NOT IN a list holding NULL is never true: SQL returns nothing.
     assert bool(results["sqlite"]) is (name != "not in subquery with NULLs")
+
+
+async def test_set_operations_combine_left_to_right(
+    worlds: dict[str, DataQueryService],
+) -> None:
+    """(ids <= 5 UNION ids <= 10) INTERSECT ids <= 3, as the model documents.
+
+    Only SQLite-backed layouts: PostgreSQL binds INTERSECT tighter, and the
+    compiler does not yet parenthesise for it.
+    """
+
+    def ids(bound: int) -> QueryStatement:
+        return QueryStatement(
+            table=SchemaReference(name="customers"),
+            only=[f("customers", "id")],
+            where=Conditions(cond("customers", "id", FieldLookup.LTE, bound)),
+        )
+
+    statement = QueryStatement(
+        table=SchemaReference(name="orders"),
+        only=[f("orders", "id")],
+        where=Conditions(cond("orders", "id", FieldLookup.LTE, 5)),
+    )
+    statement = statement.union(ids(10)).intersect(ids(3))
+    for layout in ("sqlite", "mixed", "sqlite-split"):
+        rows = await worlds[layout].execute(statement)
+        assert sorted(row["id"] for row in rows) == [1, 2, 3], layout
