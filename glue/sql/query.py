@@ -298,7 +298,7 @@ class QueryCompiler:
         if not statement.set_operations:
             return self._select(statement, parent, tail=True)
         core, columns = self._select(statement, parent, tail=False)
-        parts = [core]
+        frag = core
         for number, operation in enumerate(statement.set_operations, start=1):
             part = f"{operation.operator.value.lower()} #{number}"
             branch, branch_columns = self._statement(operation.query, parent)
@@ -313,9 +313,11 @@ class QueryCompiler:
                 alias = _ident(f"_set{number}", "alias", part)
                 wrapped = [_Frag("SELECT * FROM (", []), branch, _Frag(") AS ", [])]
                 branch = _join([*wrapped, _Frag(alias, [])], "")
-            parts.append(_Frag(operation.operator.value, []))
-            parts.append(branch)
-        frag = _join(parts, " ")
+            if number > 1 and self.dialect == "postgres":
+                # Set operations combine left to right, as on SQLite; PostgreSQL
+                # binds INTERSECT tighter unless the left side is parenthesised.
+                frag = _join([_Frag("(", []), frag, _Frag(")", [])], "")
+            frag = _join([frag, _Frag(operation.operator.value, []), branch], " ")
         tail = self._compound_tail(statement, columns)
         return _join([frag, tail], ""), columns
 

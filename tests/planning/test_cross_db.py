@@ -456,11 +456,8 @@ async def test_same_rows_everywhere(
 async def test_set_operations_combine_left_to_right(
     worlds: dict[str, DataQueryService],
 ) -> None:
-    """(ids <= 5 UNION ids <= 10) INTERSECT ids <= 3, as the model documents.
-
-    Only SQLite-backed layouts: PostgreSQL binds INTERSECT tighter, and the
-    compiler does not yet parenthesise for it.
-    """
+    """(ids <= 5 UNION ids <= 10) INTERSECT ids <= 3, as the model documents,
+    on every layout (PostgreSQL alone binds INTERSECT tighter)."""
 
     def ids(bound: int) -> QueryStatement:
         return QueryStatement(
@@ -475,6 +472,6 @@ async def test_set_operations_combine_left_to_right(
         where=Conditions(cond("orders", "id", FieldLookup.LTE, 5)),
     )
     statement = statement.union(ids(10)).intersect(ids(3))
-    for layout in ("sqlite", "mixed", "sqlite-split"):
+    for layout in worlds:
         rows = await worlds[layout].execute(statement)
         assert sorted(row["id"] for row in rows) == [1, 2, 3], layout

@@ -467,6 +467,14 @@ async def test_set_operations(both: Both) -> None:
     assert await both.rows(a.except_(b)) == [("open",)]
 
 
+async def test_set_operations_combine_left_to_right(both: Both) -> None:
+    # (open | void) ∩ paid is empty; PostgreSQL's own precedence would give open.
+    combined = statuses("open").union(statuses("void")).intersect(statuses("paid"))
+    assert await both.rows(combined) == []
+    combined = statuses("open").intersect(statuses("paid")).union(statuses("void"))
+    assert await both.rows(combined) == [("void",)]
+
+
 async def test_set_operation_with_order_limit_on_both_sides(both: Both) -> None:
     first = msgspec.structs.replace(
         statuses("paid", "open", "void"),
