@@ -10,6 +10,10 @@
 ``GLUE_TEST_POSTGRES=start`` skips 1 and 2. When no server can be had, tests that
 need one skip, except under ``CI=true``, where they fail.
 
+``postgres_2pc_server`` (session) is a server that allows prepared transactions
+(two-phase commit): the one above when its ``max_prepared_transactions`` is
+above 0, else a throwaway server started with ``max_prepared_transactions=10``.
+
 ``postgres_dsn`` gives each test its own fresh database; ``sqlite_path`` a file
 in ``tmp_path``; ``database_url`` runs a test once per database (ids ``sqlite``
 and ``postgres``).
@@ -41,12 +45,16 @@ if TYPE_CHECKING:
 
 _T = TypeVar("_T")
 LOCAL_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+# Settings of every throwaway server: prepared transactions allowed, so that one
+# started as `postgres_server` serves `postgres_2pc_server` too.
+THROWAWAY_SETTINGS = {"max_prepared_transactions": "10"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test that uses the PostgreSQL server with ``postgres``."""
     for item in items:
-        if "postgres_server" in getattr(item, "fixturenames", ()):
+        names = getattr(item, "fixturenames", ())
+        if "postgres_server" in names or "postgres_2pc_server" in names:
             item.add_marker(pytest.mark.postgres)
 
 
@@ -80,6 +88,15 @@ def _run(coro: Coroutine[Any, Any, _T]) -> _T:
     if "error" in box:
         raise box["error"]
     return cast("_T", box["value"])
+
+
+async def _prepared_transactions(dsn: str) -> int:
+    """The server's ``max_prepared_transactions``."""
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        return int(await conn.fetchval("SHOW max_prepared_transactions"))
+    finally:
+        await conn.close()
 
 
 async def _admin(dsn: str, *statements: str, args: tuple[Any, ...] = ()) -> None:
@@ -125,9 +142,13 @@ class ThrowawayPostgres:
     """A PostgreSQL server in a temporary directory, for one test session.
 
     As root it runs as the ``postgres`` OS user (PostgreSQL refuses root).
+
+    Args:
+        settings: server settings passed as ``-c name=value``.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, settings: dict[str, str] | None = None) -> None:
+        self.settings = dict(THROWAWAY_SETTINGS if settings is None else settings)
         self.root: Path | None = None
         self.dsn: str | None = None
         self._pg_ctl: str | None = None
@@ -153,6 +174,7 @@ class ThrowawayPostgres:
             "-E", "UTF8", "--locale=C", "--no-sync",
         )  # fmt: skip
         options = f"-F -p {port} -k {self.root} -c listen_addresses=127.0.0.1"
+        options += "".join(f" -c {k}={v}" for k, v in self.settings.items())
         self._call(
             pg_ctl, "start", "-w", "-t", "60", "-D", str(data),
             "-l", str(self.root / "server.log"), "-o", options,
@@ -203,6 +225,25 @@ def postgres_server() -> Iterator[str]:
         if _probe(LOCAL_DSN) is None:
             yield LOCAL_DSN
             return
+    server = ThrowawayPostgres()
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_2pc_server(postgres_server: str) -> Iterator[str]:
+    """The DSN of a PostgreSQL server that allows prepared transactions.
+
+    ``postgres_server`` itself when its ``max_prepared_transactions`` is above 0;
+    else a throwaway server of our own with ``max_prepared_transactions=10``
+    (about a second to start), stopped at the end of the session. Skips when
+    none can be had, except under ``CI=true``, where it fails.
+    """
+    if _run(_prepared_transactions(postgres_server)) > 0:
+        yield postgres_server
+        return
     server = ThrowawayPostgres()
     try:
         yield server.start()

@@ -7,10 +7,17 @@ the end. What "all or none" can mean depends on the databases involved:
 - **One database**: its own transaction. Atomic.
 - **Several PostgreSQL databases whose servers allow prepared transactions**
   (``max_prepared_transactions > 0``): two-phase commit. Each is prepared
-  (``PREPARE TRANSACTION``), and only when every one prepared is each committed
-  (``COMMIT PREPARED``). Atomic; if a server fails between the two phases, the
-  `glue.CommitError` names what committed and the prepared transaction id
-  (``glue_...``) left on the failed server, to commit with ``COMMIT PREPARED``.
+  (``PREPARE TRANSACTION 'glue_...'``) in first-use order; a database that
+  refuses to prepare (a deferred constraint, a lost connection) rolls every one
+  back, the prepared ones with ``ROLLBACK PREPARED``. Once every one prepared the
+  unit is decided, and each is committed (``COMMIT PREPARED``), on its own
+  connection or, when that was lost, on a fresh one from its pool. Prepared
+  transactions are never rolled back after that point: one that still cannot be
+  committed raises `glue.CommitError`, naming the databases that committed and,
+  for the one that failed, its transaction id and whether it is still on the
+  server (check ``pg_prepared_xacts``; finish it with ``COMMIT PREPARED 'id'``,
+  connected to that database). The other prepared databases are still committed.
+  That is the only case that leaves a prepared transaction behind.
 - **SQLite among them, or a PostgreSQL server with max_prepared_transactions = 0**
   (neither can prepare): every flush must have succeeded before anything
   commits; then the databases that can prepare are prepared, then the others
@@ -39,6 +46,7 @@ import anyio
 import structlog
 
 from ..errors import CommitError, ContextError, GlueError
+from ..errors import ConnectionError as ConnectionLost
 
 if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
@@ -70,7 +78,7 @@ class _RolledBack(Exception):
 class _Participant:
     """One database of a transaction: its checkout and its transaction."""
 
-    __slots__ = ("checkout", "conn", "gid", "pool", "transaction")
+    __slots__ = ("checkout", "conn", "gid", "pool", "prepared", "transaction")
 
     def __init__(
         self,
@@ -82,7 +90,9 @@ class _Participant:
         self.checkout = checkout
         self.conn = conn
         self.transaction: AbstractAsyncContextManager[None] | None = None
+        # The prepared transaction's id while it may need ROLLBACK PREPARED.
         self.gid: str | None = None
+        self.prepared = False
 
     @property
     def name(self) -> str:
@@ -223,9 +233,7 @@ class Transaction:
                 single.append(participant)
         single.sort(key=lambda p: p.conn.dialect == "sqlite")
         for participant in prepared:
-            participant.gid = f"glue_{uuid.uuid4().hex}"
-            await participant.conn.execute(f"PREPARE TRANSACTION '{participant.gid}'")
-            await _end(participant, commit=True)
+            await _prepare(participant)
         committed: list[str] = []
         for participant in single:
             try:
@@ -235,19 +243,23 @@ class Transaction:
                     raise
                 raise CommitError(participant.name, committed, str(exc)) from exc
             committed.append(participant.name)
+        # Decided: every database prepared or committed. Roll forward only.
+        failed: list[tuple[_Participant, str, GlueError]] = []
         for participant in prepared:
-            try:
-                await participant.conn.execute(f"COMMIT PREPARED '{participant.gid}'")
-            except GlueError as exc:
-                raise CommitError(
-                    participant.name,
-                    committed,
-                    f"{exc}; its prepared transaction {participant.gid!r} may be "
-                    "left on the server: finish it with COMMIT PREPARED or "
-                    "ROLLBACK PREPARED",
-                ) from exc
+            gid = participant.gid
+            assert gid is not None
             participant.gid = None
+            try:
+                await _finish_prepared(participant, "COMMIT", gid)
+            except GlueError as exc:
+                failed.append((participant, gid, exc))
+                continue
             committed.append(participant.name)
+        if failed:
+            reasons = [await _left_behind(*failure) for failure in failed]
+            raise CommitError(
+                failed[0][0].name, committed, "; ".join(reasons)
+            ) from failed[0][2]
 
     async def _release_all(self, *, rollback: bool) -> None:
         participants = list(self._participants.values())
@@ -257,9 +269,7 @@ class Transaction:
                 if rollback:
                     await _end(participant, commit=False)
                     if participant.gid is not None:
-                        await participant.conn.execute(
-                            f"ROLLBACK PREPARED '{participant.gid}'"
-                        )
+                        await _rollback_prepared(participant, participant.gid)
             except GlueError as exc:
                 _log.warning(
                     "rollback failed", database=participant.name, error=str(exc)
@@ -278,6 +288,83 @@ async def _end(participant: _Participant, *, commit: bool) -> None:
     else:
         signal = _RolledBack()
         await transaction.__aexit__(_RolledBack, signal, None)
+
+
+async def _prepare(participant: _Participant) -> None:
+    """Phase one on a PostgreSQL database: ``PREPARE TRANSACTION``."""
+    gid = participant.gid = f"glue_{uuid.uuid4().hex}"
+    try:
+        await participant.conn.execute(f"PREPARE TRANSACTION '{gid}'")
+    except ConnectionLost:
+        raise  # Unknown whether it prepared: the rollback tries ROLLBACK PREPARED.
+    except GlueError:
+        participant.gid = None  # Refused: the server rolled it back.
+        raise
+    participant.prepared = True
+    # The session has left its transaction; this ends glue's side of it.
+    await _end(participant, commit=True)
+
+
+async def _finish_prepared(participant: _Participant, verb: str, gid: str) -> None:
+    """Run ``COMMIT PREPARED`` or ``ROLLBACK PREPARED`` for ``gid``.
+
+    On the participant's connection, or on a fresh one from its pool when that
+    connection was lost: a prepared transaction outlives its session.
+    """
+    sql = f"{verb} PREPARED '{gid}'"
+    conn = participant.conn
+    if not conn.closed:
+        try:
+            await conn.execute(sql)
+        except ConnectionLost as exc:
+            _log.info(
+                "connection lost between phases, retrying on a fresh one",
+                database=participant.name,
+                error=str(exc),
+            )
+        else:
+            return
+    async with participant.pool.acquire() as fresh:
+        await fresh.execute(sql)
+
+
+async def _rollback_prepared(participant: _Participant, gid: str) -> None:
+    try:
+        await _finish_prepared(participant, "ROLLBACK", gid)
+    except GlueError as exc:
+        if participant.prepared:
+            raise GlueError(
+                f"{exc}; prepared transaction {gid!r} may be left on the server: "
+                "finish it with ROLLBACK PREPARED"
+            ) from exc
+        # Its PREPARE never answered: most likely it never ran.
+        _log.debug("no prepared transaction to roll back", gid=gid, error=str(exc))
+
+
+async def _left_behind(participant: _Participant, gid: str, exc: GlueError) -> str:
+    """Why ``gid`` did not commit, and whether it is still on its server."""
+    try:
+        async with participant.pool.acquire() as conn:
+            found = await conn.fetch(
+                "SELECT gid FROM pg_prepared_xacts WHERE gid = $1", (gid,)
+            )
+    except GlueError:
+        where = (
+            "may be left on the server: look in pg_prepared_xacts and finish it "
+            f"with COMMIT PREPARED '{gid}' in database {participant.name!r}"
+        )
+    else:
+        if found.rows:
+            where = (
+                "is left on the server, holding its locks: finish it with "
+                f"COMMIT PREPARED '{gid}' in database {participant.name!r}"
+            )
+        else:
+            where = (
+                "is no longer on the server (someone else finished it: check "
+                "whether its writes are there)"
+            )
+    return f"{participant.name}: {exc}; its prepared transaction {gid!r} {where}"
 
 
 async def _can_prepare(participant: _Participant) -> bool:

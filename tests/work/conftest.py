@@ -42,12 +42,47 @@ def second_postgres(postgres_server: str) -> Iterator[str]:
         )
 
 
+@pytest.fixture
+def two_phase_urls(postgres_2pc_server: str) -> Iterator[tuple[str, str]]:
+    """Two fresh databases on a server that allows prepared transactions.
+
+    Afterwards, prepared transactions a test left in them are rolled back (a
+    database holding one cannot be dropped), then both are dropped.
+    """
+    names = [f"glue_test_{uuid.uuid4().hex[:12]}" for _ in range(2)]
+    for name in names:
+        asyncio.run(_admin(postgres_2pc_server, f'CREATE DATABASE "{name}"'))
+    try:
+        yield (
+            urlunsplit(urlsplit(postgres_2pc_server)._replace(path=f"/{names[0]}")),
+            urlunsplit(urlsplit(postgres_2pc_server)._replace(path=f"/{names[1]}")),
+        )
+    finally:
+        for name in names:
+            asyncio.run(_drop_with_prepared(postgres_2pc_server, name))
+
+
 async def _admin(dsn: str, sql: str) -> None:
     conn = await asyncpg.connect(dsn, timeout=10)
     try:
         await conn.execute(sql)
     finally:
         await conn.close()
+
+
+async def _drop_with_prepared(server: str, name: str) -> None:
+    await _admin(server, f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+    conn = await asyncpg.connect(
+        urlunsplit(urlsplit(server)._replace(path=f"/{name}")), timeout=10
+    )
+    try:
+        for record in await conn.fetch(
+            "SELECT gid FROM pg_prepared_xacts WHERE database = current_database()"
+        ):
+            await conn.execute(f"ROLLBACK PREPARED '{record['gid']}'")
+    finally:
+        await conn.close()
+    await _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(params=["sqlite+sqlite", "postgres+sqlite", "postgres+postgres"])
