@@ -299,10 +299,14 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     results = anyio.run(run, args.rounds, args.seconds)
     reference = dict(results)["glue, handler yields"]
-    print("| contender | µs per dispatch | x glue (yields) |")
-    print("| --- | ---: | ---: |")
+    floor = dict(results)[FLOOR]
+    print("| contender | µs per dispatch | x floor | x glue (yields) |")
+    print("| --- | ---: | ---: | ---: |")
     for name, micros in results:
-        print(f"| {name} | {micros:.2f} | {micros / reference:.2f} |")
+        print(
+            f"| {name} | {micros:.2f} | {micros / floor:.1f} "
+            f"| {micros / reference:.2f} |"
+        )
 
 
 if __name__ == "__main__":
