@@ -62,7 +62,10 @@ CHECKED = (
     "glue.entities",
     "glue.errors",
     "glue.log",
+    "glue.query",
+    "glue.state",
     "glue.typing",
+    "glue.work",
 )
 
 
