@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from ..schema.model import Schema
     from .tasks import KeyFilter, Task
 
-__all__ = ["THREAD_THRESHOLD", "PlanExecutor"]
+__all__ = ["PlanExecutor", "THREAD_THRESHOLD"]
 
 THREAD_THRESHOLD = 20_000
 """In-memory steps over more input rows than this run in a worker thread, so

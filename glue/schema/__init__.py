@@ -19,12 +19,12 @@ from .model import (
 
 __all__ = [
     "AUDIT_COLUMNS",
-    "DELETED_AT",
-    "ETAG",
     "Check",
     "Column",
     "ColumnType",
     "Constraint",
+    "DELETED_AT",
+    "ETAG",
     "ForeignKey",
     "Index",
     "Schema",

@@ -18,12 +18,12 @@ from ..errors import SchemaError
 
 __all__ = [
     "AUDIT_COLUMNS",
-    "DELETED_AT",
-    "ETAG",
     "Check",
     "Column",
     "ColumnType",
     "Constraint",
+    "DELETED_AT",
+    "ETAG",
     "ForeignKey",
     "Index",
     "Schema",

@@ -1,1 +1,43 @@
 """Services in the AMSDAL Glue style: data, schema, transactions and locks."""
+
+from __future__ import annotations
+
+from .reads import (
+    AsyncDataQueryService,
+    Data,
+    DataQueryOperation,
+    DataQueryService,
+    DataResult,
+)
+from .schema import (
+    AsyncSchemaCommandService,
+    AsyncSchemaQueryService,
+    SchemaCommandService,
+    SchemaQueryService,
+)
+from .writes import (
+    AsyncDataCommandService,
+    AsyncLockCommandService,
+    AsyncTransactionCommandService,
+    DataCommandService,
+    LockCommandService,
+    TransactionCommandService,
+)
+
+__all__ = [
+    "AsyncDataCommandService",
+    "AsyncDataQueryService",
+    "AsyncLockCommandService",
+    "AsyncSchemaCommandService",
+    "AsyncSchemaQueryService",
+    "AsyncTransactionCommandService",
+    "Data",
+    "DataCommandService",
+    "DataQueryOperation",
+    "DataQueryService",
+    "DataResult",
+    "LockCommandService",
+    "SchemaCommandService",
+    "SchemaQueryService",
+    "TransactionCommandService",
+]

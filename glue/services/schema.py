@@ -41,6 +41,7 @@ __all__ = [
     "SchemaCommandService",
     "SchemaQueryService",
     "TableInfo",
+    "Target",
 ]
 
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from ..connections.abc import Dialect
 
 __all__ = [
+    "Convert",
     "SQL_TYPES",
     "decoder",
     "encoder",
