@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .containers import init_default_containers
 from .reads import (
     AsyncDataQueryService,
     Data,
@@ -40,4 +41,5 @@ __all__ = [
     "SchemaCommandService",
     "SchemaQueryService",
     "TransactionCommandService",
+    "init_default_containers",
 ]
