@@ -58,6 +58,7 @@ __all__ = [
 
 S = TypeVar("S")
 M = TypeVar("M", bound="ServiceMiddleware")
+V = TypeVar("V")
 
 _EMPTY: Mapping[str, Any] = {}
 
@@ -179,10 +180,20 @@ class Services:
     """The registry of services and method middleware, frozen once the app starts.
 
     Resolved paths are cached here, so a DAL's attribute access costs a dict
-    lookup after the first time.
+    lookup after the first time. Freezing also gives each service its own view
+    class, whose attributes are the service's names: on a frozen registry,
+    ``dal.orders.get_order`` is two plain attribute reads.
     """
 
-    __slots__ = ("_entries", "_folded", "_frozen", "_middleware", "_root")
+    __slots__ = (
+        "_dal_type",
+        "_entries",
+        "_folded",
+        "_frozen",
+        "_middleware",
+        "_root",
+        "_view_types",
+    )
 
     def __init__(self) -> None:
         self._root = Service()
@@ -190,6 +201,8 @@ class Services:
         self._folded: CallNext | None = None
         self._entries: dict[str, _Entry] = {}
         self._frozen = False
+        self._dal_type = Dal
+        self._view_types: dict[str, type[_ServiceView]] = {}
 
     def __repr__(self) -> str:
         names = ", ".join(sorted(self._root._glue_services or ())) or "none"
@@ -245,16 +258,37 @@ class Services:
         return middleware
 
     def freeze(self) -> None:
-        """End registration: later registrations raise. Idempotent."""
-        self._frozen = True
-        seen: set[int] = set()
-        pending: list[object] = [self._root]
+        """End registration: later registrations raise. Idempotent.
+
+        Raises:
+            glue.RegistrationError: a service contains itself (then nothing is
+                frozen).
+        """
+        if self._frozen:
+            return
+        nodes: list[tuple[str, object]] = []
+        pending: list[tuple[str, object, tuple[object, ...]]] = [
+            (name, child, ()) for name, child in _named(self._root)
+        ]
         while pending:
-            node = pending.pop()
-            if isinstance(node, Service) and id(node) not in seen:
-                seen.add(id(node))
+            path, node, above = pending.pop()
+            if any(node is ancestor for ancestor in above):
+                raise RegistrationError(
+                    f"service {path!r} is {_name(node)}, which contains itself: "
+                    "a service cannot be its own sub-service"
+                )
+            nodes.append((path, node))
+            below = (*above, node)
+            pending.extend((f"{path}.{n}", c, below) for n, c in _named(node))
+        self._dal_type = _view_type(Dal, "Dal", self._root, "", _TopMember)
+        self._root._glue_frozen = True
+        for path, node in nodes:
+            if isinstance(node, Service):
                 node._glue_frozen = True
-                pending.extend((node._glue_services or _EMPTY).values())
+            self._view_types[path] = _view_type(
+                _ServiceView, type(node).__name__, node, f"{path}.", _Member
+            )
+        self._frozen = True
 
     def _entry(self, path: str) -> _Entry:
         """What ``path`` names: a service (``.method`` None) or a method.
@@ -296,7 +330,13 @@ class Dal:
         context: the context calls run in; None for deferred calls.
     """
 
-    __slots__ = ("_context", "_services")
+    # What attribute access resolves is kept in the instance __dict__: the next
+    # access of the same name is a plain attribute read.
+    __slots__ = ("__dict__", "_context", "_services")
+
+    def __new__(cls, services: Services, context: Context | None = None) -> Dal:
+        # A frozen registry's own subclass, with its service names as attributes.
+        return object.__new__(services._dal_type if cls is Dal else cls)
 
     def __init__(self, services: Services, context: Context | None = None) -> None:
         self._services = services
@@ -318,7 +358,8 @@ class Dal:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
-        return self.resolve(name)
+        found = self.__dict__[name] = self.resolve(name)
+        return found
 
     def resolve(self, path: str) -> Any:
         """What the dotted ``path`` names: ``dal.resolve("orders.get_order")``.
@@ -330,9 +371,10 @@ class Dal:
             glue.ConfigurationError: nothing is registered at ``path``; the
                 message names the full path.
         """
-        entry = self._services._entry(path)
+        services = self._services
+        entry = services._entry(path)
         if entry.method is None:
-            return _ServiceView(self, path)
+            return services._view_types.get(path, _ServiceView)(self, path)
         return _MethodView(self, entry)
 
     async def _run(
@@ -351,6 +393,8 @@ class Dal:
         try:
             chain = self._services._chain()
             if chain is None:
+                if entry.is_async:
+                    return await entry.method(*args, **kwargs)  # type: ignore[misc]  # is_async: method is set
                 return await entry.call(args, kwargs)
             return await chain(
                 ServiceCall(path=entry.path, args=args, kwargs=kwargs, context=ctx)
@@ -434,7 +478,7 @@ class _Entry:
 class _ServiceView:
     """A service (or namespace) seen through a DAL: walk on to its methods."""
 
-    __slots__ = ("_dal", "_path")
+    __slots__ = ("__dict__", "_dal", "_path")
 
     def __init__(self, dal: Dal, path: str) -> None:
         self._dal = dal
@@ -454,7 +498,8 @@ class _ServiceView:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
-        return self._dal.resolve(f"{self._path}.{name}")
+        found = self.__dict__[name] = self._dal.resolve(f"{self._path}.{name}")
+        return found
 
 
 class _MethodView:
@@ -479,11 +524,48 @@ class _MethodView:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         dal = self._dal
-        if dal.context is None:
+        if dal._context is None:
             return DeferredCall(
                 services=dal.services, path=self._entry.path, args=args, kwargs=kwargs
             )
         return dal._run(self._entry, args, kwargs)
+
+
+class _TopMember:
+    """A top-level name of a frozen registry, as an attribute of its Dal class.
+
+    It resolves its path on first use and keeps what it found, so reading it
+    afterwards only builds the view.
+    """
+
+    __slots__ = ("entry", "path", "view_type")
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.entry: _Entry | None = None
+        self.view_type: type[_ServiceView] = _ServiceView
+
+    def view(self, dal: Dal) -> Any:
+        entry = self.entry
+        if entry is None:
+            services = dal._services
+            entry = self.entry = services._entry(self.path)
+            self.view_type = services._view_types.get(self.path, _ServiceView)
+        if entry.method is None:
+            return self.view_type(dal, self.path)
+        return _MethodView(dal, entry)
+
+    def __get__(self, dal: Dal | None, owner: type | None = None) -> Any:
+        return self if dal is None else self.view(dal)
+
+
+class _Member(_TopMember):
+    """A name of a frozen service, as an attribute of its view class."""
+
+    __slots__ = ()
+
+    def __get__(self, view: _ServiceView | None, owner: type | None = None) -> Any:  # type: ignore[override]  # views, not DALs
+        return self if view is None else self.view(view._dal)
 
 
 # Registration and resolution -------------------------------------------------
@@ -576,6 +658,26 @@ def _method_of(service: object, name: str) -> Callable[..., Any] | None:
         return None
     value = getattr(service, name)
     return value if callable(value) and not isinstance(value, type) else None
+
+
+def _named(node: object) -> list[tuple[str, object]]:
+    """The sub-services of ``node``, by name."""
+    return (
+        list(node._glue_services.items())
+        if isinstance(node, Service) and (node._glue_services)
+        else []
+    )
+
+
+def _view_type(
+    base: type[V], name: str, node: object, prefix: str, member: type[_TopMember]
+) -> type[V]:
+    """A subclass of ``base`` with ``node``'s names as attributes."""
+    names = [child for child, _ in _named(node)]
+    names += [n for n in dir(node) if n not in names and _method_of(node, n)]
+    attributes: dict[str, Any] = {n: member(prefix + n) for n in names}
+    attributes["__slots__"] = ()
+    return type(name, (base,), attributes)
 
 
 def _walk(root: Service, path: str) -> _Entry:

@@ -94,7 +94,10 @@ async def test_d01_call_runs_inside_the_active_context() -> None:
         assert await dal.probe.sync_where() is ctx
 
 
-async def test_d01_services_nest_three_deep_by_path_and_by_sub_service() -> None:
+@pytest.mark.parametrize("frozen", [False, True], ids=["open", "frozen"])
+async def test_d01_services_nest_three_deep_by_path_and_by_sub_service(
+    frozen: bool,
+) -> None:
     services = Services()
     services.register("shop.billing.invoices", Probe())
     shipping = Service()
@@ -104,7 +107,19 @@ async def test_d01_services_nest_three_deep_by_path_and_by_sub_service() -> None
         dal = Dal(services, ctx)
         assert await dal.shop.billing.invoices.where() == (ctx, ctx)
         assert await dal.shipping.parcels.labels.where() == (ctx, ctx)
+        if frozen:
+            services.freeze()
+        dal = Dal(services, ctx)
+        assert isinstance(dal, Dal)
+        assert await dal.shop.billing.invoices.where() == (ctx, ctx)
+        assert await dal.shipping.parcels.labels.where() == (ctx, ctx)
         assert await dal.resolve("shipping.parcels.labels.sync_where")() is ctx
+        assert dal.shop.billing == dal.resolve("shop.billing")
+        assert repr(dal.shop.billing.invoices.where) == (
+            "<service method 'shop.billing.invoices.where'>"
+        )
+        with pytest.raises(ConfigurationError, match=r"'shop\.billing\.taxes'"):
+            dal.shop.billing.taxes  # noqa: B018
 
 
 # D02: the context, its meta, its resources and the other services ---------------------
@@ -475,6 +490,16 @@ def test_freeze_ends_registration_everywhere() -> None:
 
     with pytest.raises(RegistrationError, match="cannot add middleware"):
         services.middleware(middleware)
+
+
+def test_a_service_cannot_contain_itself() -> None:
+    services = Services()
+    loop = services.register("loop", Service())
+    loop.register("inner.again", loop)
+    with pytest.raises(RegistrationError, match=r"'loop\.inner\.again' is Service"):
+        services.freeze()
+    assert not services.frozen
+    services.register("late", Probe())
 
 
 # Repositories shared in one unit of work, separate per task (R01, R02) ----------------
