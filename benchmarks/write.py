@@ -1,24 +1,34 @@
 """The write side, timed: glue's flush against the raw drivers and SQLAlchemy's ORM.
 
-Per database (SQLite file, PostgreSQL database), in one run:
+Per database (a SQLite file, a PostgreSQL database), each contender on its own
+table, N order rows (id, customer_id, total, status, etag):
 
-- bulk: N order rows inserted, then all of them updated with an etag check;
-  - glue: one unit of work inserts them (``insert_many``), a second reads them
-    all (``get_many``, one SELECT), updates each, and commits: one etag-guarded
-    ``UPDATE ... FROM unnest(...)`` on PostgreSQL, one ``executemany`` on SQLite;
-  - raw: the fastest way the driver offers, etags already in memory:
-    PostgreSQL ``copy_records_to_table`` (and, for reference, one INSERT over
-    ``unnest``) then one etag-guarded ``UPDATE ... FROM unnest ... RETURNING``;
-    SQLite ``executemany`` for both, checking the total row count;
-  - SQLAlchemy: the async ORM with a ``version_id_col`` (``add_all`` then a
-    SELECT of every row, an attribute change each, ``commit``).
-- single: one unit of work inserting one row and committing, against the raw
-  driver's BEGIN / INSERT / COMMIT on an open connection.
+- **insert**: from a list of N dicts to committed rows, new etags included.
+  glue: one unit of work, ``insert_many`` then commit. Raw PostgreSQL:
+  ``copy_records_to_table``, and for reference one ``INSERT ... SELECT FROM
+  unnest``; raw SQLite: ``executemany``; both build their records (and etags)
+  from the dicts inside the timing. SQLAlchemy: ``add_all`` then commit.
+- **update (loaded)**: every row changed with an etag check, starting from rows
+  already in memory. glue: the unit read them (``get_many``) before the timing
+  starts; the timing covers the N ``update`` calls and the commit (one guarded
+  ``UPDATE ... FROM unnest`` on PostgreSQL, one ``executemany`` on SQLite). Raw:
+  the etags held from the insert; the timing covers building the parameters
+  (new etags included) and the one guarded statement, checking that all N rows
+  matched. SQLAlchemy: the objects loaded by a SELECT before the timing, then an
+  attribute change each and commit (``version_id_col``: one UPDATE per row).
+- **read + update**: the same with the read inside the timing. glue: a fresh unit
+  ``get_many`` then N ``update`` calls and commit; raw: one SELECT of the rows,
+  then as above; SQLAlchemy: a fresh session's SELECT, changes and commit.
+- **one-row unit**: one unit of work inserting one row and committing, against
+  the raw driver's BEGIN / INSERT / COMMIT on an open connection (microseconds).
 
+Each bulk column is rows per second, the median of ``--repeat`` runs (the ORM's
+of ``--orm-repeat``); ``x`` columns are glue's speed over the contender's.
 Targets: glue at least 0.7x the fastest raw way and at least 5x the ORM on the
-bulk rows, within 1.5x of raw on the single-row commit. Run::
+bulk columns, within 1.5x of raw on the one-row unit. Run::
 
-    python benchmarks/write.py [--rows 50000] [--single 2000] [--postgres DSN]
+    python benchmarks/write.py [--rows 50000] [--repeat 5] [--orm-repeat 1]
+                               [--single 2000] [--postgres DSN]
 
 The PostgreSQL server is ``GLUE_BENCH_POSTGRES_DSN`` or a local one (user
 ``postgres`` on 127.0.0.1:5432); a scratch database is created and dropped.
@@ -33,6 +43,7 @@ import gc
 import importlib.util
 import logging
 import os
+import statistics
 import tempfile
 import time
 import uuid
@@ -85,7 +96,9 @@ def orders(n: int) -> list[dict[str, Any]]:
 
 
 def etags(n: int) -> list[str]:
-    return [uuid.uuid4().hex for _ in range(n)]
+    """N random 32-hex-digit etags, from one ``os.urandom`` call."""
+    blob = os.urandom(16 * n).hex()
+    return [blob[i : i + 32] for i in range(0, 32 * n, 32)]
 
 
 class Timer:
@@ -102,24 +115,38 @@ class Timer:
         gc.enable()
 
 
+Times = dict[str, float]
+"""Seconds per column: insert, update (loaded), read + update."""
+
+INSERT, LOADED, READ = "insert", "update (loaded)", "read + update"
+
+
 # -- glue ----------------------------------------------------------------------------
 
 
-async def glue_bulk(url: str, n: int) -> tuple[float, float]:
+async def glue_bulk(url: str, n: int, table: str) -> Times:
+    schema = msgspec.structs.replace(ORDERS, name=table)
     async with ConnectionManager.from_urls({"default": url}) as manager:
         pool = manager.get_connection_pool()
-        await SchemaCommandService(pool).create_table(ORDERS)
+        await SchemaCommandService(pool).create_table(schema)
         rows = orders(n)
         with Timer() as insert:
             async with UnitOfWork(manager) as unit:
-                await unit.state.insert_many(ORDERS, rows)
-        with Timer() as update:
+                await unit.state.insert_many(schema, rows)
+        async with UnitOfWork(manager) as unit:
+            state = unit.state
+            await state.get_many(schema, range(n))
+            with Timer() as loaded:
+                for i in range(n):
+                    await state.update(schema, i, {"status": "paid", "total": i + 0.5})
+                await unit.commit()
+        with Timer() as read:
             async with UnitOfWork(manager) as unit:
                 state = unit.state
-                await state.get_many(ORDERS, range(n))
+                await state.get_many(schema, range(n))
                 for i in range(n):
-                    await state.update(ORDERS, i, {"status": "paid", "total": i + 0.5})
-    return insert.seconds, update.seconds
+                    await state.update(schema, i, {"status": "sent", "total": i + 0.25})
+    return {INSERT: insert.seconds, LOADED: loaded.seconds, READ: read.seconds}
 
 
 async def glue_single(url: str, rounds: int) -> float:
@@ -138,20 +165,48 @@ async def glue_single(url: str, rounds: int) -> float:
 
 # -- raw drivers ---------------------------------------------------------------------
 
+PG_UPDATE = (
+    'UPDATE "{t}" AS t SET "status" = v.s, "total" = v.tot, "etag" = v.ne '
+    "FROM unnest($1::bigint[], $2::text[], $3::float8[], $4::text[], $5::text[]) "
+    'AS v(id, s, tot, oe, ne) WHERE t."id" = v.id AND t."etag" = v.oe '
+    'RETURNING t."id"'
+)
 
-async def asyncpg_bulk(dsn: str, n: int) -> dict[str, float]:
+
+async def asyncpg_update(
+    conn: asyncpg.Connection[Any], table: str, held: list[dict[str, Any]], total: float
+) -> list[dict[str, Any]]:
+    """One guarded UPDATE of every held row; returns the rows with new etags."""
+    n = len(held)
+    new = etags(n)
+    ids = [r["id"] for r in held]
+    async with conn.transaction():
+        matched = await conn.fetch(
+            PG_UPDATE.format(t=table),
+            ids,
+            ["paid"] * n,
+            [i + total for i in ids],
+            [r["etag"] for r in held],
+            new,
+        )
+        assert len(matched) == n
+    return [{"id": i, "etag": e} for i, e in zip(ids, new, strict=True)]
+
+
+async def asyncpg_bulk(dsn: str, n: int) -> dict[str, Times]:
     conn = await asyncpg.connect(dsn)
     try:
-        times = {}
+        times: dict[str, Times] = {}
         for how in ("copy", "unnest"):
             table = f"raw_{how}"
             await conn.execute(CREATE["postgres"].format(t=table))
-            tags = etags(n)
-            records = [
-                (r["id"], r["customer_id"], r["total"], r["status"], e)
-                for r, e in zip(orders(n), tags, strict=True)
-            ]
+            rows = orders(n)
             with Timer() as insert:
+                tags = etags(n)
+                records = [
+                    (r["id"], r["customer_id"], r["total"], r["status"], e)
+                    for r, e in zip(rows, tags, strict=True)
+                ]
                 async with conn.transaction():
                     if how == "copy":
                         await conn.copy_records_to_table(table, records=records)
@@ -161,24 +216,20 @@ async def asyncpg_bulk(dsn: str, n: int) -> dict[str, float]:
                             "$2::bigint[], $3::float8[], $4::text[], $5::text[])",
                             *map(list, zip(*records, strict=True)),
                         )
-            times[f"insert ({how})"] = insert.seconds
-            new = etags(n)
-            with Timer() as update:
-                async with conn.transaction():
-                    matched = await conn.fetch(
-                        f'UPDATE "{table}" AS t SET "status" = v.s, "total" = v.tot, '
-                        '"etag" = v.ne FROM unnest($1::bigint[], $2::text[], '
-                        "$3::float8[], $4::text[], $5::text[]) "
-                        "AS v(id, s, tot, oe, ne) "
-                        'WHERE t."id" = v.id AND t."etag" = v.oe RETURNING t."id"',
-                        list(range(n)),
-                        ["paid"] * n,
-                        [i + 0.5 for i in range(n)],
-                        tags,
-                        new,
-                    )
-                    assert len(matched) == n
-            times["update (unnest)"] = update.seconds
+            held = [{"id": r[0], "etag": r[4]} for r in records]
+            with Timer() as loaded:
+                await asyncpg_update(conn, table, held, 0.5)
+            with Timer() as read:
+                found = await conn.fetch(
+                    f'SELECT * FROM "{table}" WHERE "id" = ANY($1::bigint[])',
+                    list(range(n)),
+                )
+                await asyncpg_update(conn, table, [dict(r) for r in found], 0.25)
+            times[how] = {
+                INSERT: insert.seconds,
+                LOADED: loaded.seconds,
+                READ: read.seconds,
+            }
         return times
     finally:
         await conn.close()
@@ -201,38 +252,46 @@ async def asyncpg_single(dsn: str, rounds: int) -> float:
         await conn.close()
 
 
-async def aiosqlite_bulk(path: Path, n: int) -> dict[str, float]:
+async def aiosqlite_update(
+    db: aiosqlite.Connection, held: list[tuple[Any, ...]], total: float
+) -> None:
+    """One guarded executemany over every held (id, etag)."""
+    new = etags(len(held))
+    params = [
+        ("paid", i + total, e, i, old) for (i, old), e in zip(held, new, strict=True)
+    ]
+    await db.execute("BEGIN IMMEDIATE")
+    cursor = await db.executemany(
+        'UPDATE "raw" SET "status" = ?, "total" = ?, "etag" = ? '
+        'WHERE "id" = ? AND "etag" = ?',
+        params,
+    )
+    assert cursor.rowcount == len(held)
+    await db.execute("COMMIT")
+
+
+async def aiosqlite_bulk(path: Path, n: int) -> Times:
     async with aiosqlite.connect(path, isolation_level=None) as db:
         await db.execute("PRAGMA journal_mode = WAL")
         await db.execute("PRAGMA synchronous = NORMAL")
         await db.execute(CREATE["sqlite"].format(t="raw"))
-        tags = etags(n)
-        records = [
-            (r["id"], r["customer_id"], r["total"], r["status"], e)
-            for r, e in zip(orders(n), tags, strict=True)
-        ]
+        rows = orders(n)
         with Timer() as insert:
+            tags = etags(n)
+            records = [
+                (r["id"], r["customer_id"], r["total"], r["status"], e)
+                for r, e in zip(rows, tags, strict=True)
+            ]
             await db.execute("BEGIN IMMEDIATE")
             await db.executemany('INSERT INTO "raw" VALUES (?, ?, ?, ?, ?)', records)
             await db.execute("COMMIT")
-        new = etags(n)
-        params = [
-            ("paid", i + 0.5, e, i, old)
-            for i, (old, e) in enumerate(zip(tags, new, strict=True))
-        ]
-        with Timer() as update:
-            await db.execute("BEGIN IMMEDIATE")
-            cursor = await db.executemany(
-                'UPDATE "raw" SET "status" = ?, "total" = ?, "etag" = ? '
-                'WHERE "id" = ? AND "etag" = ?',
-                params,
-            )
-            assert cursor.rowcount == n
-            await db.execute("COMMIT")
-    return {
-        "insert (executemany)": insert.seconds,
-        "update (executemany)": update.seconds,
-    }
+        with Timer() as loaded:
+            await aiosqlite_update(db, [(r[0], r[4]) for r in records], 0.5)
+        with Timer() as read:
+            cursor = await db.execute('SELECT * FROM "raw"')
+            found = await cursor.fetchall()
+            await aiosqlite_update(db, [(r[0], r[4]) for r in found], 0.25)
+    return {INSERT: insert.seconds, LOADED: loaded.seconds, READ: read.seconds}
 
 
 async def aiosqlite_single(path: Path, rounds: int) -> float:
@@ -252,7 +311,7 @@ async def aiosqlite_single(path: Path, rounds: int) -> float:
 # -- SQLAlchemy async ORM -------------------------------------------------------------
 
 
-async def sqlalchemy_bulk(url: str, n: int) -> tuple[float, float]:
+async def sqlalchemy_bulk(url: str, n: int, table: str) -> Times:
     import sqlalchemy as sa
     from sqlalchemy.ext.asyncio import (
         async_sessionmaker,
@@ -264,7 +323,7 @@ async def sqlalchemy_bulk(url: str, n: int) -> tuple[float, float]:
         pass
 
     class Order(Base):
-        __tablename__ = "orm_orders"
+        __tablename__ = table
         id = sa.Column(sa.Integer, primary_key=True, autoincrement=False)
         customer_id = sa.Column(sa.Integer, nullable=False)
         total = sa.Column(sa.Float, nullable=False)
@@ -280,38 +339,65 @@ async def sqlalchemy_bulk(url: str, n: int) -> tuple[float, float]:
         async with engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
         sessions = async_sessionmaker(engine, expire_on_commit=False)
+        rows = orders(n)
         with Timer() as insert:
             async with sessions() as session:
-                session.add_all(Order(**row) for row in orders(n))
+                session.add_all(Order(**row) for row in rows)
                 await session.commit()
-        with Timer() as update:
-            async with sessions() as session:
-                for order in (await session.scalars(sa.select(Order))).all():
+        async with sessions() as session:
+            loaded = (await session.scalars(sa.select(Order))).all()
+            with Timer() as update:
+                for order in loaded:
                     order.status = "paid"
                     order.total = order.id + 0.5
                 await session.commit()
-        return insert.seconds, update.seconds
+        with Timer() as read:
+            async with sessions() as session:
+                for order in (await session.scalars(sa.select(Order))).all():
+                    order.status = "sent"
+                    order.total = order.id + 0.25
+                await session.commit()
+        return {INSERT: insert.seconds, LOADED: update.seconds, READ: read.seconds}
     finally:
         await engine.dispose()
 
 
 # -- running and reporting -------------------------------------------------------------
 
-
-def rate(n: int, seconds: float) -> str:
-    return f"{n / seconds:>10,.0f}"
+COLUMNS = (INSERT, LOADED, READ)
 
 
-def report(title: str, n: int, rows: dict[str, tuple[float, float]]) -> None:
-    """Print one table: contender → insert / update rows per second and ratios."""
-    print(f"\n{title}: {n:,} rows (rows per second; ratio = glue / other)")
-    print(f"  {'contender':<34}{'insert':>11}{'update':>11}{'both':>11}{'ratio':>8}")
-    glue_total = sum(rows["glue"])
-    for name, (insert, update) in rows.items():
-        both = insert + update
-        ratio = "" if name == "glue" else f"{both / glue_total:>7.2f}x"
-        line = f"{rate(n, insert)} {rate(n, update)} {rate(2 * n, both)}"
-        print(f"  {name:<34}{line} {ratio}")
+def median_times(runs: list[Times]) -> Times:
+    return {c: statistics.median(run[c] for run in runs) for c in COLUMNS}
+
+
+def report(title: str, n: int, rows: dict[str, list[Times]]) -> None:
+    """Print one table: contender → rows per second per column, and glue's ratio."""
+    repeats = {len(runs) for runs in rows.values()}
+    print(
+        f"\n{title}: {n:,} rows; rows per second, median of "
+        f"{'/'.join(map(str, sorted(repeats)))} run(s); x = glue's speed / theirs"
+    )
+    head = "".join(f"{c:>17}{'x':>7}" for c in COLUMNS)
+    print(f"  {'contender':<36}{head}")
+    medians = {name: median_times(runs) for name, runs in rows.items()}
+    ours = medians["glue"]
+    for name, times in medians.items():
+        cells = []
+        for c in COLUMNS:
+            ratio = "" if name == "glue" else f"{times[c] / ours[c]:.2f}x"
+            cells.append(f"{n / times[c]:>17,.0f}{ratio:>7}")
+        print(f"  {name:<36}{''.join(cells)}")
+    spread = {
+        c: (min(r[c] for r in rows["glue"]), max(r[c] for r in rows["glue"]))
+        for c in COLUMNS
+    }
+    print(
+        "  glue's spread (rows/s, slowest-fastest run): "
+        + "; ".join(
+            f"{c} {n / hi:,.0f}-{n / lo:,.0f}" for c, (lo, hi) in spread.items()
+        )
+    )
 
 
 async def postgres_database(server: str) -> tuple[str, Callable[[], Awaitable[None]]]:
@@ -332,71 +418,83 @@ async def postgres_database(server: str) -> tuple[str, Callable[[], Awaitable[No
     return urlunsplit(urlsplit(server)._replace(path=f"/{name}")), drop
 
 
-async def run(n: int, rounds: int, server: str) -> None:
+async def run(options: argparse.Namespace) -> None:
+    n, repeat = options.rows, options.repeat
     have_sqlalchemy = importlib.util.find_spec("sqlalchemy") is not None
     if not have_sqlalchemy:
         print("SQLAlchemy not installed: pip install 'sqlalchemy[asyncio]'")
-    single: dict[str, tuple[float, float]] = {}
+    single: dict[str, tuple[list[float], list[float]]] = {}
 
-    dsn, drop = await postgres_database(server)
-    try:
-        raw = await asyncpg_bulk(dsn, n)
-        rows = {"glue": await glue_bulk(dsn, n)}
-        fastest_insert = min(raw["insert (copy)"], raw["insert (unnest)"])
-        rows["asyncpg copy + UPDATE FROM unnest"] = (
-            fastest_insert,
-            raw["update (unnest)"],
-        )
-        rows["asyncpg unnest + UPDATE FROM unnest"] = (
-            raw["insert (unnest)"], raw["update (unnest)"],
-        )  # fmt: skip
-        if have_sqlalchemy:
-            url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
-            rows["SQLAlchemy ORM, version_id_col"] = await sqlalchemy_bulk(url, n)
-        report("PostgreSQL", n, rows)
-        single["PostgreSQL"] = (
-            await glue_single(dsn, rounds),
-            await asyncpg_single(dsn, rounds),
-        )
-    finally:
-        await drop()
+    rows: dict[str, list[Times]] = {}
+    for i in range(repeat):
+        dsn, drop = await postgres_database(options.postgres)
+        try:
+            rows.setdefault("glue", []).append(await glue_bulk(dsn, n, "orders"))
+            raw = await asyncpg_bulk(dsn, n)
+            rows.setdefault("asyncpg COPY + UPDATE FROM unnest", []).append(raw["copy"])
+            rows.setdefault("asyncpg INSERT/UPDATE FROM unnest", []).append(
+                raw["unnest"]
+            )
+            if have_sqlalchemy and i < options.orm_repeat:
+                url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
+                rows.setdefault("SQLAlchemy ORM, version_id_col", []).append(
+                    await sqlalchemy_bulk(url, n, "orm_orders")
+                )
+            ours, theirs = single.setdefault("PostgreSQL", ([], []))
+            ours.append(await glue_single(dsn, options.single))
+            theirs.append(await asyncpg_single(dsn, options.single))
+        finally:
+            await drop()
+    report("PostgreSQL", n, rows)
 
-    with tempfile.TemporaryDirectory() as scratch:
-        folder = Path(scratch)
-        raw = await aiosqlite_bulk(folder / "raw.sqlite", n)
-        rows = {"glue": await glue_bulk(f"sqlite:///{folder / 'glue.sqlite'}", n)}
-        rows["aiosqlite executemany"] = (
-            raw["insert (executemany)"], raw["update (executemany)"],
-        )  # fmt: skip
-        if have_sqlalchemy:
-            url = f"sqlite+aiosqlite:///{folder / 'orm.sqlite'}"
-            rows["SQLAlchemy ORM, version_id_col"] = await sqlalchemy_bulk(url, n)
-        report("SQLite", n, rows)
-        single["SQLite"] = (
-            await glue_single(f"sqlite:///{folder / 'single.sqlite'}", rounds),
-            await aiosqlite_single(folder / "raw_single.sqlite", rounds),
-        )
+    rows = {}
+    for i in range(repeat):
+        with tempfile.TemporaryDirectory() as scratch:
+            folder = Path(scratch)
+            url = f"sqlite:///{folder / 'glue.sqlite'}"
+            rows.setdefault("glue", []).append(await glue_bulk(url, n, "orders"))
+            rows.setdefault("aiosqlite executemany", []).append(
+                await aiosqlite_bulk(folder / "raw.sqlite", n)
+            )
+            if have_sqlalchemy and i < options.orm_repeat:
+                url = f"sqlite+aiosqlite:///{folder / 'orm.sqlite'}"
+                rows.setdefault("SQLAlchemy ORM, version_id_col", []).append(
+                    await sqlalchemy_bulk(url, n, "orm_orders")
+                )
+            ours, theirs = single.setdefault("SQLite", ([], []))
+            ours.append(
+                await glue_single(f"sqlite:///{folder / 's.sqlite'}", options.single)
+            )
+            theirs.append(
+                await aiosqlite_single(folder / "raw_single.sqlite", options.single)
+            )
+    report("SQLite", n, rows)
 
     print(
-        f"\nOne unit of work inserting one row ({rounds:,} rounds; microseconds each)"
+        f"\nOne unit of work inserting one row ({options.single:,} rounds, median of "
+        f"{repeat} run(s); microseconds each)"
     )
     print(f"  {'database':<12}{'glue':>10}{'raw BEGIN/INSERT/COMMIT':>26}{'ratio':>8}")
     for name, (ours, theirs) in single.items():
-        ratio = ours / theirs
-        print(f"  {name:<12}{ours * 1e6:>10.0f}{theirs * 1e6:>26.0f}{ratio:>7.2f}x")
+        mine, floor = statistics.median(ours), statistics.median(theirs)
+        print(
+            f"  {name:<12}{mine * 1e6:>10.0f}{floor * 1e6:>26.0f}{mine / floor:>7.2f}x"
+        )
 
 
 def main() -> None:
     """Parse arguments and run every benchmark."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=50_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--orm-repeat", type=int, default=1)
     parser.add_argument("--single", type=int, default=2_000)
     parser.add_argument(
         "--postgres", default=os.environ.get("GLUE_BENCH_POSTGRES_DSN", LOCAL)
     )
-    args = parser.parse_args()
+    options = parser.parse_args()
     glue.log.configure(logging.WARNING)
-    anyio.run(run, args.rows, args.single, args.postgres)
+    anyio.run(run, options)
 
 
 if __name__ == "__main__":

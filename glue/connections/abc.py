@@ -138,6 +138,29 @@ class Connection(Protocol):
         """
         ...
 
+    async def copy_records(
+        self, table: str, columns: Sequence[str], records: Sequence[Params]
+    ) -> int:
+        """Insert rows into ``table`` the fastest way the driver has; all or none.
+
+        PostgreSQL: ``COPY ... FROM STDIN`` in binary (asyncpg's
+        ``copy_records_to_table``); SQLite: one ``executemany`` in one thread hop,
+        inside a savepoint. It joins the caller's transaction, if any. Names are
+        quoted here; values are sent as they are (no SQL is built from them).
+
+        Args:
+            table: the table's name.
+            columns: the columns each record holds, in order.
+            records: the rows, each a sequence of values in ``columns`` order.
+
+        Returns:
+            the number of rows inserted.
+
+        Raises:
+            glue.IntegrityError: a record broke a constraint; none was inserted.
+        """
+        ...
+
     def transaction(self) -> AbstractAsyncContextManager[None]:
         """Begin a transaction that commits on a clean exit and rolls back on error."""
         ...

@@ -277,6 +277,20 @@ class PostgresConnection:
         stream = RowStream(fetch, finish, batch_size=batch_size)
         return stream
 
+    async def copy_records(
+        self, table: str, columns: Sequence[str], records: Sequence[Params]
+    ) -> int:
+        """Insert rows with ``COPY ... FROM STDIN`` (binary); return how many.
+
+        asyncpg quotes the names, and learns the columns' types from the server
+        (a prepared statement, cached per connection).
+        """
+        async with self._use() as raw:
+            status = await raw.copy_records_to_table(
+                table, columns=list(columns), records=records
+            )
+        return _rowcount(status)
+
     async def batch(self, statements: Sequence[Statement]) -> list[int]:
         """Run statements in order in one transaction (a savepoint when nested).
 

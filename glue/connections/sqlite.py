@@ -138,6 +138,11 @@ def _regexp(pattern: str, value: object) -> bool | None:
     return None if value is None else _pattern(pattern).search(str(value)) is not None
 
 
+def _quote(name: str) -> str:
+    """``name`` as a quoted SQL identifier (embedded quotes doubled)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def _rowcount(cursor: sqlite3.Cursor) -> int:
     return max(cursor.rowcount, 0)
 
@@ -350,6 +355,33 @@ class SqliteConnection:
 
         stream = RowStream(fetch, finish, batch_size=batch_size)
         return stream
+
+    async def copy_records(
+        self, table: str, columns: Sequence[str], records: Sequence[Params]
+    ) -> int:
+        """Insert rows with one ``executemany`` in one thread hop; return how many.
+
+        The rows go in inside a savepoint: all or none, inside a `transaction`
+        or alone.
+        """
+        names = ", ".join(map(_quote, columns))
+        marks = ", ".join("?" * len(columns))
+        sql = f"INSERT INTO {_quote(table)} ({names}) VALUES ({marks})"  # noqa: S608
+
+        def run(db: sqlite3.Connection) -> int:
+            db.execute("SAVEPOINT glue_copy")
+            try:
+                cursor = db.executemany(sql, records)
+                count = _rowcount(cursor)
+                cursor.close()
+            except BaseException:
+                db.execute("ROLLBACK TO glue_copy")
+                db.execute("RELEASE glue_copy")
+                raise
+            db.execute("RELEASE glue_copy")
+            return count
+
+        return await self._call(run)
 
     async def batch(self, statements: Sequence[Statement]) -> list[int]:
         """Run statements in order, all or none, in one thread hop.

@@ -6,6 +6,10 @@ columns written), keeping first-change order: a batch goes out at the position
 of its first row, so rows created first are written first. :func:`flush` runs one
 connection's batches inside the caller's transaction and raises
 `glue.ConcurrencyConflict` for the first row whose etag guard did not match.
+
+On PostgreSQL an insert of :data:`~glue.sql.dml.COPY_ROWS` rows or more goes out
+by ``COPY`` (`Connection.copy_records`); on SQLite every batch of a flush goes
+out in one thread hop (`Connection.batch`).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from ..connections.abc import ConnectionPool
 from ..errors import ConcurrencyConflict
 from ..schema.model import ETAG, Schema
 from ..sql import dml
-from ..state.identity import Changeset, Key, RowKind, Tracked
+from ..state.identity import Changeset, Key, Row, RowKind, Tracked
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -48,28 +52,28 @@ class Batch(msgspec.Struct, frozen=True):
         rows = self.rows
         match self.kind:
             case RowKind.INSERT | RowKind.CREATE:
-                currents = [t.current for t in rows if t.current is not None]
                 return dml.insert(
                     dialect,
                     self.schema,
-                    currents,
+                    self.currents(),
                     if_absent=self.kind is RowKind.CREATE,
                 )
             case RowKind.UPDATE:
                 return dml.update(
-                    dialect,
-                    self.schema,
-                    self.columns,
-                    [t.current for t in rows if t.current is not None],
-                    [t.held_etag for t in rows],
+                    dialect, self.schema, self.columns, self.currents(), self.held()
                 )
             case RowKind.DELETE:
                 return dml.delete(
-                    dialect,
-                    self.schema,
-                    [t.key for t in rows],
-                    [t.held_etag for t in rows],
+                    dialect, self.schema, [t.key for t in rows], self.held()
                 )
+
+    def currents(self) -> list[Row]:
+        """The new state of each row (none for deletes)."""
+        return [t.current for t in self.rows if t.current is not None]
+
+    def held(self) -> list[str | None]:
+        """The etag each row had when read (None for rows never stored)."""
+        return [None if t.stored is None else t.stored.get(ETAG) for t in self.rows]
 
 
 class ConnectionWrites(msgspec.Struct, frozen=True):
@@ -129,27 +133,44 @@ def plan_writes(
     groups: dict[int, dict[tuple[str, RowKind, tuple[str, ...]], list[Tracked]]] = {}
     routes: dict[str, ConnectionPool] = {}
     written: dict[tuple[str, frozenset[str]], tuple[str, ...]] = {}
+    # Rows come in runs of one table and kind (and written columns): the run's
+    # list is reused until the shape changes.
+    last: tuple[Schema | None, RowKind | None, frozenset[str] | None] = (None,) * 3
+    run: list[Tracked] = []
     for tracked in changeset.rows:
-        kind = tracked.kind
-        if kind is None:
+        stored, current = tracked.stored, tracked.current
+        if current is stored:
             continue
-        schema = tracked.schema
+        if stored is None:
+            kind = RowKind.CREATE if tracked.create else RowKind.INSERT
+        else:
+            kind = RowKind.DELETE if current is None else RowKind.UPDATE
+        schema, changed = tracked.schema, tracked.changed
+        if (
+            schema is last[0]
+            and kind is last[1]
+            and (kind is not RowKind.UPDATE or changed is last[2])
+        ):
+            run.append(tracked)
+            continue
         pool = routes.get(schema.name)
         if pool is None:
             pool = routes[schema.name] = route(schema.name)
         columns: tuple[str, ...] = ()
         if kind is RowKind.UPDATE:
-            shape = (schema.name, tracked.changed)
+            shape = (schema.name, changed)
             found = written.get(shape)
             if found is None:
-                changed, key = tracked.changed, schema.primary_key
+                key = schema.primary_key
                 found = written[shape] = tuple(
                     c for c in schema.column_names if c in changed and c not in key
                 )
             columns = found
         bucket = groups.setdefault(id(pool), {})
         pools[id(pool)] = pool
-        bucket.setdefault((schema.name, kind, columns), []).append(tracked)
+        run = bucket.setdefault((schema.name, kind, columns), [])
+        run.append(tracked)
+        last = (schema, kind, changed)
     return WritePlan(
         tuple(
             ConnectionWrites(
@@ -181,14 +202,23 @@ async def flush(conn: Connection, batches: tuple[Batch, ...]) -> None:
 
 async def _flush_postgres(conn: Connection, batches: tuple[Batch, ...]) -> None:
     for batch in batches:
+        kind = batch.kind
+        if kind is RowKind.INSERT and len(batch.rows) >= dml.COPY_ROWS:
+            columns, records = dml.records("postgres", batch.schema, batch.currents())
+            await conn.copy_records(batch.schema.name, columns, records)
+            continue
         for statement in batch.statements("postgres"):
-            if batch.kind is RowKind.INSERT:
+            if kind is RowKind.INSERT:
                 await conn.execute(statement.sql, statement.params)
-                continue
-            result = await conn.fetch(statement.sql, statement.params)
-            if len(result.rows) != len(batch.rows):
-                matched = {tuple(row) for row in result.rows}
-                _conflict(batch, [t for t in batch.rows if t.key not in matched])
+            elif kind is RowKind.UPDATE:
+                count = await conn.execute(statement.sql, statement.params)
+                if count != len(batch.rows):
+                    await _pin_update(conn, batch)
+            else:
+                result = await conn.fetch(statement.sql, statement.params)
+                if len(result.rows) != len(batch.rows):
+                    matched = {tuple(row) for row in result.rows}
+                    _conflict(batch, [t for t in batch.rows if t.key not in matched])
 
 
 async def _flush_sqlite(conn: Connection, batches: tuple[Batch, ...]) -> None:
@@ -204,7 +234,7 @@ async def _flush_sqlite(conn: Connection, batches: tuple[Batch, ...]) -> None:
             continue
         if batch.kind is RowKind.UPDATE:
             if counts[start] != len(batch.rows):
-                await _pin_sqlite_update(conn, batch)
+                await _pin_update(conn, batch)
             continue
         # One statement per row: each count says whether its row matched.
         missed = [
@@ -214,12 +244,16 @@ async def _flush_sqlite(conn: Connection, batches: tuple[Batch, ...]) -> None:
             _conflict(batch, missed)
 
 
-async def _pin_sqlite_update(conn: Connection, batch: Batch) -> None:
-    """Find which rows of a short UPDATE did not match, by reading them back."""
-    schema = batch.schema
-    decode = dml.row_decoder("sqlite", schema)
+async def _pin_update(conn: Connection, batch: Batch) -> None:
+    """Find which rows of a short UPDATE did not match, by reading them back.
+
+    A row that matched now carries its new etag (or, unversioned, exists).
+    """
+    schema, dialect = batch.schema, conn.dialect
+    decode = dml.row_decoder(dialect, schema)
     seen: dict[Key, Any] = {}
-    for statement in dml.select_by_keys("sqlite", schema, [t.key for t in batch.rows]):
+    keys = [t.key for t in batch.rows]
+    for statement in dml.select_by_keys(dialect, schema, keys):
         result = await conn.fetch(statement.sql, statement.params)
         for values in result.rows:
             row = decode(values)

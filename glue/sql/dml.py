@@ -9,19 +9,24 @@ How a batch becomes SQL:
 ==========  ==========================================  ==============================
 write       PostgreSQL                                  SQLite
 ==========  ==========================================  ==============================
-insert      one ``INSERT ... SELECT FROM unnest(...)``  one ``executemany``
+insert      ``COPY`` from :func:`records` (from         one ``executemany``
+            :data:`COPY_ROWS` rows), else one ``INSERT
+            ... SELECT FROM unnest(...)``
 create      the same ``ON CONFLICT DO NOTHING           one statement per row, ``ON
             RETURNING`` key                             CONFLICT DO NOTHING``
 update      one ``UPDATE ... FROM unnest(...) WHERE     one ``executemany``, ``WHERE
-            etag = held RETURNING`` key                 key AND etag = ?``
+            etag = held``                               key AND etag = ?``
 delete      one ``DELETE ... USING unnest(...)          one statement per row
             RETURNING`` key
 ==========  ==========================================  ==============================
 
-On PostgreSQL the keys a guarded statement returns show exactly which rows it
-matched (asyncpg's ``executemany`` reports no row counts). On SQLite a whole batch
-runs in one thread hop; ``executemany`` reports the total, and a short total is
-pinned to its rows by reading them back (see :func:`select_by_keys`).
+A guarded UPDATE reports how many rows it matched (its command tag on
+PostgreSQL, ``executemany``'s total on SQLite); a short count is pinned to its
+rows by reading them back (see :func:`select_by_keys`). A guarded DELETE returns
+the keys it matched on PostgreSQL (asyncpg's ``executemany`` reports no row
+counts), and runs one statement per row on SQLite. Parameter arrays for
+``unnest`` are built a column at a time, encoders applied only where a column
+needs one.
 """
 
 from __future__ import annotations
@@ -41,10 +46,12 @@ if TYPE_CHECKING:
     from ..state.identity import Key, Row
 
 __all__ = [
+    "COPY_ROWS",
     "LOOKUPS",
     "SQLITE_CHUNK",
     "delete",
     "insert",
+    "records",
     "row_decoder",
     "select_by_keys",
     "select_where",
@@ -53,6 +60,22 @@ __all__ = [
 
 SQLITE_CHUNK: Final = 32_000 if sqlite3.sqlite_version_info >= (3, 32) else 900
 """Most values bound in one SQLite statement (999 before SQLite 3.32, 32766 since)."""
+
+COPY_ROWS: Final = 100
+"""From this many rows, a PostgreSQL insert goes out by ``COPY`` (faster from
+about 100 rows; below, one INSERT over ``unnest`` costs a little less)."""
+
+
+def records(
+    dialect: Dialect, schema: Schema, rows: Sequence[Row]
+) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+    """``rows`` (each holding every column) as records for ``copy_records``.
+
+    Returns:
+        the column names, and one tuple of encoded values per row in that order.
+    """
+    codec = _codec(dialect, schema)
+    return codec.names, codec.encode_rows(rows)
 
 
 def insert(
@@ -75,8 +98,8 @@ def insert(
     codec = _codec(dialect, schema)
     table = quote(schema.name, "table")
     columns = ", ".join(codec.quoted)
-    params = codec.encode_rows(rows)
     if dialect == "sqlite":
+        params = codec.encode_rows(rows)
         values = ", ".join("?" * len(codec.names))
         if if_absent:
             sql = _sql(
@@ -87,15 +110,15 @@ def insert(
         sql = _sql("INSERT INTO", table, f"({columns})", "VALUES", f"({values})")
         return [Statement(sql, many=params)]
     tail = f"ON CONFLICT DO NOTHING RETURNING {codec.returning}" if if_absent else ""
-    if len(params) == 1:
+    if len(rows) == 1:
         values = ", ".join(f"${i}" for i in range(1, len(codec.names) + 1))
         sql = _sql(
             "INSERT INTO", table, f"({columns})", "VALUES", f"({values})", tail
         )  # fmt: skip
-        return [Statement(sql, params[0])]
+        return [Statement(sql, codec.encode_rows(rows)[0])]
     arrays = _unnest([codec.pg_type(n) for n in codec.names], 1)
     sql = _sql("INSERT INTO", table, f"({columns})", "SELECT * FROM", arrays, tail)
-    return [Statement(sql, _columns_of(params, len(codec.names)))]
+    return [Statement(sql, codec.columns_of(rows, codec.names))]
 
 
 def update(
@@ -108,8 +131,8 @@ def update(
     """Statements writing ``columns`` of ``rows``, each guarded by its held etag.
 
     In versioned tables a row is written only while its etag is still the one in
-    ``held``; in others only while it exists. On PostgreSQL the statement returns
-    the keys it matched.
+    ``held``; in others only while it exists. Each statement's row count says
+    how many rows matched.
 
     Args:
         dialect: the target dialect.
@@ -123,36 +146,29 @@ def update(
     key = schema.primary_key
     versioned = schema.versioned
     written = [quote(c, "column") for c in columns]
-    encode = codec.encoder_for((*columns, *key))
+    arrays = codec.columns_of(rows, (*columns, *key))
+    if versioned:
+        arrays.append(list(held))
     if dialect == "sqlite":
         sets = ", ".join(f"{c} = ?" for c in written)
         where = " AND ".join(f"{quote(c, 'column')} = ?" for c in key)
         if versioned:
             where += f" AND {quote(ETAG, 'column')} = ?"
-            many = [(*encode(r), e) for r, e in zip(rows, held, strict=True)]
-        else:
-            many = [encode(r) for r in rows]
         sql = _sql("UPDATE", table, "SET", sets, "WHERE", where)
-        return [Statement(sql, many=many)]
-    width = len(columns) + len(key) + versioned
-    if versioned:
-        params = [(*encode(r), e) for r, e in zip(rows, held, strict=True)]
-    else:
-        params = [encode(r) for r in rows]
-    types = [codec.pg_type(c) for c in (*columns, *key)]
-    if versioned:
-        types.append("text")
-    if len(params) == 1:
+        return [Statement(sql, many=list(zip(*arrays, strict=True)))]
+    width = len(arrays)
+    if len(rows) == 1:
         sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(written, 1))
         where = " AND ".join(
             f"{quote(c, 'column')} = ${i}" for i, c in enumerate(key, len(columns) + 1)
         )
         if versioned:
             where += f" AND {quote(ETAG, 'column')} = ${width}"
-        sql = _sql(
-            "UPDATE", table, "SET", sets, "WHERE", where, "RETURNING", codec.returning
-        )  # fmt: skip
-        return [Statement(sql, params[0])]
+        sql = _sql("UPDATE", table, "SET", sets, "WHERE", where)
+        return [Statement(sql, [array[0] for array in arrays])]
+    types = [codec.pg_type(c) for c in (*columns, *key)]
+    if versioned:
+        types.append("text")
     names = [f"p{i}" for i in range(1, width + 1)]
     sets = ", ".join(f"{c} = v.{n}" for c, n in zip(written, names, strict=False))
     where = " AND ".join(
@@ -162,11 +178,8 @@ def update(
     if versioned:
         where += f" AND t.{quote(ETAG, 'column')} = v.{names[-1]}"
     source = f"{_unnest(types, 1)} AS v({', '.join(names)})"
-    sql = _sql(
-        "UPDATE", table, "AS t SET", sets, "FROM", source, "WHERE", where,
-        "RETURNING", _qualified(codec.returning_columns),
-    )  # fmt: skip
-    return [Statement(sql, _columns_of(params, width))]
+    sql = _sql("UPDATE", table, "AS t SET", sets, "FROM", source, "WHERE", where)
+    return [Statement(sql, arrays)]
 
 
 def delete(
@@ -316,20 +329,13 @@ class _Codec:
         self._pg = {n: SQL_TYPES["postgres"][types[n]].lower() for n in self.names}
         decoders = [decoder(dialect, types[n]) for n in self.names]
         self._decoding = [(i, d) for i, d in enumerate(decoders) if not is_identity(d)]
-        self._pickers: dict[tuple[str, ...], Callable[[Row], tuple[Any, ...]]] = {}
-        self._encode_all = self.encoder_for(self.names)
+        self._encode_all = self._picker(self.names)
 
     def pg_type(self, column: str) -> str:
         return self._pg[column]
 
-    def encoder_for(self, columns: tuple[str, ...]) -> Callable[[Row], tuple[Any, ...]]:
-        """A function picking ``columns`` of a row as an encoded tuple (cached)."""
-        found = self._pickers.get(columns)
-        if found is None:
-            found = self._pickers[columns] = self._picker(columns)
-        return found
-
     def _picker(self, columns: tuple[str, ...]) -> Callable[[Row], tuple[Any, ...]]:
+        """A function picking ``columns`` of a row as a tuple of encoded values."""
         if len(columns) == 1:
             name = columns[0]
             single = self._encoders[name]
@@ -350,6 +356,19 @@ class _Codec:
             return tuple(values)
 
         return encode
+
+    def columns_of(
+        self, rows: Sequence[Row], columns: Sequence[str]
+    ) -> list[list[Any]]:
+        """One list of encoded values per column of ``columns`` (unnest's arrays)."""
+        arrays = []
+        for column in columns:
+            values = [row[column] for row in rows]
+            convert = self._encoders[column]
+            if not is_identity(convert):
+                values = [convert(v) for v in values]
+            arrays.append(values)
+        return arrays
 
     def column_encoder(self, column: str) -> Callable[[Any], Any]:
         return self._encoders[column]

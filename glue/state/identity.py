@@ -159,6 +159,19 @@ class IdentityMap:
             if tracked.order == len(changed):
                 changed.append(ident)
 
+    def knows_any(self, idents: Iterable[tuple[str, Key]]) -> bool:
+        """Whether any of ``idents`` (table, key) has an entry."""
+        return not self._entries.keys().isdisjoint(idents)
+
+    def add_new(self, idents: list[tuple[str, Key]], entries: list[Tracked]) -> None:
+        """Add entries for rows the map has no entry for, changed in this order.
+
+        Each ``entries[i]`` is the row of ``idents[i]``, with order
+        ``next_order + i``.
+        """
+        self._entries.update(zip(idents, entries, strict=True))
+        self._changed.extend(idents)
+
     def snapshot(self) -> PMap[tuple[str, Key], Tracked]:
         """Every entry now, as a persistent map that later changes leave alone."""
         return pmap(self._entries)
@@ -169,6 +182,7 @@ class IdentityMap:
         rows = []
         for ident in self._changed:
             tracked = entries[ident]
-            if tracked.kind is not None:
+            # kind is None exactly when current is stored (both None included).
+            if tracked.current is not tracked.stored:
                 rows.append(tracked)
         return Changeset(tuple(rows))

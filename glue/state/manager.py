@@ -128,7 +128,9 @@ class StateManager:
                 continue
             current = tracked.current
             if current is not None and flushed.schema.versioned:
-                current = MappingProxyType({**current, ETAG: new_etag()})
+                fresh = _thaw(current)
+                fresh[ETAG] = new_etag()
+                current = MappingProxyType(fresh)
             entries.append(
                 msgspec.structs.replace(
                     tracked, stored=written, current=current, create=False
@@ -250,26 +252,39 @@ class StateManager:
         """Create many rows of one table at once (same rules as `insert`)."""
         info = _info(schema)
         batch = list(rows)
-        now = self._clock()
-        created = [
-            self._new_row(info, values, etag, now)
-            for values, etag in zip(batch, _etags(len(batch)), strict=True)
-        ]
-        keys = [info.key_of(row) for row in created]
         name = schema.name
         known = self._map
-        if len(set(keys)) < len(keys) or any(
-            known.get(name, key) is not None for key in keys
-        ):
+        defaults, columns = info.defaults, info.columns
+        now = self._clock()
+        stamps = info.stamps(now, self._actor)
+        tags = _etags(len(batch)) if info.versioned else None
+        created: list[Row] = []
+        for i, values in enumerate(batch):
+            row = {**defaults, **values}
+            if row.keys() != columns:
+                # Unknown, system or missing columns: say which.
+                self._new_row(info, values, "", now)
+            row.update(stamps)
+            if tags is not None:
+                row[ETAG] = tags[i]
+            created.append(MappingProxyType(row))
+        if info.single:
+            (column,) = schema.primary_key
+            keys = [(row[column],) for row in created]
+        else:
+            keys = [info.key_of(row) for row in created]
+        idents = [(name, key) for key in keys]
+        if len(set(keys)) < len(keys) or known.knows_any(idents):
             # Keys the unit has seen: resolve each against what it knows.
             return [await self.insert(schema, values) for values in batch]
         order = known.next_order
-        columns = info.all_columns
-        known.set_many(
+        written = info.all_columns
+        known.add_new(
+            idents,
             [
-                Tracked(schema, key, None, row, order + i, columns)
+                Tracked(schema, key, None, row, order + i, written)
                 for i, (key, row) in enumerate(zip(keys, created, strict=True))
-            ]
+            ],
         )
         self._log.extend(Insert(schema=schema, values=values) for values in batch)
         return created
@@ -303,18 +318,20 @@ class StateManager:
         """
         self._log.append(Update(schema=schema, key=key, changes=changes, etag=etag))
         info = _info(schema)
-        ident = info.key(key)
+        ident = (key,) if info.single and type(key) in _SCALARS else info.key(key)
         tracked = self._map.get(schema.name, ident) or await self._tracked(info, ident)
         current = tracked.current
-        if current is None or info.deleted(current):
+        if current is None or (info.soft and current.get(DELETED_AT) is not None):
             raise NotFound(schema.name, key)
-        _check_etag(tracked, etag)
-        info.check(changes, "an update")
+        if etag is not None:
+            _check_etag(tracked, etag)
+        if not info.columns.issuperset(changes):
+            info.check(changes, "an update")
         diff = {c: v for c, v in changes.items() if current[c] != v}
         if not diff:
             return current
-        moved = info.primary_key.intersection(diff)
-        if moved:
+        if not info.primary_key.isdisjoint(diff):
+            moved = info.primary_key.intersection(diff)
             raise SchemaError(
                 f"an update of {schema.name!r} {key!r} changes primary key column(s) "
                 f"{', '.join(sorted(moved))}: delete the row and insert a new one"
@@ -418,31 +435,25 @@ class StateManager:
         return Tracked(info.schema, key, tracked.stored, row, order, info.all_columns)
 
     def _change(self, info: _Info, tracked: Tracked, diff: dict[str, Any]) -> Row:
-        current = tracked.current
+        current, stored = tracked.current, tracked.stored
         assert current is not None
-        row = dict(current)
+        row = _thaw(current)
         row.update(diff)
         stamped: tuple[str, ...] = ()
-        if tracked.kind is None and info.versioned:
+        if current is stored and info.versioned:
+            # The first change of a stored row in this unit: a new etag.
             row[ETAG] = new_etag()
-            stamped = (ETAG,)
-        if info.audit and tracked.stored is not None:
+            stamped = _ETAG_ONLY
+        if info.audit and stored is not None:
             row["updated_at"] = diff.get(DELETED_AT) or self._clock()
             row["updated_by"] = self._actor
             stamped += ("updated_at", "updated_by")
         frozen = MappingProxyType(row)
         order = tracked.order if tracked.order >= 0 else self._map.next_order
         changed = info.changed(tracked.changed, diff.keys(), stamped)
+        create = tracked.create
         self._map.set(
-            Tracked(
-                tracked.schema,
-                tracked.key,
-                tracked.stored,
-                frozen,
-                order,
-                changed,
-                tracked.create,
-            )
+            Tracked(tracked.schema, tracked.key, stored, frozen, order, changed, create)
         )
         return frozen
 
@@ -490,13 +501,32 @@ def utcnow() -> dt.datetime:
 
 
 def new_etag() -> str:
-    """A new opaque etag: 16 random bytes as 32 hex digits."""
-    return os.urandom(16).hex()
+    """A new opaque etag: 16 random bytes (from ``os.urandom``) as 32 hex digits."""
+    try:
+        return _ETAG_POOL.pop()
+    except IndexError:
+        _ETAG_POOL.extend(_etags(_ETAG_BLOCK))
+        return _ETAG_POOL.pop()
 
 
 def _etags(count: int) -> list[str]:
+    """``count`` new etags from one ``os.urandom`` call."""
     blob = os.urandom(16 * count).hex()
     return [blob[i : i + 32] for i in range(0, 32 * count, 32)]
+
+
+# Etags drawn a block at a time: one system call per block, not per etag. A
+# forked child starts with an empty pool, so no two processes share one.
+_ETAG_BLOCK: Final = 256
+_ETAG_POOL: list[str] = []
+os.register_at_fork(after_in_child=_ETAG_POOL.clear)
+
+
+def _thaw(row: Row) -> dict[str, Any]:
+    """A mutable copy of ``row``: fast for the read-only rows the manager makes."""
+    if type(row) is MappingProxyType:
+        return row.copy()
+    return dict(row)
 
 
 async def _load_nothing(schema: Schema, keys: Sequence[Key]) -> list[dict[str, Any]]:
@@ -514,6 +544,7 @@ def _check_etag(tracked: Tracked, etag: str | None) -> None:
 
 
 _SYSTEM: Final = frozenset((ETAG, DELETED_AT, *AUDIT_COLUMNS))
+_ETAG_ONLY: Final = (ETAG,)
 
 
 class _Info:
@@ -619,6 +650,16 @@ class _Info:
             if len(self._unions) < 256:
                 self._unions[(before, names, stamped)] = found
         return found
+
+    def stamps(self, now: dt.datetime, actor: str | None) -> dict[str, Any]:
+        """The audit and soft-delete columns of a new row (not its etag)."""
+        stamps: dict[str, Any] = {}
+        if self.audit:
+            stamps["created_at"] = stamps["updated_at"] = now
+            stamps["created_by"] = stamps["updated_by"] = actor
+        if self.soft:
+            stamps[DELETED_AT] = None
+        return stamps
 
     def deleted(self, row: Row) -> bool:
         """Whether ``row`` is soft-deleted."""

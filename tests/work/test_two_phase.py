@@ -138,6 +138,12 @@ class WatchedConnection:
         self.owner.statements += [s.sql for s in statements]
         return await self.conn.batch(statements)
 
+    async def copy_records(
+        self, table: str, columns: Sequence[str], records: Sequence[Params]
+    ) -> int:
+        self.owner.statements.append(f"COPY {table}")
+        return await self.conn.copy_records(table, columns, records)
+
     def transaction(self) -> AbstractAsyncContextManager[None]:
         return self.conn.transaction()
 

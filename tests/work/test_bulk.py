@@ -1,0 +1,137 @@
+"""Bulk writes on SQLite and PostgreSQL: COPY, batched guarded updates, pinning.
+
+From `glue.sql.dml.COPY_ROWS` rows an insert goes out by ``copy_records``
+(``COPY`` on PostgreSQL); an UPDATE batch is checked by its row count, and a
+short count is pinned to the rows that missed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from glue.errors import ConcurrencyConflict, IntegrityError
+from glue.sql.dml import COPY_ROWS
+from glue.work import UnitOfWork
+
+from .tables import ORDERS, PAIRS, PLAIN
+
+if TYPE_CHECKING:
+    from glue.connections import ConnectionManager
+
+N = COPY_ROWS + 50
+
+
+def order(key: int, total: float = 1.0) -> dict[str, Any]:
+    return {"id": key, "customer": f"c{key % 7}", "total": total}
+
+
+async def count(manager: ConnectionManager, table: str) -> int:
+    async with manager.get_connection_pool().acquire() as conn:
+        result = await conn.fetch(f'SELECT count(*) FROM "{table}"')  # noqa: S608
+    return int(result.rows[0][0])
+
+
+async def test_a_bulk_insert_round_trips_every_column(
+    manager: ConnectionManager,
+) -> None:
+    at = dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=dt.UTC)
+    async with UnitOfWork(manager, actor="ada", clock=lambda: at) as unit:
+        created = await unit.state.insert_many(ORDERS, [order(i) for i in range(N)])
+        assert unit.plan().explain().endswith(f"insert orders: {N} row(s)")
+    async with UnitOfWork(manager) as unit:
+        rows = await unit.state.get_many(ORDERS, range(N))
+    assert rows == created
+    last = rows[-1]
+    assert last is not None
+    assert (last["status"], last["note"], last["created_by"]) == ("new", None, "ada")
+    assert last["created_at"] == last["updated_at"] == at
+    assert len({r["etag"] for r in rows if r is not None}) == N
+
+
+async def test_a_bulk_insert_with_a_duplicate_key_writes_nothing(
+    manager: ConnectionManager,
+) -> None:
+    async with UnitOfWork(manager) as unit:
+        await unit.state.insert(ORDERS, order(N - 1))
+    with pytest.raises(IntegrityError):
+        async with UnitOfWork(manager) as unit:
+            await unit.state.insert_many(ORDERS, [order(i) for i in range(N)])
+    assert await count(manager, "orders") == 1
+    assert manager.get_connection_pool().statistics().checked_out == 0
+
+
+async def test_a_bulk_update_conflict_names_the_row_that_changed(
+    manager: ConnectionManager,
+) -> None:
+    async with UnitOfWork(manager) as unit:
+        await unit.state.insert_many(ORDERS, [order(i) for i in range(N)])
+    stale = UnitOfWork(manager)
+    async with stale:
+        await stale.state.get_many(ORDERS, range(N))
+        async with UnitOfWork(manager) as other:
+            await other.state.update(ORDERS, 77, {"total": 5.0})
+        for i in range(N):
+            await stale.state.update(ORDERS, i, {"total": 9.0})
+        with pytest.raises(ConcurrencyConflict) as caught:
+            await stale.commit()
+    assert (caught.value.table, caught.value.key) == ("orders", 77)
+    async with UnitOfWork(manager) as unit:
+        totals = [r and r["total"] for r in await unit.state.get_many(ORDERS, [1, 77])]
+    assert totals == [1.0, 5.0]
+
+
+async def test_a_bulk_update_of_unversioned_rows_conflicts_on_a_deleted_one(
+    manager: ConnectionManager,
+) -> None:
+    rows = [{"id": i, "value": i} for i in range(N)]
+    async with UnitOfWork(manager) as unit:
+        await unit.state.insert_many(PLAIN, rows)
+    stale = UnitOfWork(manager)
+    async with stale:
+        await stale.state.get_many(PLAIN, range(N))
+        async with UnitOfWork(manager) as other:
+            await other.state.delete(PLAIN, 3)
+        for i in range(N):
+            await stale.state.update(PLAIN, i, {"value": -i - 1})
+        with pytest.raises(ConcurrencyConflict) as caught:
+            await stale.commit()
+    assert caught.value.key == 3
+
+
+async def test_a_bulk_update_of_composite_keys(manager: ConnectionManager) -> None:
+    rows = [{"a": i, "b": str(i % 3), "value": 0} for i in range(N)]
+    async with UnitOfWork(manager) as unit:
+        await unit.state.insert_many(PAIRS, rows)
+    async with UnitOfWork(manager) as unit:
+        keys = [(r["a"], r["b"]) for r in rows]
+        await unit.state.get_many(PAIRS, keys)
+        for key in keys:
+            await unit.state.update(PAIRS, key, {"value": key[0]})
+    async with UnitOfWork(manager) as unit:
+        found = await unit.state.get_many(PAIRS, keys)
+    assert [r and r["value"] for r in found] == [k[0] for k in keys]
+
+
+async def test_copy_records_inserts_all_or_none(manager: ConnectionManager) -> None:
+    pool = manager.get_connection_pool()
+    records = [(i, i * 10) for i in range(N)]
+    async with pool.acquire(write=True) as conn:
+        assert await conn.copy_records("plain", ("id", "value"), records) == N
+        with pytest.raises(IntegrityError):
+            await conn.copy_records("plain", ("id", "value"), [(N, 0), (0, 0)])
+        async with conn.transaction():
+            await conn.copy_records("plain", ("value", "id"), [(7, N + 1)])
+        with pytest.raises(RuntimeError):
+            async with conn.transaction():
+                await conn.copy_records("plain", ("id", "value"), [(N + 2, 0)])
+                raise RuntimeError("roll back")
+        mark = "$1" if conn.dialect == "postgres" else "?"
+        result = await conn.fetch(
+            f'SELECT "id", "value" FROM "plain" WHERE "id" >= {mark}',  # noqa: S608
+            (N,),
+        )
+    assert result.rows == [(N + 1, 7)]
+    assert await count(manager, "plain") == N + 1
