@@ -280,13 +280,13 @@ class Services:
             nodes.append((path, node))
             below = (*above, node)
             pending.extend((f"{path}.{n}", c, below) for n, c in _named(node))
-        self._dal_type = _view_type(Dal, "Dal", self._root, "", _TopMember)
+        self._dal_type = _view_type(Dal, "Dal", self._root, "", _TopName)
         self._root._glue_frozen = True
         for path, node in nodes:
             if isinstance(node, Service):
                 node._glue_frozen = True
             self._view_types[path] = _view_type(
-                _ServiceView, type(node).__name__, node, f"{path}.", _Member
+                _ServiceView, type(node).__name__, node, f"{path}.", _SubName
             )
         self._frozen = True
 
@@ -393,8 +393,9 @@ class Dal:
         try:
             chain = self._services._chain()
             if chain is None:
-                if entry.is_async:
-                    return await entry.method(*args, **kwargs)  # type: ignore[misc]  # is_async: method is set
+                method = entry.method
+                if entry.is_async and method is not None:
+                    return await method(*args, **kwargs)
                 return await entry.call(args, kwargs)
             return await chain(
                 ServiceCall(path=entry.path, args=args, kwargs=kwargs, context=ctx)
@@ -531,8 +532,8 @@ class _MethodView:
         return dal._run(self._entry, args, kwargs)
 
 
-class _TopMember:
-    """A top-level name of a frozen registry, as an attribute of its Dal class.
+class _Name:
+    """A name of a frozen registry, as a class attribute of a generated view type.
 
     It resolves its path on first use and keeps what it found, so reading it
     afterwards only builds the view.
@@ -546,6 +547,7 @@ class _TopMember:
         self.view_type: type[_ServiceView] = _ServiceView
 
     def view(self, dal: Dal) -> Any:
+        """What the name gives on ``dal``: a service's view or a method's callable."""
         entry = self.entry
         if entry is None:
             services = dal._services
@@ -555,16 +557,22 @@ class _TopMember:
             return self.view_type(dal, self.path)
         return _MethodView(dal, entry)
 
+
+class _TopName(_Name):
+    """A top-level name, on the registry's Dal subclass."""
+
+    __slots__ = ()
+
     def __get__(self, dal: Dal | None, owner: type | None = None) -> Any:
         return self if dal is None else self.view(dal)
 
 
-class _Member(_TopMember):
-    """A name of a frozen service, as an attribute of its view class."""
+class _SubName(_Name):
+    """A name below a service, on that service's view type."""
 
     __slots__ = ()
 
-    def __get__(self, view: _ServiceView | None, owner: type | None = None) -> Any:  # type: ignore[override]  # views, not DALs
+    def __get__(self, view: _ServiceView | None, owner: type | None = None) -> Any:
         return self if view is None else self.view(view._dal)
 
 
@@ -607,8 +615,8 @@ def _register(
             child = children[part] = Service()
         elif not isinstance(child, Service):
             raise RegistrationError(
-                f"cannot register service {full!r}: {part!r} is a "
-                f"{type(child).__name__}, not a glue.Service, so it cannot hold "
+                f"cannot register service {full!r}: {part!r} is "
+                f"{_name(child)} (not a glue.Service), so it cannot hold "
                 "sub-services"
             )
         node = child
@@ -662,15 +670,13 @@ def _method_of(service: object, name: str) -> Callable[..., Any] | None:
 
 def _named(node: object) -> list[tuple[str, object]]:
     """The sub-services of ``node``, by name."""
-    return (
-        list(node._glue_services.items())
-        if isinstance(node, Service) and (node._glue_services)
-        else []
-    )
+    if isinstance(node, Service) and node._glue_services:
+        return list(node._glue_services.items())
+    return []
 
 
 def _view_type(
-    base: type[V], name: str, node: object, prefix: str, member: type[_TopMember]
+    base: type[V], name: str, node: object, prefix: str, member: type[_Name]
 ) -> type[V]:
     """A subclass of ``base`` with ``node``'s names as attributes."""
     names = [child for child, _ in _named(node)]
