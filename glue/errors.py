@@ -4,7 +4,9 @@
 
     GlueError
     ├── ConfigurationError            a mistake in how the app was put together
-    │   └── RegistrationError         a bad or duplicate registration on a Domain
+    │   ├── RegistrationError         a bad or duplicate registration on a Domain
+    │   ├── HandlerError (TypeError)  a handler that yields or returns the wrong thing
+    │   └── UnknownService (AttributeError)  a service path nothing is registered at
     ├── ValidationError (ValueError)  input that does not fit an entity; .errors by path
     ├── UnknownCommand (LookupError)  a command name no domain registered
     ├── Forbidden (PermissionError)   an actor without a permission, or a domain
@@ -49,6 +51,7 @@ __all__ = [
     "FieldError",
     "Forbidden",
     "GlueError",
+    "HandlerError",
     "IntegrityError",
     "NotFound",
     "OperationalError",
@@ -61,6 +64,7 @@ __all__ = [
     "SchemaError",
     "SetupError",
     "UnknownCommand",
+    "UnknownService",
     "ValidationError",
 ]
 
@@ -75,6 +79,23 @@ class ConfigurationError(GlueError):
 
 class RegistrationError(ConfigurationError):
     """A registration on a Domain or App is invalid, for example a duplicate name."""
+
+
+class HandlerError(ConfigurationError, TypeError):
+    """A handler broke its contract: it gave something that is not one of its
+    domain's events, a second response, or a value where none is allowed."""
+
+
+class UnknownService(ConfigurationError, AttributeError):
+    """A service path (``ctx.dal.orders.get_ordr``) that nothing is registered at.
+
+    Attributes:
+        path: the path asked for, as far as it was walked.
+    """
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        super().__init__(message)
 
 
 class FieldError(msgspec.Struct, frozen=True):

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 import msgspec
 
 from ..context.context import Context, current_context, require_context
-from ..errors import ConfigurationError, ContextError, RegistrationError
+from ..errors import ContextError, RegistrationError, UnknownService
 
 if TYPE_CHECKING:
     from ..context.context import Metadata
@@ -215,7 +215,7 @@ class Services:
             return False
         try:
             self._entry(path)
-        except ConfigurationError:
+        except UnknownService:
             return False
         return True
 
@@ -294,7 +294,7 @@ class Services:
         """What ``path`` names: a service (``.method`` None) or a method.
 
         Raises:
-            glue.ConfigurationError: nothing is registered at ``path``; the
+            glue.UnknownService: nothing is registered at ``path``; the
                 message names the full path and what the last level offers.
         """
         entry = self._entries.get(path)
@@ -368,7 +368,7 @@ class Dal:
         walking) or a method's callable.
 
         Raises:
-            glue.ConfigurationError: nothing is registered at ``path``; the
+            glue.UnknownService: nothing is registered at ``path``; the
                 message names the full path.
         """
         services = self._services
@@ -703,12 +703,12 @@ def _walk(root: Service, path: str) -> _Entry:
     return _Entry(path, node, None)
 
 
-def _unknown(path: str, where: str, part: str, node: object) -> ConfigurationError:
+def _unknown(path: str, where: str, part: str, node: object) -> UnknownService:
     names = [*_offers(node)]
     offers = f"; it has {', '.join(names)}" if names else ""
     place = f"service {where!r}" if where else "the DAL"
-    return ConfigurationError(
-        f"no service or method {path!r}: {place} has no {part!r}{offers}"
+    return UnknownService(
+        path, f"no service or method {path!r}: {place} has no {part!r}{offers}"
     )
 
 

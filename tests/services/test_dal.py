@@ -12,11 +12,11 @@ import pytest
 from glue import Context, current_context
 from glue.connections import ConnectionManager
 from glue.errors import (
-    ConfigurationError,
     ContextError,
     Forbidden,
     NotFound,
     RegistrationError,
+    UnknownService,
 )
 from glue.schema import Column, ColumnType, Schema
 from glue.services.dal import (
@@ -119,7 +119,7 @@ async def test_d01_services_nest_three_deep_by_path_and_by_sub_service(
         assert repr(dal.shop.billing.invoices.where) == (
             "<service method 'shop.billing.invoices.where'>"
         )
-        with pytest.raises(ConfigurationError, match=r"'shop\.billing\.taxes'"):
+        with pytest.raises(UnknownService, match=r"'shop\.billing\.taxes'"):
             dal.shop.billing.taxes  # noqa: B018
 
 
@@ -216,18 +216,21 @@ def test_d03_unknown_path_names_the_full_path() -> None:
     services, _ = make_services()
     services.register("a.b", Probe())
     dal = Dal(services)
-    with pytest.raises(ConfigurationError) as caught:
+    with pytest.raises(UnknownService) as caught:
         dal.resolve("orders.get_ordr")
     assert str(caught.value) == (
         "no service or method 'orders.get_ordr': service 'orders' has no "
         "'get_ordr'; it has add_line(), count(), create_order(), get_order()"
     )
-    with pytest.raises(ConfigurationError, match=r"'a\.x\.y': service 'a' has no 'x'"):
+    with pytest.raises(UnknownService, match=r"'a\.x\.y': service 'a' has no 'x'"):
         dal.resolve("a.x.y")
-    with pytest.raises(ConfigurationError, match="'nothing': the DAL has no"):
+    with pytest.raises(UnknownService, match="'nothing': the DAL has no"):
         dal.nothing  # noqa: B018
-    with pytest.raises(ConfigurationError, match=r"'orders\.get_order\.more'"):
+    with pytest.raises(UnknownService, match=r"'orders\.get_order\.more'"):
         dal.resolve("orders.get_order.more")
+    # An unknown path is an AttributeError too, so the usual probes work.
+    assert not hasattr(dal, "nothing")
+    assert getattr(dal.orders, "get_ordr", None) is None
 
 
 def test_d03_private_and_base_names_are_not_reachable() -> None:
@@ -235,7 +238,7 @@ def test_d03_private_and_base_names_are_not_reachable() -> None:
     services.register("report", Report())
     dal = Dal(services)
     for path in ("report._offers", "report.ctx", "report.dal", "report.register"):
-        with pytest.raises(ConfigurationError, match=repr(path).replace(".", r"\.")):
+        with pytest.raises(UnknownService, match=repr(path).replace(".", r"\.")):
             dal.resolve(path)
     with pytest.raises(AttributeError):
         dal.report.__wrapped__  # noqa: B018
@@ -291,7 +294,7 @@ async def test_d04_deferred_call_outside_a_context_raises() -> None:
     with pytest.raises(ContextError, match=r"orders\.create_order\(1, 'ada'\) needs"):
         await call()
     assert orders.rows == {}
-    with pytest.raises(ConfigurationError, match=r"'orders\.drop'"):
+    with pytest.raises(UnknownService, match=r"'orders\.drop'"):
         Dal(services).orders.drop(1)
 
 
