@@ -9,6 +9,9 @@ access, and on exit tears down the middleware (innermost first), then the resour
 (newest first), even on error or cancellation. A deadline (on anyio's clock) cancels
 the body when it passes; the caller sees :class:`TimeoutError`.
 
+Inside a dispatch, ``ctx.state`` is the dispatch's unit of work's state manager
+(``ctx.unit`` the unit itself), opened the first time a handler asks for it.
+
 What leaves the context:
 
 - the body's exception, as changed by middleware (replaced, or swallowed: then the
@@ -22,7 +25,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import anyio
 
@@ -37,9 +40,17 @@ if TYPE_CHECKING:
     from typing import Self
 
     from ..entities.base import Event
+    from ..state.manager import StateManager
     from ..typing import Middleware, ResourceFactory
+    from ..work.unit import UnitOfWork
 
-__all__ = ["Context", "Metadata", "current_context", "require_context"]
+__all__ = [
+    "Context",
+    "Metadata",
+    "WorkSource",
+    "current_context",
+    "require_context",
+]
 
 _NEW, _OPEN, _CLOSING, _CLOSED = range(4)
 _EMPTY: Mapping[str, Any] = {}
@@ -66,6 +77,18 @@ def require_context() -> Context:
             "or a handler"
         )
     return ctx
+
+
+class WorkSource(Protocol):
+    """Where a context gets its unit of work: the bus gives one per dispatch."""
+
+    def unit(self) -> UnitOfWork:
+        """The unit of work, opened on first call; the same one after.
+
+        Raises:
+            glue.ContextError: there is no unit of work to have here.
+        """
+        ...
 
 
 class Metadata(Mapping[str, Any]):
@@ -128,6 +151,8 @@ class Context:
         middleware: middleware functions (outermost first) or a chain built once.
         domain: the domain the context belongs to, named in errors.
         emitter: where :meth:`emit` sends events; the bus sets it for a dispatch.
+        work: where :attr:`unit` and :attr:`state` come from; the bus sets it
+            for a dispatch.
 
     A context is entered once. Attributes are read-only.
     """
@@ -149,6 +174,7 @@ class Context:
         middleware: MiddlewareChain | Sequence[Middleware] = _NO_MIDDLEWARE,
         domain: str | None = None,
         emitter: Callable[[Event], None] | None = None,
+        work: WorkSource | None = None,
     ) -> None:
         # Pass these by keyword; the bus passes them by position, which is faster.
         self._actor = actor
@@ -165,6 +191,7 @@ class Context:
         )
         self._domain = domain
         self._emitter = emitter
+        self._work = work
         self._state = _NEW
 
     # -- attributes ------------------------------------------------------------
@@ -237,6 +264,36 @@ class Context:
                 "command handlers, not from callers or event handlers"
             )
         self._emitter(event)
+
+    # -- data ------------------------------------------------------------------------
+
+    @property
+    def unit(self) -> UnitOfWork:
+        """The dispatch's unit of work, opened on first use.
+
+        It commits after every handler has finished, and rolls back on any
+        error. Repositories built in a handler find it too
+        (:func:`glue.work.current_unit`) once it is open.
+
+        Raises:
+            glue.ContextError: the context is not open, or is not a dispatch of a
+                domain in an App with databases.
+        """
+        if self._state != _OPEN or self._work is None:
+            raise ContextError(
+                "ctx.unit and ctx.state work inside a dispatch of a domain whose App "
+                "has databases (`App([...], databases={...})`), while it runs"
+            )
+        return self._work.unit()
+
+    @property
+    def state(self) -> StateManager:
+        """The state manager of the dispatch's unit of work (see :attr:`unit`).
+
+        Raises:
+            glue.ContextError: as for :attr:`unit`.
+        """
+        return self.unit.state
 
     # -- resources -----------------------------------------------------------------
 

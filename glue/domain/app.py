@@ -1,14 +1,19 @@
-"""App: composes domains into one application with a bus.
+"""App: composes domains into one application with a bus and its databases.
 
 ::
 
-    async with App([shop, billing]) as app:
+    databases = {"default": "sqlite:///shop.db", "orders": "postgresql://..."}
+    async with App([shop, billing], databases=databases, create_tables=True) as app:
         cmd = app.decode("shop:create-order", request_body)
         placed = await app.bus.dispatch(cmd, actor=user)
+        rows = await app.query(statement)
 
 Building an App checks and freezes its domains and builds every table the bus
-needs, so mistakes surface there. Opening it (``async with``) makes the bus accept
-dispatches; closing it releases what it opened, in reverse order.
+needs, so mistakes surface there. Opening it (``async with``) opens every database
+(a bad URL or an unreachable database fails here, with :class:`glue.ConnectionError`),
+routes each declared table to its database's pool, creates missing tables when
+asked, and makes the bus accept dispatches; closing it releases what it opened, in
+reverse order, every pool included, even on error.
 """
 
 from __future__ import annotations
@@ -17,18 +22,25 @@ import contextlib
 import enum
 from typing import TYPE_CHECKING, Any
 
+from ..connections.manager import DEFAULT, ConnectionManager
 from ..context.context import Context
-from ..errors import ContextError, UnknownCommand
+from ..errors import ConfigurationError, ContextError, UnknownCommand
+from ..services.reads import DataQueryService
+from ..services.schema import SchemaCommandService
 from .bus import Bus
 from .registry import Registry
+from .tables import TableAccess
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
     from types import TracebackType
     from typing import Self
 
+    from ..connections.abc import ConnectionPool
     from ..entities.base import Command
     from ..entities.codec import Payload
+    from ..query.model import QueryStatement
+    from ..work.retry import RetryPolicy
     from .domain import Domain
 
 __all__ = ["App", "AppState"]
@@ -43,22 +55,52 @@ class AppState(enum.Enum):
 
 
 class App:
-    """An application: domains composed, with one bus.
+    """An application: domains composed, with one bus and their databases.
 
     Args:
         domains: the domains to compose. Two may reuse entity names (full names
             differ by domain); two may not share a name or a command type.
+        databases: database name → URL (``{"default": "sqlite:///shop.db",
+            "orders": "postgresql://..."}``), or a ready ConnectionManager whose
+            pools are named so. The App opens it when it opens and closes it
+            when it closes. None for an app without databases (handlers keep
+            data their own way; ``ctx.state`` is unavailable).
+        create_tables: create the declared tables that do not exist yet, when
+            the app opens (see :meth:`create_tables`).
+        retry: how commands that do not set ``retry=`` retry a conflict at
+            commit; ``RetryPolicy()`` (3 attempts) by default.
 
     Raises:
         glue.RegistrationError: domains that clash.
+        glue.ConfigurationError: domains declare tables but there are no
+            databases.
     """
 
-    def __init__(self, domains: Iterable[Domain]) -> None:
-        self.registry = Registry(domains)
+    def __init__(
+        self,
+        domains: Iterable[Domain],
+        databases: Mapping[str, str] | ConnectionManager | None = None,
+        *,
+        create_tables: bool = False,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.registry = Registry(domains, retry)
         self.bus = Bus(self.registry)
         self._decoders = {
             name: self.registry.codecs[name].decode for name in self.registry.commands
         }
+        if databases is None and self.registry.tables:
+            owners = sorted(
+                scope.name for scope in self.registry.domains.values() if scope.tables
+            )
+            raise ConfigurationError(
+                f"domain(s) {', '.join(owners)} declare tables, but this App has no "
+                "databases: pass `databases={'default': 'sqlite:///app.db'}`"
+            )
+        self._databases = databases
+        self._manager = databases if isinstance(databases, ConnectionManager) else None
+        self._create = create_tables
+        self._queries: DataQueryService | None = None
         self._state = AppState.NEW
         self._stack = contextlib.AsyncExitStack()
 
@@ -69,6 +111,25 @@ class App:
     def state(self) -> AppState:
         """Whether the app is new, open or closed."""
         return self._state
+
+    @property
+    def connections(self) -> ConnectionManager:
+        """The ConnectionManager of the app's databases (a table's name routes
+        to its database's pool).
+
+        Raises:
+            glue.ContextError: the app has no databases, or was given URLs and
+                has not opened yet.
+        """
+        if self._manager is None:
+            raise ContextError(
+                "this App has no databases: give them with `App([...], "
+                "databases={...})`"
+                if self._databases is None
+                else "the App opens its databases when it opens: use "
+                "`async with App(...) as app:` first"
+            )
+        return self._manager
 
     @property
     def domains(self) -> list[str]:
@@ -142,10 +203,17 @@ class App:
                 f"this App is {self._state.value}: an App opens once; build a new "
                 "one to open again"
             )
-        await self._stack.__aenter__()
-        self.bus.start()
-        self._stack.callback(self.bus.stop)
         self._state = AppState.OPEN
+        await self._stack.__aenter__()
+        try:
+            if self._databases is not None:
+                await self._open_databases(self._databases)
+            self.bus.start()
+            self._stack.callback(self.bus.stop)
+        except BaseException:
+            self._state = AppState.CLOSED
+            await self._stack.aclose()
+            raise
         return self
 
     async def __aexit__(
@@ -163,3 +231,127 @@ class App:
             await self._stack.aclose()
         elif self._state is AppState.NEW:
             self._state = AppState.CLOSED
+
+    # -- data ----------------------------------------------------------------------
+
+    async def create_tables(self) -> list[str]:
+        """Create every declared table that does not exist yet, on its database.
+
+        ``App(..., create_tables=True)`` does this when the app opens. Existing
+        tables are left as they are (not altered).
+
+        Returns:
+            the names of the tables declared, in declaration order.
+
+        Raises:
+            glue.ContextError: the app is not open, or has no databases.
+            glue.DatabaseError: a database refused a table.
+        """
+        manager = self._require_open()
+        for name, table in self.registry.tables.items():
+            pool = manager.get_connection_pool(name)
+            await SchemaCommandService(pool).create_table(
+                table.schema, if_not_exists=True
+            )
+        return list(self.registry.tables)
+
+    async def query(
+        self, statement: QueryStatement, *, timeout: float | None = None
+    ) -> list[dict[str, Any]]:
+        """Run a query over the app's databases; tables in several are joined.
+
+        Args:
+            statement: the query (:class:`glue.query.QueryStatement`).
+            timeout: seconds it may take.
+
+        Returns:
+            the rows, each a dict keyed by output name.
+
+        Raises:
+            glue.ContextError: the app is not open, or has no databases.
+            glue.QueryError: an unknown table, field, alias or lookup, before any
+                SQL runs.
+        """
+        return await self._service().execute(statement, timeout=timeout)
+
+    async def explain(self, statement: QueryStatement) -> str:
+        """The plan of a query as an indented tree: which part runs on which
+        database (with its SQL), and what runs in memory."""
+        return await self._service().explain(statement)
+
+    def _require_open(self) -> ConnectionManager:
+        manager = self.connections
+        if self._state is not AppState.OPEN:
+            raise ContextError(
+                f"this App is {self._state.value}: use it inside "
+                "`async with App(...) as app:`"
+            )
+        return manager
+
+    def _service(self) -> DataQueryService:
+        self._require_open()
+        assert self._queries is not None
+        return self._queries
+
+    async def _open_databases(
+        self, databases: Mapping[str, str] | ConnectionManager
+    ) -> None:
+        """Open the databases, route tables to pools, give domains their access."""
+        if isinstance(databases, ConnectionManager):
+            manager = databases
+        else:
+            manager = self._manager = ConnectionManager.from_urls(databases)
+        routed = self._route_tables(manager)
+        for name in routed:
+            self._stack.callback(manager.unregister_connection_pool, name)
+        await manager.open()
+        self._stack.push_async_callback(manager.aclose)
+        tables = self.registry.tables
+        where = {name: table.database for name, table in tables.items()}
+        for scope in self.registry.domains.values():
+            scope.access = TableAccess(
+                scope.name,
+                {name: manager.get_connection_pool(name) for name in scope.tables},
+                where,
+            )
+            self._stack.callback(setattr, scope, "access", None)
+        self._queries = DataQueryService(
+            manager, [table.schema for table in tables.values()]
+        )
+        if self._create:
+            await self.create_tables()
+
+    def _route_tables(self, manager: ConnectionManager) -> list[str]:
+        """Register each declared table's name for its database's pool.
+
+        Returns:
+            the names registered (unregistered again when the app closes).
+
+        Raises:
+            glue.ConfigurationError: a table's database has no pool and there is
+                no default, or the manager routes the table's name elsewhere.
+        """
+        pools = manager.pools
+        routed: list[str] = []
+        for name, table in self.registry.tables.items():
+            pool: ConnectionPool | None = pools.get(table.database)
+            if pool is None:
+                pool = pools.get(DEFAULT)
+            if pool is None:
+                raise ConfigurationError(
+                    f"table {name!r} lives in database {table.database!r}, but the "
+                    f"App has no database of that name and no {DEFAULT!r} one "
+                    f"(databases: {', '.join(sorted(pools)) or 'none'})"
+                )
+            registered = pools.get(name)
+            if registered is None:
+                if pool is not pools.get(DEFAULT):
+                    manager.register_connection_pool(pool, name)
+                    routed.append(name)
+            elif registered is not pool:
+                raise ConfigurationError(
+                    f"table {name!r} is declared in database {table.database!r}, "
+                    f"but the App's connections route {name!r} to pool "
+                    f"{registered.name!r}"
+                )
+        return routed

@@ -8,17 +8,29 @@ One dispatch, in order:
 3. check the command's policy against ``ctx.actor`` (:class:`glue.Forbidden`);
 4. run the command handler, collecting its events (yielded or ``ctx.emit``-ed,
    each checked against the domain's events) and at most one response;
-5. route each event, in emission order, to every handler of its type; collect what
-   they yield (mutations, applied by the unit of work);
-6. **the commit seam** (in ``Bus._dispatch``): every handler has finished and
-   nothing failed; here the unit of work will apply the mutations and write the
-   events;
-7. close the context (middleware, then resources) and return the response, or
+5. route each event, in emission order, to every handler of its type; apply what
+   they yield (mutations), in order, to the dispatch's unit of work;
+6. commit: every handler has finished and nothing failed, so the unit of work
+   writes everything at once (S12), still inside the context;
+7. run the response's renderer, if its domain registered one (E11): the data is
+   committed, and the renderer may read it;
+8. close the context (middleware, then resources) and return the response, or
    :class:`glue.Ok` when the handler gave none.
 
-If anything raises, the dispatch fails as a whole and the caller sees the error. A
-middleware that swallows the error makes the context exit cleanly: nothing reached
-the commit seam, and dispatch returns ``Ok()`` (:attr:`Outcome.completed` is False).
+The unit of work is opened lazily, when a handler first touches ``ctx.state`` (or
+``ctx.unit``) or an event handler yields a mutation: a dispatch that reads and
+writes nothing pays nothing for it. It is the domain's
+(:class:`~glue.domain.tables.DomainUnit`): tables the domain did not declare raise
+:class:`glue.Forbidden`. In an App without databases there is no unit of work:
+yielded mutations are only collected (:attr:`Outcome.mutations`).
+
+If anything raises, the unit of work rolls back (shielded from cancellation, so a
+cancelled or timed-out dispatch writes nothing) and the caller sees the error. A
+:class:`glue.ConcurrencyConflict` at commit runs the whole command again in a fresh
+context and unit of work, as the command's :class:`glue.work.RetryPolicy` allows;
+the last conflict reaches the caller. A middleware that swallows an error makes the
+context exit cleanly: nothing was committed, and dispatch returns ``Ok()``
+(:attr:`Outcome.completed` is False).
 """
 
 from __future__ import annotations
@@ -32,12 +44,22 @@ import msgspec
 
 from ..context.context import Context, _current
 from ..entities.base import Command, Entity, Event, Ok, Response
-from ..errors import ConfigurationError, ContextError, UnknownCommand
+from ..errors import (
+    ConcurrencyConflict,
+    ConfigurationError,
+    ContextError,
+    UnknownCommand,
+)
 from ..log import get_logger, is_enabled
+from ..state.mutations import Mutation
+from ..work.unit import _CURRENT as _CURRENT_UNIT
+from .tables import DomainUnit
 
 if TYPE_CHECKING:
-    from collections.abc import Coroutine, Mapping
+    from collections.abc import Callable, Coroutine, Mapping
+    from contextvars import Token
 
+    from ..work.unit import UnitOfWork
     from .registry import CommandRoute, EventRoute, Registry
 
 __all__ = ["Bus", "Outcome"]
@@ -54,6 +76,9 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
         events: the events emitted, in order.
         mutations: what the event handlers yielded, in order.
         completed: False when a middleware swallowed an error (nothing committed).
+        written: how many rows the commit wrote.
+        attempts: how many times the command ran (more than 1 after a
+            conflict at commit was retried).
     """
 
     command: Command
@@ -61,20 +86,87 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
     events: tuple[Event, ...] = ()
     mutations: tuple[object, ...] = ()
     completed: bool = True
+    written: int = 0
+    attempts: int = 1
 
 
 class _Unit:
-    """The per-dispatch record: events, mutations, response."""
+    """The per-dispatch record: events, mutations, response, unit of work.
+
+    It is the context's emitter (``ctx.emit``) and its work source
+    (``ctx.state``): the unit of work is opened here on first use.
+    """
 
     # Class-level defaults: a dispatch sets only what it changes.
     response: Response | None = None
     emitting = True
     completed = False
+    work: UnitOfWork | None = None
+    committing = False
+    written = 0
+    _token: Token[UnitOfWork | None] | None = None
 
-    def __init__(self, route: CommandRoute) -> None:
+    def __init__(self, route: CommandRoute, actor: Any) -> None:
         self.route = route
+        self.actor = actor
         self.events: list[Event] = []
         self.mutations: list[Any] = []
+
+    # -- the unit of work ------------------------------------------------------------
+
+    def unit(self) -> UnitOfWork:
+        """The dispatch's unit of work, opened on first use and made current."""
+        work = self.work
+        if work is None:
+            access = self.route.scope.access
+            if access is None:
+                raise ContextError(
+                    f"{self.route.full_name} has no unit of work: its App has no "
+                    "databases; give them with `App([...], databases={...})`"
+                )
+            work = self.work = DomainUnit(access, actor=_actor_name(self.actor))
+            self._token = _CURRENT_UNIT.set(work)
+        return work
+
+    async def apply(self, item: object) -> None:
+        """Apply what an event handler yielded to the unit of work."""
+        if not isinstance(item, Mutation):
+            raise ConfigurationError(
+                f"an event handler of {self.route.full_name} yielded {item!r}: "
+                "event handlers yield mutations (Insert, Update, Delete, Upsert)"
+            )
+        await self.unit().state.apply(item)
+
+    async def commit(self) -> None:
+        """Commit the unit of work; a conflict here may be retried."""
+        work = self.work
+        assert work is not None
+        self.committing = True
+        changeset = await work.commit()
+        self.committing = False
+        self.written = len(changeset)
+        self._release()
+
+    async def abort(self) -> None:
+        """Roll the unit of work back, even when cancelled, and let it go."""
+        work = self.work
+        assert work is not None
+        try:
+            with anyio.CancelScope(shield=True):
+                await work.rollback()
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        self.work = None
+        token, self._token = self._token, None
+        if token is not None:
+            try:
+                _CURRENT_UNIT.reset(token)
+            except ValueError:
+                pass  # opened in a child task: its context went with it
+
+    # -- the response ------------------------------------------------------------------
 
     def result(self) -> Response:
         """The response dispatch returns: the handler's, or ``Ok()``."""
@@ -195,8 +287,9 @@ class Bus:
         meta: Mapping[str, Any] | None,
         deadline: float | None,
         outcome: bool,
+        attempt: int = 1,
     ) -> Any:
-        """One dispatch: route, context, policy, handlers, seam, logs.
+        """One dispatch: route, context, policy, handlers, commit, renderer, logs.
 
         Returns the response, or the whole :class:`Outcome` when ``outcome``.
 
@@ -224,7 +317,7 @@ class Bus:
                 deadline is None or outer.deadline < deadline
             ):
                 deadline = outer.deadline
-        unit = _Unit(route)
+        unit = _Unit(route, actor)
         scope = route.scope
         ctx = Context(
             actor,
@@ -235,8 +328,10 @@ class Bus:
             scope.chain,
             scope.name,
             unit,
+            unit,
         )
         started = time.perf_counter() if self._debug else 0.0
+        conflict: ConcurrencyConflict | None = None
         try:
             if not ctx.enter_now():
                 await ctx.__aenter__()
@@ -274,24 +369,42 @@ class Bus:
                                 await _iterate(handler, event, ctx, unit)
                             elif await handler.handler(event, ctx) is not None:
                                 raise _returned(handler)
-                # ---- the commit seam -------------------------------------------
-                # Every handler has finished and none failed. `unit.mutations`
-                # holds what the event handlers yielded, in order; `unit.events`
-                # what was emitted. The unit of work applies the mutations and
-                # writes the events here, still inside the context, so a failure
-                # rolls back through the resources and middleware like any
-                # handler error. Renderers run after this point.
+                # Every handler has finished and none failed: write it all.
+                if unit.work is not None:
+                    await unit.commit()
                 unit.completed = True
+                if route.renderers is not None and unit.response is not None:
+                    renderer = route.renderers.get(type(unit.response))
+                    if renderer is not None:
+                        await _render(renderer, ctx, unit)
             except BaseException as exc:
+                if unit.work is not None:
+                    await unit.abort()
                 if not await ctx.__aexit__(type(exc), exc, exc.__traceback__):
                     raise
                 # A middleware swallowed the error: unit.completed stays False.
+                if unit.work is not None:
+                    await _late(unit)
             else:
                 if not ctx.exit_now():
                     await ctx.__aexit__(None, None, None)
+                    if unit.work is not None:
+                        await _late(unit)
         except BaseException as exc:
-            self._failed(ctx, unit, exc)
-            raise
+            if unit.work is not None:
+                await unit.abort()
+            if not (
+                unit.committing
+                and isinstance(exc, ConcurrencyConflict)
+                and attempt < route.retry.attempts
+            ):
+                self._failed(ctx, unit, exc)
+                raise
+            conflict = exc
+        if conflict is not None:
+            return await self._retry(
+                command, ctx, meta, deadline, outcome, attempt, conflict
+            )
         if self._debug:
             self._dispatched(ctx, unit, started)
         if outcome:
@@ -301,8 +414,38 @@ class Bus:
                 events=tuple(unit.events),
                 mutations=tuple(unit.mutations),
                 completed=unit.completed,
+                written=unit.written,
+                attempts=attempt,
             )
         return unit.result()
+
+    async def _retry(
+        self,
+        command: Command,
+        ctx: Context,
+        meta: Mapping[str, Any] | None,
+        deadline: float | None,
+        outcome: bool,
+        attempt: int,
+        conflict: ConcurrencyConflict,
+    ) -> Any:
+        """Run a command again after a conflict at commit, once its backoff passed."""
+        route = self._routes[type(command)]
+        delay = route.retry.delay(attempt)
+        if self._debug:
+            self._log.debug(
+                "retrying after a concurrency conflict",
+                request_id=ctx.request_id,
+                domain=route.scope.name,
+                command=route.full_name,
+                attempt=attempt,
+                table=conflict.table,
+                delay=round(delay, 4),
+            )
+        await anyio.sleep(delay)
+        return await self._dispatch(
+            command, ctx.actor, ctx.request_id, meta, deadline, outcome, attempt + 1
+        )
 
     def _failed(self, ctx: Context, unit: _Unit, exc: BaseException) -> None:
         """Log a failed dispatch at warning (cancellation is not a failure)."""
@@ -363,9 +506,11 @@ def _not_an_event(route: CommandRoute, event: object, how: str) -> Configuration
 async def _iterate(
     handler: EventRoute, event: Event, ctx: Context, unit: _Unit
 ) -> None:
-    """Run an async-generator event handler, collecting what it yields."""
+    """Run an async-generator event handler, applying what it yields in order
+    (only collecting it in an App without databases)."""
     generator = handler.handler(event, ctx)
     mutations = unit.mutations
+    apply = None if unit.route.scope.access is None else unit.apply
     try:
         async for item in generator:
             if isinstance(item, Entity):
@@ -375,6 +520,8 @@ async def _iterate(
                     "event handlers yield mutations"
                 )
             mutations.append(item)
+            if apply is not None:
+                await apply(item)
     except BaseException:
         with anyio.CancelScope(shield=True):
             await generator.aclose()
@@ -386,3 +533,41 @@ def _returned(handler: EventRoute) -> ConfigurationError:
         f"event handler {handler.handler.__qualname__} returned a value: event "
         "handlers return None and yield the mutations to apply"
     )
+
+
+async def _render(renderer: Callable[..., Any], ctx: Context, unit: _Unit) -> None:
+    """Run a renderer after the commit; it reads in a fresh unit of work."""
+    result = await renderer(unit.response, ctx)
+    if unit.work is not None:
+        await _late(unit)
+    if result is not None:
+        if not isinstance(result, Response):
+            raise ConfigurationError(
+                f"renderer {renderer.__qualname__} of {unit.route.full_name} "
+                f"returned {result!r}: a renderer returns a Response, or None to "
+                "keep the handler's"
+            )
+        unit.response = result
+
+
+async def _late(unit: _Unit) -> None:
+    """Let go of a unit of work opened after the commit (by a renderer or a
+    middleware's teardown): it may read, but what it changed is not written."""
+    work = unit.work
+    assert work is not None
+    pending = work.state.pending
+    await unit.abort()
+    if pending:
+        tables = ", ".join(dict.fromkeys(t.schema.name for t in pending))
+        raise ConfigurationError(
+            f"{unit.route.full_name} changed {tables} after its unit of work "
+            "committed (in a renderer or a middleware's teardown): nothing of it "
+            "was written; change data in handlers"
+        )
+
+
+def _actor_name(actor: Any) -> str | None:
+    """Who to stamp into audit columns: the actor's id, or the actor itself."""
+    if actor is None or isinstance(actor, str):
+        return actor
+    return str(getattr(actor, "id", actor))

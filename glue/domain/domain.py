@@ -18,6 +18,11 @@
     async def audit(ctx: Context) -> AsyncIterator[None]:
         yield
 
+    orders = shop.table(Schema(name="orders", ...), database="orders")
+
+    @shop.renderer(OrderPlaced)
+    async def render(placed: OrderPlaced, ctx: Context) -> OrderPlaced | None: ...
+
 Decorators only register, and check what they can right away: the entity types,
 the handler's kind (async function or async generator), duplicates. Once an
 :class:`glue.App` is built from the domain it is frozen: registering more raises
@@ -30,14 +35,19 @@ import inspect
 import re
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+import msgspec
+
 from ..entities.base import Command, Entity, Event, Response
 from ..errors import RegistrationError
+from ..schema.model import Schema
 from .policy import Policy
+from .tables import DEFAULT_DATABASE, Table
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from ..typing import Middleware, ResourceFactory
+    from ..work.retry import RetryPolicy
 
 __all__ = ["CommandRegistration", "Domain", "EventRegistration"]
 
@@ -48,7 +58,7 @@ _NAME = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
 class CommandRegistration:
     """One command type's handler, as registered (see :meth:`Domain.command`)."""
 
-    __slots__ = ("command", "generator", "handler", "requires")
+    __slots__ = ("command", "generator", "handler", "requires", "retry")
 
     def __init__(
         self,
@@ -56,11 +66,13 @@ class CommandRegistration:
         handler: Callable[..., Any],
         generator: bool,
         requires: frozenset[str],
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.command = command
         self.handler = handler
         self.generator = generator
         self.requires = requires
+        self.retry = retry
 
 
 class EventRegistration:
@@ -100,6 +112,8 @@ class Domain:
         self._events: list[EventRegistration] = []
         self._resources: dict[str, ResourceFactory[Any]] = {}
         self._middleware: list[Middleware] = []
+        self._tables: dict[str, Table] = {}
+        self._renderers: dict[type[Response], Callable[..., Any]] = {}
         self._frozen = False
 
     def __repr__(self) -> str:
@@ -133,6 +147,16 @@ class Domain:
         return tuple(self._middleware)
 
     @property
+    def tables(self) -> Mapping[str, Table]:
+        """Table name → its declaration (schema and database), in order."""
+        return dict(self._tables)
+
+    @property
+    def renderers(self) -> Mapping[type[Response], Callable[..., Any]]:
+        """Response type → its renderer."""
+        return dict(self._renderers)
+
+    @property
     def frozen(self) -> bool:
         """Whether an App was built from this domain (no more registrations)."""
         return self._frozen
@@ -156,7 +180,10 @@ class Domain:
             self._add_entity(entity, Entity, "register")
 
     def command(
-        self, *commands: type[Command], requires: Iterable[str] = ()
+        self,
+        *commands: type[Command],
+        requires: Iterable[str] = (),
+        retry: RetryPolicy | None = None,
     ) -> Callable[[F], F]:
         """Register the decorated function as the handler of ``commands``.
 
@@ -167,6 +194,9 @@ class Domain:
         Args:
             *commands: the command types, at least one.
             requires: permissions the actor must hold (see :class:`glue.Actor`).
+            retry: how often to run the command again when its unit of work
+                meets a :class:`glue.ConcurrencyConflict` at commit; the App's
+                ``retry=`` when None.
 
         Raises:
             glue.RegistrationError: no command type, a type that is not a Command,
@@ -201,7 +231,7 @@ class Domain:
                     )
             for command in commands:
                 self._commands[command] = CommandRegistration(
-                    command, handler, generator, required
+                    command, handler, generator, required, retry
                 )
             return handler
 
@@ -240,6 +270,98 @@ class Domain:
                 EventRegistration(event, handler, generator) for event in events
             )
             return handler
+
+        return decorate
+
+    def table(
+        self,
+        table: Schema | type[msgspec.Struct],
+        *,
+        database: str = DEFAULT_DATABASE,
+    ) -> Schema:
+        """Declare a table this domain reads and writes, and the database it is in.
+
+        Handlers of this domain may touch only the tables it declared (through
+        ``ctx.state``, yielded mutations or repositories); anything else raises
+        :class:`glue.Forbidden` before any SQL runs.
+
+        Args:
+            table: the table's :class:`glue.schema.Schema`, or a msgspec Struct
+                to derive one from (:meth:`~glue.schema.Schema.from_struct`).
+            database: the name of the database it lives in, a key of the App's
+                ``databases=`` (an unknown name falls back to ``"default"``).
+
+        Returns:
+            the table's schema, to use in mutations and repositories.
+
+        Raises:
+            glue.RegistrationError: not a schema, a bad database name, or a table
+                name this domain already declared in another database.
+        """
+        self._check_open("declare a table")
+        if isinstance(table, type) and issubclass(table, msgspec.Struct):
+            table = Schema.from_struct(table)
+        if not isinstance(table, Schema):
+            raise RegistrationError(
+                f"{self.name}.table() takes a Schema or a msgspec Struct class, "
+                f"got {table!r}"
+            )
+        if not isinstance(database, str) or not database:
+            raise RegistrationError(
+                f"{self.name}.table({table.name!r}): database must be a database "
+                f"name such as 'default', got {database!r}"
+            )
+        existing = self._tables.get(table.name)
+        if existing is not None and existing != Table(table, database):
+            raise RegistrationError(
+                f"domain {self.name!r} already declared table {table.name!r} in "
+                f"database {existing.database!r}; a table is declared once"
+            )
+        self._tables[table.name] = Table(table, database)
+        return table
+
+    def renderer(self, *responses: type[Response]) -> Callable[[F], F]:
+        """Register the decorated function as the renderer of ``responses``.
+
+        A renderer runs after the dispatch's unit of work has committed, inside
+        the dispatch's context: ``async def render(response, ctx)``. It may read
+        the committed data (``ctx.state`` is then a fresh, read-only unit of
+        work) and return a new Response to give the caller instead, or None to
+        keep the handler's. Changing data in a renderer raises
+        :class:`glue.ConfigurationError`, and nothing of it is written; an error
+        in a renderer reaches the caller, and the data stays committed.
+
+        Raises:
+            glue.RegistrationError: no response type, a type that is not a
+                Response, a response that already has a renderer, or a renderer
+                that is not an async function.
+        """
+        self._check_open("register a renderer")
+        if not responses:
+            raise RegistrationError(
+                f"{self.name}.renderer() needs at least one response type: "
+                f"@{self.name}.renderer(OrderPlaced)"
+            )
+
+        def decorate(renderer: F) -> F:
+            self._check_open("register a renderer")
+            if not inspect.iscoroutinefunction(renderer):
+                raise RegistrationError(
+                    f"{self.name}.renderer: {_describe(renderer)} must be an async "
+                    "function (`async def render(response, ctx)`)"
+                )
+            for response in responses:
+                self._add_entity(response, Response, "renderer")
+                existing = self._renderers.get(response)
+                if existing is not None:
+                    raise RegistrationError(
+                        f"{self.name}:{response.__entity_name__} already has a "
+                        f"renderer, {_describe(existing)}; {_describe(renderer)} "
+                        "cannot render it too"
+                    )
+            for response in responses:
+                self._renderers[response] = renderer
+            return renderer
 
         return decorate
 

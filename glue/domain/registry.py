@@ -1,8 +1,9 @@
 """The tables an App dispatches from, built once from its domains and then frozen.
 
 Everything a dispatch needs is looked up here with one dict access: the command's
-route (handler, its kind, policy, the domain's resources and middleware chain), and
-per domain, each event type's handlers.
+route (handler, its kind, policy, retry policy, the domain's resources and
+middleware chain), and per domain, each event type's handlers, each response
+type's renderer and the tables it declared.
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ from ..context.middleware import MiddlewareChain
 from ..entities.base import Command, Event
 from ..entities.codec import Codec
 from ..errors import RegistrationError
+from ..work.retry import RetryPolicy
 from .policy import Policy
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
-    from ..entities.base import Entity
+    from ..entities.base import Entity, Response
     from ..typing import ResourceFactory
     from .domain import Domain
+    from .tables import Table, TableAccess
 
 __all__ = ["CommandRoute", "DomainScope", "EventRoute", "Registry"]
 
@@ -45,9 +48,21 @@ class DomainScope:
         chain: its middleware, folded once.
         events: event type → its handlers in registration order (empty for an
             event registered without handlers). Only these events may be emitted.
+        renderers: response type → its renderer.
+        tables: table name → declaration, the only tables it may touch.
+        access: its tables routed to their pools; set when the App opens with
+            databases, None otherwise.
     """
 
-    __slots__ = ("chain", "events", "name", "resources")
+    __slots__ = (
+        "access",
+        "chain",
+        "events",
+        "name",
+        "renderers",
+        "resources",
+        "tables",
+    )
 
     def __init__(self, domain: Domain) -> None:
         self.name = domain.name
@@ -67,6 +82,11 @@ class DomainScope:
         self.events: Mapping[type[Event], tuple[EventRoute, ...]] = MappingProxyType(
             {event: tuple(handlers) for event, handlers in routes.items()}
         )
+        self.renderers: Mapping[type[Response], Callable[..., Any]] = MappingProxyType(
+            dict(domain.renderers)
+        )
+        self.tables: Mapping[str, Table] = MappingProxyType(dict(domain.tables))
+        self.access: TableAccess | None = None
 
 
 class CommandRoute:
@@ -80,6 +100,9 @@ class CommandRoute:
         handler: the handler function.
         generator: whether the handler is an async generator.
         policy: the permissions check, or None when nothing is required.
+        retry: how a conflict at commit is retried.
+        renderers: the domain's renderers by response type, or None when it
+            has none.
     """
 
     __slots__ = (
@@ -89,6 +112,8 @@ class CommandRoute:
         "generator",
         "handler",
         "policy",
+        "renderers",
+        "retry",
         "scope",
     )
 
@@ -99,6 +124,7 @@ class CommandRoute:
         handler: Callable[..., Any],
         generator: bool,
         requires: frozenset[str],
+        retry: RetryPolicy,
     ) -> None:
         self.command = command
         self.full_name = f"{scope.name}:{command.__entity_name__}"
@@ -107,6 +133,8 @@ class CommandRoute:
         self.handler = handler
         self.generator = generator
         self.policy = Policy(self.full_name, requires) if requires else None
+        self.retry = retry
+        self.renderers = dict(scope.renderers) or None
 
 
 class Registry:
@@ -114,12 +142,23 @@ class Registry:
 
     Args:
         domains: the domains to compose; each is frozen.
+        retry: the retry policy of commands that do not set their own.
+
+    Attributes:
+        tables: every declared table by name (two domains may share a table
+            declared alike).
 
     Raises:
-        glue.RegistrationError: two domains share a name, or claim one command type.
+        glue.RegistrationError: two domains share a name, claim one command type,
+            or declare one table differently.
     """
 
-    def __init__(self, domains: Iterable[Domain]) -> None:
+    def __init__(
+        self, domains: Iterable[Domain], retry: RetryPolicy | None = None
+    ) -> None:
+        self.retry = RetryPolicy() if retry is None else retry
+        self.tables: dict[str, Table] = {}
+        self._claims: dict[str, str] = {}
         self.domains: dict[str, DomainScope] = {}
         self.entities: dict[str, type[Entity]] = {}
         self.codecs: dict[str, Codec[Any]] = {}
@@ -136,6 +175,17 @@ class Registry:
             )
         domain.freeze()
         scope = self.domains[domain.name] = DomainScope(domain)
+        for name, table in scope.tables.items():
+            known = self.tables.get(name)
+            if known is not None and known != table:
+                raise RegistrationError(
+                    f"table {name!r} is declared by domains {self._claims[name]!r} "
+                    f"(database {known.database!r}) and {domain.name!r} (database "
+                    f"{table.database!r}) differently: domains share a table only "
+                    "when they declare the same schema in the same database"
+                )
+            self.tables[name] = table
+            self._claims.setdefault(name, domain.name)
         for name, entity in domain.entities.items():
             full_name = f"{domain.name}:{name}"
             self.entities[full_name] = entity
@@ -147,6 +197,7 @@ class Registry:
                 registration.handler,
                 registration.generator,
                 registration.requires,
+                registration.retry or self.retry,
             )
             claimed = self.routes.get(command)
             if claimed is not None:
