@@ -159,6 +159,25 @@ class IdentityMap:
             if tracked.order == len(changed):
                 changed.append(ident)
 
+    def unknown(self, table: str, keys: Iterable[Key]) -> list[Key]:
+        """The keys of ``keys`` that ``table`` has no entry for, in order."""
+        entries = self._entries
+        return [key for key in keys if (table, key) not in entries]
+
+    def currents(self, table: str, keys: Iterable[Key]) -> list[Row | None]:
+        """The newest known state of each key's row (None if absent or unseen)."""
+        get = self._entries.get
+        return [
+            None if (tracked := get((table, key))) is None else tracked.current
+            for key in keys
+        ]
+
+    def add_read(self, table: str, entries: Mapping[Key, Tracked]) -> None:
+        """Add entries for rows just read, unless the map has them meanwhile."""
+        store = self._entries
+        for key, tracked in entries.items():
+            store.setdefault((table, key), tracked)
+
     def knows_any(self, idents: Iterable[tuple[str, Key]]) -> bool:
         """Whether any of ``idents`` (table, key) has an entry."""
         return not self._entries.keys().isdisjoint(idents)

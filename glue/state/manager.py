@@ -71,7 +71,8 @@ class StateManager:
         self._actor = actor
         self._clock: Clock = clock or utcnow
         self._map = IdentityMap()
-        self._log: list[Mutation] = []
+        # Mutations, and (schema, rows) for each insert_many, expanded on demand.
+        self._log: list[Mutation | tuple[Schema, list[Mapping[str, Any]]]] = []
         self._load_lock = anyio.Lock()
 
     @property
@@ -90,7 +91,14 @@ class StateManager:
     @property
     def log(self) -> tuple[Mutation, ...]:
         """Every mutation applied, in order."""
-        return tuple(self._log)
+        mutations: list[Mutation] = []
+        for entry in self._log:
+            if isinstance(entry, tuple):
+                schema, rows = entry
+                mutations += [Insert(schema=schema, values=values) for values in rows]
+            else:
+                mutations.append(entry)
+        return tuple(mutations)
 
     @property
     def pending(self) -> tuple[Tracked, ...]:
@@ -160,13 +168,14 @@ class StateManager:
     async def get_many(self, schema: Schema, keys: Iterable[Any]) -> list[Row | None]:
         """Return the rows of ``keys`` in order, reading the unseen ones at once."""
         info = _info(schema)
-        wanted = [info.key(key) for key in keys]
+        if info.single:
+            wanted = [(k,) if type(k) in _SCALARS else info.key(k) for k in keys]
+        else:
+            wanted = [info.key(key) for key in keys]
         await self._load(info, wanted)
-        rows: list[Row | None] = []
-        for key in wanted:
-            tracked = self._map.get(schema.name, key)
-            current = None if tracked is None else tracked.current
-            rows.append(None if current is None or info.deleted(current) else current)
+        rows = self._map.currents(schema.name, wanted)
+        if info.soft:
+            return [None if r is None or info.deleted(r) else r for r in rows]
         return rows
 
     async def require(self, schema: Schema, key: Any) -> Row:
@@ -286,7 +295,7 @@ class StateManager:
                 for i, (key, row) in enumerate(zip(keys, created, strict=True))
             ],
         )
-        self._log.extend(Insert(schema=schema, values=values) for values in batch)
+        self._log.append((schema, batch))
         return created
 
     async def update(
@@ -467,27 +476,33 @@ class StateManager:
 
     async def _load(self, info: _Info, keys: Sequence[Key]) -> None:
         """Read the keys the unit has not seen, once, in one loader call."""
-        name = info.schema.name
-        if all(self._map.get(name, key) is not None for key in keys):
+        name, known = info.schema.name, self._map
+        if not known.unknown(name, keys):
             return
         async with self._load_lock:
             # Another task may have read some of them while this one waited.
-            missing = list(
-                dict.fromkeys(k for k in keys if self._map.get(name, k) is None)
-            )
+            missing = list(dict.fromkeys(known.unknown(name, keys)))
             if not missing:
                 return
-            found = await self._loader(info.schema, missing)
-            entries = {}
-            for values in found:
-                row: Row = MappingProxyType(values)
-                key = info.key_of(row)
-                entries[key] = Tracked(info.schema, key, row, row)
-            for key in missing:
-                entries.setdefault(key, Tracked(info.schema, key, None, None))
-            self._map.set_many(
-                [t for t in entries.values() if self._map.get(name, t.key) is None]
-            )
+            schema = info.schema
+            found = await self._loader(schema, missing)
+            entries: dict[Key, Tracked] = {}
+            if info.single:
+                (column,) = schema.primary_key
+                for values in found:
+                    key = (values[column],)
+                    row = MappingProxyType(values)
+                    entries[key] = Tracked(schema, key, row, row)
+            else:
+                for values in found:
+                    key = info.key_of(values)
+                    row = MappingProxyType(values)
+                    entries[key] = Tracked(schema, key, row, row)
+            if len(entries) < len(missing):
+                for key in missing:
+                    if key not in entries:
+                        entries[key] = Tracked(schema, key, None, None)
+            known.add_read(name, entries)
 
 
 def normalize_key(schema: Schema, key: Any) -> Key:

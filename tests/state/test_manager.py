@@ -285,6 +285,30 @@ async def test_insert_many_and_track(state: StateManager) -> None:
         )
 
 
+async def test_insert_many_logs_each_row_and_names_bad_columns(
+    state: StateManager,
+) -> None:
+    values = [{"id": i, "total": 1.0} for i in (40, 41)]
+    rows = await state.insert_many(ORDERS, values)
+    assert [(r["status"], r["note"], r["created_by"]) for r in rows] == [
+        ("new", None, "alice"),
+        ("new", None, "alice"),
+    ]
+    assert state.log == (
+        Insert(schema=ORDERS, values=values[0]),
+        Insert(schema=ORDERS, values=values[1]),
+    )
+    bad: list[tuple[dict[str, Any], str]] = [
+        ({"id": 42, "total": 1.0, "etag": "x"}, "stamped by the state manager"),
+        ({"id": 42, "total": 1.0, "colour": "red"}, "'colour'"),
+        ({"id": 42}, "lacks required column"),
+    ]
+    for row, message in bad:
+        with pytest.raises(SchemaError, match=message):
+            await state.insert_many(ORDERS, [{"id": 43, "total": 1.0}, row])
+    assert len(state.pending) == 2
+
+
 async def test_soft_deleted_key_can_be_created_again(state: StateManager) -> None:
     await state.get(ITEMS, 6)
     row = await state.insert(ITEMS, {"id": 6})
