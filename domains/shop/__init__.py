@@ -1,13 +1,13 @@
-"""The shop: customers, inventory and orders, kept in memory.
+"""The shop: customers, inventory and orders, in SQL databases.
 
-``make_shop()`` builds a fresh :class:`glue.Domain` with its own in-memory
-:class:`~domains.shop.store.Store`, so two shops (or two test runs) share nothing.
-``python -m glue demo`` runs it.
+``make_shop()`` builds a fresh :class:`glue.Domain` declaring the shop's tables
+(customers, stock and id sequences in the ``default`` database, orders in
+``orders``). ``python -m glue demo`` runs it on SQLite files.
 """
 
 from __future__ import annotations
 
-from .domain import make_shop
+from .domain import make_shop, next_id
 from .entities import (
     CancelOrder,
     CustomerRegistered,
@@ -21,11 +21,22 @@ from .entities import (
     Restock,
     StockChanged,
 )
-from .store import Store, Transaction
+from .tables import (
+    CUSTOMERS,
+    ORDERS,
+    SEQUENCES,
+    STOCK,
+    Customer,
+    CustomerRepository,
+)
 
 __all__ = [
+    "CUSTOMERS",
     "CancelOrder",
+    "Customer",
     "CustomerRegistered",
+    "CustomerRepository",
+    "ORDERS",
     "OrderAccepted",
     "OrderCancelled",
     "OrderLine",
@@ -34,8 +45,9 @@ __all__ = [
     "RegisterCustomer",
     "Registered",
     "Restock",
+    "SEQUENCES",
+    "STOCK",
     "StockChanged",
-    "Store",
-    "Transaction",
     "make_shop",
+    "next_id",
 ]

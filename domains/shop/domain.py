@@ -1,17 +1,34 @@
-"""The shop domain: its handlers, its ``store`` resource and its audit middleware."""
+"""The shop domain: customers, inventory and orders, kept in SQL databases.
+
+Command handlers read and change rows through ``ctx.state`` and a repository;
+event handlers yield mutations; a renderer completes the response from the
+committed order. The bus commits each command's changes at once, and runs a
+command again when another one changed the same rows first.
+
+Ids come from a sequence row. Two commands that take the same id conflict at
+commit: the sequence row's etag no longer matches, and the new row is created
+with ``upsert``, which turns "someone created this key first" into a conflict too,
+so the bus runs the later command again.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from glue import Context, Domain, NotFound, ValidationError
 from glue.errors import FieldError
+from glue.state import Update, Upsert
+from glue.work import RetryPolicy
 
 from .entities import (
     CancelOrder,
     CustomerRegistered,
     OrderAccepted,
     OrderCancelled,
+    OrderLine,
     OrderPlaced,
     PlaceOrder,
     RegisterCustomer,
@@ -19,100 +36,132 @@ from .entities import (
     Restock,
     StockChanged,
 )
-from .store import Store, Transaction
+from .tables import CUSTOMERS, ORDERS, SEQUENCES, STOCK, CustomerRepository
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
 __all__ = ["make_shop"]
 
+ORDERING = RetryPolicy(attempts=20, base_delay=0.002, max_delay=0.05)
+"""Orders compete for stock and order ids: retry them patiently."""
 
-def make_shop(store: Store | None = None) -> Domain:
-    """Build the shop domain over ``store`` (a new, empty one by default)."""
-    data = Store() if store is None else store
+
+def make_shop(*, orders_database: str = "orders") -> Domain:
+    """Build the shop domain.
+
+    Args:
+        orders_database: the database name orders and their lines live in.
+    """
     shop = Domain("shop")
-
-    @shop.resource("store")
-    async def transaction(ctx: Context) -> AsyncIterator[Transaction]:
-        tx = data.begin()
-        yield tx  # an error in the dispatch is raised here: nothing is committed
-        tx.commit()
-
-    @shop.middleware
-    async def audit(ctx: Context) -> AsyncIterator[None]:
-        try:
-            yield
-        except Exception as exc:
-            data.audit.append(f"{ctx.request_id} failed: {type(exc).__name__}")
-            raise
-        data.audit.append(f"{ctx.request_id} ok")
+    shop.table(CUSTOMERS)
+    shop.table(STOCK)
+    shop.table(SEQUENCES)
+    shop.table(ORDERS, database=orders_database)
+    shop.register(CustomerRegistered)  # emitted for other domains; no handler here
 
     @shop.command(RegisterCustomer)
     async def register_customer(
         cmd: RegisterCustomer, ctx: Context
     ) -> AsyncIterator[CustomerRegistered | Registered]:
-        tx: Transaction = await ctx.resource("store")
-        customer_id = len(tx.customers) + 1
-        tx.customers[customer_id] = {"name": cmd.name, "email": cmd.email}
+        customer_id = await next_id(ctx, "customers")
+        await ctx.state.upsert(
+            CUSTOMERS, {"id": customer_id, "name": cmd.name, "email": cmd.email}
+        )
         yield CustomerRegistered(customer_id=customer_id, name=cmd.name)
         yield Registered(customer_id=customer_id)
-
-    @shop.event(CustomerRegistered)
-    async def welcome(evt: CustomerRegistered, ctx: Context) -> None:
-        data.audit.append(f"welcome mail queued for customer {evt.customer_id}")
 
     @shop.command(Restock)
     async def restock(cmd: Restock, ctx: Context) -> None:
         ctx.emit(StockChanged(sku=cmd.sku, delta=cmd.quantity))
 
-    @shop.command(PlaceOrder)
+    @shop.event(StockChanged)
+    async def apply_stock(evt: StockChanged, ctx: Context) -> AsyncIterator[Upsert]:
+        row = await ctx.state.get(STOCK, evt.sku)
+        quantity = (0 if row is None else row["quantity"]) + evt.delta
+        yield Upsert(schema=STOCK, values={"sku": evt.sku, "quantity": quantity})
+
+    @shop.command(PlaceOrder, retry=ORDERING)
     async def place_order(
         cmd: PlaceOrder, ctx: Context
     ) -> AsyncIterator[OrderPlaced | OrderAccepted]:
-        tx: Transaction = await ctx.resource("store")
-        if cmd.customer_id not in tx.customers:
+        if await CustomerRepository(ctx.unit).get(cmd.customer_id) is None:
             raise NotFound("customers", cmd.customer_id)
+        wanted = Counter[str]()
+        for line in cmd.lines:
+            wanted[line.sku] += line.quantity
+        skus = list(wanted)
+        stock = dict(zip(skus, await ctx.state.get_many(STOCK, skus), strict=True))
         short = [
-            FieldError(
-                f"$.lines[{i}].quantity", f"only {tx.stock.get(line.sku, 0)} left"
-            )
+            FieldError(f"$.lines[{i}].quantity", f"only {left} left")
             for i, line in enumerate(cmd.lines)
-            if tx.stock.get(line.sku, 0) < line.quantity
+            if (left := _quantity(stock[line.sku])) < wanted[line.sku]
         ]
         if short:
             raise ValidationError("shop:place-order", short)
-        order_id = len(tx.orders) + 1
-        tx.orders[order_id] = {"customer_id": cmd.customer_id, "lines": cmd.lines}
-        yield OrderPlaced(
-            order_id=order_id, customer_id=cmd.customer_id, lines=cmd.lines
+        order_id = await next_id(ctx, "orders")
+        lines = [OrderLine(sku=sku, quantity=q) for sku, q in wanted.items()]
+        await ctx.state.upsert(
+            ORDERS,
+            {
+                "id": order_id,
+                "customer_id": cmd.customer_id,
+                "articles": sum(wanted.values()),
+                "lines": [msgspec.to_builtins(line) for line in lines],
+            },
         )
-        yield OrderAccepted(
-            order_id=order_id, articles=sum(line.quantity for line in cmd.lines)
-        )
+        yield OrderPlaced(order_id=order_id, customer_id=cmd.customer_id, lines=lines)
+        yield OrderAccepted(order_id=order_id, articles=sum(wanted.values()))
 
     @shop.event(OrderPlaced)
-    async def reserve_stock(evt: OrderPlaced, ctx: Context) -> None:
-        tx: Transaction = await ctx.resource("store")
+    async def reserve_stock(evt: OrderPlaced, ctx: Context) -> AsyncIterator[Update]:
         for line in evt.lines:
-            tx.stock[line.sku] -= line.quantity
+            row = await ctx.state.require(STOCK, line.sku)
+            yield Update(
+                schema=STOCK,
+                key=line.sku,
+                changes={"quantity": row["quantity"] - line.quantity},
+            )
 
-    @shop.command(CancelOrder, requires={"orders:admin"})
+    @shop.renderer(OrderAccepted)
+    async def confirm(accepted: OrderAccepted, ctx: Context) -> OrderAccepted:
+        order = await ctx.state.require(ORDERS, accepted.order_id)
+        return OrderAccepted(
+            order_id=accepted.order_id,
+            articles=accepted.articles,
+            status=order["status"],
+        )
+
+    @shop.command(CancelOrder, requires={"orders:admin"}, retry=ORDERING)
     async def cancel_order(cmd: CancelOrder, ctx: Context) -> None:
-        tx: Transaction = await ctx.resource("store")
-        order = tx.orders.pop(cmd.order_id, None)
-        if order is None:
+        order = await ctx.state.get(ORDERS, cmd.order_id)
+        if order is None or order["status"] == "cancelled":
             raise NotFound("orders", cmd.order_id)
-        ctx.emit(OrderCancelled(order_id=cmd.order_id, lines=order["lines"]))
+        await ctx.state.update(ORDERS, cmd.order_id, {"status": "cancelled"})
+        lines = msgspec.convert(order["lines"], list[OrderLine])
+        ctx.emit(OrderCancelled(order_id=cmd.order_id, lines=lines))
 
     @shop.event(OrderCancelled)
-    async def release_stock(evt: OrderCancelled, ctx: Context) -> None:
-        tx: Transaction = await ctx.resource("store")
+    async def release_stock(evt: OrderCancelled, ctx: Context) -> AsyncIterator[Update]:
         for line in evt.lines:
-            tx.stock[line.sku] += line.quantity
-
-    @shop.event(StockChanged)
-    async def apply_stock(evt: StockChanged, ctx: Context) -> None:
-        tx: Transaction = await ctx.resource("store")
-        tx.stock[evt.sku] = tx.stock.get(evt.sku, 0) + evt.delta
+            row = await ctx.state.require(STOCK, line.sku)
+            yield Update(
+                schema=STOCK,
+                key=line.sku,
+                changes={"quantity": row["quantity"] + line.quantity},
+            )
 
     return shop
+
+
+async def next_id(ctx: Context, sequence: str) -> int:
+    """The next id of ``sequence``: two commands taking the same id conflict at
+    commit, and the bus runs the later one again."""
+    row = await ctx.state.get(SEQUENCES, sequence)
+    value = (0 if row is None else row["value"]) + 1
+    await ctx.state.upsert(SEQUENCES, {"name": sequence, "value": value})
+    return value
+
+
+def _quantity(row: Any) -> int:
+    return 0 if row is None else int(row["quantity"])

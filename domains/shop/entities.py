@@ -93,10 +93,12 @@ class OrderPlaced(Event):
 
 
 class OrderAccepted(Response):
-    """The placed order's id and how many articles it holds."""
+    """The placed order's id, how many articles it holds, and (filled in by the
+    renderer from the committed order) its status."""
 
     order_id: int
     articles: int
+    status: str | None = None
 
 
 class CancelOrder(Command, forbid_unknown_fields=True):

@@ -1,4 +1,9 @@
-"""``glue demo``: the example shop domain, run in memory, narrated.
+"""``glue demo``: the example shop domain, run on real databases, narrated.
+
+By default the shop gets two SQLite files in a temporary directory: ``shop.sqlite``
+(customers, stock, id sequences) and ``orders.sqlite`` (orders and their lines),
+so no server is needed and the closing query joins tables of two databases. With
+``--database URL`` every table lives in that one database instead.
 
 The shop lives in the repository's ``domains/`` folder, beside ``glue/``; the demo
 imports it from the current directory, so run it from the repository root
@@ -10,13 +15,29 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
+
+import anyio
 
 from ..domain.app import App
 from ..domain.policy import Actor
 from ..errors import Forbidden, GlueError, ValidationError
+from ..query import (
+    Condition,
+    Conditions,
+    FieldReference,
+    JoinQuery,
+    OrderByQuery,
+    QueryStatement,
+    SchemaReference,
+)
 
 __all__ = ["run_demo"]
+
+CONCURRENT_ORDERS = 8
+"""Orders placed at once in step 9, competing for ids and stock."""
 
 
 def _load_shop() -> Any:
@@ -32,44 +53,64 @@ def _load_shop() -> Any:
         ) from exc
 
 
-async def run_demo() -> None:
-    """Dispatch a few commands through the shop and print what happened."""
+async def run_demo(database: str | None = None) -> None:
+    """Run the shop on ``database`` (a URL), or on SQLite files in a temporary
+    directory, and print what happened."""
     shop_module = _load_shop()
-    store = shop_module.Store()
+    if database is not None:
+        await _narrate(shop_module, {"default": database}, database)
+        return
+    with tempfile.TemporaryDirectory(prefix="glue-demo-") as folder:
+        databases = {
+            "default": f"sqlite:///{Path(folder) / 'shop.sqlite'}",
+            "orders": f"sqlite:///{Path(folder) / 'orders.sqlite'}",
+        }
+        await _narrate(shop_module, databases, "two SQLite files in a temp dir")
+
+
+async def _narrate(shop: Any, databases: dict[str, str], where: str) -> None:
     clerk = Actor(id="clerk", permissions=frozenset({"orders:write"}))
     admin = Actor(id="admin", permissions=frozenset({"orders:admin"}))
-    async with App([shop_module.make_shop(store)]) as app:
-        print("glue demo: the shop domain, in memory\n")
-        registered = await app.bus.dispatch(
-            app.decode(
-                "shop:register-customer", b'{"name": "Ada", "email": "ada@example.org"}'
-            ),
-            actor=clerk,
+    async with App([shop.make_shop()], databases=databases, create_tables=True) as app:
+        print(f"glue demo: the shop domain on {where}\n")
+        routes = {
+            name: app.connections.get_connection_pool(name).name
+            for name in app.registry.tables
+        }
+        print("0. opened the databases, created the tables:")
+        for table, pool in routes.items():
+            print(f"   {table:<12} in {pool}")
+
+        async def dispatch(name: str, payload: Any, actor: Actor = clerk) -> Any:
+            outcome = await app.bus.execute(app.decode(name, payload), actor=actor)
+            return outcome
+
+        registered = await dispatch(
+            "shop:register-customer", b'{"name": "Ada", "email": "ada@example.org"}'
         )
-        print(f"1. registered a customer        -> {registered!r}")
+        print(
+            f"1. registered a customer        -> {registered.response!r}, "
+            f"{registered.written} rows written"
+        )
         for sku, quantity in (("APL-001", 10), ("PER-002", 4)):
-            await app.bus.dispatch(
-                app.decode("shop:restock", {"sku": sku, "quantity": quantity}),
-                actor=clerk,
-            )
-        print(f"2. restocked two articles       -> stock {store.stock}")
-        order = app.decode(
+            await dispatch("shop:restock", {"sku": sku, "quantity": quantity})
+        print(f"2. restocked two articles       -> stock {await _stock(app, shop)}")
+        placed = await dispatch(
             "shop:place-order",
             b'{"customer_id": 1, "lines": [{"sku": "APL-001", "quantity": 3},'
             b' {"sku": "PER-002", "quantity": 1}]}',
         )
-        outcome = await app.bus.execute(order, actor=clerk)
-        print(f"3. placed an order              -> {outcome.response!r}")
-        print(f"   events {[type(e).__name__ for e in outcome.events]}")
-        print(f"   stock reserved by the event handler: {store.stock}")
+        print(f"3. placed an order              -> {placed.response!r}")
+        print(
+            f"   events {[type(e).__name__ for e in placed.events]}, "
+            f"{placed.written} rows written in one unit of work"
+        )
+        print(f"   stock reserved by the event handler: {await _stock(app, shop)}")
         try:
-            await app.bus.dispatch(
-                app.decode("shop:place-order", _order_with(sku="PER-002", quantity=9)),
-                actor=clerk,
-            )
+            await dispatch("shop:place-order", _order_with(sku="PER-002", quantity=9))
         except ValidationError as exc:
             print(f"4. ordered more than in stock   -> {exc}")
-            print(f"   nothing changed: stock {store.stock}")
+            print(f"   nothing changed: stock {await _stock(app, shop)}")
         try:
             app.decode(
                 "shop:place-order",
@@ -79,23 +120,76 @@ async def run_demo() -> None:
             print("5. sent a bad request           -> every bad field, by path:")
             for error in exc.errors:
                 print(f"   {error.path}: {error.reason}")
-        cancel = app.decode("shop:cancel-order", b'{"order_id": 1}')
         try:
-            await app.bus.dispatch(cancel, actor=clerk)
+            await dispatch("shop:cancel-order", b'{"order_id": 1}')
         except Forbidden as exc:
             print(f"6. clerk cancels the order      -> Forbidden: {exc}")
-        await app.bus.dispatch(cancel, actor=admin)
-        print(f"7. admin cancels the order      -> stock back to {store.stock}")
-        async with app.context(domain="shop", actor=admin) as ctx:
-            tx = await ctx.resource("store")
-            print(
-                f"8. a context by hand            -> {len(tx.customers)} "
-                f"customer(s), {len(tx.orders)} order(s); "
-                f"'store' in ctx: {'store' in ctx}"
+        await dispatch("shop:cancel-order", b'{"order_id": 1}', admin)
+        stock = await _stock(app, shop)
+        print(f"7. admin cancels the order      -> stock back to {stock}")
+
+        attempts: list[int] = []
+
+        async def order_one() -> None:
+            outcome = await dispatch(
+                "shop:place-order", _order_with(sku="APL-001", quantity=1)
             )
-        print("\naudit trail (written by the shop's middleware):")
-        for line in store.audit:
+            attempts.append(outcome.attempts)
+
+        async with anyio.create_task_group() as group:
+            for _ in range(CONCURRENT_ORDERS):
+                group.start_soon(order_one)
+        retried = sum(n - 1 for n in attempts)
+        print(
+            f"{f'8. {CONCURRENT_ORDERS} orders placed at once':<32}-> "
+            f"{retried} conflict(s) at commit retried, every order placed; "
+            f"stock {await _stock(app, shop)}"
+        )
+
+        statement = _orders_by_customer()
+        result = await app.query(statement)
+        print("9. a query across the tables    -> customers joined with orders:")
+        for row in result[:3]:
+            print(f"   {row}")
+        if len(result) > 3:
+            print(f"   ... {len(result)} rows")
+        print("   its plan:")
+        for line in (await app.explain(statement)).splitlines():
             print(f"   {line}")
+
+
+async def _stock(app: App, shop: Any) -> dict[str, int]:
+    rows = await app.query(
+        QueryStatement(
+            table=SchemaReference(name=shop.STOCK.name),
+            order_by=[OrderByQuery(field=FieldReference.of("stock", "sku"))],
+        )
+    )
+    return {row["sku"]: row["quantity"] for row in rows}
+
+
+def _orders_by_customer() -> QueryStatement:
+    return QueryStatement(
+        table=SchemaReference(name="orders", alias="o"),
+        only=[
+            FieldReference.of("o", "id"),
+            FieldReference.of("c", "name"),
+            FieldReference.of("o", "status"),
+            FieldReference.of("o", "articles"),
+        ],
+        joins=[
+            JoinQuery(
+                table=SchemaReference(name="customers", alias="c"),
+                on=Conditions(
+                    Condition(
+                        field=FieldReference.of("c", "id"),
+                        value=FieldReference.of("o", "customer_id"),
+                    )
+                ),
+            )
+        ],
+        order_by=[OrderByQuery(field=FieldReference.of("o", "id"))],
+    )
 
 
 def _order_with(*, sku: str, quantity: int) -> dict[str, Any]:

@@ -30,7 +30,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = argparse.ArgumentParser(prog="glue", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="run the example shop domain in memory")
+    demo = commands.add_parser(
+        "demo", help="run the example shop domain on databases and narrate it"
+    )
+    demo.add_argument(
+        "--database",
+        metavar="URL",
+        help="keep every table in this database (sqlite:///shop.db, "
+        "postgresql://...); by default two SQLite files in a temporary directory",
+    )
     demo.add_argument(
         "--log-level", default="WARNING", help="DEBUG shows every dispatch"
     )
@@ -38,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure(logging.getLevelNamesMapping().get(args.log_level.upper(), logging.INFO))
     try:
         if args.command == "demo":
-            anyio.run(run_demo)
+            anyio.run(run_demo, args.database)
     except GlueError as exc:
         print(f"glue: {exc}", file=sys.stderr)
         return 1

@@ -20,17 +20,34 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_demo_runs_the_shop() -> None:
+def test_the_demo_runs_the_shop_on_two_sqlite_files() -> None:
     done = run("-m", "glue", "demo")
     assert done.returncode == 0, done.stderr
     out = done.stdout
-    assert "1. registered a customer        -> Registered(customer_id=1)" in out
-    assert "OrderAccepted(order_id=1, articles=4)" in out
+    assert "the shop domain on two SQLite files in a temp dir" in out
+    assert "orders       in orders" in out
+    assert "customers    in default" in out
+    assert "-> Registered(customer_id=1), 2 rows written" in out
+    assert "OrderAccepted(order_id=1, articles=4, status='placed')" in out
+    assert "rows written in one unit of work" in out
     assert "$.lines[0].quantity: only 3 left" in out
+    assert "nothing changed: stock {'APL-001': 7, 'PER-002': 3}" in out
     assert "$.customer_id: Expected `int`, got `str`" in out
     assert "Forbidden: actor 'clerk' may not run shop:cancel-order" in out
     assert "stock back to {'APL-001': 10, 'PER-002': 4}" in out
-    assert "failed: Forbidden" in out
+    assert "conflict(s) at commit retried, every order placed" in out
+    assert "stock {'APL-001': 2, 'PER-002': 4}" in out
+    assert "{'id': 1, 'name': 'Ada', 'status': 'cancelled', 'articles': 4}" in out
+    assert "inner join" in out
+
+
+def test_the_demo_takes_a_database_url(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'shop.sqlite'}"
+    done = run("-m", "glue", "demo", "--database", url)
+    assert done.returncode == 0, done.stderr
+    assert "orders       in default" in done.stdout
+    assert "every order placed" in done.stdout
+    assert (tmp_path / "shop.sqlite").exists()
 
 
 def test_the_demo_explains_where_to_run_it(tmp_path: Path) -> None:
