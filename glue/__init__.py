@@ -38,6 +38,19 @@ from .errors import SchemaError as SchemaError
 from .errors import SetupError as SetupError
 from .errors import UnknownCommand as UnknownCommand
 from .errors import ValidationError as ValidationError
+from .schema.model import Column as Column
+from .schema.model import ColumnType as ColumnType
+from .schema.model import Schema as Schema
+from .state.manager import StateManager as StateManager
+from .state.mutations import Delete as Delete
+from .state.mutations import Insert as Insert
+from .state.mutations import Mutation as Mutation
+from .state.mutations import Update as Update
+from .state.mutations import Upsert as Upsert
+from .work.repository import Repository as Repository
+from .work.retry import RetryPolicy as RetryPolicy
+from .work.unit import UnitOfWork as UnitOfWork
+from .work.unit import current_unit as current_unit
 
 __version__ = "0.1.0.dev0"
 
@@ -45,6 +58,8 @@ __all__ = [
     "Actor",
     "App",
     "Bus",
+    "Column",
+    "ColumnType",
     "Command",
     "CommitError",
     "ConcurrencyConflict",
@@ -53,14 +68,17 @@ __all__ = [
     "Context",
     "ContextError",
     "DatabaseError",
+    "Delete",
     "Domain",
     "Entity",
     "Event",
     "FieldError",
     "Forbidden",
     "GlueError",
+    "Insert",
     "IntegrityError",
     "Metadata",
+    "Mutation",
     "NotFound",
     "Ok",
     "OperationalError",
@@ -71,12 +89,20 @@ __all__ = [
     "QueryError",
     "QueryTimeout",
     "RegistrationError",
+    "Repository",
     "Response",
+    "RetryPolicy",
+    "Schema",
     "SchemaError",
     "SetupError",
+    "StateManager",
+    "UnitOfWork",
     "UnknownCommand",
+    "Update",
+    "Upsert",
     "ValidationError",
     "current_context",
+    "current_unit",
     "require_context",
 ]
 

@@ -36,7 +36,7 @@ from ..query import (
 
 __all__ = ["run_demo"]
 
-CONCURRENT_ORDERS = 8
+_CONCURRENT_ORDERS = 8
 """Orders placed at once in step 9, competing for ids and stock."""
 
 
@@ -137,11 +137,11 @@ async def _narrate(shop: Any, databases: dict[str, str], where: str) -> None:
             attempts.append(outcome.attempts)
 
         async with anyio.create_task_group() as group:
-            for _ in range(CONCURRENT_ORDERS):
+            for _ in range(_CONCURRENT_ORDERS):
                 group.start_soon(order_one)
         retried = sum(n - 1 for n in attempts)
         print(
-            f"{f'8. {CONCURRENT_ORDERS} orders placed at once':<32}-> "
+            f"{f'8. {_CONCURRENT_ORDERS} orders placed at once':<32}-> "
             f"{retried} conflict(s) at commit retried, every order placed; "
             f"stock {await _stock(app, shop)}"
         )
