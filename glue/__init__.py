@@ -25,6 +25,7 @@ from .errors import DatabaseError as DatabaseError
 from .errors import FieldError as FieldError
 from .errors import Forbidden as Forbidden
 from .errors import GlueError as GlueError
+from .errors import HandlerError as HandlerError
 from .errors import IntegrityError as IntegrityError
 from .errors import NotFound as NotFound
 from .errors import OperationalError as OperationalError
@@ -37,10 +38,12 @@ from .errors import RegistrationError as RegistrationError
 from .errors import SchemaError as SchemaError
 from .errors import SetupError as SetupError
 from .errors import UnknownCommand as UnknownCommand
+from .errors import UnknownService as UnknownService
 from .errors import ValidationError as ValidationError
 from .schema.model import Column as Column
 from .schema.model import ColumnType as ColumnType
 from .schema.model import Schema as Schema
+from .services.dal import Service as Service
 from .state.manager import StateManager as StateManager
 from .state.mutations import Delete as Delete
 from .state.mutations import Insert as Insert
@@ -75,6 +78,7 @@ __all__ = [
     "FieldError",
     "Forbidden",
     "GlueError",
+    "HandlerError",
     "Insert",
     "IntegrityError",
     "Metadata",
@@ -94,10 +98,12 @@ __all__ = [
     "RetryPolicy",
     "Schema",
     "SchemaError",
+    "Service",
     "SetupError",
     "StateManager",
     "UnitOfWork",
     "UnknownCommand",
+    "UnknownService",
     "Update",
     "Upsert",
     "ValidationError",

@@ -21,6 +21,7 @@ from .entities import (
     Restock,
     StockChanged,
 )
+from .services import CustomerService, OrderService
 from .tables import (
     CUSTOMERS,
     ORDERS,
@@ -36,11 +37,13 @@ __all__ = [
     "Customer",
     "CustomerRegistered",
     "CustomerRepository",
+    "CustomerService",
     "ORDERS",
     "OrderAccepted",
     "OrderCancelled",
     "OrderLine",
     "OrderPlaced",
+    "OrderService",
     "PlaceOrder",
     "RegisterCustomer",
     "Registered",

@@ -1,7 +1,8 @@
 """The shop domain: customers, inventory and orders, kept in SQL databases.
 
-Command handlers read and change rows through ``ctx.state`` and a repository;
-event handlers yield mutations; a renderer completes the response from the
+Command handlers read and change rows through ``ctx.state``, and share reads
+through services (``ctx.dal.customers``, ``ctx.dal.orders``, one of them over a
+repository); event handlers yield mutations; a renderer completes the response from the
 committed order. The bus commits each command's changes at once, and runs a
 command again when another one changed the same rows first.
 
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from glue import Context, Domain, NotFound, ValidationError
+from glue import Context, Domain, ValidationError
 from glue.errors import FieldError
 from glue.state import Update, Upsert
 from glue.work import RetryPolicy
@@ -36,7 +37,8 @@ from .entities import (
     Restock,
     StockChanged,
 )
-from .tables import CUSTOMERS, ORDERS, SEQUENCES, STOCK, CustomerRepository
+from .services import CustomerService, OrderService
+from .tables import CUSTOMERS, ORDERS, SEQUENCES, STOCK
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -59,6 +61,8 @@ def make_shop(*, orders_database: str = "orders") -> Domain:
     shop.table(SEQUENCES)
     shop.table(ORDERS, database=orders_database)
     shop.register(CustomerRegistered)  # emitted for other domains; no handler here
+    shop.service("customers", CustomerService())
+    shop.service("orders", OrderService())
 
     @shop.command(RegisterCustomer)
     async def register_customer(
@@ -85,8 +89,7 @@ def make_shop(*, orders_database: str = "orders") -> Domain:
     async def place_order(
         cmd: PlaceOrder, ctx: Context
     ) -> AsyncIterator[OrderPlaced | OrderAccepted]:
-        if await CustomerRepository(ctx.unit).get(cmd.customer_id) is None:
-            raise NotFound("customers", cmd.customer_id)
+        await ctx.dal.customers.require(cmd.customer_id)
         wanted = Counter[str]()
         for line in cmd.lines:
             wanted[line.sku] += line.quantity
@@ -134,11 +137,8 @@ def make_shop(*, orders_database: str = "orders") -> Domain:
 
     @shop.command(CancelOrder, requires={"orders:admin"}, retry=ORDERING)
     async def cancel_order(cmd: CancelOrder, ctx: Context) -> None:
-        order = await ctx.state.get(ORDERS, cmd.order_id)
-        if order is None or order["status"] == "cancelled":
-            raise NotFound("orders", cmd.order_id)
+        lines = await ctx.dal.orders.open_lines(cmd.order_id)
         await ctx.state.update(ORDERS, cmd.order_id, {"status": "cancelled"})
-        lines = msgspec.convert(order["lines"], list[OrderLine])
         ctx.emit(OrderCancelled(order_id=cmd.order_id, lines=lines))
 
     @shop.event(OrderCancelled)

@@ -10,7 +10,9 @@ access, and on exit tears down the middleware (innermost first), then the resour
 the body when it passes; the caller sees :class:`TimeoutError`.
 
 Inside a dispatch, ``ctx.state`` is the dispatch's unit of work's state manager
-(``ctx.unit`` the unit itself), opened the first time a handler asks for it.
+(``ctx.unit`` the unit itself), opened the first time a handler asks for it. A
+context of a domain has ``ctx.dal``, the domain's services seen from this context,
+built the first time it is asked for.
 
 What leaves the context:
 
@@ -29,7 +31,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import anyio
 
-from ..errors import ContextError, Forbidden, GlueError
+from ..errors import ContextError, Forbidden, GlueError, UnknownService
 from .middleware import MiddlewareChain
 from .resources import ResourceSet
 
@@ -153,6 +155,8 @@ class Context:
         emitter: where :meth:`emit` sends events; the bus sets it for a dispatch.
         work: where :attr:`unit` and :attr:`state` come from; the bus sets it
             for a dispatch.
+        dal: builds :attr:`dal` for this context on first access; the domain
+            layer sets it (a context does not know services itself).
 
     A context is entered once. Attributes are read-only.
     """
@@ -161,6 +165,7 @@ class Context:
     _entered: list[AsyncGenerator[None, None]] | None = None
     _scope: AbstractContextManager[anyio.CancelScope] | None = None
     _token: Any = None
+    _dal: Any = None
     teardown_errors: Sequence[BaseException] = ()
     """Every teardown error of this context, in the order they happened."""
 
@@ -175,6 +180,7 @@ class Context:
         domain: str | None = None,
         emitter: Callable[[Event], None] | None = None,
         work: WorkSource | None = None,
+        dal: Callable[[Context], Any] | None = None,
     ) -> None:
         # Pass these by keyword; the bus passes them by position, which is faster.
         self._actor = actor
@@ -192,6 +198,7 @@ class Context:
         self._domain = domain
         self._emitter = emitter
         self._work = work
+        self._dal_factory = dal
         self._state = _NEW
 
     # -- attributes ------------------------------------------------------------
@@ -294,6 +301,31 @@ class Context:
             glue.ContextError: as for :attr:`unit`.
         """
         return self.unit.state
+
+    # -- services --------------------------------------------------------------------
+
+    @property
+    def dal(self) -> Any:
+        """The domain's services, called inside this context:
+        ``await ctx.dal.orders.get_order(7)`` (a :class:`glue.services.dal.Dal`,
+        built on first access).
+
+        Raises:
+            glue.UnknownService: the context belongs to no domain, so it has no
+                services (an AttributeError too).
+        """
+        dal = self._dal
+        if dal is None:
+            factory = self._dal_factory
+            if factory is None:
+                raise UnknownService(
+                    "dal",
+                    "this context has no services: contexts of a domain have "
+                    "ctx.dal (`app.context(domain=...)` or a dispatch); register "
+                    "services with domain.service(name, service)",
+                )
+            dal = self._dal = factory(self)
+        return dal
 
     # -- resources -----------------------------------------------------------------
 

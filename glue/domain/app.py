@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ..connections.manager import DEFAULT, ConnectionManager
 from ..context.context import Context
 from ..errors import ConfigurationError, ContextError, UnknownCommand
+from ..services.dal import Dal
 from ..services.reads import DataQueryService
 from ..services.schema import SchemaCommandService
 from .bus import Bus
@@ -132,6 +133,46 @@ class App:
         return self._manager
 
     @property
+    def dal(self) -> Dal:
+        """The services of the app's domain, for deferred calls:
+        ``call = app.dal.orders.get_order(7)`` builds a
+        :class:`~glue.services.dal.DeferredCall` to store or queue, and ``await
+        call()`` runs it later inside a context.
+
+        Raises:
+            glue.ConfigurationError: several domains registered services; use
+                :meth:`dal_of` to say whose.
+        """
+        with_services = [
+            scope.name
+            for scope in self.registry.domains.values()
+            if scope.service_names
+        ]
+        if len(with_services) > 1:
+            raise ConfigurationError(
+                f"domains {', '.join(with_services)} each have services: say "
+                "whose with app.dal_of(domain)"
+            )
+        names = with_services or list(self.registry.domains)
+        if not names:
+            raise ConfigurationError("this App has no domains, so no services")
+        return self.dal_of(names[0])
+
+    def dal_of(self, domain: str) -> Dal:
+        """The services of ``domain``, for deferred calls (see :attr:`dal`).
+
+        Raises:
+            glue.ContextError: the app has no domain of that name.
+        """
+        scope = self.registry.domains.get(domain)
+        if scope is None:
+            raise ContextError(
+                f"no domain named {domain!r} in this app "
+                f"(domains: {', '.join(self.registry.domains) or 'none'})"
+            )
+        return Dal(scope.services)
+
+    @property
     def domains(self) -> list[str]:
         """The names of the app's domains, in the order given."""
         return list(self.registry.domains)
@@ -195,6 +236,7 @@ class App:
             resources=scope.resources,
             middleware=scope.chain,
             domain=scope.name,
+            dal=scope.dal,
         )
 
     async def __aenter__(self) -> Self:

@@ -46,8 +46,8 @@ from ..context.context import Context, _current
 from ..entities.base import Command, Entity, Event, Ok, Response
 from ..errors import (
     ConcurrencyConflict,
-    ConfigurationError,
     ContextError,
+    HandlerError,
     UnknownCommand,
 )
 from ..log import get_logger, is_enabled
@@ -131,7 +131,7 @@ class _Unit:
     async def apply(self, item: object) -> None:
         """Apply what an event handler yielded to the unit of work."""
         if not isinstance(item, Mutation):
-            raise ConfigurationError(
+            raise HandlerError(
                 f"an event handler of {self.route.full_name} yielded {item!r}: "
                 "event handlers yield mutations (Insert, Update, Delete, Upsert)"
             )
@@ -173,12 +173,12 @@ class _Unit:
         response = self.response
         return _OK if response is None or not self.completed else response
 
-    def rejection(self, item: object) -> ConfigurationError:
+    def rejection(self, item: object) -> HandlerError:
         """The error for what a command handler yielded that is neither one of its
         domain's events nor its first response."""
         route = self.route
         if isinstance(item, Response):
-            return ConfigurationError(
+            return HandlerError(
                 f"the handler of {route.full_name} yielded a second response, "
                 f"{item!r}, after {self.response!r}: a command handler gives at "
                 "most one response"
@@ -329,6 +329,7 @@ class Bus:
             scope.name,
             unit,
             unit,
+            scope.dal,
         )
         started = time.perf_counter() if self._debug else 0.0
         conflict: ConcurrencyConflict | None = None
@@ -486,16 +487,16 @@ class Bus:
         return error
 
 
-def _bad_output(route: CommandRoute, item: object, how: str) -> ConfigurationError:
-    return ConfigurationError(
+def _bad_output(route: CommandRoute, item: object, how: str) -> HandlerError:
+    return HandlerError(
         f"the handler of {route.full_name} {how} {item!r}: command handlers "
         "yield Events and at most one Response, or return a Response or None"
     )
 
 
-def _not_an_event(route: CommandRoute, event: object, how: str) -> ConfigurationError:
+def _not_an_event(route: CommandRoute, event: object, how: str) -> HandlerError:
     known = ", ".join(sorted(e.__qualname__ for e in route.scope.events)) or "none"
-    return ConfigurationError(
+    return HandlerError(
         f"the handler of {route.full_name} {how} {type(event).__qualname__}, which "
         f"domain {route.scope.name!r} did not register (its events: {known}); "
         f"register it with @{route.scope.name}.event(...) or "
@@ -514,7 +515,7 @@ async def _iterate(
     try:
         async for item in generator:
             if isinstance(item, Entity):
-                raise ConfigurationError(
+                raise HandlerError(
                     f"event handler {handler.handler.__qualname__} yielded "
                     f"{item!r}: only command handlers emit events or responses; "
                     "event handlers yield mutations"
@@ -528,8 +529,8 @@ async def _iterate(
         raise
 
 
-def _returned(handler: EventRoute) -> ConfigurationError:
-    return ConfigurationError(
+def _returned(handler: EventRoute) -> HandlerError:
+    return HandlerError(
         f"event handler {handler.handler.__qualname__} returned a value: event "
         "handlers return None and yield the mutations to apply"
     )
@@ -542,7 +543,7 @@ async def _render(renderer: Callable[..., Any], ctx: Context, unit: _Unit) -> No
         await _late(unit)
     if result is not None:
         if not isinstance(result, Response):
-            raise ConfigurationError(
+            raise HandlerError(
                 f"renderer {renderer.__qualname__} of {unit.route.full_name} "
                 f"returned {result!r}: a renderer returns a Response, or None to "
                 "keep the handler's"
@@ -559,7 +560,7 @@ async def _late(unit: _Unit) -> None:
     await unit.abort()
     if pending:
         tables = ", ".join(dict.fromkeys(t.schema.name for t in pending))
-        raise ConfigurationError(
+        raise HandlerError(
             f"{unit.route.full_name} changed {tables} after its unit of work "
             "committed (in a renderer or a middleware's teardown): nothing of it "
             "was written; change data in handlers"

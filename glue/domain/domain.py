@@ -40,14 +40,19 @@ import msgspec
 from ..entities.base import Command, Entity, Event, Response
 from ..errors import RegistrationError
 from ..schema.model import Schema
+from ..services.dal import Services
 from .policy import Policy
 from .tables import DEFAULT_DATABASE, Table
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
 
+    from ..services.dal import ServiceMiddleware
     from ..typing import Middleware, ResourceFactory
     from ..work.retry import RetryPolicy
+
+S = TypeVar("S")
+M = TypeVar("M", bound="ServiceMiddleware")
 
 __all__ = ["CommandRegistration", "Domain", "EventRegistration"]
 
@@ -114,6 +119,8 @@ class Domain:
         self._middleware: list[Middleware] = []
         self._tables: dict[str, Table] = {}
         self._renderers: dict[type[Response], Callable[..., Any]] = {}
+        self._services = Services()
+        self._service_names: list[str] = []
         self._frozen = False
 
     def __repr__(self) -> str:
@@ -157,12 +164,27 @@ class Domain:
         return dict(self._renderers)
 
     @property
+    def services(self) -> Services:
+        """The domain's services: its contexts reach them as ``ctx.dal``."""
+        return self._services
+
+    @property
+    def service_names(self) -> Sequence[str]:
+        """The names services were registered under, in order."""
+        return tuple(self._service_names)
+
+    @property
     def frozen(self) -> bool:
         """Whether an App was built from this domain (no more registrations)."""
         return self._frozen
 
     def freeze(self) -> None:
-        """Refuse registrations from now on. Apps call this when they are built."""
+        """Refuse registrations from now on. Apps call this when they are built.
+
+        Raises:
+            glue.RegistrationError: a service contains itself.
+        """
+        self._services.freeze()
         self._frozen = True
 
     # -- registering -----------------------------------------------------------------
@@ -328,7 +350,7 @@ class Domain:
         the committed data (``ctx.state`` is then a fresh, read-only unit of
         work) and return a new Response to give the caller instead, or None to
         keep the handler's. Changing data in a renderer raises
-        :class:`glue.ConfigurationError`, and nothing of it is written; an error
+        :class:`glue.HandlerError`, and nothing of it is written; an error
         in a renderer reaches the caller, and the data stays committed.
 
         Raises:
@@ -364,6 +386,34 @@ class Domain:
             return renderer
 
         return decorate
+
+    def service(self, name: str, service: S) -> S:
+        """Register a service; the domain's contexts call it through ``ctx.dal``.
+
+        ``shop.service("orders", OrderService())`` makes
+        ``await ctx.dal.orders.get_order(7)`` work in every context of the
+        domain; dotted names nest (``"billing.invoices"``).
+
+        Returns:
+            ``service``, so that registration can be an assignment.
+
+        Raises:
+            glue.RegistrationError: a bad or taken name, or the domain is frozen.
+        """
+        self._check_open("register a service")
+        self._services.register(name, service)
+        self._service_names.append(name)
+        return service
+
+    def service_middleware(self, middleware: M) -> M:
+        """Add method middleware around every service call of this domain,
+        ``async def mw(request, call_next)``; the first added is the outermost.
+
+        Raises:
+            glue.RegistrationError: the domain is frozen.
+        """
+        self._check_open("add service middleware")
+        return self._services.middleware(middleware)
 
     @overload
     def resource(self, name: str, /) -> Callable[[F], F]: ...

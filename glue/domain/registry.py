@@ -8,6 +8,7 @@ type's renderer and the tables it declared.
 
 from __future__ import annotations
 
+import functools
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -15,12 +16,14 @@ from ..context.middleware import MiddlewareChain
 from ..entities.base import Command, Event
 from ..entities.codec import Codec
 from ..errors import RegistrationError
+from ..services.dal import Dal
 from ..work.retry import RetryPolicy
 from .policy import Policy
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
+    from ..context.context import Context
     from ..entities.base import Entity, Response
     from ..typing import ResourceFactory
     from .domain import Domain
@@ -40,7 +43,8 @@ class EventRoute:
 
 
 class DomainScope:
-    """What a context of one domain gets: its resources, middleware and events.
+    """What a context of one domain gets: its resources, middleware, events,
+    renderers, tables and services.
 
     Attributes:
         name: the domain's name.
@@ -52,15 +56,21 @@ class DomainScope:
         tables: table name → declaration, the only tables it may touch.
         access: its tables routed to their pools; set when the App opens with
             databases, None otherwise.
+        services: its services, frozen.
+        service_names: the names its services were registered under.
+        dal: builds a context's ``ctx.dal``.
     """
 
     __slots__ = (
         "access",
         "chain",
+        "dal",
         "events",
         "name",
         "renderers",
         "resources",
+        "service_names",
+        "services",
         "tables",
     )
 
@@ -87,6 +97,9 @@ class DomainScope:
         )
         self.tables: Mapping[str, Table] = MappingProxyType(dict(domain.tables))
         self.access: TableAccess | None = None
+        self.services = domain.services
+        self.service_names = tuple(domain.service_names)
+        self.dal: Callable[[Context], Dal] = functools.partial(Dal, self.services)
 
 
 class CommandRoute:
