@@ -318,8 +318,9 @@ async def _finish_prepared(participant: _Participant, verb: str, gid: str) -> No
             await conn.execute(sql)
         except ConnectionLost as exc:
             _log.info(
-                "connection lost between phases, retrying on a fresh one",
+                "connection lost finishing a prepared transaction; retrying",
                 database=participant.name,
+                statement=sql,
                 error=str(exc),
             )
         else:
