@@ -36,7 +36,7 @@ from .middleware import MiddlewareChain
 from .resources import ResourceSet
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, Callable, Sequence
+    from collections.abc import AsyncGenerator, Sequence
     from contextlib import AbstractContextManager
     from types import TracebackType
     from typing import Self
@@ -48,8 +48,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Context",
+    "Hooks",
     "Metadata",
-    "WorkSource",
     "current_context",
     "require_context",
 ]
@@ -81,8 +81,18 @@ def require_context() -> Context:
     return ctx
 
 
-class WorkSource(Protocol):
-    """Where a context gets its unit of work: the bus gives one per dispatch."""
+class Hooks(Protocol):
+    """What the layer above gives a context: where its events go, its unit of
+    work and its services. The bus gives one per dispatch; an App one per
+    context of a domain."""
+
+    def emit(self, event: Event) -> None:
+        """Take an event from ``ctx.emit``.
+
+        Raises:
+            glue.ContextError: events cannot be emitted here (now).
+        """
+        ...
 
     def unit(self) -> UnitOfWork:
         """The unit of work, opened on first call; the same one after.
@@ -90,6 +100,10 @@ class WorkSource(Protocol):
         Raises:
             glue.ContextError: there is no unit of work to have here.
         """
+        ...
+
+    def dal(self, ctx: Context) -> Any:
+        """The services, seen from ``ctx`` (built once per context)."""
         ...
 
 
@@ -152,11 +166,10 @@ class Context:
         resources: resource name → factory: the resources this context may use.
         middleware: middleware functions (outermost first) or a chain built once.
         domain: the domain the context belongs to, named in errors.
-        emitter: where :meth:`emit` sends events; the bus sets it for a dispatch.
-        work: where :attr:`unit` and :attr:`state` come from; the bus sets it
-            for a dispatch.
-        dal: builds :attr:`dal` for this context on first access; the domain
-            layer sets it (a context does not know services itself).
+        hooks: where :meth:`emit` sends events, and where :attr:`unit`,
+            :attr:`state` and :attr:`dal` come from; the bus sets them for a
+            dispatch, an App for a context of a domain (a context knows neither
+            units of work nor services itself).
 
     A context is entered once. Attributes are read-only.
     """
@@ -178,9 +191,7 @@ class Context:
         resources: Mapping[str, ResourceFactory[Any]] = _EMPTY,
         middleware: MiddlewareChain | Sequence[Middleware] = _NO_MIDDLEWARE,
         domain: str | None = None,
-        emitter: Callable[[Event], None] | None = None,
-        work: WorkSource | None = None,
-        dal: Callable[[Context], Any] | None = None,
+        hooks: Hooks | None = None,
     ) -> None:
         # Pass these by keyword; the bus passes them by position, which is faster.
         self._actor = actor
@@ -196,9 +207,7 @@ class Context:
             else MiddlewareChain(middleware)
         )
         self._domain = domain
-        self._emitter = emitter
-        self._work = work
-        self._dal_factory = dal
+        self._hooks = hooks
         self._state = _NEW
 
     # -- attributes ------------------------------------------------------------
@@ -265,12 +274,12 @@ class Context:
         Raises:
             glue.ContextError: the context is not running a command handler.
         """
-        if self._emitter is None or self._state != _OPEN:
+        if self._hooks is None or self._state != _OPEN:
             raise ContextError(
                 "emit() works only while a command handler runs: events come from "
                 "command handlers, not from callers or event handlers"
             )
-        self._emitter(event)
+        self._hooks.emit(event)
 
     # -- data ------------------------------------------------------------------------
 
@@ -286,12 +295,12 @@ class Context:
             glue.ContextError: the context is not open, or is not a dispatch of a
                 domain in an App with databases.
         """
-        if self._state != _OPEN or self._work is None:
+        if self._state != _OPEN or self._hooks is None:
             raise ContextError(
                 "ctx.unit and ctx.state work inside a dispatch of a domain whose App "
                 "has databases (`App([...], databases={...})`), while it runs"
             )
-        return self._work.unit()
+        return self._hooks.unit()
 
     @property
     def state(self) -> StateManager:
@@ -316,15 +325,15 @@ class Context:
         """
         dal = self._dal
         if dal is None:
-            factory = self._dal_factory
-            if factory is None:
+            hooks = self._hooks
+            if hooks is None:
                 raise UnknownService(
                     "dal",
                     "this context has no services: contexts of a domain have "
                     "ctx.dal (`app.context(domain=...)` or a dispatch); register "
                     "services with domain.service(name, service)",
                 )
-            dal = self._dal = factory(self)
+            dal = self._dal = hooks.dal(self)
         return dal
 
     # -- resources -----------------------------------------------------------------

@@ -29,7 +29,7 @@ from ..services.dal import Dal
 from ..services.reads import DataQueryService
 from ..services.schema import SchemaCommandService
 from .bus import Bus
-from .registry import Registry
+from .registry import DomainScope, Registry
 from .tables import TableAccess
 
 if TYPE_CHECKING:
@@ -38,10 +38,11 @@ if TYPE_CHECKING:
     from typing import Self
 
     from ..connections.abc import ConnectionPool
-    from ..entities.base import Command
+    from ..entities.base import Command, Event
     from ..entities.codec import Payload
     from ..query.model import QueryStatement
     from ..work.retry import RetryPolicy
+    from ..work.unit import UnitOfWork
     from .domain import Domain
 
 __all__ = ["App", "AppState"]
@@ -236,7 +237,7 @@ class App:
             resources=scope.resources,
             middleware=scope.chain,
             domain=scope.name,
-            dal=scope.dal,
+            hooks=_ScopeHooks(scope),
         )
 
     async def __aenter__(self) -> Self:
@@ -397,3 +398,29 @@ class App:
                     f"{registered.name!r}"
                 )
         return routed
+
+
+class _ScopeHooks:
+    """The hooks of a context opened by hand (:meth:`App.context`): the
+    domain's services, and neither events nor a unit of work of its own."""
+
+    __slots__ = ("_scope",)
+
+    def __init__(self, scope: DomainScope) -> None:
+        self._scope = scope
+
+    def emit(self, event: Event) -> None:
+        raise ContextError(
+            "emit() works only while a command handler runs: events come from "
+            "command handlers, not from callers or event handlers"
+        )
+
+    def unit(self) -> UnitOfWork:
+        raise ContextError(
+            f"a context of domain {self._scope.name!r} opened by hand has no unit "
+            "of work: dispatch a command, or open one with `async with "
+            "UnitOfWork(app.connections)`"
+        )
+
+    def dal(self, ctx: Context) -> Any:
+        return self._scope.dal(ctx)

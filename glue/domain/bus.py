@@ -93,8 +93,9 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
 class _Unit:
     """The per-dispatch record: events, mutations, response, unit of work.
 
-    It is the context's emitter (``ctx.emit``) and its work source
-    (``ctx.state``): the unit of work is opened here on first use.
+    It is the context's hooks (:class:`glue.context.Hooks`): it takes
+    ``ctx.emit``-ed events, opens the unit of work on first use (``ctx.state``)
+    and builds ``ctx.dal``.
     """
 
     # Class-level defaults: a dispatch sets only what it changes.
@@ -187,7 +188,11 @@ class _Unit:
             return _not_an_event(route, item, "yielded")
         return _bad_output(route, item, "yielded")
 
-    def __call__(self, event: Event) -> None:
+    def dal(self, ctx: Context) -> Any:
+        """The domain's services, seen from ``ctx``."""
+        return self.route.scope.dal(ctx)
+
+    def emit(self, event: Event) -> None:
         """Accept an event from the command handler (``ctx.emit``), if the
         domain knows it."""
         if not self.emitting:
@@ -328,8 +333,6 @@ class Bus:
             scope.chain,
             scope.name,
             unit,
-            unit,
-            scope.dal,
         )
         started = time.perf_counter() if self._debug else 0.0
         conflict: ConcurrencyConflict | None = None
