@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from .context import Context, Metadata, current_context, require_context
+from .context import Context, Hooks, Metadata, current_context, require_context
 from .middleware import MiddlewareChain
 from .resources import ResourceSet
 
 __all__ = [
     "Context",
+    "Hooks",
     "Metadata",
     "MiddlewareChain",
     "ResourceSet",

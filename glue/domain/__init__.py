@@ -1,4 +1,5 @@
-"""Domains, the app that composes them, the bus and command policies."""
+"""Domains, the app that composes them, the bus, command policies and the
+tables each domain declares."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from .bus import Bus, Outcome
 from .domain import CommandRegistration, Domain, EventRegistration
 from .policy import Actor, Policy
 from .registry import CommandRoute, DomainScope, EventRoute, Registry
+from .tables import DEFAULT_DATABASE, DomainState, DomainUnit, Table, TableAccess
 
 __all__ = [
     "Actor",
@@ -15,11 +17,16 @@ __all__ = [
     "Bus",
     "CommandRegistration",
     "CommandRoute",
+    "DEFAULT_DATABASE",
     "Domain",
     "DomainScope",
+    "DomainState",
+    "DomainUnit",
     "EventRegistration",
     "EventRoute",
     "Outcome",
     "Policy",
     "Registry",
+    "Table",
+    "TableAccess",
 ]

@@ -387,13 +387,9 @@ class Bus:
                 if not await ctx.__aexit__(type(exc), exc, exc.__traceback__):
                     raise
                 # A middleware swallowed the error: unit.completed stays False.
-                if unit.work is not None:
-                    await _late(unit)
             else:
                 if not ctx.exit_now():
                     await ctx.__aexit__(None, None, None)
-                    if unit.work is not None:
-                        await _late(unit)
         except BaseException as exc:
             if unit.work is not None:
                 await unit.abort()
@@ -555,8 +551,8 @@ async def _render(renderer: Callable[..., Any], ctx: Context, unit: _Unit) -> No
 
 
 async def _late(unit: _Unit) -> None:
-    """Let go of a unit of work opened after the commit (by a renderer or a
-    middleware's teardown): it may read, but what it changed is not written."""
+    """Let go of a unit of work a renderer opened after the commit: it may
+    read, but what it changed is not written."""
     work = unit.work
     assert work is not None
     pending = work.state.pending
@@ -564,9 +560,9 @@ async def _late(unit: _Unit) -> None:
     if pending:
         tables = ", ".join(dict.fromkeys(t.schema.name for t in pending))
         raise HandlerError(
-            f"{unit.route.full_name} changed {tables} after its unit of work "
-            "committed (in a renderer or a middleware's teardown): nothing of it "
-            "was written; change data in handlers"
+            f"{unit.route.full_name} changed {tables} in a renderer, after its "
+            "unit of work committed: nothing of it was written; change data in "
+            "handlers"
         )
 
 

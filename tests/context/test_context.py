@@ -157,3 +157,17 @@ async def test_repr_names_the_state() -> None:
     async with ctx:
         assert "open" in repr(ctx)
     assert "closed" in repr(ctx)
+
+
+async def test_a_bare_context_has_no_unit_of_work_events_or_services() -> None:
+    from glue import UnknownService
+
+    async with Context() as ctx:
+        with pytest.raises(ContextError, match="inside a dispatch"):
+            _ = ctx.state
+        with pytest.raises(ContextError, match="inside a dispatch"):
+            _ = ctx.unit
+        with pytest.raises(UnknownService, match="no services"):
+            _ = ctx.dal
+        with pytest.raises(ContextError, match="emit"):
+            ctx.emit(None)  # type: ignore[arg-type]  # never reaches a hook

@@ -440,7 +440,7 @@ async def test_a_renderer_cannot_write(database_url: str) -> None:
     async with App(
         [shop], databases={"default": database_url}, create_tables=True
     ) as app:
-        with pytest.raises(ConfigurationError, match="after its unit of work"):
+        with pytest.raises(ConfigurationError, match="in a renderer"):
             await app.bus.dispatch(PlaceOrder(id=1, customer="ada"))
         ((order),) = await rows(app, "orders")
         assert order["status"] == "accepted"  # committed, and not re-written
@@ -679,3 +679,70 @@ async def test_state_needs_databases() -> None:
             await app.bus.dispatch(Look())
         with pytest.raises(ContextError, match="no databases"):
             app.connections  # noqa: B018
+
+
+async def test_the_app_wide_retry_policy_applies_to_commands_without_one(
+    database_url: str,
+) -> None:
+    shop = Domain("shop")
+    shop.table(COUNTERS)
+    runs: list[int] = []
+
+    class Stale(Command):
+        pass
+
+    @shop.command(Stale)
+    async def stale(cmd: Stale, ctx: Context) -> None:
+        row = await ctx.state.require(COUNTERS, "hits")
+        runs.append(row["value"])
+        await seed_counter_bump(app_ref[0])  # beaten to it, every time
+        await ctx.state.update(COUNTERS, "hits", {"value": row["value"] + 100})
+
+    app_ref: list[App] = []
+    async with App(
+        [shop],
+        databases={"default": database_url},
+        create_tables=True,
+        retry=RetryPolicy(attempts=4, base_delay=0),
+    ) as app:
+        app_ref.append(app)
+        await seed_counter(app, "hits", 0)
+        with pytest.raises(ConcurrencyConflict):
+            await app.bus.dispatch(Stale())
+        assert runs == [0, 1, 2, 3]
+
+
+async def seed_counter_bump(app: App) -> None:
+    """Change the counter row behind a unit of work's back."""
+    pool = app.connections.get_connection_pool("counters")
+    sql = (
+        "UPDATE counters SET value = value + 1, etag = 'bumped' || value "
+        "WHERE name = 'hits'"
+    )
+    async with pool.acquire(write=True) as conn:
+        await conn.execute(sql, ())
+
+
+async def test_middleware_shares_the_unit_and_cannot_open_one_when_exiting(
+    database_url: str,
+) -> None:
+    shop = shop_domain()
+    seen: list[object] = []
+
+    @shop.middleware
+    async def around(ctx: Context) -> AsyncIterator[None]:
+        seen.append(await ctx.state.get(ORDERS, 1))  # opens the dispatch's unit
+        yield
+        with pytest.raises(ContextError):
+            _ = ctx.state  # exiting: committed, and no new unit
+        seen.append("exited")
+
+    async with App(
+        [shop], databases={"default": database_url}, create_tables=True
+    ) as app:
+        outcome = await app.bus.execute(PlaceOrder(id=1, customer="ada"))
+        assert outcome.written == 1
+        assert seen == [None, "exited"]
+        ((order),) = await rows(app, "orders")
+        assert order["status"] == "accepted"
+        assert checked_out(app) == 0
