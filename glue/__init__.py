@@ -40,16 +40,8 @@ from .errors import SetupError as SetupError
 from .errors import UnknownCommand as UnknownCommand
 from .errors import UnknownService as UnknownService
 from .errors import ValidationError as ValidationError
-from .schema.model import Column as Column
-from .schema.model import ColumnType as ColumnType
-from .schema.model import Schema as Schema
 from .services.dal import Service as Service
 from .state.manager import StateManager as StateManager
-from .state.mutations import Delete as Delete
-from .state.mutations import Insert as Insert
-from .state.mutations import Mutation as Mutation
-from .state.mutations import Update as Update
-from .state.mutations import Upsert as Upsert
 from .work.repository import Repository as Repository
 from .work.retry import RetryPolicy as RetryPolicy
 from .work.unit import UnitOfWork as UnitOfWork
@@ -61,8 +53,6 @@ __all__ = [
     "Actor",
     "App",
     "Bus",
-    "Column",
-    "ColumnType",
     "Command",
     "CommitError",
     "ConcurrencyConflict",
@@ -71,7 +61,6 @@ __all__ = [
     "Context",
     "ContextError",
     "DatabaseError",
-    "Delete",
     "Domain",
     "Entity",
     "Event",
@@ -79,10 +68,8 @@ __all__ = [
     "Forbidden",
     "GlueError",
     "HandlerError",
-    "Insert",
     "IntegrityError",
     "Metadata",
-    "Mutation",
     "NotFound",
     "Ok",
     "OperationalError",
@@ -96,7 +83,6 @@ __all__ = [
     "Repository",
     "Response",
     "RetryPolicy",
-    "Schema",
     "SchemaError",
     "Service",
     "SetupError",
@@ -104,8 +90,6 @@ __all__ = [
     "UnitOfWork",
     "UnknownCommand",
     "UnknownService",
-    "Update",
-    "Upsert",
     "ValidationError",
     "current_context",
     "current_unit",
