@@ -2,11 +2,14 @@
 
 ``make_shop()`` builds a fresh :class:`glue.Domain` declaring the shop's tables
 (customers, stock and id sequences in the ``default`` database, orders in
-``orders``). ``python -m glue demo`` runs it on SQLite files.
+``orders``). ``make_app()`` builds the shop's App on the databases given or named
+by the environment (``domains.shop.app:make_app`` for the ``glue`` command line).
+``python -m glue demo`` runs it on SQLite files.
 """
 
 from __future__ import annotations
 
+from .app import make_app
 from .domain import make_shop, next_id
 from .entities import (
     CancelOrder,
@@ -51,6 +54,7 @@ __all__ = [
     "SEQUENCES",
     "STOCK",
     "StockChanged",
+    "make_app",
     "make_shop",
     "next_id",
 ]

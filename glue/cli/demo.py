@@ -17,11 +17,10 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ..domain.app import App
 from ..domain.policy import Actor
 from ..errors import Forbidden, GlueError, ValidationError
 from ..query import (
@@ -33,6 +32,9 @@ from ..query import (
     QueryStatement,
     SchemaReference,
 )
+
+if TYPE_CHECKING:
+    from ..domain.app import App
 
 __all__ = ["run_demo"]
 
@@ -71,7 +73,7 @@ async def run_demo(database: str | None = None) -> None:
 async def _narrate(shop: Any, databases: dict[str, str], where: str) -> None:
     clerk = Actor(id="clerk", permissions=frozenset({"orders:write"}))
     admin = Actor(id="admin", permissions=frozenset({"orders:admin"}))
-    async with App([shop.make_shop()], databases=databases, create_tables=True) as app:
+    async with shop.make_app(databases) as app:
         print(f"glue demo: the shop domain on {where}\n")
         routes = {
             name: app.connections.get_connection_pool(name).name

@@ -1,22 +1,53 @@
-"""``glue``: the command line. For now one subcommand, ``demo``."""
+"""``glue``: the command line.
+
+::
+
+    glue demo                                   the example shop, narrated
+    glue dispatch --app MODULE:ATTR NAME [JSON] dispatch a command, print its response
+    glue query    --app MODULE:ATTR [JSON]      run a query statement, print its rows
+    glue explain  --app MODULE:ATTR [JSON]      print a query's plan
+    glue schema   --app MODULE:ATTR             the tables of every database
+
+``--app`` names an App, or a factory taking no arguments that returns one
+(``domains.shop.app:make_app``). JSON comes from the argument, or from standard
+input when it is left out or is ``-``.
+
+Exit status: 0 on success; 2 for a usage error or input that does not validate
+(every bad field is printed by path); 1 for any other glue error, printed on one
+line (``--traceback`` prints the traceback too).
+"""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import sys
-from typing import TYPE_CHECKING
+import traceback
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ..errors import GlueError
+from ..domain.policy import Actor
+from ..errors import GlueError, ValidationError
 from ..log import configure
+from .commands import run_dispatch, run_explain, run_query, run_schema
 from .demo import run_demo
+from .loading import load_app
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Awaitable, Callable, Sequence
 
-__all__ = ["main"]
+__all__ = ["EXIT_ERROR", "EXIT_INVALID", "EXIT_OK", "main"]
+
+EXIT_OK = 0
+"""The command did what was asked."""
+
+EXIT_ERROR = 1
+"""A glue error: an unknown command or table, a refused actor, a bad ``--app``."""
+
+EXIT_INVALID = 2
+"""A usage error, or input that does not validate."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -26,12 +57,112 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: the arguments after the program name; ``sys.argv[1:]`` when None.
 
     Returns:
-        The process exit status.
+        The process exit status (:data:`EXIT_OK`, :data:`EXIT_ERROR` or
+        :data:`EXIT_INVALID`).
     """
-    parser = argparse.ArgumentParser(prog="glue", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+        actor = _actor(parser, args)
+    except SystemExit as exc:  # argparse's way to report usage errors and --help
+        return exc.code if isinstance(exc.code, int) else EXIT_ERROR
+    configure(logging.getLevelNamesMapping().get(args.log_level.upper(), logging.INFO))
+    try:
+        anyio.run(_work(args, actor))
+    except ValidationError as exc:
+        _report(exc, args)
+        print(f"glue: invalid {exc.entity}:", file=sys.stderr)
+        for error in exc.errors:
+            print(f"  {error.path}: {error.reason}", file=sys.stderr)
+        return EXIT_INVALID
+    except GlueError as exc:
+        _report(exc, args)
+        print(f"glue: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+def _work(
+    args: argparse.Namespace, actor: Actor | None
+) -> Callable[[], Awaitable[Any]]:
+    """The coroutine function the chosen subcommand runs."""
+    if args.command == "demo":
+        return functools.partial(run_demo, args.database)
+    app = load_app(args.app)
+    if args.command == "dispatch":
+        payload = _payload(args.json)
+        return functools.partial(run_dispatch, app, args.name, payload, actor=actor)
+    if args.command == "query":
+        payload = _payload(args.json)
+        return functools.partial(
+            run_query, app, payload, table=args.table, timeout=args.timeout
+        )
+    if args.command == "explain":
+        return functools.partial(run_explain, app, _payload(args.json))
+    return functools.partial(run_schema, app, as_json=args.json)
+
+
+def _payload(text: str | None) -> bytes:
+    """The JSON argument, or standard input when it is None or ``-``."""
+    if text is not None and text != "-":
+        return text.encode()
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is not None:
+        data: bytes = stream.read()
+        return data
+    return sys.stdin.read().encode()
+
+
+def _actor(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Actor | None:
+    """The Actor ``--actor`` and ``--permission`` describe, if any."""
+    actor_id: str | None = getattr(args, "actor", None)
+    permissions: list[str] = getattr(args, "permission", None) or []
+    if actor_id is None:
+        if permissions:
+            parser.error("--permission needs --actor ID: whose permission is it?")
+        return None
+    return Actor(id=actor_id, permissions=frozenset(permissions))
+
+
+def _report(exc: BaseException, args: argparse.Namespace) -> None:
+    """Print the traceback of ``exc`` when ``--traceback`` asked for it."""
+    if getattr(args, "traceback", False):
+        traceback.print_exception(exc, file=sys.stderr)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="glue",
+        description="glue: the command line of an asyncio-first CQRS framework.",
+        epilog="Exit status: 0 done, 1 a glue error, 2 a usage error or invalid input.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    with_app = argparse.ArgumentParser(add_help=False)
+    with_app.add_argument(
+        "--log-level",
+        default="ERROR",
+        help="WARNING logs failed dispatches too, DEBUG every dispatch",
+    )
+    with_app.add_argument(
+        "--app",
+        required=True,
+        metavar="MODULE:ATTR",
+        help="the App, or a factory taking no arguments that returns one, "
+        "such as domains.shop.app:make_app (imported from the current directory)",
+    )
+    with_app.add_argument(
+        "--traceback",
+        action="store_true",
+        help="print the traceback of an error, not just its message",
+    )
+    json_help = "the JSON; read from standard input when left out or '-'"
+
     demo = commands.add_parser(
         "demo", help="run the example shop domain on databases and narrate it"
+    )
+    demo.add_argument(
+        "--log-level", default="WARNING", help="DEBUG shows every dispatch"
     )
     demo.add_argument(
         "--database",
@@ -39,15 +170,50 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="keep every table in this database (sqlite:///shop.db, "
         "postgresql://...); by default two SQLite files in a temporary directory",
     )
-    demo.add_argument(
-        "--log-level", default="WARNING", help="DEBUG shows every dispatch"
+
+    dispatch = commands.add_parser(
+        "dispatch",
+        parents=[with_app],
+        help="dispatch a command and print its response as JSON",
+        description="Decode JSON as the command NAME, dispatch it on the app's "
+        "bus, print the response as JSON.",
     )
-    args = parser.parse_args(argv)
-    configure(logging.getLevelNamesMapping().get(args.log_level.upper(), logging.INFO))
-    try:
-        if args.command == "demo":
-            anyio.run(run_demo, args.database)
-    except GlueError as exc:
-        print(f"glue: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    dispatch.add_argument("name", metavar="NAME", help="the command, domain:name")
+    dispatch.add_argument("json", metavar="JSON", nargs="?", help=json_help)
+    dispatch.add_argument("--actor", metavar="ID", help="who dispatches the command")
+    dispatch.add_argument(
+        "--permission",
+        metavar="P",
+        action="append",
+        help="a permission of the actor (repeat for several)",
+    )
+
+    query = commands.add_parser(
+        "query",
+        parents=[with_app],
+        help="run a query statement (JSON) and print its rows",
+        description="Run a glue.query.QueryStatement given as JSON; print each "
+        "row as a line of JSON, or a table.",
+    )
+    query.add_argument("json", metavar="JSON", nargs="?", help=json_help)
+    query.add_argument("--table", action="store_true", help="print a text table")
+    query.add_argument(
+        "--timeout", type=float, metavar="SECONDS", help="give up after this long"
+    )
+
+    explain = commands.add_parser(
+        "explain",
+        parents=[with_app],
+        help="print the plan of a query statement (JSON) as a tree",
+        description="Print which part of a query runs on which database, with "
+        "its SQL, and what runs in memory.",
+    )
+    explain.add_argument("json", metavar="JSON", nargs="?", help=json_help)
+
+    schema = commands.add_parser(
+        "schema",
+        parents=[with_app],
+        help="list each database's tables, columns, keys and indexes",
+    )
+    schema.add_argument("--json", action="store_true", help="print JSON instead")
+    return parser

@@ -1,0 +1,235 @@
+"""The work behind ``glue dispatch``, ``query``, ``explain`` and ``schema``.
+
+Each function takes an App that is not open yet, checks its input first (so a
+bad request opens no database and changes nothing), then opens the App with
+``async with`` and closes it before returning. Output goes to standard output:
+JSON for responses and rows, readable text for plans and schemas.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from ..errors import FieldError, ValidationError
+from ..query.model import QueryStatement
+from ..services.schema import SchemaQueryService, TableInfo
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+
+    from ..connections.abc import ConnectionPool
+    from ..domain.app import App
+    from ..domain.policy import Actor
+
+__all__ = [
+    "DatabaseSchema",
+    "decode_statement",
+    "describe_databases",
+    "format_schema",
+    "format_table",
+    "run_dispatch",
+    "run_explain",
+    "run_query",
+    "run_schema",
+]
+
+_STATEMENT = "query statement"
+"""How a bad query statement is named in its ValidationError."""
+
+_UNTAGGED = "missing required field `type`"
+_TAG_HINT = (
+    ' (each object of a statement names its kind: {"type": "schema", "name": ...} '
+    'for a table, "field", "value", "condition", "conditions", ...)'
+)
+
+
+class DatabaseSchema(msgspec.Struct, frozen=True, kw_only=True):
+    """What ``glue schema`` reports for one database.
+
+    Attributes:
+        database: the database's name in the App (``"default"``, ``"orders"``).
+        dialect: ``"sqlite"`` or ``"postgres"``.
+        tables: its tables, by name.
+    """
+
+    database: str
+    dialect: str
+    tables: tuple[TableInfo, ...]
+
+
+async def run_dispatch(
+    app: App, name: str, payload: bytes, *, actor: Actor | None = None
+) -> None:
+    """Decode ``payload`` as the command ``name``, dispatch it, print the
+    response as one line of JSON.
+
+    Raises:
+        glue.UnknownCommand: no domain of the app registered ``name``.
+        glue.ValidationError: the payload is not valid JSON or does not fit the
+            command (checked before the app opens).
+        glue.GlueError: whatever the dispatch raised.
+    """
+    command = app.decode(name, payload)
+    async with app:
+        response = await app.bus.dispatch(command, actor=actor)
+    print(msgspec.json.encode(response).decode())
+
+
+async def run_query(
+    app: App, payload: bytes, *, table: bool = False, timeout: float | None = None
+) -> None:
+    """Run the query statement in ``payload`` and print its rows, one JSON
+    object a line, or as a table with ``table=True``.
+
+    Raises:
+        glue.ValidationError: ``payload`` is not a query statement.
+        glue.QueryError: it names an unknown table, field or lookup.
+    """
+    statement = decode_statement(payload)
+    async with app:
+        rows = await app.query(statement, timeout=timeout)
+    if table:
+        print(format_table(rows))
+    else:
+        for row in rows:
+            print(msgspec.json.encode(row).decode())
+
+
+async def run_explain(app: App, payload: bytes) -> None:
+    """Print the plan of the query statement in ``payload`` as a tree.
+
+    Raises:
+        glue.ValidationError: ``payload`` is not a query statement.
+        glue.QueryError: it names an unknown table, field or lookup.
+    """
+    statement = decode_statement(payload)
+    async with app:
+        plan = await app.explain(statement)
+    print(plan)
+
+
+async def run_schema(app: App, *, as_json: bool = False) -> None:
+    """Print every database of the app with its tables, columns, keys and
+    indexes, as text or (``as_json=True``) as one JSON document."""
+    async with app:
+        databases = await describe_databases(app.connections.pools)
+    if as_json:
+        print(msgspec.json.encode(databases).decode())
+    else:
+        print(format_schema(databases))
+
+
+def decode_statement(payload: bytes) -> QueryStatement:
+    """Decode a :class:`glue.query.QueryStatement` from JSON.
+
+    Raises:
+        glue.ValidationError: malformed JSON, or JSON that is not a statement;
+            the error names the first bad field by path.
+    """
+    try:
+        return msgspec.json.decode(payload, type=QueryStatement)
+    except msgspec.ValidationError as exc:
+        reason, sep, at = str(exc).rpartition(" - at `")
+        if reason.endswith(_UNTAGGED):
+            reason += _TAG_HINT
+        error = FieldError(at[:-1], reason) if sep else FieldError("$", str(exc))
+    except msgspec.DecodeError as exc:
+        error = FieldError("$", f"malformed JSON: {exc}")
+    raise ValidationError(_STATEMENT, [error])
+
+
+async def describe_databases(
+    pools: Mapping[str, ConnectionPool],
+) -> list[DatabaseSchema]:
+    """Describe each distinct pool of ``pools`` (name → pool), once, under the
+    first name it is registered by (tables routed to a pool share it)."""
+    seen: dict[int, str] = {}
+    described: list[DatabaseSchema] = []
+    for name, pool in pools.items():
+        if id(pool) in seen:
+            continue
+        seen[id(pool)] = name
+        tables = await SchemaQueryService(pool).describe_all()
+        described.append(
+            DatabaseSchema(database=name, dialect=pool.dialect, tables=tuple(tables))
+        )
+    return described
+
+
+def format_schema(databases: Sequence[DatabaseSchema]) -> str:
+    """The databases as indented text: each table's columns (portable type,
+    database type, nullability), primary key, indexes and constraints."""
+    lines: list[str] = []
+    for database in databases:
+        count = len(database.tables)
+        lines.append(
+            f"database {database.database} ({database.dialect}): "
+            f"{count} table{'' if count == 1 else 's'}"
+        )
+        for info in database.tables:
+            lines.append(f"  table {info.name}")
+            width = max((len(c.name) for c in info.columns), default=0)
+            for column in info.columns:
+                portable = column.type.value if column.type else "?"
+                null = "null" if column.nullable else "not null"
+                key = "  primary key" if column.name in info.primary_key else ""
+                lines.append(
+                    f"    {column.name:<{width}}  {portable:<8}  "
+                    f"{column.sql_type} {null}{key}"
+                )
+            lines.append(f"    primary key ({', '.join(info.primary_key)})")
+            for index in info.indexes:
+                unique = "unique " if index.unique else ""
+                lines.append(
+                    f"    {unique}index {index.name} ({', '.join(index.columns)})"
+                )
+            for constraint in info.constraints:
+                target = (
+                    f" references {constraint.references}"
+                    if constraint.references
+                    else ""
+                )
+                lines.append(
+                    f"    {constraint.kind} {constraint.name} "
+                    f"({', '.join(constraint.columns)}){target}"
+                )
+    return "\n".join(lines)
+
+
+def format_table(rows: Sequence[dict[str, Any]]) -> str:
+    """Rows as a text table: a header of the output names, a rule, a line per
+    row, and the row count. Text (dates and times included) prints as it is,
+    other values as JSON."""
+    columns = _columns(rows)
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    widths = [
+        max([len(name), *(len(line[i]) for line in cells)])
+        for i, name in enumerate(columns)
+    ]
+    out = [
+        " | ".join(n.ljust(w) for n, w in zip(columns, widths, strict=True)),
+        "-+-".join("-" * w for w in widths),
+    ]
+    out.extend(
+        " | ".join(v.ljust(w) for v, w in zip(line, widths, strict=True))
+        for line in cells
+    )
+    out.append(f"({len(rows)} row{'' if len(rows) == 1 else 's'})")
+    return "\n".join(line.rstrip() for line in out)
+
+
+def _columns(rows: Iterable[dict[str, Any]]) -> list[str]:
+    """Every key of the rows, in the order first seen."""
+    seen: dict[str, None] = {}
+    for row in rows:
+        seen.update(dict.fromkeys(row))
+    return list(seen)
+
+
+def _cell(value: object) -> str:
+    plain = msgspec.to_builtins(value)  # datetimes, decimals, uuids: as text
+    if isinstance(plain, str):
+        return plain
+    return msgspec.json.encode(plain).decode()

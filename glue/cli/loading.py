@@ -1,0 +1,87 @@
+"""``--app MODULE:ATTR``: find the App the command line works on.
+
+``ATTR`` names an :class:`glue.App` instance, or a callable taking no arguments
+that returns one (a factory, as uvicorn's ``--factory`` takes). ``ATTR`` may be a
+dotted path inside the module (``domains.shop.app:make_app``,
+``service:apps.main``). The current directory comes first on ``sys.path``, so a
+project's own modules import as they would in ``python -c``.
+
+Every mistake here (no colon, a module that does not import, a missing
+attribute, a factory that fails or returns something else) is a
+:class:`glue.ConfigurationError` naming the ``--app`` value and what went wrong.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+from ..domain.app import App
+from ..errors import ConfigurationError
+
+__all__ = ["load_app"]
+
+
+def load_app(spec: str) -> App:
+    """Import the App that ``spec`` (``MODULE:ATTR``) names, building it with
+    the factory when ``ATTR`` names one.
+
+    Args:
+        spec: ``"package.module:attribute"``; the attribute may be dotted.
+
+    Returns:
+        The App, not yet open.
+
+    Raises:
+        glue.ConfigurationError: the value is malformed, the module does not
+            import, the attribute is missing, or it is neither an App nor a
+            factory returning one.
+    """
+    module_name, colon, attribute = spec.partition(":")
+    if not colon or not module_name or not attribute:
+        raise ConfigurationError(
+            f"--app {spec!r}: expected MODULE:ATTR, such as 'domains.shop.app:make_app'"
+        )
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"--app {spec!r}: cannot import module {module_name!r} ({exc}); "
+            "run glue from the folder the module is found from"
+        ) from exc
+    except Exception as exc:
+        raise ConfigurationError(
+            f"--app {spec!r}: importing {module_name!r} raised "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    target: object = module
+    for part in attribute.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise ConfigurationError(
+                f"--app {spec!r}: module {module_name!r} has no attribute {attribute!r}"
+            ) from None
+    if isinstance(target, App):
+        return target
+    if not callable(target):
+        raise ConfigurationError(
+            f"--app {spec!r}: {attribute!r} is a {type(target).__name__}, "
+            "neither an App nor a factory returning one"
+        )
+    try:
+        built = target()
+    except Exception as exc:
+        raise ConfigurationError(
+            f"--app {spec!r}: calling {attribute}() raised {type(exc).__name__}: {exc}"
+        ) from exc
+    if not isinstance(built, App):
+        raise ConfigurationError(
+            f"--app {spec!r}: {attribute}() returned a {type(built).__name__}, "
+            "not an App"
+        )
+    return built
