@@ -1,0 +1,351 @@
+"""``glue dispatch``, ``query``, ``explain`` and ``schema`` on the shop, each run
+in this process (``main(argv)``) and as a child process (``python -m glue``)."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+import msgspec
+import pytest
+
+from domains.shop.app import DATABASE_ENV, ORDERS_DATABASE_ENV
+from glue.query import (
+    Condition,
+    Conditions,
+    FieldReference,
+    JoinQuery,
+    OrderByQuery,
+    QueryStatement,
+    SchemaReference,
+)
+
+from .conftest import APP, ROOT
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from .conftest import Result
+
+    Glue = Callable[..., Result]
+
+
+def as_json(statement: QueryStatement) -> str:
+    return msgspec.json.encode(statement).decode()
+
+
+STOCK = as_json(
+    QueryStatement(
+        table=SchemaReference(name="stock"),
+        only=[
+            FieldReference.of("stock", "sku"),
+            FieldReference.of("stock", "quantity"),
+        ],
+        order_by=[OrderByQuery(field=FieldReference.of("stock", "sku"))],
+    )
+)
+ORDERS_BY_CUSTOMER = as_json(
+    QueryStatement(
+        table=SchemaReference(name="orders", alias="o"),
+        only=[
+            FieldReference.of("o", "id"),
+            FieldReference.of("c", "name"),
+            FieldReference.of("o", "status"),
+            FieldReference.of("o", "updated_by"),
+        ],
+        joins=[
+            JoinQuery(
+                table=SchemaReference(name="customers", alias="c"),
+                on=Conditions(
+                    Condition(
+                        field=FieldReference.of("c", "id"),
+                        value=FieldReference.of("o", "customer_id"),
+                    )
+                ),
+            )
+        ],
+    )
+)
+UNKNOWN_TABLE = as_json(QueryStatement(table=SchemaReference(name="nope")))
+BAD_ORDER = '{"customer_id": "one", "lines": [{"sku": "apple", "quantity": 0}]}'
+
+
+# -- dispatch -------------------------------------------------------------------------
+
+
+def test_dispatch_prints_the_response_as_json(seeded: object, glue: Glue) -> None:
+    done = glue(
+        "dispatch",
+        "--app",
+        APP,
+        "shop:register-customer",
+        '{"name": "Bob", "email": "bob@example.org"}',
+    )
+    assert (done.code, done.out, done.err) == (0, '{"customer_id":2}\n', "")
+
+
+def test_dispatch_reads_the_json_from_stdin(seeded: object, glue: Glue) -> None:
+    order = b'{"customer_id": 1, "lines": [{"sku": "APL-001", "quantity": 2}]}'
+    done = glue("dispatch", "--app", APP, "shop:place-order", stdin=order)
+    assert done.code == 0, done.err
+    assert msgspec.json.decode(done.out) == {
+        "order_id": 2,
+        "articles": 2,
+        "status": "placed",
+    }
+    dash = glue(
+        "dispatch",
+        "--app",
+        APP,
+        "shop:restock",
+        "-",
+        stdin=b'{"sku": "APL-001", "quantity": 1}',
+    )
+    assert (dash.code, dash.out) == (0, "{}\n")
+    stock = glue("query", "--app", APP, STOCK)
+    assert stock.out.splitlines()[0] == '{"sku":"APL-001","quantity":6}'
+
+
+def test_an_actor_with_the_permission_may_cancel(seeded: object, glue: Glue) -> None:
+    cancel = ("dispatch", "--app", APP, "shop:cancel-order", '{"order_id": 1}')
+    refused = glue(*cancel, "--actor", "ann", "--permission", "orders:read")
+    assert refused.code == 1
+    assert refused.err == (
+        "glue: actor 'ann' may not run shop:cancel-order: missing permission "
+        "orders:admin\n"
+    )
+    done = glue(
+        *cancel,
+        "--actor",
+        "ann",
+        "--permission",
+        "orders:read",
+        "--permission",
+        "orders:admin",
+    )
+    assert (done.code, done.out, done.err) == (0, "{}\n", "")
+    rows = glue("query", "--app", APP, ORDERS_BY_CUSTOMER)
+    assert msgspec.json.decode(rows.out) == {
+        "id": 1,
+        "name": "Ada",
+        "status": "cancelled",
+        "updated_by": "ann",
+    }
+
+
+def test_no_actor_is_refused_in_one_line(seeded: object, glue: Glue) -> None:
+    done = glue("dispatch", "--app", APP, "shop:cancel-order", '{"order_id": 1}')
+    assert (done.code, done.out) == (1, "")
+    assert done.err.startswith("glue: ")
+    assert "missing permission orders:admin" in done.err
+    assert done.err.count("\n") == 1
+
+
+def test_validation_errors_are_listed_by_path(seeded: object, glue: Glue) -> None:
+    done = glue("dispatch", "--app", APP, "shop:place-order", BAD_ORDER)
+    assert (done.code, done.out) == (2, "")
+    assert done.err == (
+        "glue: invalid shop:place-order:\n"
+        "  $.customer_id: Expected `int`, got `str`\n"
+        "  $.lines[0].sku: Expected `str` matching regex '^[A-Z]{3}-\\\\d{3}$'\n"
+        "  $.lines[0].quantity: Expected `int` >= 1\n"
+    )
+
+
+def test_an_order_beyond_the_stock_fails_validation_in_the_handler(
+    seeded: object, glue: Glue
+) -> None:
+    order = '{"customer_id": 1, "lines": [{"sku": "PER-002", "quantity": 9}]}'
+    done = glue("dispatch", "--app", APP, "shop:place-order", order)
+    assert done.code == 2
+    assert (
+        done.err
+        == "glue: invalid shop:place-order:\n  $.lines[0].quantity: only 3 left\n"
+    )
+
+
+def test_bad_json_is_invalid(seeded: object, glue: Glue) -> None:
+    done = glue("dispatch", "--app", APP, "shop:restock", '{"sku": ')
+    assert done.code == 2
+    assert done.err.startswith("glue: invalid shop:restock:\n  $: malformed JSON")
+
+
+def test_an_unknown_command_is_one_line(seeded: object, glue: Glue) -> None:
+    done = glue("dispatch", "--app", APP, "shop:refund", "{}")
+    assert (done.code, done.out) == (1, "")
+    assert done.err == (
+        "glue: unknown command 'shop:refund' (known: shop:cancel-order, "
+        "shop:place-order, shop:register-customer, shop:restock)\n"
+    )
+
+
+def test_traceback_on_request(seeded: object, glue: Glue) -> None:
+    done = glue("dispatch", "--app", APP, "--traceback", "shop:refund", "{}")
+    assert done.code == 1
+    assert done.err.startswith("Traceback (most recent call last):")
+    assert "UnknownCommand: unknown command 'shop:refund'" in done.err
+    assert done.err.endswith(
+        "glue: unknown command 'shop:refund' (known: "
+        "shop:cancel-order, shop:place-order, "
+        "shop:register-customer, shop:restock)\n"
+    )
+
+
+def test_a_permission_needs_an_actor(shop_env: object, glue: Glue) -> None:
+    done = glue(
+        "dispatch", "--app", APP, "--permission", "orders:admin", "shop:restock", "{}"
+    )
+    assert done.code == 2
+    assert "--permission needs --actor ID" in done.err
+
+
+def test_invalid_input_opens_no_database(
+    shop_env: object, tmp_path: Path, glue: Glue
+) -> None:
+    for argv in (
+        ("dispatch", "--app", APP, "shop:place-order", BAD_ORDER),
+        ("dispatch", "--app", APP, "shop:refund", "{}"),
+        ("query", "--app", APP, "[]"),
+    ):
+        assert glue(*argv).code in {1, 2}
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+# -- query and explain ----------------------------------------------------------------
+
+
+def test_query_prints_json_lines(seeded: object, glue: Glue) -> None:
+    done = glue("query", "--app", APP, STOCK)
+    assert (done.code, done.err) == (0, "")
+    assert done.out == (
+        '{"sku":"APL-001","quantity":7}\n{"sku":"PER-002","quantity":3}\n'
+    )
+
+
+def test_query_prints_a_table(seeded: object, glue: Glue) -> None:
+    done = glue("query", "--app", APP, "--table", stdin=STOCK.encode())
+    assert done.code == 0, done.err
+    assert done.out == (
+        "sku     | quantity\n--------+---------\nAPL-001 | 7\nPER-002 | 3\n(2 rows)\n"
+    )
+
+
+def test_query_across_the_two_databases(seeded: object, glue: Glue) -> None:
+    done = glue("query", "--app", APP, "--table", ORDERS_BY_CUSTOMER)
+    assert done.code == 0, done.err
+    assert done.out.splitlines() == [
+        "id | name | status | updated_by",
+        "---+------+--------+-----------",
+        "1  | Ada  | placed | null",
+        "(1 row)",
+    ]
+
+
+def test_query_of_an_unknown_table_is_one_line(seeded: object, glue: Glue) -> None:
+    done = glue("query", "--app", APP, UNKNOWN_TABLE)
+    assert (done.code, done.out) == (1, "")
+    assert done.err.startswith("glue: unknown table 'nope'")
+    assert done.err.count("\n") == 1
+
+
+@pytest.mark.parametrize("command", ["query", "explain"])
+def test_a_statement_that_does_not_decode_is_invalid(
+    seeded: object, glue: Glue, command: str
+) -> None:
+    untagged = glue(command, "--app", APP, '{"table": {"name": "stock"}}')
+    assert untagged.code == 2
+    assert untagged.err.startswith(
+        "glue: invalid query statement:\n"
+        "  $.table: Object missing required field `type` (each object"
+    )
+    wrong = glue(command, "--app", APP, '{"table": {"type": "schema", "name": 7}}')
+    assert wrong.err == (
+        "glue: invalid query statement:\n  $.table.name: Expected `str`, got `int`\n"
+    )
+    broken = glue(command, "--app", APP, "{")
+    assert broken.code == 2
+    assert broken.err.startswith("glue: invalid query statement:\n  $: malformed JSON")
+
+
+def test_explain_prints_the_plan_tree(seeded: object, glue: Glue) -> None:
+    done = glue("explain", "--app", APP, ORDERS_BY_CUSTOMER)
+    assert done.code == 0, done.err
+    lines = done.out.splitlines()
+    assert lines[0].startswith("plan → id, name, status, updated_by")
+    assert "└── chain (in order)" in lines[1]
+    assert any(
+        "sql" in line and "on 'orders' (sqlite): SELECT" in line for line in lines
+    )
+    assert any(
+        "sql" in line and "on 'default' (sqlite): SELECT" in line for line in lines
+    )
+    assert "inner join" in lines[-1]
+
+
+def test_explain_of_an_unknown_table_is_one_line(seeded: object, glue: Glue) -> None:
+    done = glue("explain", "--app", APP, stdin=UNKNOWN_TABLE.encode())
+    assert done.code == 1
+    assert done.err.startswith("glue: unknown table 'nope'")
+
+
+# -- schema ---------------------------------------------------------------------------
+
+
+def test_schema_lists_every_database(seeded: object, glue: Glue) -> None:
+    done = glue("schema", "--app", APP)
+    assert done.code == 0, done.err
+    lines = done.out.splitlines()
+    assert lines[0] == "database default (sqlite): 3 tables"
+    assert "database orders (sqlite): 1 table" in lines
+    assert "  table customers" in lines
+    assert "    id          integer   INTEGER not null  primary key" in lines
+    assert "    lines        json      JSON_TEXT not null" in lines
+    assert "    primary key (sku)" in lines
+
+
+def test_schema_as_json(seeded: object, glue: Glue) -> None:
+    done = glue("schema", "--app", APP, "--json")
+    assert done.code == 0, done.err
+    databases = msgspec.json.decode(done.out)
+    assert [(d["database"], d["dialect"]) for d in databases] == [
+        ("default", "sqlite"),
+        ("orders", "sqlite"),
+    ]
+    assert [t["name"] for t in databases[0]["tables"]] == [
+        "customers",
+        "sequences",
+        "stock",
+    ]
+    orders = databases[1]["tables"][0]
+    assert orders["primary_key"] == ["id"]
+    assert {
+        "name": "status",
+        "type": "text",
+        "sql_type": "TEXT",
+        "nullable": False,
+    } in orders["columns"]
+
+
+def test_dispatch_query_and_schema_on_postgres(
+    postgres_dsn: str,
+    monkeypatch: pytest.MonkeyPatch,
+    in_process: Callable[..., Result],
+) -> None:
+    monkeypatch.setenv(DATABASE_ENV, postgres_dsn)
+    monkeypatch.delenv(ORDERS_DATABASE_ENV, raising=False)
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    restock = in_process(
+        "dispatch", "--app", APP, "shop:restock", '{"sku": "APL-001", "quantity": 2}'
+    )
+    assert (restock.code, restock.out) == (0, "{}\n"), restock.err
+    assert in_process("query", "--app", APP, STOCK).out == (
+        '{"sku":"APL-001","quantity":2}\n'
+    )
+    schema = in_process("schema", "--app", APP)
+    assert schema.code == 0, schema.err
+    lines = schema.out.splitlines()
+    assert lines[0] == "database default (postgres): 4 tables"
+    assert "  table orders" in lines
+    assert "    quantity  integer   bigint not null" in lines
