@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import msgspec
 
-from ..context.context import Context, _current
+from ..context.context import _CLOSED, _NEW, _OPEN, Context, Metadata, _current
 from ..entities.base import Command, Entity, Event, Ok, Response
 from ..errors import (
     ConcurrencyConflict,
@@ -90,67 +90,128 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
     attempts: int = 1
 
 
-class _Unit:
-    """The per-dispatch record: events, mutations, response, unit of work.
+class _Dispatch(Context):
+    """The context of one dispatch, and its record: events, mutations, response,
+    unit of work.
 
-    It is the context's hooks (:class:`glue.context.Hooks`): it takes
-    ``ctx.emit``-ed events, opens the unit of work on first use (``ctx.state``)
-    and builds ``ctx.dal``.
+    It is its own :class:`glue.context.Hooks`: it takes ``ctx.emit``-ed events,
+    opens the unit of work on first use (``ctx.state``) and builds ``ctx.dal``.
+    One object per dispatch instead of a context and a record.
     """
 
     # Class-level defaults: a dispatch sets only what it changes.
-    response: Response | None = None
-    emitting = True
-    completed = False
-    work: UnitOfWork | None = None
-    committing = False
-    written = 0
-    _token: Token[UnitOfWork | None] | None = None
+    _response: Response | None = None
+    _emitting = True
+    _completed = False
+    _work: UnitOfWork | None = None
+    _committing = False
+    _written = 0
+    _unit_token: Token[UnitOfWork | None] | None = None
+    _mutations: list[Any] | None = None
 
-    def __init__(self, route: CommandRoute, actor: Any) -> None:
-        self.route = route
-        self.actor = actor
-        self.events: list[Event] = []
-        self.mutations: list[Any] = []
+    def __init__(
+        self,
+        route: CommandRoute,
+        actor: Any,
+        request_id: str | None,
+        meta: Mapping[str, Any] | None,
+        deadline: float | None,
+    ) -> None:
+        # Context.__init__'s fields, set directly: one call less per dispatch.
+        scope = route.scope
+        self._actor = actor
+        self._request_id = request_id
+        self._meta = (
+            meta if meta is None or isinstance(meta, Metadata) else Metadata(meta)
+        )
+        self._deadline = deadline
+        self._resources = scope.resources
+        self._chain = scope.chain
+        self._domain = scope.name
+        self._hooks = None
+        self._state = _NEW
+        self._route = route
+        self._events: list[Event] = []
+
+    # -- the hooks -------------------------------------------------------------------
+
+    def emit(self, event: Event) -> None:
+        """Emit an event, as if the command handler had yielded it.
+
+        Raises:
+            glue.ContextError: the command handler has finished, or the context
+                is not open.
+            glue.HandlerError: the event is not one of the domain's.
+        """
+        if not self._emitting or self._state != _OPEN:
+            raise ContextError(
+                f"{type(event).__qualname__} emitted after the command handler of "
+                f"{self._route.full_name} finished: only command handlers emit "
+                "events"
+            )
+        if type(event) not in self._route.events:
+            raise _not_an_event(self._route, event, "emitted")
+        self._events.append(event)
+
+    @property
+    def unit(self) -> UnitOfWork:
+        """The dispatch's unit of work, opened on first use and made current.
+
+        Raises:
+            glue.ContextError: the context is not open, or its App has no
+                databases.
+        """
+        if self._state != _OPEN:
+            raise ContextError(
+                "ctx.unit and ctx.state work inside a dispatch of a domain whose App "
+                "has databases (`App([...], databases={...})`), while it runs"
+            )
+        work = self._work
+        if work is not None:
+            return work
+        access = self._route.scope.access
+        if access is None:
+            raise ContextError(
+                f"{self._route.full_name} has no unit of work: its App has no "
+                "databases; give them with `App([...], databases={...})`"
+            )
+        work = self._work = DomainUnit(access, actor=_actor_name(self._actor))
+        self._unit_token = _CURRENT_UNIT.set(work)
+        return work
+
+    @property
+    def dal(self) -> Any:
+        """The domain's services, called inside this dispatch (built on first
+        access)."""
+        dal = self._dal
+        if dal is None:
+            dal = self._dal = self._route.scope.dal(self)
+        return dal
 
     # -- the unit of work ------------------------------------------------------------
 
-    def unit(self) -> UnitOfWork:
-        """The dispatch's unit of work, opened on first use and made current."""
-        work = self.work
-        if work is None:
-            access = self.route.scope.access
-            if access is None:
-                raise ContextError(
-                    f"{self.route.full_name} has no unit of work: its App has no "
-                    "databases; give them with `App([...], databases={...})`"
-                )
-            work = self.work = DomainUnit(access, actor=_actor_name(self.actor))
-            self._token = _CURRENT_UNIT.set(work)
-        return work
-
-    async def apply(self, item: object) -> None:
+    async def _apply(self, item: object) -> None:
         """Apply what an event handler yielded to the unit of work."""
         if not isinstance(item, Mutation):
             raise HandlerError(
-                f"an event handler of {self.route.full_name} yielded {item!r}: "
+                f"an event handler of {self._route.full_name} yielded {item!r}: "
                 "event handlers yield mutations (Insert, Update, Delete, Upsert)"
             )
-        await self.unit().state.apply(item)
+        await self.unit.state.apply(item)
 
-    async def commit(self) -> None:
+    async def _commit(self) -> None:
         """Commit the unit of work; a conflict here may be retried."""
-        work = self.work
+        work = self._work
         assert work is not None
-        self.committing = True
+        self._committing = True
         changeset = await work.commit()
-        self.committing = False
-        self.written = len(changeset)
+        self._committing = False
+        self._written = len(changeset)
         self._release()
 
-    async def abort(self) -> None:
+    async def _abort(self) -> None:
         """Roll the unit of work back, even when cancelled, and let it go."""
-        work = self.work
+        work = self._work
         assert work is not None
         try:
             with anyio.CancelScope(shield=True):
@@ -159,8 +220,8 @@ class _Unit:
             self._release()
 
     def _release(self) -> None:
-        self.work = None
-        token, self._token = self._token, None
+        self._work = None
+        token, self._unit_token = self._unit_token, None
         if token is not None:
             try:
                 _CURRENT_UNIT.reset(token)
@@ -169,40 +230,24 @@ class _Unit:
 
     # -- the response ------------------------------------------------------------------
 
-    def result(self) -> Response:
+    def _result(self) -> Response:
         """The response dispatch returns: the handler's, or ``Ok()``."""
-        response = self.response
-        return _OK if response is None or not self.completed else response
+        response = self._response
+        return _OK if response is None or not self._completed else response
 
-    def rejection(self, item: object) -> HandlerError:
+    def _rejection(self, item: object) -> HandlerError:
         """The error for what a command handler yielded that is neither one of its
         domain's events nor its first response."""
-        route = self.route
+        route = self._route
         if isinstance(item, Response):
             return HandlerError(
                 f"the handler of {route.full_name} yielded a second response, "
-                f"{item!r}, after {self.response!r}: a command handler gives at "
+                f"{item!r}, after {self._response!r}: a command handler gives at "
                 "most one response"
             )
         if isinstance(item, Event):
             return _not_an_event(route, item, "yielded")
         return _bad_output(route, item, "yielded")
-
-    def dal(self, ctx: Context) -> Any:
-        """The domain's services, seen from ``ctx``."""
-        return self.route.scope.dal(ctx)
-
-    def emit(self, event: Event) -> None:
-        """Accept an event from the command handler (``ctx.emit``), if the
-        domain knows it."""
-        if not self.emitting:
-            raise ContextError(
-                f"{type(event).__qualname__} emitted after the command handler of "
-                f"{self.route.full_name} finished: only command handlers emit events"
-            )
-        if type(event) not in self.route.events:
-            raise _not_an_event(self.route, event, "emitted")
-        self.events.append(event)
 
 
 class Bus:
@@ -298,8 +343,11 @@ class Bus:
 
         Returns the response, or the whole :class:`Outcome` when ``outcome``.
 
-        The context is entered and exited without awaiting when it has nothing
-        to set up or tear down; otherwise as ``async with ctx`` would.
+        A route without middleware (:attr:`CommandRoute.plain`) and a dispatch
+        without a deadline have nothing to set up: the context is entered by
+        making it current, and left so when the body did not raise and no
+        resource was set up. Otherwise it is entered and exited as ``async with
+        ctx`` would.
         """
         try:
             route = self._routes[type(command)]
@@ -322,38 +370,31 @@ class Bus:
                 deadline is None or outer.deadline < deadline
             ):
                 deadline = outer.deadline
-        unit = _Unit(route, actor)
-        scope = route.scope
-        ctx = Context(
-            actor,
-            request_id,
-            meta,
-            deadline,
-            scope.resources,
-            scope.chain,
-            scope.name,
-            unit,
-        )
+        ctx = _Dispatch(route, actor, request_id, meta, deadline)
         started = time.perf_counter() if self._debug else 0.0
         conflict: ConcurrencyConflict | None = None
+        plain = route.plain and deadline is None
         try:
-            if not ctx.enter_now():
+            if plain:
+                ctx._state = _OPEN
+                ctx._token = _current.set(ctx)
+            else:
                 await ctx.__aenter__()
             try:
                 if route.policy is not None:
-                    route.policy.check(ctx.actor)
+                    route.policy.check(actor)
                 if route.generator:
                     generator = route.handler(command, ctx)
-                    events = unit.events
+                    events = ctx._events
                     known = route.events
                     try:
                         async for item in generator:
                             if type(item) in known:
                                 events.append(item)
-                            elif unit.response is None and isinstance(item, Response):
-                                unit.response = item
+                            elif ctx._response is None and isinstance(item, Response):
+                                ctx._response = item
                             else:
-                                raise unit.rejection(item)
+                                raise ctx._rejection(item)
                     except BaseException:
                         with anyio.CancelScope(shield=True):
                             await generator.aclose()
@@ -363,42 +404,45 @@ class Bus:
                     if result is not None:
                         if not isinstance(result, Response):
                             raise _bad_output(route, result, "returned")
-                        unit.response = result
-                unit.emitting = False
-                if unit.events:
+                        ctx._response = result
+                ctx._emitting = False
+                if ctx._events:
                     routes = route.events
-                    for event in unit.events:
+                    for event in ctx._events:
                         for handler in routes[type(event)]:
                             if handler.generator:
-                                await _iterate(handler, event, ctx, unit)
+                                await _iterate(handler, event, ctx)
                             elif await handler.handler(event, ctx) is not None:
                                 raise _returned(handler)
                 # Every handler has finished and none failed: write it all.
-                if unit.work is not None:
-                    await unit.commit()
-                unit.completed = True
-                if route.renderers is not None and unit.response is not None:
-                    renderer = route.renderers.get(type(unit.response))
+                if ctx._work is not None:
+                    await ctx._commit()
+                ctx._completed = True
+                if route.renderers is not None and ctx._response is not None:
+                    renderer = route.renderers.get(type(ctx._response))
                     if renderer is not None:
-                        await _render(renderer, ctx, unit)
+                        await _render(renderer, ctx)
             except BaseException as exc:
-                if unit.work is not None:
-                    await unit.abort()
+                if ctx._work is not None:
+                    await ctx._abort()
                 if not await ctx.__aexit__(type(exc), exc, exc.__traceback__):
                     raise
-                # A middleware swallowed the error: unit.completed stays False.
+                # A middleware swallowed the error: ctx._completed stays False.
             else:
-                if not ctx.exit_now():
+                if plain and ctx._resources is route.scope.resources:
+                    ctx._state = _CLOSED  # no resource was set up: nothing to tear down
+                    _current.reset(ctx._token)
+                else:
                     await ctx.__aexit__(None, None, None)
         except BaseException as exc:
-            if unit.work is not None:
-                await unit.abort()
+            if ctx._work is not None:
+                await ctx._abort()
             if not (
-                unit.committing
+                ctx._committing
                 and isinstance(exc, ConcurrencyConflict)
                 and attempt < route.retry.attempts
             ):
-                self._failed(ctx, unit, exc)
+                self._failed(ctx, exc)
                 raise
             conflict = exc
         if conflict is not None:
@@ -406,18 +450,18 @@ class Bus:
                 command, ctx, meta, deadline, outcome, attempt, conflict
             )
         if self._debug:
-            self._dispatched(ctx, unit, started)
+            self._dispatched(ctx, started)
         if outcome:
             return Outcome(
                 command=command,
-                response=unit.result(),
-                events=tuple(unit.events),
-                mutations=tuple(unit.mutations),
-                completed=unit.completed,
-                written=unit.written,
+                response=ctx._result(),
+                events=tuple(ctx._events),
+                mutations=tuple(ctx._mutations or ()),
+                completed=ctx._completed,
+                written=ctx._written,
                 attempts=attempt,
             )
-        return unit.result()
+        return ctx._result()
 
     async def _retry(
         self,
@@ -447,24 +491,24 @@ class Bus:
             command, ctx.actor, ctx.request_id, meta, deadline, outcome, attempt + 1
         )
 
-    def _failed(self, ctx: Context, unit: _Unit, exc: BaseException) -> None:
+    def _failed(self, ctx: _Dispatch, exc: BaseException) -> None:
         """Log a failed dispatch at warning (cancellation is not a failure)."""
         if self._warn and isinstance(exc, Exception):
             self._log.warning(
                 "dispatch failed",
                 request_id=ctx.request_id,
-                domain=unit.route.scope.name,
-                command=unit.route.full_name,
+                domain=ctx.domain,
+                command=ctx._route.full_name,
                 error=repr(exc),
             )
 
-    def _dispatched(self, ctx: Context, unit: _Unit, started: float) -> None:
+    def _dispatched(self, ctx: _Dispatch, started: float) -> None:
         """Log a dispatch at debug."""
         self._log.debug(
             "dispatched",
             request_id=ctx.request_id,
-            domain=unit.route.scope.name,
-            command=unit.route.full_name,
+            domain=ctx.domain,
+            command=ctx._route.full_name,
             duration_ms=round((time.perf_counter() - started) * 1000, 3),
         )
 
@@ -503,14 +547,14 @@ def _not_an_event(route: CommandRoute, event: object, how: str) -> HandlerError:
     )
 
 
-async def _iterate(
-    handler: EventRoute, event: Event, ctx: Context, unit: _Unit
-) -> None:
+async def _iterate(handler: EventRoute, event: Event, ctx: _Dispatch) -> None:
     """Run an async-generator event handler, applying what it yields in order
     (only collecting it in an App without databases)."""
     generator = handler.handler(event, ctx)
-    mutations = unit.mutations
-    apply = None if unit.route.scope.access is None else unit.apply
+    mutations = ctx._mutations
+    if mutations is None:
+        mutations = ctx._mutations = []
+    apply = None if ctx._route.scope.access is None else ctx._apply
     try:
         async for item in generator:
             if isinstance(item, Entity):
@@ -535,32 +579,32 @@ def _returned(handler: EventRoute) -> HandlerError:
     )
 
 
-async def _render(renderer: Callable[..., Any], ctx: Context, unit: _Unit) -> None:
+async def _render(renderer: Callable[..., Any], ctx: _Dispatch) -> None:
     """Run a renderer after the commit; it reads in a fresh unit of work."""
-    result = await renderer(unit.response, ctx)
-    if unit.work is not None:
-        await _late(unit)
+    result = await renderer(ctx._response, ctx)
+    if ctx._work is not None:
+        await _late(ctx)
     if result is not None:
         if not isinstance(result, Response):
             raise HandlerError(
-                f"renderer {renderer.__qualname__} of {unit.route.full_name} "
+                f"renderer {renderer.__qualname__} of {ctx._route.full_name} "
                 f"returned {result!r}: a renderer returns a Response, or None to "
                 "keep the handler's"
             )
-        unit.response = result
+        ctx._response = result
 
 
-async def _late(unit: _Unit) -> None:
+async def _late(ctx: _Dispatch) -> None:
     """Let go of a unit of work a renderer opened after the commit: it may
     read, but what it changed is not written."""
-    work = unit.work
+    work = ctx._work
     assert work is not None
     pending = work.state.pending
-    await unit.abort()
+    await ctx._abort()
     if pending:
         tables = ", ".join(dict.fromkeys(t.schema.name for t in pending))
         raise HandlerError(
-            f"{unit.route.full_name} changed {tables} in a renderer, after its "
+            f"{ctx._route.full_name} changed {tables} in a renderer, after its "
             "unit of work committed: nothing of it was written; change data in "
             "handlers"
         )
