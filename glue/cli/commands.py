@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DatabaseSchema",
+    "STATEMENT",
     "decode_statement",
     "describe_databases",
     "format_schema",
@@ -35,7 +36,7 @@ __all__ = [
     "run_schema",
 ]
 
-_STATEMENT = "query statement"
+STATEMENT = "query statement"
 """How a bad query statement is named in its ValidationError."""
 
 _UNTAGGED = "missing required field `type`"
@@ -137,7 +138,7 @@ def decode_statement(payload: bytes) -> QueryStatement:
         error = FieldError(at[:-1], reason) if sep else FieldError("$", str(exc))
     except msgspec.DecodeError as exc:
         error = FieldError("$", f"malformed JSON: {exc}")
-    raise ValidationError(_STATEMENT, [error])
+    raise ValidationError(STATEMENT, [error])
 
 
 async def describe_databases(

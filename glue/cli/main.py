@@ -14,7 +14,8 @@ input when it is left out or is ``-``.
 
 Exit status: 0 on success; 2 for a usage error or input that does not validate
 (every bad field is printed by path); 1 for any other glue error, printed on one
-line (``--traceback`` prints the traceback too).
+line (``--traceback`` prints the traceback too). An exception that is not a glue
+error is a bug, in a handler or in glue, and ends the program with its traceback.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ..domain.policy import Actor
-from ..errors import GlueError, ValidationError
+from ..errors import FieldError, GlueError, ValidationError
 from ..log import configure
-from .commands import run_dispatch, run_explain, run_query, run_schema
+from .commands import STATEMENT, run_dispatch, run_explain, run_query, run_schema
 from .demo import run_demo
 from .loading import load_app
 
@@ -90,27 +91,38 @@ def _work(
         return functools.partial(run_demo, args.database)
     app = load_app(args.app)
     if args.command == "dispatch":
-        payload = _payload(args.json)
+        payload = _payload(args.json, args.name)
         return functools.partial(run_dispatch, app, args.name, payload, actor=actor)
     if args.command == "query":
-        payload = _payload(args.json)
+        payload = _payload(args.json, STATEMENT)
         return functools.partial(
             run_query, app, payload, table=args.table, timeout=args.timeout
         )
     if args.command == "explain":
-        return functools.partial(run_explain, app, _payload(args.json))
+        return functools.partial(run_explain, app, _payload(args.json, STATEMENT))
     return functools.partial(run_schema, app, as_json=args.json)
 
 
-def _payload(text: str | None) -> bytes:
-    """The JSON argument, or standard input when it is None or ``-``."""
+def _payload(text: str | None, entity: str) -> bytes:
+    """The JSON argument, or standard input when it is None or ``-``.
+
+    Raises:
+        glue.ValidationError: no JSON at all (empty input, or standard input is
+            a terminal, where reading would wait for a person to type).
+    """
     if text is not None and text != "-":
-        return text.encode()
-    stream = getattr(sys.stdin, "buffer", None)
-    if stream is not None:
-        data: bytes = stream.read()
-        return data
-    return sys.stdin.read().encode()
+        data = text.encode()
+    elif sys.stdin.isatty():
+        data = b""
+    else:
+        stream = getattr(sys.stdin, "buffer", None)
+        data = stream.read() if stream is not None else sys.stdin.read().encode()
+    if not data.strip():
+        raise ValidationError(
+            entity,
+            [FieldError("$", "no JSON: give it as an argument, or on standard input")],
+        )
+    return data
 
 
 def _actor(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Actor | None:

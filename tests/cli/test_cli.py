@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import msgspec
 import pytest
 
-from domains.shop.app import DATABASE_ENV, ORDERS_DATABASE_ENV
+from domains.shop.app import DATABASE_ENV, ORDERS_DATABASE_ENV, databases_from_env
 from glue.query import (
     Condition,
     Conditions,
@@ -349,3 +349,34 @@ def test_dispatch_query_and_schema_on_postgres(
     assert lines[0] == "database default (postgres): 4 tables"
     assert "  table orders" in lines
     assert "    quantity  integer   bigint not null" in lines
+
+
+@pytest.mark.parametrize(
+    ("argv", "entity"),
+    [
+        (("dispatch", "--app", APP, "shop:restock"), "shop:restock"),
+        (("query", "--app", APP, "-"), "query statement"),
+        (("explain", "--app", APP), "query statement"),
+    ],
+)
+def test_no_json_at_all_is_invalid(
+    shop_env: object, glue: Glue, argv: tuple[str, ...], entity: str
+) -> None:
+    done = glue(*argv, stdin=b" \n")
+    assert done.code == 2
+    assert done.err == (
+        f"glue: invalid {entity}:\n"
+        "  $: no JSON: give it as an argument, or on standard input\n"
+    )
+
+
+def test_query_takes_a_timeout(seeded: object, glue: Glue) -> None:
+    done = glue("query", "--app", APP, "--timeout", "30", STOCK)
+    assert (done.code, len(done.out.splitlines())) == (0, 2)
+
+
+def test_the_shop_app_reads_its_databases_from_the_environment() -> None:
+    assert databases_from_env({}) == {"default": "sqlite:///shop.sqlite"}
+    assert databases_from_env(
+        {DATABASE_ENV: "sqlite:///a.db", ORDERS_DATABASE_ENV: "sqlite:///b.db"}
+    ) == {"default": "sqlite:///a.db", "orders": "sqlite:///b.db"}
