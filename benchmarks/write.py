@@ -10,14 +10,16 @@ table, N order rows (id, customer_id, total, status, etag):
   from the dicts inside the timing. SQLAlchemy: ``add_all`` then commit.
 - **update (loaded)**: every row changed with an etag check, starting from rows
   already in memory. glue: the unit read them (``get_many``) before the timing
-  starts; the timing covers the N ``update`` calls and the commit (one guarded
-  ``UPDATE ... FROM unnest`` on PostgreSQL, one ``executemany`` on SQLite). Raw:
+  starts; the timing covers one ``update_many`` of the N changes (the bulk
+  form of N ``update`` calls, which glue's users should use for many rows of
+  one table) and the commit (one guarded ``UPDATE ... FROM unnest`` on
+  PostgreSQL, one ``executemany`` on SQLite). Raw:
   the etags held from the insert; the timing covers building the parameters
   (new etags included) and the one guarded statement, checking that all N rows
   matched. SQLAlchemy: the objects loaded by a SELECT before the timing, then an
   attribute change each and commit (``version_id_col``: one UPDATE per row).
 - **read + update**: the same with the read inside the timing. glue: a fresh unit
-  ``get_many`` then N ``update`` calls and commit; raw: one SELECT of the rows,
+  ``get_many`` then ``update_many`` and commit; raw: one SELECT of the rows,
   then as above; SQLAlchemy: a fresh session's SELECT, changes and commit.
 - **one-row unit**: one unit of work inserting one row and committing, against
   the raw driver's BEGIN / INSERT / COMMIT on an open connection (microseconds).
@@ -137,15 +139,15 @@ async def glue_bulk(url: str, n: int, table: str) -> Times:
             state = unit.state
             await state.get_many(schema, range(n))
             with Timer() as loaded:
-                for i in range(n):
-                    await state.update(schema, i, {"status": "paid", "total": i + 0.5})
+                paid = [(i, {"status": "paid", "total": i + 0.5}) for i in range(n)]
+                await state.update_many(schema, paid)
                 await unit.commit()
         with Timer() as read:
             async with UnitOfWork(manager) as unit:
                 state = unit.state
                 await state.get_many(schema, range(n))
-                for i in range(n):
-                    await state.update(schema, i, {"status": "sent", "total": i + 0.25})
+                sent = [(i, {"status": "sent", "total": i + 0.25}) for i in range(n)]
+                await state.update_many(schema, sent)
     return {INSERT: insert.seconds, LOADED: loaded.seconds, READ: read.seconds}
 
 

@@ -191,17 +191,36 @@ class IdentityMap:
         self._entries.update(zip(idents, entries, strict=True))
         self._changed.extend(idents)
 
+    def entries(self, idents: Iterable[tuple[str, Key]]) -> list[Tracked | None]:
+        """The entry of each (table, key) of ``idents``, None where there is none."""
+        get = self._entries.get
+        return [get(ident) for ident in idents]
+
+    def replace(
+        self,
+        idents: list[tuple[str, Key]],
+        entries: list[Tracked],
+        first: list[tuple[str, Key]],
+    ) -> None:
+        """Put each ``entries[i]`` in place of the entry of ``idents[i]``.
+
+        ``first`` are the idents changed for the first time, in this order: their
+        entries' orders run from `next_order` up.
+        """
+        self._entries.update(zip(idents, entries, strict=True))
+        self._changed.extend(first)
+
     def snapshot(self) -> PMap[tuple[str, Key], Tracked]:
         """Every entry now, as a persistent map that later changes leave alone."""
         return pmap(self._entries)
 
     def pending(self) -> Changeset:
         """The rows that need a write, in first-change order."""
-        entries = self._entries
-        rows = []
-        for ident in self._changed:
-            tracked = entries[ident]
-            # kind is None exactly when current is stored (both None included).
-            if tracked.current is not tracked.stored:
-                rows.append(tracked)
-        return Changeset(tuple(rows))
+        # kind is None exactly when current is stored (both None included).
+        return Changeset(
+            tuple(
+                tracked
+                for tracked in map(self._entries.__getitem__, self._changed)
+                if tracked.current is not tracked.stored
+            )
+        )

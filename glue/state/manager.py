@@ -71,8 +71,10 @@ class StateManager:
         self._actor = actor
         self._clock: Clock = clock or utcnow
         self._map = IdentityMap()
-        # Mutations, and (schema, rows) for each insert_many, expanded on demand.
-        self._log: list[Mutation | tuple[Schema, list[Mapping[str, Any]]]] = []
+        # Mutations, and (Insert, schema, rows) for each insert_many and
+        # (Update, schema, [(key, changes)]) for each update_many, expanded on
+        # demand.
+        self._log: list[Mutation | tuple[type[Mutation], Schema, list[Any]]] = []
         self._load_lock = anyio.Lock()
 
     @property
@@ -93,11 +95,17 @@ class StateManager:
         """Every mutation applied, in order."""
         mutations: list[Mutation] = []
         for entry in self._log:
-            if isinstance(entry, tuple):
-                schema, rows = entry
+            if not isinstance(entry, tuple):
+                mutations.append(entry)
+            elif entry[0] is Insert:
+                _, schema, rows = entry
                 mutations += [Insert(schema=schema, values=values) for values in rows]
             else:
-                mutations.append(entry)
+                _, schema, pairs = entry
+                mutations += [
+                    Update(schema=schema, key=key, changes=changes)
+                    for key, changes in pairs
+                ]
         return tuple(mutations)
 
     @property
@@ -295,7 +303,7 @@ class StateManager:
                 for i, (key, row) in enumerate(zip(keys, created, strict=True))
             ],
         )
-        self._log.append((schema, batch))
+        self._log.append((Insert, schema, batch))
         return created
 
     async def update(
@@ -346,6 +354,137 @@ class StateManager:
                 f"{', '.join(sorted(moved))}: delete the row and insert a new one"
             )
         return self._change(info, tracked, diff)
+
+    async def update_many(
+        self, schema: Schema, changes: Iterable[tuple[Any, Mapping[str, Any]]]
+    ) -> list[Row]:
+        """Merge changes into many rows of one table at once: the bulk `update`.
+
+        The same as calling `update` for each ``(key, changes)`` pair in order
+        (without an etag), at a fraction of the cost per row: the rows the unit
+        has not seen are read in one `get_many`, the etags are drawn in one
+        go, and every changed row is stamped with one reading of the clock.
+        A key may appear more than once; its changes apply in order.
+
+        Args:
+            schema: the table.
+            changes: ``(key, changes)`` pairs: the row's primary key and the
+                columns to set (not the key, not system columns).
+
+        Returns:
+            each row as it now is, in the order of ``changes``.
+
+        Raises:
+            glue.NotFound: a row does not exist or is soft-deleted.
+            glue.SchemaError: a malformed key (before any row changes), or an
+                unknown, key or system column.
+
+        On an error, the rows before the failing pair keep their changes, as
+        they would after the same `update` calls in a loop.
+        """
+        info = _info(schema)
+        batch = list(changes)
+        name = schema.name
+        if info.single:
+            scalars, normalize = _SCALARS, info.key
+            keys = [(k,) if type(k) in scalars else normalize(k) for k, _ in batch]
+        else:
+            keys = [info.key(k) for k, _ in batch]
+        if len(set(keys)) < len(keys):
+            # A key more than once: each change must see the one before.
+            return [await self.update(schema, k, change) for k, change in batch]
+        known = self._map
+        idents = [(name, key) for key in keys]
+        tracks = known.entries(idents)
+        # Unseen rows are read through get_many, so what guards reads guards
+        # this too (it is called even when every row is known).
+        missing = [
+            key for key, tracked in zip(keys, tracks, strict=True) if not tracked
+        ]
+        await self.get_many(schema, missing)
+        if missing:
+            tracks = known.entries(idents)
+        columns, soft, audit = info.columns, info.soft, info.audit
+        primary_key = info.primary_key
+        tags = _etags(len(batch)) if info.versioned else None
+        now = self._clock() if audit else None
+        actor = self._actor
+        unions = info.changed
+        stamp_etag: tuple[str, ...] = _ETAG_ONLY if tags is not None else ()
+        stamp_all = (*stamp_etag, "updated_at", "updated_by")
+        stamp_audit = ("updated_at", "updated_by")
+        proxy = MappingProxyType
+        next_order = known.next_order
+        result: list[Row] = []
+        changed: list[tuple[str, Key]] = []
+        entries: list[Tracked] = []
+        first: list[tuple[str, Key]] = []
+        done = 0
+        try:
+            for (key, change), tracked, ident in zip(
+                batch, tracks, idents, strict=True
+            ):
+                current = None if tracked is None else tracked.current
+                if current is None or (soft and current.get(DELETED_AT) is not None):
+                    raise NotFound(name, key)
+                if not columns.issuperset(change):
+                    info.check(change, "an update")
+                diff: Mapping[str, Any] = change
+                for column, value in change.items():
+                    if current[column] == value:
+                        # Some columns keep their value: write only the others.
+                        diff = {c: v for c, v in change.items() if current[c] != v}
+                        break
+                if not diff:
+                    result.append(current)
+                    done += 1
+                    continue
+                if not primary_key.isdisjoint(diff):
+                    moved = primary_key.intersection(diff)
+                    raise SchemaError(
+                        f"an update of {name!r} {key!r} changes primary key "
+                        f"column(s) {', '.join(sorted(moved))}: delete the row "
+                        "and insert a new one"
+                    )
+                assert tracked is not None
+                stored = tracked.stored
+                row = current.copy() if type(current) is proxy else dict(current)
+                row.update(diff)
+                stamped: tuple[str, ...] = ()
+                if current is stored and tags is not None:
+                    row[ETAG] = tags.pop()
+                    stamped = stamp_etag
+                if audit and stored is not None:
+                    row["updated_at"] = now
+                    row["updated_by"] = actor
+                    stamped = stamp_all if stamped else stamp_audit
+                frozen = proxy(row)
+                order = tracked.order
+                if order < 0:
+                    order = next_order
+                    next_order += 1
+                    first.append(ident)
+                entries.append(
+                    Tracked(
+                        schema,
+                        tracked.key,
+                        stored,
+                        frozen,
+                        order,
+                        unions(tracked.changed, diff.keys(), stamped),
+                        tracked.create,
+                    )
+                )
+                changed.append(ident)
+                result.append(frozen)
+                done += 1
+        except BaseException:
+            known.replace(changed, entries, first)
+            self._log.append((Update, schema, batch[: done + 1]))
+            raise
+        known.replace(changed, entries, first)
+        self._log.append((Update, schema, batch))
+        return result
 
     async def delete(
         self, schema: Schema, key: Any, *, etag: str | None = None

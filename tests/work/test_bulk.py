@@ -83,6 +83,33 @@ async def test_a_bulk_update_conflict_names_the_row_that_changed(
     assert totals == [1.0, 5.0]
 
 
+async def test_update_many_writes_every_row_and_names_a_conflicting_one(
+    manager: ConnectionManager,
+) -> None:
+    async with UnitOfWork(manager) as unit:
+        await unit.state.insert_many(ORDERS, [order(i) for i in range(N)])
+    async with UnitOfWork(manager, actor="bo") as unit:
+        await unit.state.update_many(
+            ORDERS, [(i, {"total": i + 0.5}) for i in range(N)]
+        )
+        assert unit.plan().explain().endswith(f": {N} row(s)")
+    stale = UnitOfWork(manager)
+    async with stale:
+        await stale.state.get_many(ORDERS, range(N))
+        async with UnitOfWork(manager) as other:
+            await other.state.update(ORDERS, 12, {"total": 5.0})
+        await stale.state.update_many(ORDERS, [(i, {"total": 9.0}) for i in range(N)])
+        with pytest.raises(ConcurrencyConflict) as caught:
+            await stale.commit()
+    assert (caught.value.table, caught.value.key) == ("orders", 12)
+    async with UnitOfWork(manager) as unit:
+        rows = await unit.state.get_many(ORDERS, range(N))
+    assert [r and r["total"] for r in rows] == [
+        5.0 if i == 12 else i + 0.5 for i in range(N)
+    ]
+    assert {r and r["updated_by"] for r in rows} == {"bo", None}
+
+
 async def test_a_bulk_update_of_unversioned_rows_conflicts_on_a_deleted_one(
     manager: ConnectionManager,
 ) -> None:
