@@ -65,8 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         actor = _actor(parser, args)
-    except SystemExit as exc:  # argparse's way to report usage errors and --help
-        return exc.code if isinstance(exc.code, int) else EXIT_ERROR
+    except SystemExit as exc:  # argparse's way to end on --help or a usage error
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or EXIT_OK
+        return EXIT_ERROR
     configure(logging.getLevelNamesMapping().get(args.log_level.upper(), logging.INFO))
     try:
         anyio.run(_work(args, actor))

@@ -142,3 +142,10 @@ def test_the_app_is_required(glue: Glue) -> None:
     done = glue("schema")
     assert done.code == 2
     assert "the following arguments are required: --app" in done.err
+
+
+@pytest.mark.parametrize("command", ["dispatch", "query", "explain", "schema"])
+def test_help_names_the_app_option(glue: Glue, command: str) -> None:
+    done = glue(command, "--help")
+    assert done.code == 0
+    assert "--app MODULE:ATTR" in done.out
