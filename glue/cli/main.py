@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
+import os
 import sys
 import traceback
 from typing import TYPE_CHECKING, Any
@@ -72,6 +73,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure(logging.getLevelNamesMapping().get(args.log_level.upper(), logging.INFO))
     try:
         anyio.run(_work(args, actor))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`glue schema | head`): stop quietly, and keep
+        # Python from complaining when it flushes standard output at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
     except ValidationError as exc:
         _report(exc, args)
         print(f"glue: invalid {exc.entity}:", file=sys.stderr)

@@ -3,6 +3,7 @@ in this process (``main(argv)``) and as a child process (``python -m glue``)."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from typing import TYPE_CHECKING
 
@@ -380,3 +381,17 @@ def test_the_shop_app_reads_its_databases_from_the_environment() -> None:
     assert databases_from_env(
         {DATABASE_ENV: "sqlite:///a.db", ORDERS_DATABASE_ENV: "sqlite:///b.db"}
     ) == {"default": "sqlite:///a.db", "orders": "sqlite:///b.db"}
+
+
+def test_a_reader_that_goes_away_is_no_traceback(seeded: object) -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-m", "glue", "schema", "--app", APP],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.close()  # as `| head` does once it has read enough
+    with child:
+        err = child.stderr.read()
+        code = child.wait(timeout=60)
+    assert (code, err) == (1, b"")
