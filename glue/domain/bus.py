@@ -99,11 +99,7 @@ class _Dispatch(Context):
     One object per dispatch instead of a context and a record.
     """
 
-    # Class-level defaults: a dispatch sets only what it changes.
-    _response: Response | None = None
-    _emitting = True
-    _completed = False
-    _work: UnitOfWork | None = None
+    # Rarely changed: class-level defaults keep a new dispatch cheap.
     _committing = False
     _written = 0
     _unit_token: Token[UnitOfWork | None] | None = None
@@ -130,8 +126,12 @@ class _Dispatch(Context):
         self._domain = scope.name
         self._hooks = None
         self._state = _NEW
+        # The record; read on every dispatch, so set here (an instance
+        # attribute reads faster than a class-level default).
         self._route = route
         self._events: list[Event] = []
+        self._emitting = True
+        self._work: UnitOfWork | None = None
 
     # -- the hooks -------------------------------------------------------------------
 
@@ -230,19 +230,14 @@ class _Dispatch(Context):
 
     # -- the response ------------------------------------------------------------------
 
-    def _result(self) -> Response:
-        """The response dispatch returns: the handler's, or ``Ok()``."""
-        response = self._response
-        return _OK if response is None or not self._completed else response
-
-    def _rejection(self, item: object) -> HandlerError:
+    def _rejection(self, item: object, response: Response | None) -> HandlerError:
         """The error for what a command handler yielded that is neither one of its
-        domain's events nor its first response."""
+        domain's events nor its first response (``response``)."""
         route = self._route
         if isinstance(item, Response):
             return HandlerError(
                 f"the handler of {route.full_name} yielded a second response, "
-                f"{item!r}, after {self._response!r}: a command handler gives at "
+                f"{item!r}, after {response!r}: a command handler gives at "
                 "most one response"
             )
         if isinstance(item, Event):
@@ -372,6 +367,8 @@ class Bus:
                 deadline = outer.deadline
         ctx = _Dispatch(route, actor, request_id, meta, deadline)
         started = time.perf_counter() if self._debug else 0.0
+        response: Response | None = None
+        completed = False
         conflict: ConcurrencyConflict | None = None
         plain = route.plain and deadline is None
         try:
@@ -383,32 +380,30 @@ class Bus:
             try:
                 if route.policy is not None:
                     route.policy.check(actor)
+                events = ctx._events
                 if route.generator:
                     generator = route.handler(command, ctx)
-                    events = ctx._events
                     known = route.events
                     try:
                         async for item in generator:
                             if type(item) in known:
                                 events.append(item)
-                            elif ctx._response is None and isinstance(item, Response):
-                                ctx._response = item
+                            elif response is None and isinstance(item, Response):
+                                response = item
                             else:
-                                raise ctx._rejection(item)
+                                raise ctx._rejection(item, response)
                     except BaseException:
                         with anyio.CancelScope(shield=True):
                             await generator.aclose()
                         raise
                 else:
-                    result = await route.handler(command, ctx)
-                    if result is not None:
-                        if not isinstance(result, Response):
-                            raise _bad_output(route, result, "returned")
-                        ctx._response = result
+                    response = await route.handler(command, ctx)
+                    if response is not None and not isinstance(response, Response):
+                        raise _bad_output(route, response, "returned")
                 ctx._emitting = False
-                if ctx._events:
+                if events:
                     routes = route.events
-                    for event in ctx._events:
+                    for event in events:
                         for handler in routes[type(event)]:
                             if handler.generator:
                                 await _iterate(handler, event, ctx)
@@ -417,17 +412,18 @@ class Bus:
                 # Every handler has finished and none failed: write it all.
                 if ctx._work is not None:
                     await ctx._commit()
-                ctx._completed = True
-                if route.renderers is not None and ctx._response is not None:
-                    renderer = route.renderers.get(type(ctx._response))
+                completed = True
+                if route.renderers is not None and response is not None:
+                    renderer = route.renderers.get(type(response))
                     if renderer is not None:
-                        await _render(renderer, ctx)
+                        response = await _render(renderer, response, ctx)
             except BaseException as exc:
                 if ctx._work is not None:
                     await ctx._abort()
                 if not await ctx.__aexit__(type(exc), exc, exc.__traceback__):
                     raise
-                # A middleware swallowed the error: ctx._completed stays False.
+                # A middleware swallowed the error: before the commit, nothing
+                # was written and `completed` stays False.
             else:
                 if plain and ctx._resources is route.scope.resources:
                     ctx._state = _CLOSED  # no resource was set up: nothing to tear down
@@ -451,17 +447,19 @@ class Bus:
             )
         if self._debug:
             self._dispatched(ctx, started)
+        if response is None or not completed:
+            response = _OK
         if outcome:
             return Outcome(
                 command=command,
-                response=ctx._result(),
+                response=response,
                 events=tuple(ctx._events),
                 mutations=tuple(ctx._mutations or ()),
-                completed=ctx._completed,
+                completed=completed,
                 written=ctx._written,
                 attempts=attempt,
             )
-        return ctx._result()
+        return response
 
     async def _retry(
         self,
@@ -579,19 +577,23 @@ def _returned(handler: EventRoute) -> HandlerError:
     )
 
 
-async def _render(renderer: Callable[..., Any], ctx: _Dispatch) -> None:
-    """Run a renderer after the commit; it reads in a fresh unit of work."""
-    result = await renderer(ctx._response, ctx)
+async def _render(
+    renderer: Callable[..., Any], response: Response, ctx: _Dispatch
+) -> Response:
+    """Run a renderer after the commit (it reads in a fresh unit of work);
+    return the response dispatch returns."""
+    result = await renderer(response, ctx)
     if ctx._work is not None:
         await _late(ctx)
-    if result is not None:
-        if not isinstance(result, Response):
-            raise HandlerError(
-                f"renderer {renderer.__qualname__} of {ctx._route.full_name} "
-                f"returned {result!r}: a renderer returns a Response, or None to "
-                "keep the handler's"
-            )
-        ctx._response = result
+    if result is None:
+        return response
+    if not isinstance(result, Response):
+        raise HandlerError(
+            f"renderer {renderer.__qualname__} of {ctx._route.full_name} "
+            f"returned {result!r}: a renderer returns a Response, or None to "
+            "keep the handler's"
+        )
+    return result
 
 
 async def _late(ctx: _Dispatch) -> None:
