@@ -72,9 +72,15 @@ class Policy:
         if held is not None and self.requires <= held:
             return
         missing = self.requires if held is None else self.requires - set(held)
-        who = "no actor" if actor is None else f"actor {getattr(actor, 'id', actor)!r}"
-        raise Forbidden(
-            f"{who} may not run {self.command}: missing permission "
-            f"{', '.join(sorted(missing))}",
-            missing=missing,
-        )
+        needed = ", ".join(sorted(missing))
+        if actor is None:
+            message = (
+                f"{self.command} needs an actor with permission {needed}; "
+                "it was dispatched without one (pass actor=...)"
+            )
+        else:
+            who = getattr(actor, "id", actor)
+            message = (
+                f"actor {who!r} may not run {self.command}: missing permission {needed}"
+            )
+        raise Forbidden(message, missing=missing)

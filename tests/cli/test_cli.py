@@ -139,7 +139,7 @@ def test_no_actor_is_refused_in_one_line(seeded: object, glue: Glue) -> None:
     done = glue("dispatch", "--app", APP, "shop:cancel-order", '{"order_id": 1}')
     assert (done.code, done.out) == (1, "")
     assert done.err.startswith("glue: ")
-    assert "missing permission orders:admin" in done.err
+    assert "needs an actor with permission orders:admin" in done.err
     assert done.err.count("\n") == 1
 
 
