@@ -33,7 +33,6 @@ import decimal
 import math
 import operator
 import re
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -101,24 +100,12 @@ def run_step(step: SelectStep | SetStep, results: Results) -> list[Row]:
 
 # -- values -------------------------------------------------------------------
 
-_PYTHON_TYPES: dict[ColumnType, Any] = {
-    ColumnType.INTEGER: int,
-    ColumnType.FLOAT: float,
-    ColumnType.DECIMAL: decimal.Decimal,
-    ColumnType.TEXT: str,
-    ColumnType.BOOLEAN: bool,
-    ColumnType.DATETIME: dt.datetime,
-    ColumnType.DATE: dt.date,
-    ColumnType.UUID: uuid.UUID,
-    ColumnType.BYTES: bytes,
-}
-
 
 def _typed(value: Any, column_type: ColumnType | None) -> Any:
     """A constant as the column it meets holds it (the compiler's conversion)."""
     if value is None or column_type is None:
         return value
-    python_type = _PYTHON_TYPES.get(column_type)
+    python_type = column_type.python_type
     if python_type is None:
         return value
     try:

@@ -8,8 +8,11 @@ before any statement runs.
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 import enum
 import re
+import uuid
 from typing import Any
 
 import msgspec
@@ -70,6 +73,24 @@ class ColumnType(enum.StrEnum):
     UUID = "uuid"
     BYTES = "bytes"
     JSON = "json"
+
+    @property
+    def python_type(self) -> type[Any] | None:
+        """The Python type a value of this column is, or None for JSON (any)."""
+        return _PYTHON_TYPES.get(self)
+
+
+_PYTHON_TYPES: dict[ColumnType, type[Any]] = {
+    ColumnType.INTEGER: int,
+    ColumnType.FLOAT: float,
+    ColumnType.DECIMAL: decimal.Decimal,
+    ColumnType.TEXT: str,
+    ColumnType.BOOLEAN: bool,
+    ColumnType.DATETIME: dt.datetime,
+    ColumnType.DATE: dt.date,
+    ColumnType.UUID: uuid.UUID,
+    ColumnType.BYTES: bytes,
+}
 
 
 class Column(msgspec.Struct, frozen=True, kw_only=True):

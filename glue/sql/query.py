@@ -21,9 +21,6 @@ The same statement returns the same rows on both databases:
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
-import uuid
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
@@ -184,18 +181,6 @@ class _Scope:
             yield scope
             scope = scope.parent
 
-
-_PYTHON_TYPES: dict[ColumnType, Any] = {
-    ColumnType.INTEGER: int,
-    ColumnType.FLOAT: float,
-    ColumnType.DECIMAL: decimal.Decimal,
-    ColumnType.TEXT: str,
-    ColumnType.BOOLEAN: bool,
-    ColumnType.DATETIME: dt.datetime,
-    ColumnType.DATE: dt.date,
-    ColumnType.UUID: uuid.UUID,
-    ColumnType.BYTES: bytes,
-}
 
 _NUMERIC = frozenset({ColumnType.INTEGER, ColumnType.FLOAT, ColumnType.DECIMAL})
 
@@ -860,7 +845,7 @@ class QueryCompiler:
             return value
         if column_type is None:
             return value
-        python_type = _PYTHON_TYPES.get(column_type)
+        python_type = column_type.python_type
         if python_type is not None:
             try:
                 value = msgspec.convert(value, python_type, strict=False)
