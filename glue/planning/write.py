@@ -14,6 +14,7 @@ out in one thread hop (`Connection.batch`).
 
 from __future__ import annotations
 
+import operator
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from ..connections.abc import Connection, Dialect, Statement
 
 __all__ = ["Batch", "ConnectionWrites", "WritePlan", "flush", "plan_writes"]
+
+_CURRENT = operator.attrgetter("current")
 
 
 class Batch(msgspec.Struct, frozen=True):
@@ -69,11 +72,17 @@ class Batch(msgspec.Struct, frozen=True):
 
     def currents(self) -> list[Row]:
         """The new state of each row (none for deletes)."""
-        return [t.current for t in self.rows if t.current is not None]
+        if self.kind is RowKind.DELETE:
+            return []
+        # Inserts and updates always have a current row.
+        return list(map(_CURRENT, self.rows))
 
     def held(self) -> list[str | None]:
         """The etag each row had when read (None for rows never stored)."""
-        return [None if t.stored is None else t.stored.get(ETAG) for t in self.rows]
+        if self.kind is RowKind.UPDATE or self.kind is RowKind.DELETE:
+            # Updates and deletes always have a stored row.
+            return [t.stored.get(ETAG) for t in self.rows]  # type: ignore[union-attr]
+        return [None] * len(self.rows)
 
 
 class ConnectionWrites(msgspec.Struct, frozen=True):
@@ -135,8 +144,12 @@ def plan_writes(
     written: dict[tuple[str, frozenset[str]], tuple[str, ...]] = {}
     # Rows come in runs of one table and kind (and written columns): the run's
     # list is reused until the shape changes.
-    last: tuple[Schema | None, RowKind | None, frozenset[str] | None] = (None,) * 3
+    last_schema: Schema | None = None
+    last_kind: RowKind | None = None
+    last_changed: frozenset[str] | None = None
+    update, delete = RowKind.UPDATE, RowKind.DELETE
     run: list[Tracked] = []
+    extend = run.append
     for tracked in changeset.rows:
         stored, current = tracked.stored, tracked.current
         if current is stored:
@@ -144,14 +157,14 @@ def plan_writes(
         if stored is None:
             kind = RowKind.CREATE if tracked.create else RowKind.INSERT
         else:
-            kind = RowKind.DELETE if current is None else RowKind.UPDATE
+            kind = delete if current is None else update
         schema, changed = tracked.schema, tracked.changed
         if (
-            schema is last[0]
-            and kind is last[1]
-            and (kind is not RowKind.UPDATE or changed is last[2])
+            schema is last_schema
+            and kind is last_kind
+            and (kind is not update or changed is last_changed)
         ):
-            run.append(tracked)
+            extend(tracked)
             continue
         pool = routes.get(schema.name)
         if pool is None:
@@ -170,7 +183,8 @@ def plan_writes(
         pools[id(pool)] = pool
         run = bucket.setdefault((schema.name, kind, columns), [])
         run.append(tracked)
-        last = (schema, kind, changed)
+        extend = run.append
+        last_schema, last_kind, last_changed = schema, kind, changed
     return WritePlan(
         tuple(
             ConnectionWrites(

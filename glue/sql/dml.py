@@ -146,16 +146,21 @@ def update(
     key = schema.primary_key
     versioned = schema.versioned
     written = [quote(c, "column") for c in columns]
-    arrays = codec.columns_of(rows, (*columns, *key))
-    if versioned:
-        arrays.append(list(held))
     if dialect == "sqlite":
         sets = ", ".join(f"{c} = ?" for c in written)
         where = " AND ".join(f"{quote(c, 'column')} = ?" for c in key)
+        # One tuple per row, straight from the row: executemany's parameters.
+        pick = codec.picker((*columns, *key))
         if versioned:
             where += f" AND {quote(ETAG, 'column')} = ?"
+            many = [(*pick(row), etag) for row, etag in zip(rows, held, strict=True)]
+        else:
+            many = [pick(row) for row in rows]
         sql = _sql("UPDATE", table, "SET", sets, "WHERE", where)
-        return [Statement(sql, many=list(zip(*arrays, strict=True)))]
+        return [Statement(sql, many=many)]
+    arrays = codec.columns_of(rows, (*columns, *key))
+    if versioned:
+        arrays.append(list(held))
     width = len(arrays)
     if len(rows) == 1:
         sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(written, 1))
@@ -330,6 +335,14 @@ class _Codec:
         decoders = [decoder(dialect, types[n]) for n in self.names]
         self._decoding = [(i, d) for i, d in enumerate(decoders) if not is_identity(d)]
         self._encode_all = self._picker(self.names)
+        self._pickers: dict[tuple[str, ...], Callable[[Row], tuple[Any, ...]]] = {}
+
+    def picker(self, columns: tuple[str, ...]) -> Callable[[Row], tuple[Any, ...]]:
+        """A function picking ``columns`` of a row as encoded values (memoised)."""
+        found = self._pickers.get(columns)
+        if found is None:
+            found = self._pickers[columns] = self._picker(columns)
+        return found
 
     def pg_type(self, column: str) -> str:
         return self._pg[column]

@@ -219,8 +219,10 @@ class IdentityMap:
         # kind is None exactly when current is stored (both None included).
         return Changeset(
             tuple(
-                tracked
-                for tracked in map(self._entries.__getitem__, self._changed)
-                if tracked.current is not tracked.stored
+                [
+                    tracked
+                    for tracked in map(self._entries.__getitem__, self._changed)
+                    if tracked.current is not tracked.stored
+                ]
             )
         )

@@ -410,6 +410,8 @@ class StateManager:
         now = self._clock() if audit else None
         actor = self._actor
         unions = info.changed
+        # What an UPDATE writes, by (columns before, columns set, stamps).
+        shapes = info.shapes
         stamp_etag: tuple[str, ...] = _ETAG_ONLY if tags is not None else ()
         stamp_all = (*stamp_etag, "updated_at", "updated_by")
         stamp_audit = ("updated_at", "updated_by")
@@ -471,7 +473,8 @@ class StateManager:
                         stored,
                         frozen,
                         order,
-                        unions(tracked.changed, diff.keys(), stamped),
+                        shapes.get((tracked.changed, tuple(diff), stamped))
+                        or unions(tracked.changed, diff.keys(), stamped),
                         tracked.create,
                     )
                 )
@@ -705,7 +708,6 @@ class _Info:
     """What the state manager needs of a schema, computed once per schema."""
 
     __slots__ = (
-        "_unions",
         "all_columns",
         "audit",
         "columns",
@@ -714,6 +716,7 @@ class _Info:
         "primary_key",
         "required",
         "schema",
+        "shapes",
         "single",
         "soft",
         "system",
@@ -724,7 +727,7 @@ class _Info:
         self.schema = schema
         self.primary_key = frozenset(schema.primary_key)
         self.single = len(schema.primary_key) == 1
-        self._unions: dict[tuple[frozenset[str], Any, Any], frozenset[str]] = {}
+        self.shapes: dict[tuple[frozenset[str], Any, Any], frozenset[str]] = {}
         self.columns = frozenset(c.name for c in schema.columns)
         self.all_columns = frozenset(schema.column_names)
         self.system = self.all_columns & _SYSTEM
@@ -798,11 +801,11 @@ class _Info:
     ) -> frozenset[str]:
         """``before`` with ``diff`` and ``stamped`` added (memoised: few shapes)."""
         names = tuple(diff)
-        found = self._unions.get((before, names, stamped))
+        found = self.shapes.get((before, names, stamped))
         if found is None:
             found = before.union(names, stamped)
-            if len(self._unions) < 256:
-                self._unions[(before, names, stamped)] = found
+            if len(self.shapes) < 256:
+                self.shapes[(before, names, stamped)] = found
         return found
 
     def stamps(self, now: dt.datetime, actor: str | None) -> dict[str, Any]:
