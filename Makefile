@@ -36,6 +36,8 @@ test: lint typecheck pytest
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/dispatch.py
+	$(BIN)/python benchmarks/write.py
+	$(BIN)/python benchmarks/join.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
