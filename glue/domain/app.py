@@ -22,6 +22,8 @@ import contextlib
 import enum
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from ..connections.manager import DEFAULT, ConnectionManager
 from ..context.context import Context
 from ..errors import ConfigurationError, ContextError, UnknownCommand
@@ -88,8 +90,8 @@ class App:
     ) -> None:
         self.registry = Registry(domains, retry)
         self.bus = Bus(self.registry)
-        self._decoders = {
-            name: self.registry.codecs[name].decode for name in self.registry.commands
+        self._codecs = {
+            name: self.registry.codecs[name] for name in self.registry.commands
         }
         if databases is None and self.registry.tables:
             owners = sorted(
@@ -191,10 +193,17 @@ class App:
                 bad field by JSON path.
         """
         try:
-            decode = self._decoders[name]
+            codec = self._codecs[name]
         except KeyError:
             raise UnknownCommand(name, self.registry.command_names()) from None
-        decoded: Command = decode(payload)
+        if type(payload) is bytes:  # the usual case: one msgspec call
+            try:
+                command: Command = codec.json.decode(payload)
+            except msgspec.MsgspecError:
+                pass  # the codec decodes it again, naming every bad field
+            else:
+                return command
+        decoded: Command = codec.decode(payload)
         return decoded
 
     def context(

@@ -99,7 +99,9 @@ class _Dispatch(Context):
     One object per dispatch instead of a context and a record.
     """
 
-    # Rarely changed: class-level defaults keep a new dispatch cheap.
+    # Rarely written: class-level defaults keep a new dispatch cheap.
+    _hooks = None  # the dispatch is its own hooks: emit, unit and dal below
+    _emitting = True
     _committing = False
     _written = 0
     _unit_token: Token[UnitOfWork | None] | None = None
@@ -124,13 +126,11 @@ class _Dispatch(Context):
         self._resources = scope.resources
         self._chain = scope.chain
         self._domain = scope.name
-        self._hooks = None
         self._state = _NEW
         # The record; read on every dispatch, so set here (an instance
         # attribute reads faster than a class-level default).
         self._route = route
         self._events: list[Event] = []
-        self._emitting = True
         self._work: UnitOfWork | None = None
 
     # -- the hooks -------------------------------------------------------------------
@@ -366,7 +366,8 @@ class Bus:
             ):
                 deadline = outer.deadline
         ctx = _Dispatch(route, actor, request_id, meta, deadline)
-        started = time.perf_counter() if self._debug else 0.0
+        debug = self._debug
+        started = time.perf_counter() if debug else 0.0
         response: Response | None = None
         completed = False
         conflict: ConcurrencyConflict | None = None
@@ -445,7 +446,7 @@ class Bus:
             return await self._retry(
                 command, ctx, meta, deadline, outcome, attempt, conflict
             )
-        if self._debug:
+        if debug:
             self._dispatched(ctx, started)
         if response is None or not completed:
             response = _OK

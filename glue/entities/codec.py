@@ -36,14 +36,21 @@ class Codec(Generic[E]):
     Args:
         entity: the entity class.
         full_name: its full name (``"shop:create-order"``), used in errors.
+
+    Attributes:
+        entity: the entity class.
+        full_name: its full name.
+        json: msgspec's decoder of JSON into the entity, for a caller's fast
+            path: it raises msgspec's errors, stopping at the first bad field;
+            :meth:`decode` then names every bad field.
     """
 
-    __slots__ = ("_decoder", "entity", "full_name")
+    __slots__ = ("entity", "full_name", "json")
 
     def __init__(self, entity: type[E], full_name: str) -> None:
         self.entity = entity
         self.full_name = full_name
-        self._decoder = msgspec.json.Decoder(entity)
+        self.json = msgspec.json.Decoder(entity)
 
     def decode(self, payload: Payload) -> E:
         """Validate ``payload`` and build the entity from it.
@@ -60,7 +67,7 @@ class Codec(Generic[E]):
         """
         try:
             if isinstance(payload, _TEXT):
-                return self._decoder.decode(payload)
+                return self.json.decode(payload)
             if isinstance(payload, dict):
                 return msgspec.convert(payload, self.entity)
             return msgspec.convert(dict(payload), self.entity)

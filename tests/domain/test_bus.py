@@ -332,9 +332,7 @@ async def test_a_policy_refuses_an_actor_without_the_permission() -> None:
 
     async with make_app(log) as app:
         for actor in (clerk, None):
-            with pytest.raises(
-                Forbidden, match="missing permission orders:admin"
-            ) as info:
+            with pytest.raises(Forbidden, match="permission orders:admin") as info:
                 await app.bus.dispatch(DeleteOrder(order_id=1), actor=actor)
             assert info.value.missing == {"orders:admin"}
         assert log == []
