@@ -147,6 +147,7 @@ def plan_writes(
     last_schema: Schema | None = None
     last_kind: RowKind | None = None
     last_changed: frozenset[str] | None = None
+    insert, create = RowKind.INSERT, RowKind.CREATE
     update, delete = RowKind.UPDATE, RowKind.DELETE
     run: list[Tracked] = []
     extend = run.append
@@ -155,7 +156,7 @@ def plan_writes(
         if current is stored:
             continue
         if stored is None:
-            kind = RowKind.CREATE if tracked.create else RowKind.INSERT
+            kind = create if tracked.create else insert
         else:
             kind = delete if current is None else update
         schema, changed = tracked.schema, tracked.changed

@@ -276,15 +276,17 @@ class StateManager:
         stamps = info.stamps(now, self._actor)
         tags = _etags(len(batch)) if info.versioned else None
         created: list[Row] = []
+        append, proxy = created.append, MappingProxyType
         for i, values in enumerate(batch):
             row = {**defaults, **values}
             if row.keys() != columns:
                 # Unknown, system or missing columns: say which.
                 self._new_row(info, values, "", now)
-            row.update(stamps)
+            if stamps:
+                row.update(stamps)
             if tags is not None:
                 row[ETAG] = tags[i]
-            created.append(MappingProxyType(row))
+            append(proxy(row))
         if info.single:
             (column,) = schema.primary_key
             keys = [(row[column],) for row in created]
@@ -299,8 +301,10 @@ class StateManager:
         known.add_new(
             idents,
             [
-                Tracked(schema, key, None, row, order + i, written)
-                for i, (key, row) in enumerate(zip(keys, created, strict=True))
+                Tracked(schema, key, None, row, i, written)
+                for i, key, row in zip(
+                    range(order, order + len(keys)), keys, created, strict=True
+                )
             ],
         )
         self._log.append((Insert, schema, batch))
