@@ -375,7 +375,7 @@ class Bus:
         try:
             if plain:
                 ctx._state = _OPEN
-                ctx._token = _current.set(ctx)
+                token = ctx._token = _current.set(ctx)
             else:
                 await ctx.__aenter__()
             try:
@@ -385,11 +385,14 @@ class Bus:
                 if route.generator:
                     generator = route.handler(command, ctx)
                     known = route.events
+                    responses = route.responses
                     try:
                         async for item in generator:
                             if type(item) in known:
                                 events.append(item)
-                            elif response is None and isinstance(item, Response):
+                            elif response is None and (
+                                type(item) in responses or _is_response(item, route)
+                            ):
                                 response = item
                             else:
                                 raise ctx._rejection(item, response)
@@ -399,7 +402,11 @@ class Bus:
                         raise
                 else:
                     response = await route.handler(command, ctx)
-                    if response is not None and not isinstance(response, Response):
+                    if (
+                        response is not None
+                        and type(response) not in route.responses
+                        and not _is_response(response, route)
+                    ):
                         raise _bad_output(route, response, "returned")
                 ctx._emitting = False
                 if events:
@@ -428,7 +435,7 @@ class Bus:
             else:
                 if plain and ctx._resources is route.scope.resources:
                     ctx._state = _CLOSED  # no resource was set up: nothing to tear down
-                    _current.reset(ctx._token)
+                    _current.reset(token)
                 else:
                     await ctx.__aexit__(None, None, None)
         except BaseException as exc:
@@ -569,6 +576,16 @@ async def _iterate(handler: EventRoute, event: Event, ctx: _Dispatch) -> None:
         with anyio.CancelScope(shield=True):
             await generator.aclose()
         raise
+
+
+def _is_response(item: object, route: CommandRoute) -> bool:
+    """Whether a command handler gave a response; remember its type on the
+    route, so that the next dispatch asks a set rather than ``isinstance``
+    (slow for classes with a metaclass, as entities are)."""
+    if isinstance(item, Response):
+        route.responses.add(type(item))
+        return True
+    return False
 
 
 def _returned(handler: EventRoute) -> HandlerError:
