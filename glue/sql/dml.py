@@ -49,6 +49,7 @@ __all__ = [
     "COPY_ROWS",
     "LOOKUPS",
     "SQLITE_CHUNK",
+    "decode_rows",
     "delete",
     "insert",
     "records",
@@ -295,6 +296,13 @@ def row_decoder(
     return _codec(dialect, schema).decode
 
 
+def decode_rows(
+    dialect: Dialect, schema: Schema, rows: Iterable[Sequence[Any]]
+) -> list[dict[str, Any]]:
+    """Rows read by :func:`select_by_keys` as dicts, decoded in one pass."""
+    return _codec(dialect, schema).decode_all(rows)
+
+
 # Internals ------------------------------------------------------------------
 
 
@@ -395,6 +403,13 @@ class _Codec:
         if all(is_identity(e) for e in encoders):
             return tuple
         return lambda key: tuple(e(v) for e, v in zip(encoders, key, strict=True))
+
+    def decode_all(self, rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+        if self._decoding:
+            decode = self.decode
+            return [decode(values) for values in rows]
+        names = self.names
+        return [dict(zip(names, values, strict=True)) for values in rows]
 
     def decode(self, values: Sequence[Any]) -> dict[str, Any]:
         row = dict(zip(self.names, values, strict=True))

@@ -279,13 +279,11 @@ class UnitOfWork:
 async def _select(
     conn: Connection, schema: Schema, keys: Sequence[Key], *, for_update: bool = False
 ) -> list[dict[str, Any]]:
-    decode = dml.row_decoder(conn.dialect, schema)
+    dialect = conn.dialect
     rows: list[dict[str, Any]] = []
-    for statement in dml.select_by_keys(
-        conn.dialect, schema, keys, for_update=for_update
-    ):
+    for statement in dml.select_by_keys(dialect, schema, keys, for_update=for_update):
         result = await conn.fetch(statement.sql, statement.params)
-        rows += [decode(values) for values in result.rows]
+        rows += dml.decode_rows(dialect, schema, result.rows)
     return rows
 
 
