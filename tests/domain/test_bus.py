@@ -496,3 +496,61 @@ async def test_an_app_must_be_open_to_dispatch_and_opens_once() -> None:
             pass
     with pytest.raises(ContextError, match="not open"):
         await app.bus.dispatch(CreateOrder(customer_id=1))
+
+
+async def test_without_middleware_resources_set_up_are_torn_down() -> None:
+    shop = Domain("shop")
+    events: list[Any] = []
+
+    @shop.resource("tx")
+    async def tx(ctx: Context) -> AsyncIterator[str]:
+        events.append("set up")
+        yield "tx"
+        events.append("torn down")
+
+    @shop.command(Ping)
+    async def ping(cmd: Ping, ctx: Context) -> None:
+        events.append(await ctx.resource("tx"))
+
+    @shop.command(DeleteOrder)
+    async def delete(cmd: DeleteOrder, ctx: Context) -> OrderPlaced:
+        events.append(ctx)
+        return OrderPlaced(order_id=cmd.order_id)
+
+    async with App([shop]) as app:
+        await app.bus.dispatch(Ping())
+        assert events == ["set up", "tx", "torn down"]
+        async with app.context(domain="shop") as outer:
+            await app.bus.dispatch(DeleteOrder(order_id=1))
+            assert current_context() is outer
+        assert current_context() is None
+    dispatched = events[-1]
+    assert isinstance(dispatched, Context) and "closed" in repr(dispatched)
+    with pytest.raises(ContextError, match="finished"):
+        dispatched.emit(OrderCreated(order_id=1))
+
+
+async def test_a_response_type_seen_before_is_still_checked() -> None:
+    shop = Domain("shop")
+    answers: list[Any] = [OrderPlaced(order_id=1), OrderPlaced(order_id=2), "no"]
+
+    @shop.command(Ping)
+    async def ping(cmd: Ping, ctx: Context) -> Any:
+        return answers.pop(0)
+
+    @shop.command(DeleteOrder)
+    async def delete(cmd: DeleteOrder, ctx: Context) -> AsyncIterator[Any]:
+        yield OrderPlaced(order_id=cmd.order_id)
+        if cmd.order_id > 1:
+            yield OrderPlaced(order_id=0)
+
+    async with App([shop]) as app:
+        assert await app.bus.dispatch(Ping()) == OrderPlaced(order_id=1)
+        assert await app.bus.dispatch(Ping()) == OrderPlaced(order_id=2)
+        with pytest.raises(ConfigurationError, match="returned 'no'"):
+            await app.bus.dispatch(Ping())
+        assert await app.bus.dispatch(DeleteOrder(order_id=1)) == OrderPlaced(
+            order_id=1
+        )
+        with pytest.raises(ConfigurationError, match="second response"):
+            await app.bus.dispatch(DeleteOrder(order_id=2))
