@@ -83,8 +83,8 @@ def require_context() -> Context:
 
 class Hooks(Protocol):
     """What the layer above gives a context: where its events go, its unit of
-    work and its services. The bus gives one per dispatch; an App one per
-    context of a domain."""
+    work and its services. An App gives one to each context of a domain it
+    opens; the context of a dispatch is the bus's own subclass, its own hooks."""
 
     def emit(self, event: Event) -> None:
         """Take an event from ``ctx.emit``.
@@ -167,9 +167,9 @@ class Context:
         middleware: middleware functions (outermost first) or a chain built once.
         domain: the domain the context belongs to, named in errors.
         hooks: where :meth:`emit` sends events, and where :attr:`unit`,
-            :attr:`state` and :attr:`dal` come from; the bus sets them for a
-            dispatch, an App for a context of a domain (a context knows neither
-            units of work nor services itself).
+            :attr:`state` and :attr:`dal` come from; an App sets them for a
+            context of a domain (a context knows neither units of work nor
+            services itself; the bus's context of a dispatch implements them).
 
     A context is entered once. Attributes are read-only.
     """
@@ -193,7 +193,8 @@ class Context:
         domain: str | None = None,
         hooks: Hooks | None = None,
     ) -> None:
-        # Pass these by keyword; the bus passes them by position, which is faster.
+        # The bus's context of a dispatch (glue.domain.bus) sets these fields
+        # itself, without calling this: keep the two in step.
         self._actor = actor
         self._request_id = request_id
         self._meta = (
@@ -380,38 +381,6 @@ class Context:
         )
 
     # -- lifecycle -------------------------------------------------------------------
-
-    def enter_now(self) -> bool:
-        """Enter without awaiting, if there is nothing to set up.
-
-        For the bus's hot path: a context with no middleware and no deadline is
-        entered by setting it current. Returns False (and does nothing) otherwise;
-        then enter it with ``async with`` or ``await ctx.__aenter__()``.
-        """
-        if self._chain or self._deadline is not None:
-            return False
-        if self._state != _NEW:
-            raise _entered_twice()
-        self._state = _OPEN
-        self._token = _current.set(self)
-        return True
-
-    def exit_now(self) -> bool:
-        """Exit cleanly without awaiting, if there is nothing to tear down.
-
-        The counterpart of :meth:`enter_now` for a body that did not raise.
-        Returns False (and does nothing) when middleware or resources need a
-        teardown; then exit with ``await ctx.__aexit__(None, None, None)``.
-        """
-        if (
-            self._entered
-            or self._scope is not None
-            or isinstance(self._resources, ResourceSet)
-        ):
-            return False
-        self._state = _CLOSED
-        _current.reset(self._token)
-        return True
 
     async def __aenter__(self) -> Self:
         if self._state != _NEW:
