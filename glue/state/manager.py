@@ -399,15 +399,11 @@ class StateManager:
             return [await self.update(schema, k, change) for k, change in batch]
         known = self._map
         idents = [(name, key) for key in keys]
-        tracks = known.entries(idents)
         # Unseen rows are read through get_many, so what guards reads guards
         # this too (it is called even when every row is known).
-        missing = [
-            key for key, tracked in zip(keys, tracks, strict=True) if not tracked
-        ]
-        await self.get_many(schema, missing)
-        if missing:
-            tracks = known.entries(idents)
+        await self.get_many(schema, known.unknown(name, keys))
+        # Taken after the await: other tasks of the unit may have changed rows.
+        tracks = known.entries(idents)
         columns, soft, audit = info.columns, info.soft, info.audit
         primary_key = info.primary_key
         tags = _etags(len(batch)) if info.versioned else None
