@@ -8,6 +8,10 @@ state manager does no I/O of its own: it reads missing rows through the loader
 its unit of work gives it, at most once per row, and leaves writing to the flush,
 which takes :meth:`~StateManager.changes`.
 
+For many rows of one table, :meth:`~StateManager.insert_many` and
+:meth:`~StateManager.update_many` do the same as the one-row methods in a loop
+at a fraction of the cost per row (a bulk load or a batch job should use them).
+
 What the state manager stamps (handlers cannot):
 
 - ``etag``: a new random token when a row is created and the first time a stored
