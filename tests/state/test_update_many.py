@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import pytest
 
 from glue.errors import NotFound, SchemaError
@@ -172,3 +173,26 @@ async def test_update_many_reads_through_get_many() -> None:
     await state.update_many(ORDERS, [(1, {"total": 2.0})])
     await state.update_many(ORDERS, [(1, {"total": 3.0})])  # nothing to read
     assert seen == ["orders", "orders"]
+
+
+async def test_update_many_merges_into_changes_made_while_it_read() -> None:
+    store = Store()
+    reading, go = anyio.Event(), anyio.Event()
+
+    async def slow(schema: Schema, keys: Sequence[Key]) -> list[dict[str, Any]]:
+        if keys == [(2,)]:
+            reading.set()
+            await go.wait()
+        return await store.load(schema, keys)
+
+    state = StateManager(loader=slow)
+    await state.get(ORDERS, 1)
+    async with anyio.create_task_group() as group:
+        group.start_soon(
+            state.update_many, ORDERS, [(1, {"total": 2.0}), (2, {"total": 2.0})]
+        )
+        await reading.wait()
+        await state.update(ORDERS, 1, {"status": "paid"})
+        go.set()
+    row = await state.get(ORDERS, 1)
+    assert row is not None and (row["status"], row["total"]) == ("paid", 2.0)
