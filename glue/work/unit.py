@@ -28,8 +28,14 @@ from typing import TYPE_CHECKING, Any, Protocol, Self
 import anyio
 import structlog
 
-from ..errors import ContextError, GlueError
+from ..errors import (
+    ConcurrencyConflict,
+    ContextError,
+    DatabaseError,
+    GlueError,
+)
 from ..planning.write import WritePlan, flush, plan_writes
+from ..schema.model import ETAG
 from ..sql import dml
 from ..state.identity import RowKind
 from ..state.manager import StateManager, normalize_key
@@ -41,7 +47,7 @@ if TYPE_CHECKING:
 
     from ..connections.abc import Connection, ConnectionPool
     from ..schema.model import Schema
-    from ..state.identity import Changeset, Key, Row
+    from ..state.identity import Changeset, Key, Row, Tracked
     from ..state.manager import Clock
 
 __all__ = [
@@ -125,6 +131,8 @@ class UnitOfWork:
         self._transaction = transaction or Transaction()
         self._state = UnitState.NEW
         self._token: contextvars.Token[UnitOfWork | None] | None = None
+        # What earlier `flush` calls wrote: their guards count at commit too.
+        self._flushed: list[Changeset] = []
         self.state = StateManager(loader=self._load, actor=actor, clock=clock)
         """The unit's state manager: its identity map and pending changes."""
 
@@ -176,10 +184,14 @@ class UnitOfWork:
             glue.ConcurrencyConflict: a row changed since it was read.
         """
         self._check_active()
-        return await self._flush(mark=True)
+        changeset = await self._flush(self.state.changes(), mark=True)
+        if changeset.rows and self._external is None:
+            self._flushed.append(changeset)
+        return changeset
 
-    async def _flush(self, *, mark: bool, alone: bool = False) -> Changeset:
-        changeset = self.state.changes()
+    async def _flush(
+        self, changeset: Changeset, *, mark: bool, alone: bool = False
+    ) -> Changeset:
         plan = plan_writes(changeset, self._route)
         if not plan:
             return changeset
@@ -203,20 +215,40 @@ class UnitOfWork:
     async def commit(self) -> Changeset:
         """Flush and commit; on any error roll everything back and re-raise.
 
+        A commit that fails with `glue.IntegrityError` (or any
+        `glue.DatabaseError` while the unit holds etag-guarded rows: rows it
+        updates or deletes, or an upsert creates) may have failed because
+        another unit changed those rows first: a stale UPDATE that the
+        database never reported because a later INSERT of a now-duplicate key
+        failed first, or a sibling database's flush that was cancelled. After
+        the rollback, the unit reads its guarded rows again, outside any
+        transaction; if one changed or is gone (or an upsert's row now
+        exists), the commit raises `glue.ConcurrencyConflict` for it, chained
+        from the database's error, so that the bus retries the command.
+
         Returns:
             the changes committed.
+
+        Raises:
+            glue.ConcurrencyConflict: a guarded row changed since it was read.
+            glue.GlueError: anything else that failed; all was rolled back.
         """
         self._check_active()
+        changeset = self.state.changes()
         try:
             # Flushed rows are only marked clean when the unit goes on after.
             alone = self._external is None
-            changeset = await self._flush(mark=not alone, alone=alone)
+            changeset = await self._flush(changeset, mark=not alone, alone=alone)
             if self._external is None:
                 await self._transaction.commit()
-        except BaseException:
+        except BaseException as exc:
             self._state = UnitState.FAILED
             if self._external is None:
                 await self._transaction.rollback()
+                if isinstance(exc, DatabaseError):
+                    conflict = await self._stale(changeset)
+                    if conflict is not None:
+                        raise conflict from exc
             raise
         self._state = UnitState.COMMITTED
         return changeset
@@ -265,6 +297,58 @@ class UnitOfWork:
             raise ContextError(
                 f"this unit of work is {self._state.value}: use a new one"
             )
+
+    def _guards(self, changeset: Changeset) -> dict[tuple[str, Key], Tracked]:
+        """The etag-guarded rows of every flush of the unit, as first flushed.
+
+        A row an earlier `flush` wrote counts with what it held then: its
+        later state was only ever in the rolled-back transaction.
+        """
+        seen: dict[tuple[str, Key], Tracked | None] = {}
+        for flushed in (*self._flushed, changeset):
+            for tracked in flushed.rows:
+                ident = (tracked.schema.name, tracked.key)
+                if ident not in seen:
+                    kind = tracked.kind
+                    guarded = kind is not None and kind is not RowKind.INSERT
+                    seen[ident] = tracked if guarded else None
+        return {ident: t for ident, t in seen.items() if t is not None}
+
+    async def _stale(self, changeset: Changeset) -> ConcurrencyConflict | None:
+        """After a failed commit, the conflict a guarded row shows, if any.
+
+        Only guarded rows are looked at (without any, an `IntegrityError` is
+        the unit's own). A row is stale when its etag differs from the
+        one held, or it is gone (updates and deletes), or it exists (an
+        upsert's create). When the rows cannot be read, there is no verdict.
+        """
+        guards = self._guards(changeset)
+        if not guards:
+            return None
+        tables: dict[str, list[Tracked]] = {}
+        for (table, _), tracked in guards.items():
+            tables.setdefault(table, []).append(tracked)
+        try:
+            for rows in tables.values():
+                schema = rows[0].schema
+                async with self._route(schema.name).acquire() as conn:
+                    found = await _select(conn, schema, [t.key for t in rows])
+                fresh = {tuple(r[c] for c in schema.primary_key): r for r in found}
+                for tracked in rows:
+                    row = fresh.get(tracked.key)
+                    if tracked.stored is None:
+                        stale = row is not None
+                    else:
+                        stale = row is None or row.get(ETAG) != tracked.held_etag
+                    if stale:
+                        key = tracked.key[0] if len(tracked.key) == 1 else tracked.key
+                        return ConcurrencyConflict(schema.name, key, tracked.held_etag)
+        except GlueError as exc:
+            _log.warning(
+                "could not read guarded rows again after a failed commit",
+                error=str(exc),
+            )
+        return None
 
     async def _load(self, schema: Schema, keys: Sequence[Key]) -> list[dict[str, Any]]:
         self._check_active()
