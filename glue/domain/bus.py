@@ -52,14 +52,13 @@ from ..errors import (
 )
 from ..log import get_logger, is_enabled
 from ..state.mutations import Mutation
-from ..work.unit import _CURRENT as _CURRENT_UNIT
+from ..work.unit import bind_unit
 from .tables import DomainUnit
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Mapping
-    from contextvars import Token
 
-    from ..work.unit import UnitOfWork
+    from ..work.unit import UnitBinding, UnitOfWork
     from .registry import CommandRoute, EventRoute, Registry
 
 __all__ = ["Bus", "Outcome"]
@@ -96,7 +95,9 @@ class _Dispatch(Context):
 
     It is its own :class:`glue.context.Hooks`: it takes ``ctx.emit``-ed events,
     opens the unit of work on first use (``ctx.state``) and builds ``ctx.dal``.
-    One object per dispatch instead of a context and a record.
+    One object per dispatch instead of a context and a record. It is the
+    :class:`glue.work.unit.UnitSource` the bus binds for the dispatch, so that
+    a repository finds (and opens) the dispatch's unit.
     """
 
     # Rarely written: class-level defaults keep a new dispatch cheap.
@@ -104,7 +105,6 @@ class _Dispatch(Context):
     _emitting = True
     _committing = False
     _written = 0
-    _unit_token: Token[UnitOfWork | None] | None = None
     _mutations: list[Any] | None = None
 
     def __init__(
@@ -155,7 +155,7 @@ class _Dispatch(Context):
 
     @property
     def unit(self) -> UnitOfWork:
-        """The dispatch's unit of work, opened on first use and made current.
+        """The dispatch's unit of work, opened on first use.
 
         Raises:
             glue.ContextError: the context is not open, or its App has no
@@ -176,8 +176,15 @@ class _Dispatch(Context):
                 "databases; give them with `App([...], databases={...})`"
             )
         work = self._work = DomainUnit(access, actor=_actor_name(self._actor))
-        self._unit_token = _CURRENT_UNIT.set(work)
         return work
+
+    def open_unit(self) -> UnitOfWork:
+        """The dispatch's unit of work, opened now if needed (see :attr:`unit`)."""
+        return self.unit
+
+    def opened_unit(self) -> UnitOfWork | None:
+        """The dispatch's unit of work if it is open, else None."""
+        return self._work
 
     @property
     def dal(self) -> Any:
@@ -207,7 +214,7 @@ class _Dispatch(Context):
         changeset = await work.commit()
         self._committing = False
         self._written = len(changeset)
-        self._release()
+        self._work = None
 
     async def _abort(self) -> None:
         """Roll the unit of work back, even when cancelled, and let it go."""
@@ -217,16 +224,7 @@ class _Dispatch(Context):
             with anyio.CancelScope(shield=True):
                 await work.rollback()
         finally:
-            self._release()
-
-    def _release(self) -> None:
-        self._work = None
-        token, self._unit_token = self._unit_token, None
-        if token is not None:
-            try:
-                _CURRENT_UNIT.reset(token)
-            except ValueError:
-                pass  # opened in a child task: its context went with it
+            self._work = None
 
     # -- the response ------------------------------------------------------------------
 
@@ -366,6 +364,11 @@ class Bus:
             ):
                 deadline = outer.deadline
         ctx = _Dispatch(route, actor, request_id, meta, deadline)
+        # With databases, the dispatch's unit is current from here (it opens
+        # when first needed): repositories built without one find it.
+        binding: UnitBinding | None = (
+            None if route.scope.access is None else bind_unit(ctx)
+        )
         debug = self._debug
         started = time.perf_counter() if debug else 0.0
         response: Response | None = None
@@ -449,6 +452,9 @@ class Bus:
                 self._failed(ctx, exc)
                 raise
             conflict = exc
+        finally:
+            if binding is not None:
+                binding.reset()
         if conflict is not None:
             return await self._retry(
                 command, ctx, meta, deadline, outcome, attempt, conflict

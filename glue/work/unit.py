@@ -16,7 +16,11 @@ re-raised; connections always go back to their pools.
     # committed here; a ConcurrencyConflict or any other error rolled back
 
 Each task should use its own unit of work; :func:`current_unit` finds the one
-the current task entered (repositories use it).
+the current task entered (repositories use it). :meth:`UnitOfWork.bind` makes a
+unit current without entering it, and :func:`bind_unit` binds a
+:class:`UnitSource`, a unit opened on first use (the bus binds each dispatch's):
+:func:`require_unit`, and so a repository, opens it; :func:`current_unit` only
+looks.
 """
 
 from __future__ import annotations
@@ -52,15 +56,18 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PoolSource",
+    "UnitBinding",
     "UnitOfWork",
+    "UnitSource",
     "UnitState",
+    "bind_unit",
     "current_unit",
     "require_unit",
 ]
 
 _log = structlog.get_logger("glue.work")
-_CURRENT: contextvars.ContextVar[UnitOfWork | None] = contextvars.ContextVar(
-    "glue_unit_of_work", default=None
+_CURRENT: contextvars.ContextVar[UnitOfWork | UnitSource | None] = (
+    contextvars.ContextVar("glue_unit_of_work", default=None)
 )
 
 
@@ -70,6 +77,75 @@ class PoolSource(Protocol):
     def get_connection_pool(self, schema_name: str | None = None) -> ConnectionPool:
         """The pool for a table (schema) name, or the default pool."""
         ...
+
+
+class UnitSource(Protocol):
+    """A unit of work opened on first use, made current with :func:`bind_unit`.
+
+    A dispatch's context is one: its unit opens when a handler first needs it.
+    """
+
+    def open_unit(self) -> UnitOfWork:
+        """The unit of work, opened now if it is not open yet.
+
+        Raises:
+            glue.ContextError: there is no unit of work to have here (now).
+        """
+        ...
+
+    def opened_unit(self) -> UnitOfWork | None:
+        """The unit of work if it is open already, else None."""
+        ...
+
+
+class UnitBinding:
+    """A unit of work (or a :class:`UnitSource`) made current in this task.
+
+    Returned by :func:`bind_unit` and :meth:`UnitOfWork.bind`; undo it with
+    :meth:`reset`, or use it as a ``with`` block. Child tasks started while it
+    is bound see it too.
+    """
+
+    __slots__ = ("_token",)
+
+    def __init__(self, bound: UnitOfWork | UnitSource) -> None:
+        self._token: contextvars.Token[UnitOfWork | UnitSource | None] | None = (
+            _CURRENT.set(bound)
+        )
+
+    def reset(self) -> None:
+        """Make the unit that was current before current again. Idempotent."""
+        token, self._token = self._token, None
+        if token is not None:
+            try:
+                _CURRENT.reset(token)
+            except ValueError:
+                pass  # bound in another task's context, which went with it
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.reset()
+
+
+def bind_unit(bound: UnitOfWork | UnitSource) -> UnitBinding:
+    """Make ``bound`` this task's current unit of work, until the binding resets.
+
+    Args:
+        bound: a unit of work, or a source that opens one on first use:
+            :func:`require_unit` (and so every repository built without a unit)
+            opens it, :func:`current_unit` does not.
+
+    Returns:
+        the binding; call ``reset()`` (or leave its ``with`` block) to undo it.
+    """
+    return UnitBinding(bound)
 
 
 class UnitState(enum.Enum):
@@ -83,23 +159,34 @@ class UnitState(enum.Enum):
 
 
 def current_unit() -> UnitOfWork | None:
-    """The unit of work the current task entered, or None."""
-    return _CURRENT.get()
+    """The unit of work current in this task, or None.
+
+    A bound :class:`UnitSource` whose unit has not opened yet gives None: this
+    only looks (use :func:`require_unit` to open it).
+    """
+    bound = _CURRENT.get()
+    if bound is None or isinstance(bound, UnitOfWork):
+        return bound
+    return bound.opened_unit()
 
 
 def require_unit() -> UnitOfWork:
-    """The unit of work the current task entered.
+    """The unit of work current in this task, opening a bound source's unit.
 
     Raises:
-        glue.ContextError: no unit of work is active in this task.
+        glue.ContextError: no unit of work is current in this task, or the
+            bound source cannot open one.
     """
-    unit = _CURRENT.get()
-    if unit is None:
+    bound = _CURRENT.get()
+    if bound is None:
         raise ContextError(
             "no unit of work is active: run this inside "
-            "`async with UnitOfWork(...)` (the bus opens one per dispatch)"
+            "`async with UnitOfWork(...)`, a dispatch, or "
+            "`async with app.context(domain=...)`"
         )
-    return unit
+    if isinstance(bound, UnitOfWork):
+        return bound
+    return bound.open_unit()
 
 
 class UnitOfWork:
@@ -130,7 +217,7 @@ class UnitOfWork:
         self._external = transaction
         self._transaction = transaction or Transaction()
         self._state = UnitState.NEW
-        self._token: contextvars.Token[UnitOfWork | None] | None = None
+        self._binding: UnitBinding | None = None
         # What earlier `flush` calls wrote: their guards count at commit too.
         self._flushed: list[Changeset] = []
         self.state = StateManager(loader=self._load, actor=actor, clock=clock)
@@ -145,6 +232,22 @@ class UnitOfWork:
     def transaction(self) -> Transaction:
         """The transaction the unit writes into (opened lazily)."""
         return self._transaction
+
+    def bind(self) -> UnitBinding:
+        """Make this unit current in this task without entering it.
+
+        ``async with unit`` does this itself; use it for a unit whose commit
+        and rollback you call yourself::
+
+            unit = UnitOfWork(manager)
+            with unit.bind():
+                await OrderRepository().create({...})  # finds `unit`
+            await unit.commit()
+
+        Returns:
+            the binding: call ``reset()``, or leave its ``with`` block.
+        """
+        return UnitBinding(self)
 
     def pool_for(self, table: str) -> ConnectionPool:
         """The pool the table ``table`` lives on."""
@@ -267,7 +370,7 @@ class UnitOfWork:
                 "each dispatch"
             )
         self._state = UnitState.ACTIVE
-        self._token = _CURRENT.set(self)
+        self._binding = UnitBinding(self)
         return self
 
     async def __aexit__(
@@ -283,9 +386,9 @@ class UnitOfWork:
                 with anyio.CancelScope(shield=True):
                     await self.rollback()
         finally:
-            if self._token is not None:
-                _CURRENT.reset(self._token)
-                self._token = None
+            if self._binding is not None:
+                self._binding.reset()
+                self._binding = None
 
     # Internals -------------------------------------------------------------
 

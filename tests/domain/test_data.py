@@ -258,6 +258,36 @@ async def test_repositories_in_handlers_share_the_dispatch_unit(
         assert order["customer"] == "bea"
 
 
+async def test_a_repository_built_first_finds_the_dispatch_unit(
+    database_url: str,
+) -> None:
+    shop = shop_domain()
+
+    class Open(Command):
+        id: int
+
+    seen: list[object] = []
+
+    @shop.command(Open)
+    async def open_(cmd: Open, ctx: Context) -> None:
+        repo = OrderRepository()  # before anything touched ctx.state
+        seen.append(current_unit())  # not open yet
+        await repo.create({"id": cmd.id, "customer": "ada"})
+        seen.append(current_unit())
+        assert repo.unit is ctx.unit is current_unit()
+        row = await ctx.state.require(ORDERS, cmd.id)
+        assert row["customer"] == "ada"
+
+    async with App(
+        [shop], databases={"default": database_url}, create_tables=True
+    ) as app:
+        outcome = await app.bus.execute(Open(id=3))
+        assert seen[0] is None and seen[1] is not None
+        assert outcome.written == 1
+        assert current_unit() is None
+        assert [order["id"] for order in await rows(app, "orders")] == [3]
+
+
 async def test_a_dispatch_without_data_work_opens_no_unit(database_url: str) -> None:
     shop = shop_domain()
 
