@@ -150,6 +150,12 @@ class DomainState(StateManager):
         self._access.check(schema)
         return await super().update(schema, key, changes, etag=etag)
 
+    async def update_many(
+        self, schema: Schema, changes: Iterable[tuple[Any, Mapping[str, Any]]]
+    ) -> list[Row]:
+        self._access.check(schema)
+        return await super().update_many(schema, changes)
+
     async def delete(
         self, schema: Schema, key: Any, *, etag: str | None = None
     ) -> bool:

@@ -511,6 +511,9 @@ def billing_and_shop() -> tuple[Domain, Domain, list[str]]:
                 await ctx.state.insert(INVOICES, {"id": 1, "order_id": cmd.order_id})
             case "get":
                 await ctx.state.get(INVOICES, 1)
+            case "update_many":
+                # Refused before the keys are looked at (this one is malformed).
+                await ctx.state.update_many(INVOICES, [((1, 2), {"order_id": 2})])
             case "repository":
 
                 class Invoices(Repository[Any]):
@@ -528,7 +531,9 @@ def billing_and_shop() -> tuple[Domain, Domain, list[str]]:
     return shop, billing, log
 
 
-@pytest.mark.parametrize("how", ["state", "get", "repository", "mutation"])
+@pytest.mark.parametrize(
+    "how", ["state", "get", "update_many", "repository", "mutation"]
+)
 async def test_an_undeclared_table_is_forbidden_before_any_sql(
     how: str, database_url: str, tmp_path: Path
 ) -> None:
