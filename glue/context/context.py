@@ -11,8 +11,15 @@ the body when it passes; the caller sees :class:`TimeoutError`.
 
 Inside a dispatch, ``ctx.state`` is the dispatch's unit of work's state manager
 (``ctx.unit`` the unit itself), opened the first time a handler asks for it. A
-context of a domain has ``ctx.dal``, the domain's services seen from this context,
-built the first time it is asked for.
+context of a domain opened by hand (``async with app.context(domain=...)``) has
+one too, opened the same way: it commits when the context exits cleanly, before
+the middleware and resources are torn down, and rolls back on error or
+cancellation. It is not retried: a :class:`glue.ConcurrencyConflict` at that
+commit reaches the caller (dispatch a command to have conflicts retried). In
+either, the unit is current (:func:`glue.work.require_unit`), so repositories
+built without a unit find it, and open it. A context of a domain has
+``ctx.dal``, the domain's services seen from this context, built the first time
+it is asked for.
 
 What leaves the context:
 
@@ -32,6 +39,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 import anyio
 
 from ..errors import ContextError, Forbidden, GlueError, UnknownService
+from ..work.unit import UnitSource, bind_unit
 from .middleware import MiddlewareChain
 from .resources import ResourceSet
 
@@ -44,7 +52,7 @@ if TYPE_CHECKING:
     from ..entities.base import Event
     from ..state.manager import StateManager
     from ..typing import Middleware, ResourceFactory
-    from ..work.unit import UnitOfWork
+    from ..work.unit import UnitBinding, UnitOfWork
 
 __all__ = [
     "Context",
@@ -81,10 +89,16 @@ def require_context() -> Context:
     return ctx
 
 
-class Hooks(Protocol):
+class Hooks(UnitSource, Protocol):
     """What the layer above gives a context: where its events go, its unit of
     work and its services. An App gives one to each context of a domain it
-    opens; the context of a dispatch is the bus's own subclass, its own hooks."""
+    opens; the context of a dispatch is the bus's own subclass, its own hooks.
+
+    A context with hooks makes them its current unit source
+    (:func:`glue.work.unit.bind_unit`) while it is open: ``open_unit`` opens
+    the unit on first call and gives the same one after; ``opened_unit`` gives
+    it only once open.
+    """
 
     def emit(self, event: Event) -> None:
         """Take an event from ``ctx.emit``.
@@ -94,11 +108,12 @@ class Hooks(Protocol):
         """
         ...
 
-    def unit(self) -> UnitOfWork:
-        """The unit of work, opened on first call; the same one after.
+    async def finish(self, exc: BaseException | None) -> None:
+        """End the unit of work when the context exits, if one was opened:
+        commit it when ``exc`` is None, else roll it back (even when cancelled).
 
         Raises:
-            glue.ContextError: there is no unit of work to have here.
+            glue.GlueError: the commit failed (all was rolled back).
         """
         ...
 
@@ -166,10 +181,11 @@ class Context:
         resources: resource name → factory: the resources this context may use.
         middleware: middleware functions (outermost first) or a chain built once.
         domain: the domain the context belongs to, named in errors.
-        hooks: where :meth:`emit` sends events, and where :attr:`unit`,
-            :attr:`state` and :attr:`dal` come from; an App sets them for a
-            context of a domain (a context knows neither units of work nor
-            services itself; the bus's context of a dispatch implements them).
+        hooks: where :meth:`emit` sends events, where :attr:`unit`,
+            :attr:`state` and :attr:`dal` come from, and what ends the unit of
+            work on exit; an App sets them for a context of a domain (a context
+            knows neither units of work nor services itself; the bus's context
+            of a dispatch implements them).
 
     A context is entered once. Attributes are read-only.
     """
@@ -178,6 +194,7 @@ class Context:
     _entered: list[AsyncGenerator[None, None]] | None = None
     _scope: AbstractContextManager[anyio.CancelScope] | None = None
     _token: Any = None
+    _binding: UnitBinding | None = None
     _dal: Any = None
     teardown_errors: Sequence[BaseException] = ()
     """Every teardown error of this context, in the order they happened."""
@@ -286,26 +303,28 @@ class Context:
 
     @property
     def unit(self) -> UnitOfWork:
-        """The dispatch's unit of work, opened on first use.
+        """The context's unit of work, opened on first use.
 
-        It commits after every handler has finished, and rolls back on any
-        error. Repositories built in a handler find it too
-        (:func:`glue.work.current_unit`) once it is open.
+        In a dispatch it commits after every handler has finished; in a context
+        opened by hand, when the context exits cleanly. Either rolls back on
+        any error. Repositories built in the context find it too
+        (:func:`glue.work.require_unit`, which opens it).
 
         Raises:
-            glue.ContextError: the context is not open, or is not a dispatch of a
-                domain in an App with databases.
+            glue.ContextError: the context is not open, or is not a dispatch or
+                a context of a domain in an App with databases.
         """
         if self._state != _OPEN or self._hooks is None:
             raise ContextError(
-                "ctx.unit and ctx.state work inside a dispatch of a domain whose App "
-                "has databases (`App([...], databases={...})`), while it runs"
+                "ctx.unit and ctx.state work inside a dispatch, or `async with "
+                "app.context(domain=...)`, of a domain whose App has databases "
+                "(`App([...], databases={...})`), while it runs"
             )
-        return self._hooks.unit()
+        return self._hooks.open_unit()
 
     @property
     def state(self) -> StateManager:
-        """The state manager of the dispatch's unit of work (see :attr:`unit`).
+        """The state manager of the context's unit of work (see :attr:`unit`).
 
         Raises:
             glue.ContextError: as for :attr:`unit`.
@@ -387,6 +406,8 @@ class Context:
             raise _entered_twice()
         self._state = _OPEN
         self._token = _current.set(self)
+        if self._hooks is not None:
+            self._binding = bind_unit(self._hooks)
         if self._deadline is not None:
             self._scope = anyio.fail_at(self._deadline)
             self._scope.__enter__()
@@ -415,10 +436,14 @@ class Context:
         raise error
 
     async def _close(self, exc: BaseException | None) -> BaseException | None:
-        """Tear everything down; return what the context raises (None: nothing)."""
+        """End the unit of work, tear everything down; return what the context
+        raises (None: nothing)."""
         self._state = _CLOSING
         resources = self._resources
         try:
+            hooks = self._hooks
+            if hooks is not None:
+                exc = await _finish(hooks, exc)
             entered = self._entered
             if entered or isinstance(resources, ResourceSet):
                 errors: list[BaseException] = []
@@ -435,7 +460,18 @@ class Context:
         finally:
             self._state = _CLOSED
             _current.reset(self._token)
+            if self._binding is not None:
+                self._binding.reset()
         return exc
+
+
+async def _finish(hooks: Hooks, exc: BaseException | None) -> BaseException | None:
+    """Commit or roll back the hooks' unit of work; return what leaves."""
+    try:
+        await hooks.finish(exc)
+    except BaseException as error:
+        return error if exc is None else exc
+    return exc
 
 
 def _entered_twice() -> ContextError:

@@ -22,6 +22,7 @@ import contextlib
 import enum
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import msgspec
 
 from ..connections.manager import DEFAULT, ConnectionManager
@@ -30,9 +31,10 @@ from ..errors import ConfigurationError, ContextError, UnknownCommand
 from ..services.dal import Dal
 from ..services.reads import DataQueryService
 from ..services.schema import SchemaCommandService
-from .bus import Bus
+from ..work.unit import UnitState
+from .bus import Bus, _actor_name
 from .registry import DomainScope, Registry
-from .tables import TableAccess
+from .tables import DomainUnit, TableAccess
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -217,6 +219,17 @@ class App:
     ) -> Context:
         """A new context, to enter with ``async with``.
 
+        A context of a domain has the domain's resources, middleware and
+        services (``ctx.dal``), and, in an App with databases, a unit of work
+        of the domain's tables (``ctx.state``, ``ctx.unit``), opened on first
+        use as in a dispatch. It commits when the context exits cleanly and
+        rolls back on error or cancellation; it is not retried, so a
+        :class:`glue.ConcurrencyConflict` reaches the caller::
+
+            async with app.context(domain="shop", actor=user) as ctx:
+                await ctx.state.insert(orders, {"id": 7, "customer": "ada"})
+            # committed here
+
         Args:
             domain: the domain whose resources and middleware the context gets;
                 None for a bare context with neither.
@@ -246,7 +259,7 @@ class App:
             resources=scope.resources,
             middleware=scope.chain,
             domain=scope.name,
-            hooks=_ScopeHooks(scope),
+            hooks=_ScopeHooks(scope, actor),
         )
 
     async def __aenter__(self) -> Self:
@@ -411,12 +424,15 @@ class App:
 
 class _ScopeHooks:
     """The hooks of a context opened by hand (:meth:`App.context`): the
-    domain's services, and neither events nor a unit of work of its own."""
+    domain's services and a unit of work of its tables, opened on first use and
+    ended when the context exits; no events."""
 
-    __slots__ = ("_scope",)
+    __slots__ = ("_actor", "_scope", "_work")
 
-    def __init__(self, scope: DomainScope) -> None:
+    def __init__(self, scope: DomainScope, actor: Any) -> None:
         self._scope = scope
+        self._actor = actor
+        self._work: DomainUnit | None = None
 
     def emit(self, event: Event) -> None:
         raise ContextError(
@@ -424,12 +440,31 @@ class _ScopeHooks:
             "command handlers, not from callers or event handlers"
         )
 
-    def unit(self) -> UnitOfWork:
-        raise ContextError(
-            f"a context of domain {self._scope.name!r} opened by hand has no unit "
-            "of work: dispatch a command, or open one with `async with "
-            "UnitOfWork(app.connections)`"
-        )
+    def open_unit(self) -> UnitOfWork:
+        work = self._work
+        if work is None:
+            access = self._scope.access
+            if access is None:
+                raise ContextError(
+                    f"a context of domain {self._scope.name!r} has a unit of work "
+                    "only while its App is open and has databases: give them "
+                    "with `App([...], databases={...})`"
+                )
+            work = self._work = DomainUnit(access, actor=_actor_name(self._actor))
+        return work
+
+    def opened_unit(self) -> UnitOfWork | None:
+        return self._work
+
+    async def finish(self, exc: BaseException | None) -> None:
+        work, self._work = self._work, None
+        if work is None:
+            return
+        if exc is None and work.status in (UnitState.NEW, UnitState.ACTIVE):
+            await work.commit()
+        else:
+            with anyio.CancelScope(shield=True):
+                await work.rollback()
 
     def dal(self, ctx: Context) -> Any:
         return self._scope.dal(ctx)

@@ -93,8 +93,9 @@ class _Dispatch(Context):
     """The context of one dispatch, and its record: events, mutations, response,
     unit of work.
 
-    It is its own :class:`glue.context.Hooks`: it takes ``ctx.emit``-ed events,
-    opens the unit of work on first use (``ctx.state``) and builds ``ctx.dal``.
+    It does what :class:`glue.context.Hooks` do for other contexts: it takes
+    ``ctx.emit``-ed events, opens the unit of work on first use (``ctx.state``)
+    and builds ``ctx.dal``; the bus commits the unit itself, inside the context.
     One object per dispatch instead of a context and a record. It is the
     :class:`glue.work.unit.UnitSource` the bus binds for the dispatch, so that
     a repository finds (and opens) the dispatch's unit.
