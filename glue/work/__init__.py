@@ -5,7 +5,16 @@ from __future__ import annotations
 from .repository import Repository
 from .retry import RetryPolicy, run_with_retry
 from .transaction import Transaction, TransactionState, supports_two_phase
-from .unit import PoolSource, UnitOfWork, UnitState, current_unit, require_unit
+from .unit import (
+    PoolSource,
+    UnitBinding,
+    UnitOfWork,
+    UnitSource,
+    UnitState,
+    bind_unit,
+    current_unit,
+    require_unit,
+)
 
 __all__ = [
     "PoolSource",
@@ -13,8 +22,11 @@ __all__ = [
     "RetryPolicy",
     "Transaction",
     "TransactionState",
+    "UnitBinding",
     "UnitOfWork",
+    "UnitSource",
     "UnitState",
+    "bind_unit",
     "current_unit",
     "require_unit",
     "run_with_retry",
