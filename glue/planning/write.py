@@ -79,10 +79,7 @@ class Batch(msgspec.Struct, frozen=True):
 
     def held(self) -> list[str | None]:
         """The etag each row had when read (None for rows never stored)."""
-        if self.kind is RowKind.UPDATE or self.kind is RowKind.DELETE:
-            # Updates and deletes always have a stored row.
-            return [t.stored.get(ETAG) for t in self.rows]  # type: ignore[union-attr]
-        return [None] * len(self.rows)
+        return [t.held_etag for t in self.rows]
 
 
 class ConnectionWrites(msgspec.Struct, frozen=True):
@@ -272,7 +269,7 @@ async def _pin_update(conn: Connection, batch: Batch) -> None:
         result = await conn.fetch(statement.sql, statement.params)
         for values in result.rows:
             row = decode(values)
-            seen[tuple(row[c] for c in schema.primary_key)] = row.get(ETAG, True)
+            seen[schema.key_of(row)] = row.get(ETAG, True)
     missed = []
     for tracked in batch.rows:
         etag = seen.get(tracked.key)

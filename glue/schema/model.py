@@ -27,6 +27,7 @@ __all__ = [
     "Constraint",
     "DELETED_AT",
     "ETAG",
+    "SYSTEM_COLUMNS",
     "ForeignKey",
     "Index",
     "Schema",
@@ -42,6 +43,9 @@ DELETED_AT = "deleted_at"
 
 AUDIT_COLUMNS = ("created_at", "updated_at", "created_by", "updated_by")
 """The columns the state manager stamps in tables that track audit fields."""
+
+SYSTEM_COLUMNS = frozenset((ETAG, DELETED_AT, *AUDIT_COLUMNS))
+"""Every column glue maintains itself; handlers never set them."""
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 

@@ -29,7 +29,7 @@ from typing import Any
 import msgspec
 from pyrsistent import PMap, pmap
 
-from ..schema.model import Schema
+from ..schema.model import ETAG, Schema
 
 __all__ = ["Changeset", "IdentityMap", "Key", "Row", "RowKind", "Tracked"]
 
@@ -89,7 +89,7 @@ class Tracked(msgspec.Struct, frozen=True, gc=False):
     @property
     def held_etag(self) -> str | None:
         """The etag the database should still have: the stored row's."""
-        return None if self.stored is None else self.stored.get("etag")
+        return None if self.stored is None else self.stored.get(ETAG)
 
 
 class Changeset(msgspec.Struct, frozen=True):
@@ -181,15 +181,6 @@ class IdentityMap:
     def knows_any(self, idents: Iterable[tuple[str, Key]]) -> bool:
         """Whether any of ``idents`` (table, key) has an entry."""
         return not self._entries.keys().isdisjoint(idents)
-
-    def add_new(self, idents: list[tuple[str, Key]], entries: list[Tracked]) -> None:
-        """Add entries for rows the map has no entry for, changed in this order.
-
-        Each ``entries[i]`` is the row of ``idents[i]``, with order
-        ``next_order + i``.
-        """
-        self._entries.update(zip(idents, entries, strict=True))
-        self._changed.extend(idents)
 
     def entries(self, idents: Iterable[tuple[str, Key]]) -> list[Tracked | None]:
         """The entry of each (table, key) of ``idents``, None where there is none."""

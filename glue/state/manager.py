@@ -34,7 +34,7 @@ import anyio
 import msgspec
 
 from ..errors import ConcurrencyConflict, IntegrityError, NotFound, SchemaError
-from ..schema.model import AUDIT_COLUMNS, DELETED_AT, ETAG, Schema
+from ..schema.model import DELETED_AT, ETAG, SYSTEM_COLUMNS, Schema
 from .identity import Changeset, IdentityMap, Key, Row, Tracked
 from .mutations import Delete, Insert, Mutation, Update, Upsert
 
@@ -302,7 +302,7 @@ class StateManager:
             return [await self.insert(schema, values) for values in batch]
         order = known.next_order
         written = info.all_columns
-        known.add_new(
+        known.replace(
             idents,
             [
                 Tracked(schema, key, None, row, i, written)
@@ -310,6 +310,7 @@ class StateManager:
                     range(order, order + len(keys)), keys, created, strict=True
                 )
             ],
+            idents,
         )
         self._log.append((Insert, schema, batch))
         return created
@@ -704,7 +705,6 @@ def _check_etag(tracked: Tracked, etag: str | None) -> None:
         raise ConcurrencyConflict(tracked.schema.name, tracked.key, etag)
 
 
-_SYSTEM: Final = frozenset((ETAG, DELETED_AT, *AUDIT_COLUMNS))
 _ETAG_ONLY: Final = (ETAG,)
 
 
@@ -734,7 +734,7 @@ class _Info:
         self.shapes: dict[tuple[frozenset[str], Any, Any], frozenset[str]] = {}
         self.columns = frozenset(c.name for c in schema.columns)
         self.all_columns = frozenset(schema.column_names)
-        self.system = self.all_columns & _SYSTEM
+        self.system = self.all_columns & SYSTEM_COLUMNS
         defaults: dict[str, Any] = {}
         required = set()
         for column in schema.columns:

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, get_args, get
 import msgspec
 
 from ..errors import ConfigurationError, NotFound, SchemaError
-from ..schema.model import AUDIT_COLUMNS, DELETED_AT, ETAG, Schema
+from ..schema.model import DELETED_AT, ETAG, SYSTEM_COLUMNS, Schema
 from ..sql import dml
 from .unit import UnitOfWork, require_unit
 
@@ -49,8 +49,6 @@ if TYPE_CHECKING:
 __all__ = ["Repository"]
 
 T = TypeVar("T")
-
-_SYSTEM = frozenset((ETAG, DELETED_AT, *AUDIT_COLUMNS))
 
 
 class Repository(Generic[T]):
@@ -233,7 +231,7 @@ class Repository(Generic[T]):
     def _in(self, values: Mapping[str, Any] | Any) -> dict[str, Any]:
         if isinstance(values, msgspec.Struct):
             values = msgspec.structs.asdict(values)
-        return {c: v for c, v in values.items() if c not in _SYSTEM}
+        return {c: v for c, v in values.items() if c not in SYSTEM_COLUMNS}
 
     def _filter(self, key: str, value: Any) -> tuple[str, str, Any]:
         column, _, lookup = key.partition("__")

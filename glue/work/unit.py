@@ -497,7 +497,7 @@ async def _flush_concurrently(connections: list[tuple[Connection, Any]]) -> None
     async def run(conn: Connection, batches: Any) -> None:
         try:
             await flush(conn, batches)
-        except GlueError as exc:
+        except Exception as exc:  # the first error alone; cancellation passes through
             errors.append(exc)
             group.cancel_scope.cancel()
 
