@@ -87,7 +87,7 @@ class DataQueryService:
         self.schemas: dict[str, Schema] = {s.name: s for s in values}
         self.max_keys = max_keys
         self.timeout = timeout
-        self._plans: dict[tuple[QueryStatement, tuple[int, ...]], Plan] = {}
+        self._plans: dict[tuple[bytes, tuple[int, ...]], Plan] = {}
 
     @property
     def manager(self) -> ConnectionManager:
@@ -143,20 +143,18 @@ class DataQueryService:
             await self._load(statement)
         manager = self.manager
         routes = tuple(id(manager.get_connection_pool(n)) for n in sorted(names))
-        try:
-            return self._plans[statement, routes]
-        except TypeError:  # a list inside a Value: not hashable, plan afresh
-            return QueryPlanner(manager, self.schemas, max_keys=self.max_keys).plan(
+        # Keyed by the encoded statement, not the statement: Python holds 1, 1.0
+        # and True equal, but they are different values to bind; msgpack keeps
+        # them apart, and lists inside values need no hashing.
+        key = (msgspec.msgpack.encode(statement), routes)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = QueryPlanner(manager, self.schemas, max_keys=self.max_keys).plan(
                 statement
             )
-        except KeyError:
-            pass
-        plan = QueryPlanner(manager, self.schemas, max_keys=self.max_keys).plan(
-            statement
-        )
-        if len(self._plans) >= _PLAN_CACHE_SIZE:
-            self._plans.pop(next(iter(self._plans)))
-        self._plans[statement, routes] = plan
+            if len(self._plans) >= _PLAN_CACHE_SIZE:
+                self._plans.pop(next(iter(self._plans)))
+            self._plans[key] = plan
         return plan
 
     async def explain(self, statement: QueryStatement) -> str:

@@ -17,6 +17,7 @@ from glue.connections import (
 from glue.errors import QueryError
 from glue.planning.tasks import ChainTask, GroupTask, SqlTask, Task
 from glue.query import (
+    AnnotationQuery,
     Condition,
     Conditions,
     FieldLookup,
@@ -26,6 +27,7 @@ from glue.query import (
     QueryStatement,
     SchemaReference,
     Value,
+    ValueAnnotation,
 )
 from glue.schema import Column, ColumnType, Schema
 from glue.services.reads import (
@@ -257,3 +259,40 @@ async def test_cross_database_filters_and_keys(split: ConnectionManager) -> None
             order_by=JOINED.order_by,
         )
         assert await service.execute(statement) == EXPECTED
+
+
+async def test_plans_of_statements_python_holds_equal_stay_apart(
+    one: ConnectionManager,
+) -> None:
+    """1 == True in Python, but a query binding 1 and one binding True differ."""
+    service = DataQueryService(one, [PEOPLE, PETS])
+
+    def constant(value: object) -> QueryStatement:
+        return QueryStatement(
+            table=SchemaReference(name="people"),
+            only=[FieldReference.of("people", "id")],
+            annotations=[
+                AnnotationQuery(value=ValueAnnotation(value=Value(value), alias="k"))
+            ],
+            where=Conditions(
+                Condition(field=FieldReference.of("people", "id"), value=Value(1))
+            ),
+        )
+
+    assert await service.execute(constant(1)) == [{"id": 1, "k": 1}]
+    assert await service.execute(constant(True)) == [{"id": 1, "k": True}]
+    # A list inside a value is planned once and reused, like any other.
+    listed = QueryStatement(
+        table=SchemaReference(name="pets"),
+        only=[FieldReference.of("pets", "id")],
+        where=Conditions(
+            Condition(
+                field=FieldReference.of("pets", "kind"),
+                lookup=FieldLookup.IN,
+                value=Value(["cat", "fish"]),
+            )
+        ),
+        order_by=[OrderByQuery(field=FieldReference.of("pets", "id"))],
+    )
+    assert await service.plan(listed) is await service.plan(listed)
+    assert await service.execute(listed) == [{"id": 1}, {"id": 3}, {"id": 4}]
