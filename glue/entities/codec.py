@@ -8,6 +8,7 @@ to name *every* bad or missing field by its JSON path (``$.items[2]``).
 
 from __future__ import annotations
 
+import collections.abc as abc
 import types
 import typing
 from collections.abc import Mapping
@@ -26,8 +27,20 @@ Payload = bytes | bytearray | memoryview | str | Mapping[str, Any]
 """What :meth:`Codec.decode` accepts: JSON text or a mapping of field values."""
 
 _TEXT = (bytes, str, bytearray, memoryview)
-_SEQUENCES = frozenset({list, tuple, set, frozenset, typing.Sequence, set})
-_MAPPINGS = frozenset({dict, typing.Mapping, typing.MutableMapping})
+# typing.get_origin gives the collections.abc classes, also for typing.Sequence[X].
+_SEQUENCES = frozenset(
+    {
+        list,
+        tuple,
+        set,
+        frozenset,
+        abc.Sequence,
+        abc.MutableSequence,
+        abc.Set,
+        abc.MutableSet,
+    }
+)
+_MAPPINGS = frozenset({dict, abc.Mapping, abc.MutableMapping})
 
 
 class Codec(Generic[E]):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, MutableSequence, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Annotated
 
 import msgspec
@@ -104,3 +106,27 @@ def test_odd_keys_are_quoted_in_paths() -> None:
 def test_encode_round_trips() -> None:
     cmd = PlaceOrder(customer_id=1, items=["a"], total=2.0, lines=[Line("x", 1)])
     assert CODEC.decode(CODEC.encode(cmd)) == cmd
+
+
+class Tagged(Command):
+    counts: Sequence[int]
+    labels: Mapping[str, int]
+    flags: AbstractSet[str] = frozenset()
+    queue: MutableSequence[int] = msgspec.field(default_factory=list)
+
+
+def test_abstract_container_fields_report_every_bad_item() -> None:
+    codec = Codec(Tagged, "shop:tagged")
+    with pytest.raises(ValidationError) as info:
+        codec.decode(
+            b'{"counts": [1, "a", 2, "b"], "labels": {"k": "x", "j": "y"},'
+            b' "flags": ["ok", 3], "queue": [1, "z"]}'
+        )
+    assert {e.path for e in info.value.errors} == {
+        "$.counts[1]",
+        "$.counts[3]",
+        "$.labels.k",
+        "$.labels.j",
+        "$.flags[1]",
+        "$.queue[1]",
+    }
