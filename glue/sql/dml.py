@@ -493,6 +493,14 @@ def select_where(
                 where.append(f"{name} IN ({', '.join(bind(v) for v in values)})")
             else:
                 where.append(f"{name} = ANY({bind(values)}::{codec.pg_type(column)}[])")
+        elif dialect == "sqlite":
+            # Case-sensitive, as LIKE is on PostgreSQL (SQLite's LIKE is not).
+            text = str(value)
+            if lookup == "startswith":
+                length = bind(len(text))
+                where.append(f"substr({name}, 1, {length}) = {bind(text)}")
+            else:
+                where.append(f"instr({name}, {bind(text)}) > 0")
         else:
             escaped = str(value).replace("\\", "\\\\").replace("%", "\\%")
             escaped = escaped.replace("_", "\\_")

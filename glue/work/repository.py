@@ -262,12 +262,20 @@ def _sorter(column: str) -> Callable[[Row], tuple[bool, Any]]:
 
 
 def _predicate(column: str, lookup: str, value: Any) -> Callable[[Row], bool]:
-    """The in-memory twin of a SQL lookup, for rows pending in the unit."""
+    """The in-memory twin of a SQL lookup, for rows pending in the unit.
+
+    As in SQL, a NULL column matches no comparison, ``in`` list or pattern; only
+    ``eq None`` / ``ne None`` (``IS [NOT] NULL``) and ``isnull`` test for NULL.
+    """
     match lookup:
+        case "eq" if value is None:
+            return lambda row: row[column] is None
+        case "ne" if value is None:
+            return lambda row: row[column] is not None
         case "eq":
-            return lambda row: row[column] == value
+            return lambda row: row[column] is not None and row[column] == value
         case "ne":
-            return lambda row: row[column] != value
+            return lambda row: row[column] is not None and row[column] != value
         case "gt":
             return lambda row: row[column] is not None and row[column] > value
         case "gte":
@@ -277,11 +285,15 @@ def _predicate(column: str, lookup: str, value: Any) -> Callable[[Row], bool]:
         case "lte":
             return lambda row: row[column] is not None and row[column] <= value
         case "in":
-            options = list(value)
-            return lambda row: row[column] in options
+            options = [option for option in value if option is not None]
+            return lambda row: row[column] is not None and row[column] in options
         case "isnull":
             return lambda row: (row[column] is None) == bool(value)
         case "startswith":
-            return lambda row: str(row[column] or "").startswith(str(value))
+            prefix = str(value)
+            return lambda row: (
+                row[column] is not None and str(row[column]).startswith(prefix)
+            )
         case _:
-            return lambda row: str(value) in str(row[column] or "")
+            part = str(value)
+            return lambda row: row[column] is not None and part in str(row[column])

@@ -185,3 +185,40 @@ async def test_misuse_is_explained() -> None:
 
     with pytest.raises(ConfigurationError, match="Nameless has no schema"):
         Nameless()
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        ({"note__ne": "x"}, [1]),
+        ({"note__eq": None}, [2, 3]),
+        ({"note__ne": None}, [1, 4]),
+        ({"note__in": [None, "y"]}, [1]),
+        ({"note__startswith": ""}, [1, 4]),
+        ({"note__contains": ""}, [1, 4]),
+        ({"note__contains": "Y"}, []),
+        ({"customer__startswith": "A"}, []),
+        ({"customer__contains": "d"}, [1, 3]),
+    ],
+)
+async def test_query_matches_pending_rows_as_the_database_matches_stored_ones(
+    manager: ConnectionManager, filters: dict[str, object], expected: list[int]
+) -> None:
+    """SQL's rules either way: NULL matches no comparison, list or pattern, and
+    patterns are case-sensitive on both databases."""
+    notes = {1: "y", 2: None, 3: None, 4: "x"}
+    customers = {1: "ada", 2: "bob", 3: "ada", 4: "cy"}
+    async with UnitOfWork(manager):
+        repo = OrderRepository()
+        for i in (1, 2):
+            await repo.create(
+                {"id": i, "customer": customers[i], "total": 1.0, "note": notes[i]}
+            )
+    async with UnitOfWork(manager):
+        repo = OrderRepository()
+        for i in (3, 4):  # pending in this unit, never written
+            await repo.create(
+                {"id": i, "customer": customers[i], "total": 1.0, "note": notes[i]}
+            )
+        found = await repo.query(filters, order_by=["id"])
+        assert [o.id for o in found] == expected
