@@ -61,13 +61,15 @@ class Registry:
             glue.ConfigurationError: nothing is; call init_default_containers().
         """
         if key not in self._instances:
-            factory = self._factories.pop(key, None)
+            factory = self._factories.get(key)
             if factory is None:
                 raise ConfigurationError(
                     f"no {key.__name__} in Container.{self._kind}; call "
                     "init_default_containers() or register one"
                 )
+            # A factory that raises stays registered: the next get tries again.
             self._instances[key] = factory()
+            del self._factories[key]
         return cast("_T", self._instances[key])
 
     def __contains__(self, key: object) -> bool:

@@ -61,6 +61,24 @@ def test_registries_explain_what_is_missing_and_build_lazily() -> None:
     assert len(built) == 1
 
 
+def test_a_factory_that_fails_reports_its_own_error_each_time() -> None:
+    attempts: list[int] = []
+
+    def factory() -> ConnectionManager:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise ConfigurationError("the database is not configured yet")
+        return ConnectionManager()
+
+    Container.services.register_factory(ConnectionManager, factory)
+    for _ in range(2):
+        with pytest.raises(ConfigurationError, match="not configured yet"):
+            Container.services.get(ConnectionManager)
+    manager = Container.services.get(ConnectionManager)
+    assert Container.services.get(ConnectionManager) is manager
+    assert len(attempts) == 3
+
+
 def test_async_aliases_name_the_same_classes() -> None:
     assert connections.AsyncConnectionManager is connections.ConnectionManager
     assert connections.DefaultAsyncConnectionPool is connections.DefaultConnectionPool
