@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from ..connections.abc import ConnectionPool
-from ..errors import ConcurrencyConflict
 from ..schema.model import ETAG, Schema
 from ..sql import dml
 from ..state.identity import Changeset, Key, Row, RowKind, Tracked
@@ -280,6 +279,4 @@ async def _pin_update(conn: Connection, batch: Batch) -> None:
 
 
 def _conflict(batch: Batch, missed: list[Tracked]) -> None:
-    tracked = missed[0]
-    key = tracked.key[0] if len(tracked.key) == 1 else tracked.key
-    raise ConcurrencyConflict(batch.schema.name, key, tracked.held_etag)
+    raise missed[0].conflict()

@@ -29,6 +29,7 @@ from typing import Any
 import msgspec
 from pyrsistent import PMap, pmap
 
+from ..errors import ConcurrencyConflict
 from ..schema.model import ETAG, Schema
 
 __all__ = ["Changeset", "IdentityMap", "Key", "Row", "RowKind", "Tracked"]
@@ -90,6 +91,13 @@ class Tracked(msgspec.Struct, frozen=True, gc=False):
     def held_etag(self) -> str | None:
         """The etag the database should still have: the stored row's."""
         return None if self.stored is None else self.stored.get(ETAG)
+
+    def conflict(self, expected: str | None = None) -> ConcurrencyConflict:
+        """The error for this row having changed: its table, its key (a single
+        value for a one-column key) and ``expected``, the held etag by default."""
+        key = self.key[0] if len(self.key) == 1 else self.key
+        held = self.held_etag if expected is None else expected
+        return ConcurrencyConflict(self.schema.name, key, held)
 
 
 class Changeset(msgspec.Struct, frozen=True):

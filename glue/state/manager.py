@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Final
 import anyio
 import msgspec
 
-from ..errors import ConcurrencyConflict, IntegrityError, NotFound, SchemaError
+from ..errors import IntegrityError, NotFound, SchemaError
 from ..schema.model import DELETED_AT, ETAG, SYSTEM_COLUMNS, Schema
 from .identity import Changeset, IdentityMap, Key, Row, Tracked
 from .mutations import Delete, Insert, Mutation, Update, Upsert
@@ -702,7 +702,7 @@ def _check_etag(tracked: Tracked, etag: str | None) -> None:
     if held is None and tracked.current is not None:
         held = tracked.current.get(ETAG)
     if etag != held:
-        raise ConcurrencyConflict(tracked.schema.name, tracked.key, etag)
+        raise tracked.conflict(etag)
 
 
 _ETAG_ONLY: Final = (ETAG,)

@@ -436,7 +436,7 @@ class UnitOfWork:
                 schema = rows[0].schema
                 async with self._route(schema.name).acquire() as conn:
                     found = await _select(conn, schema, [t.key for t in rows])
-                fresh = {tuple(r[c] for c in schema.primary_key): r for r in found}
+                fresh = {schema.key_of(r): r for r in found}
                 for tracked in rows:
                     row = fresh.get(tracked.key)
                     if tracked.stored is None:
@@ -444,8 +444,7 @@ class UnitOfWork:
                     else:
                         stale = row is None or row.get(ETAG) != tracked.held_etag
                     if stale:
-                        key = tracked.key[0] if len(tracked.key) == 1 else tracked.key
-                        return ConcurrencyConflict(schema.name, key, tracked.held_etag)
+                        return tracked.conflict()
         except GlueError as exc:
             _log.warning(
                 "could not read guarded rows again after a failed commit",
