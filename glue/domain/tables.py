@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 
     from ..connections.abc import ConnectionPool
     from ..state.identity import Row
-    from ..state.mutations import Mutation
 
 __all__ = ["DEFAULT_DATABASE", "DomainState", "DomainUnit", "Table", "TableAccess"]
 
@@ -124,10 +123,6 @@ class DomainState(StateManager):
     def track(self, schema: Schema, rows: Iterable[Mapping[str, Any]]) -> list[Row]:
         self._access.check(schema)
         return super().track(schema, rows)
-
-    async def apply(self, mutation: Mutation) -> Row | None:
-        self._access.check(mutation.schema)
-        return await super().apply(mutation)
 
     async def insert(self, schema: Schema, values: Mapping[str, Any]) -> Row:
         self._access.check(schema)

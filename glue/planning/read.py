@@ -71,7 +71,7 @@ from .tasks import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
 
     from ..connections.abc import ConnectionPool
     from ..connections.manager import ConnectionManager
@@ -263,20 +263,6 @@ def _group(tasks: Sequence[Task]) -> Task:
     return tasks[0] if len(tasks) == 1 else GroupTask(children=tuple(tasks))
 
 
-def _field_refs(node: Condition | Conditions) -> Iterator[FieldReference]:
-    if isinstance(node, Conditions):
-        yield from node.field_references()
-    else:
-        yield from node.field_references()
-
-
-def _subqueries(node: Condition | Conditions) -> Iterator[SubQueryStatement]:
-    if isinstance(node, Conditions):
-        yield from node.subqueries()
-    else:
-        yield from node.subqueries()
-
-
 class _SelectPlanner:
     """Plans one SELECT whose tables live in several databases."""
 
@@ -394,8 +380,8 @@ class _SelectPlanner:
 
     def _refs(self, node: Condition | Conditions) -> set[str]:
         """The tables of this statement a condition reads, subqueries included."""
-        refs = {r.table_name or "?" for r in _field_refs(node)}
-        for sub in _subqueries(node):
+        refs = {r.table_name or "?" for r in node.field_references()}
+        for sub in node.subqueries():
             refs |= self._free_refs(sub.query, [], [])
         return refs
 
@@ -406,7 +392,7 @@ class _SelectPlanner:
         refs = self._refs(node)
         if not refs or not refs <= unit.refs:
             return False
-        for sub in _subqueries(node):
+        for sub in node.subqueries():
             if self.planner._home(sub.query) is not unit.pool:
                 return False
         return True
@@ -559,7 +545,7 @@ class _SelectPlanner:
                     if inner is not None:
                         needed.append(inner)
         for part in memory_parts:
-            needed += list(_field_refs(part))
+            needed += list(part.field_references())
         for ref in needed:
             if ref.table_name not in unit_of:
                 raise QueryError(
@@ -663,7 +649,7 @@ class _SelectPlanner:
         units: list[_Unit],
     ) -> list[tuple[SubqueryInput, Task]]:
         found: list[SubQueryStatement] = [
-            sub for part in parts for sub in _subqueries(part)
+            sub for part in parts for sub in part.subqueries()
         ]
         pushed = {id(a) for u in units for a in u.annotations}
         found += [

@@ -156,6 +156,16 @@ class Check(msgspec.Struct, frozen=True, kw_only=True, tag="check"):
 
 Constraint = Unique | ForeignKey | Check
 
+# The system columns, built once: all_columns runs on hot paths.
+_ETAG_COLUMNS = (Column(name=ETAG, type=ColumnType.TEXT),)
+_AUDIT_COLUMNS = (
+    Column(name="created_at", type=ColumnType.DATETIME),
+    Column(name="updated_at", type=ColumnType.DATETIME),
+    Column(name="created_by", type=ColumnType.TEXT, nullable=True),
+    Column(name="updated_by", type=ColumnType.TEXT, nullable=True),
+)
+_DELETED_COLUMNS = (Column(name=DELETED_AT, type=ColumnType.DATETIME, nullable=True),)
+
 _CHECK_OPS = frozenset({">", ">=", "<", "<=", "<>"})
 
 
@@ -217,21 +227,14 @@ class Schema(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def all_columns(self) -> tuple[Column, ...]:
         """The user's columns followed by the system columns glue maintains."""
-        extra: list[Column] = []
+        columns = self.columns
         if self.versioned:
-            extra.append(Column(name=ETAG, type=ColumnType.TEXT))
+            columns += _ETAG_COLUMNS
         if self.audit:
-            extra += [
-                Column(name="created_at", type=ColumnType.DATETIME),
-                Column(name="updated_at", type=ColumnType.DATETIME),
-                Column(name="created_by", type=ColumnType.TEXT, nullable=True),
-                Column(name="updated_by", type=ColumnType.TEXT, nullable=True),
-            ]
+            columns += _AUDIT_COLUMNS
         if self.soft_delete:
-            extra.append(
-                Column(name=DELETED_AT, type=ColumnType.DATETIME, nullable=True)
-            )
-        return self.columns + tuple(extra)
+            columns += _DELETED_COLUMNS
+        return columns
 
     @property
     def column_names(self) -> tuple[str, ...]:
