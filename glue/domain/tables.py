@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from ..connections.abc import ConnectionPool
     from ..state.identity import Row
+    from ..state.manager import Clock
 
 __all__ = ["DEFAULT_DATABASE", "DomainState", "DomainUnit", "Table", "TableAccess"]
 
@@ -176,5 +177,8 @@ class DomainUnit(UnitOfWork):
     """
 
     def __init__(self, access: TableAccess, *, actor: str | None = None) -> None:
+        self._access = access
         super().__init__(access.pool, actor=actor)
-        self.state = DomainState(access, loader=self._load, actor=actor)
+
+    def _new_state(self, actor: str | None, clock: Clock | None) -> StateManager:
+        return DomainState(self._access, loader=self._load, actor=actor, clock=clock)

@@ -220,8 +220,12 @@ class UnitOfWork:
         self._binding: UnitBinding | None = None
         # What earlier `flush` calls wrote: their guards count at commit too.
         self._flushed: list[Changeset] = []
-        self.state = StateManager(loader=self._load, actor=actor, clock=clock)
+        self.state = self._new_state(actor, clock)
         """The unit's state manager: its identity map and pending changes."""
+
+    def _new_state(self, actor: str | None, clock: Clock | None) -> StateManager:
+        """Build the unit's state manager; a subclass may build its own kind."""
+        return StateManager(loader=self._load, actor=actor, clock=clock)
 
     @property
     def status(self) -> UnitState:
