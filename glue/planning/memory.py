@@ -63,6 +63,7 @@ from ..query.model import (
     Sum,
 )
 from ..schema.model import ColumnType
+from ..sql.dialect import coerce
 from .tasks import InputColumn, JoinStep, SelectStep, SetStep
 
 __all__ = [
@@ -103,18 +104,7 @@ def run_step(step: SelectStep | SetStep, results: Results) -> list[Row]:
 
 def _typed(value: Any, column_type: ColumnType | None) -> Any:
     """A constant as the column it meets holds it (the compiler's conversion)."""
-    if value is None or column_type is None:
-        return value
-    python_type = column_type.python_type
-    if python_type is None:
-        return value
-    try:
-        converted = msgspec.convert(value, python_type, strict=False)
-    except msgspec.ValidationError:
-        raise QueryError(f"{value!r} is not a valid {column_type} value") from None
-    if isinstance(converted, dt.datetime) and converted.tzinfo is None:
-        converted = converted.replace(tzinfo=dt.UTC)
-    return converted
+    return value if column_type is None else coerce(value, column_type)
 
 
 def _text(value: Any) -> str:

@@ -228,14 +228,7 @@ class QueryPlanner:
         planned = [self._plan(part) for part in parts]
         order_by = []
         for order in statement.order_by:
-            name = order.field.output_name
-            if order.field.table_name and statement.only is not None:
-                for item in statement.only:
-                    if (
-                        item.table_name == order.field.table_name
-                        and item.field == order.field.field
-                    ):
-                        name = item.output_name
+            name = statement.order_output_name(order)
             order_by.append(
                 OrderByQuery(
                     field=FieldReference.of("", name), direction=order.direction

@@ -341,6 +341,20 @@ class QueryStatement(msgspec.Struct, frozen=True, kw_only=True):
             self, set_operations=(*self.set_operations, operation)
         )
 
+    def order_output_name(self, order: OrderByQuery) -> str:
+        """The output column an ORDER BY of this statement's combined rows (a set
+        operation's) names: a selected field's alias when the order names that
+        field by its table, else the field's own output name."""
+        name = order.field.output_name
+        if order.field.table_name and self.only is not None:
+            for item in self.only:
+                if (
+                    item.table_name == order.field.table_name
+                    and item.field == order.field.field
+                ):
+                    name = item.output_name
+        return name
+
     def union(self, other: QueryStatement) -> QueryStatement:
         """This statement's rows and ``other``'s, without duplicates."""
         return self._combine(SetOperator.UNION, other)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
-from ..errors import SchemaError
+from ..errors import QueryError, SchemaError
 from ..schema.model import ColumnType, check_identifier
 
 if TYPE_CHECKING:
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Convert",
     "SQL_TYPES",
+    "coerce",
     "decoder",
     "encoder",
     "is_identity",
@@ -153,6 +154,26 @@ _DECODERS: Final[dict[Dialect, dict[ColumnType, Convert]]] = {
         ColumnType.JSON: _json_in,
     },
 }
+
+
+def coerce(value: Any, column_type: ColumnType, place: str = "") -> Any:
+    """A constant as a column of ``column_type`` holds it (``"7"`` for an INTEGER
+    column is 7; a naive datetime is UTC). The compiler binds it so, and the
+    in-memory planner compares with it so: both must agree.
+
+    Raises:
+        glue.QueryError: the value cannot be one of that column's, naming ``place``.
+    """
+    python_type = column_type.python_type
+    if value is None or python_type is None:
+        return value
+    try:
+        value = msgspec.convert(value, python_type, strict=False)
+    except msgspec.ValidationError:
+        where = f"{place}: " if place else ""
+        problem = f"{value!r} is not a valid {column_type} value"
+        raise QueryError(where + problem) from None
+    return _utc(value)
 
 
 def encoder(dialect: Dialect, column_type: ColumnType) -> Convert:

@@ -48,7 +48,7 @@ from ..query.model import (
     ValueAnnotation,
 )
 from ..schema.model import ColumnType, Schema, check_identifier
-from .dialect import decoder, encoder, is_identity
+from .dialect import coerce, decoder, encoder, is_identity
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
@@ -316,14 +316,7 @@ class QueryCompiler:
         names = {c.name for c in columns}
         keys: list[str] = []
         for order in statement.order_by:
-            name = order.field.output_name
-            if order.field.table_name and statement.only is not None:
-                for item in statement.only:
-                    if (
-                        item.table_name == order.field.table_name
-                        and item.field == order.field.field
-                    ):
-                        name = item.output_name
+            name = statement.order_output_name(order)
             if name not in names:
                 raise QueryError(
                     f"order by of a set operation: {name!r} is not a selected "
@@ -845,12 +838,4 @@ class QueryCompiler:
             return value
         if column_type is None:
             return value
-        python_type = column_type.python_type
-        if python_type is not None:
-            try:
-                value = msgspec.convert(value, python_type, strict=False)
-            except msgspec.ValidationError:
-                raise QueryError(
-                    f"{place}: {value!r} is not a valid {column_type} value"
-                ) from None
-        return encoder(self.dialect, column_type)(value)
+        return encoder(self.dialect, column_type)(coerce(value, column_type, place))
