@@ -25,6 +25,7 @@ from ..connections.abc import Connection, ConnectionPool
 from ..errors import SchemaError
 from ..schema.model import ColumnType, Index, Schema
 from ..sql import ddl
+from ..sql.dialect import SQL_TYPES
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
@@ -261,7 +262,7 @@ class SchemaCommandService:
 
 
 _SQLITE_NAMES: dict[str, ColumnType] = {
-    **{name: column_type for column_type, name in ddl.SQLITE_TYPES.items()},
+    **{name: column_type for column_type, name in SQL_TYPES["sqlite"].items()},
     "INT": ColumnType.INTEGER,
     "BIGINT": ColumnType.INTEGER,
     "FLOAT": ColumnType.FLOAT,

@@ -6,17 +6,17 @@ defaults and check values become SQL literals, and only plain ones are accepted:
 None, bools, numbers and text (quotes doubled); other values are first encoded
 to text the way the dialect stores them.
 
-On SQLite each column is declared with a type name that keeps the affinity
-:data:`glue.sql.dialect.SQL_TYPES` gives it and also names the portable type
-(``DATETIME_TEXT``, ``BOOLEAN_INTEGER``...), so :class:`SchemaQueryService` reads
-back the same :class:`ColumnType` on both databases. SQLite cannot add or drop a
+Column types are :data:`glue.sql.dialect.SQL_TYPES`; on SQLite those names also
+name the portable type (``DATETIME_TEXT``, ``BOOLEAN_INTEGER``...), so
+:class:`SchemaQueryService` reads back the same :class:`ColumnType` on both
+databases. SQLite cannot add or drop a
 constraint in place: :func:`rebuild_table` copies the table into its new shape.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from ..schema.model import Constraint
 
 __all__ = [
-    "SQLITE_TYPES",
     "add_column",
     "add_constraint",
     "create_index",
@@ -43,28 +42,11 @@ __all__ = [
     "sql_type",
 ]
 
-SQLITE_TYPES: Final[dict[ColumnType, str]] = {
-    ColumnType.INTEGER: "INTEGER",
-    ColumnType.FLOAT: "REAL",
-    ColumnType.DECIMAL: "DECIMAL_TEXT",
-    ColumnType.TEXT: "TEXT",
-    ColumnType.BOOLEAN: "BOOLEAN_INTEGER",
-    ColumnType.DATETIME: "DATETIME_TEXT",
-    ColumnType.DATE: "DATE_TEXT",
-    ColumnType.UUID: "UUID_TEXT",
-    ColumnType.BYTES: "BLOB",
-    ColumnType.JSON: "JSON_TEXT",
-}
-"""The type names glue declares on SQLite: same affinity as ``SQL_TYPES``
-(names holding ``INT`` get INTEGER affinity, ``TEXT`` TEXT), portable type kept."""
-
 _ON_DELETE = frozenset({"NO ACTION", "RESTRICT", "CASCADE", "SET NULL", "SET DEFAULT"})
 
 
 def sql_type(dialect: Dialect, column_type: ColumnType) -> str:
     """The type name glue declares for ``column_type`` in ``dialect``."""
-    if dialect == "sqlite":
-        return SQLITE_TYPES[column_type]
     try:
         return SQL_TYPES[dialect][column_type]
     except KeyError:

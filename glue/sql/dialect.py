@@ -33,17 +33,20 @@ __all__ = [
 ]
 
 SQL_TYPES: Final[dict[Dialect, dict[ColumnType, str]]] = {
+    # SQLite: each name keeps the storage affinity the value needs (a name holding
+    # INT gets INTEGER affinity, one holding TEXT gets TEXT) and also names the
+    # portable type, so a table's columns read back as the same ColumnType.
     "sqlite": {
         ColumnType.INTEGER: "INTEGER",
         ColumnType.FLOAT: "REAL",
-        ColumnType.DECIMAL: "TEXT",
+        ColumnType.DECIMAL: "DECIMAL_TEXT",
         ColumnType.TEXT: "TEXT",
-        ColumnType.BOOLEAN: "INTEGER",
-        ColumnType.DATETIME: "TEXT",
-        ColumnType.DATE: "TEXT",
-        ColumnType.UUID: "TEXT",
+        ColumnType.BOOLEAN: "BOOLEAN_INTEGER",
+        ColumnType.DATETIME: "DATETIME_TEXT",
+        ColumnType.DATE: "DATE_TEXT",
+        ColumnType.UUID: "UUID_TEXT",
         ColumnType.BYTES: "BLOB",
-        ColumnType.JSON: "TEXT",
+        ColumnType.JSON: "JSON_TEXT",
     },
     "postgres": {
         ColumnType.INTEGER: "BIGINT",
