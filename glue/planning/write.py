@@ -25,11 +25,18 @@ from ..sql import dml
 from ..state.identity import Changeset, Key, Row, RowKind, Tracked
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from ..connections.abc import Connection, Dialect, Statement
 
-__all__ = ["Batch", "ConnectionWrites", "WritePlan", "flush", "plan_writes"]
+__all__ = [
+    "Batch",
+    "ConnectionWrites",
+    "WritePlan",
+    "flush",
+    "plan_writes",
+    "select_rows",
+]
 
 _CURRENT = operator.attrgetter("current")
 
@@ -255,20 +262,30 @@ async def _flush_sqlite(conn: Connection, batches: tuple[Batch, ...]) -> None:
             _conflict(batch, missed)
 
 
+async def select_rows(
+    conn: Connection, schema: Schema, keys: Sequence[Key], *, for_update: bool = False
+) -> list[dict[str, Any]]:
+    """Read the rows of ``keys`` (in chunks the database accepts), decoded.
+
+    Args:
+        for_update: lock them until the transaction ends (PostgreSQL).
+    """
+    dialect = conn.dialect
+    rows: list[dict[str, Any]] = []
+    for statement in dml.select_by_keys(dialect, schema, keys, for_update=for_update):
+        result = await conn.fetch(statement.sql, statement.params)
+        rows += dml.decode_rows(dialect, schema, result.rows)
+    return rows
+
+
 async def _pin_update(conn: Connection, batch: Batch) -> None:
     """Find which rows of a short UPDATE did not match, by reading them back.
 
     A row that matched now carries its new etag (or, unversioned, exists).
     """
-    schema, dialect = batch.schema, conn.dialect
-    decode = dml.row_decoder(dialect, schema)
-    seen: dict[Key, Any] = {}
-    keys = [t.key for t in batch.rows]
-    for statement in dml.select_by_keys(dialect, schema, keys):
-        result = await conn.fetch(statement.sql, statement.params)
-        for values in result.rows:
-            row = decode(values)
-            seen[schema.key_of(row)] = row.get(ETAG, True)
+    schema = batch.schema
+    found = await select_rows(conn, schema, [t.key for t in batch.rows])
+    seen: dict[Key, Any] = {schema.key_of(row): row.get(ETAG, True) for row in found}
     missed = []
     for tracked in batch.rows:
         etag = seen.get(tracked.key)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..sql import dml
+from ..planning.write import select_rows
 from ..state.manager import normalize_key
 from ..work.transaction import Transaction
 from ..work.unit import UnitOfWork
@@ -161,14 +161,7 @@ class LockCommandService:
         """
         conn = await transaction.connection(self._route(schema.name))
         wanted = [normalize_key(schema, key) for key in keys]
-        decode = dml.row_decoder(conn.dialect, schema)
-        rows = []
-        for statement in dml.select_by_keys(
-            conn.dialect, schema, wanted, for_update=True
-        ):
-            result = await conn.fetch(statement.sql, statement.params)
-            rows += [decode(values) for values in result.rows]
-        return rows
+        return await select_rows(conn, schema, wanted, for_update=True)
 
     async def advisory_lock(
         self, transaction: Transaction, database: str, key: int

@@ -38,9 +38,8 @@ from ..errors import (
     DatabaseError,
     GlueError,
 )
-from ..planning.write import WritePlan, flush, plan_writes
+from ..planning.write import WritePlan, flush, plan_writes, select_rows
 from ..schema.model import ETAG
-from ..sql import dml
 from ..state.identity import RowKind
 from ..state.manager import StateManager, normalize_key
 from .transaction import Transaction
@@ -278,7 +277,7 @@ class UnitOfWork:
         conn = await self._transaction.connection(pool)
         state = self.state
         wanted = [normalize_key(schema, key) for key in keys]
-        rows = await _select(conn, schema, wanted, for_update=True)
+        rows = await select_rows(conn, schema, wanted, for_update=True)
         return state.track(schema, rows)
 
     async def flush(self) -> Changeset:
@@ -439,7 +438,7 @@ class UnitOfWork:
             for rows in tables.values():
                 schema = rows[0].schema
                 async with self._route(schema.name).acquire() as conn:
-                    found = await _select(conn, schema, [t.key for t in rows])
+                    found = await select_rows(conn, schema, [t.key for t in rows])
                 fresh = {schema.key_of(r): r for r in found}
                 for tracked in rows:
                     row = fresh.get(tracked.key)
@@ -461,20 +460,9 @@ class UnitOfWork:
         pool = self._route(schema.name)
         joined = self._transaction.joined(pool)
         if joined is not None:
-            return await _select(joined, schema, keys)
+            return await select_rows(joined, schema, keys)
         async with pool.acquire() as conn:
-            return await _select(conn, schema, keys)
-
-
-async def _select(
-    conn: Connection, schema: Schema, keys: Sequence[Key], *, for_update: bool = False
-) -> list[dict[str, Any]]:
-    dialect = conn.dialect
-    rows: list[dict[str, Any]] = []
-    for statement in dml.select_by_keys(dialect, schema, keys, for_update=for_update):
-        result = await conn.fetch(statement.sql, statement.params)
-        rows += dml.decode_rows(dialect, schema, result.rows)
-    return rows
+            return await select_rows(conn, schema, keys)
 
 
 def _one_shot(plan: WritePlan) -> bool:
