@@ -128,6 +128,28 @@ def _on_thread(
     return cast("Awaitable[_T]", hop)
 
 
+def _in_savepoint(
+    body: Callable[[sqlite3.Connection], _T],
+) -> Callable[[sqlite3.Connection], _T]:
+    """``body`` run all or none, inside a savepoint (which nests in a transaction,
+    and is a transaction of its own outside one)."""
+
+    def run(db: sqlite3.Connection) -> _T:
+        db.execute("SAVEPOINT glue_steps").close()
+        try:
+            result = body(db)
+        except BaseException:
+            # Undo, but let the body's error be the one that surfaces.
+            with suppress(sqlite3.Error):
+                db.execute("ROLLBACK TO glue_steps").close()
+                db.execute("RELEASE glue_steps").close()
+            raise
+        db.execute("RELEASE glue_steps").close()
+        return result
+
+    return run
+
+
 @functools.lru_cache(maxsize=256)
 def _pattern(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
@@ -369,19 +391,12 @@ class SqliteConnection:
         sql = f"INSERT INTO {_quote(table)} ({names}) VALUES ({marks})"  # noqa: S608
 
         def run(db: sqlite3.Connection) -> int:
-            db.execute("SAVEPOINT glue_copy")
-            try:
-                cursor = db.executemany(sql, records)
-                count = _rowcount(cursor)
-                cursor.close()
-            except BaseException:
-                db.execute("ROLLBACK TO glue_copy")
-                db.execute("RELEASE glue_copy")
-                raise
-            db.execute("RELEASE glue_copy")
+            cursor = db.executemany(sql, records)
+            count = _rowcount(cursor)
+            cursor.close()
             return count
 
-        return await self._call(run)
+        return await self._call(_in_savepoint(run))
 
     async def batch(self, statements: Sequence[Statement]) -> list[int]:
         """Run statements in order, all or none, in one thread hop.
@@ -394,24 +409,17 @@ class SqliteConnection:
         """
 
         def run(db: sqlite3.Connection) -> list[int]:
-            db.execute("SAVEPOINT glue_batch")
-            try:
-                counts = []
-                for statement in statements:
-                    if statement.many is not None:
-                        cursor = db.executemany(statement.sql, statement.many)
-                    else:
-                        cursor = db.execute(statement.sql, statement.params)
-                    counts.append(_rowcount(cursor))
-                    cursor.close()
-            except BaseException:
-                db.execute("ROLLBACK TO glue_batch")
-                db.execute("RELEASE glue_batch")
-                raise
-            db.execute("RELEASE glue_batch")
+            counts = []
+            for statement in statements:
+                if statement.many is not None:
+                    cursor = db.executemany(statement.sql, statement.many)
+                else:
+                    cursor = db.execute(statement.sql, statement.params)
+                counts.append(_rowcount(cursor))
+                cursor.close()
             return counts
 
-        return await self._call(run)
+        return await self._call(_in_savepoint(run))
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
