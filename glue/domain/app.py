@@ -32,7 +32,7 @@ from ..services.dal import Dal
 from ..services.reads import DataQueryService
 from ..services.schema import SchemaCommandService
 from ..work.unit import UnitState
-from .bus import Bus, _actor_name
+from .bus import Bus
 from .registry import DomainScope, Registry
 from .tables import DomainUnit, TableAccess
 
@@ -169,12 +169,7 @@ class App:
         Raises:
             glue.ContextError: the app has no domain of that name.
         """
-        scope = self.registry.domains.get(domain)
-        if scope is None:
-            raise ContextError(
-                f"no domain named {domain!r} in this app "
-                f"(domains: {', '.join(self.registry.domains) or 'none'})"
-            )
+        scope = self._scope(domain)
         return Dal(scope.services)
 
     @property
@@ -207,6 +202,15 @@ class App:
                 return command
         decoded: Command = codec.decode(payload)
         return decoded
+
+    def _scope(self, domain: str) -> DomainScope:
+        scope = self.registry.domains.get(domain)
+        if scope is None:
+            raise ContextError(
+                f"no domain named {domain!r} in this app "
+                f"(domains: {', '.join(self.registry.domains) or 'none'})"
+            )
+        return scope
 
     def context(
         self,
@@ -245,12 +249,7 @@ class App:
             return Context(
                 actor=actor, request_id=request_id, meta=meta, deadline=deadline
             )
-        scope = self.registry.domains.get(domain)
-        if scope is None:
-            raise ContextError(
-                f"no domain named {domain!r} in this app "
-                f"(domains: {', '.join(self.registry.domains) or 'none'})"
-            )
+        scope = self._scope(domain)
         return Context(
             actor=actor,
             request_id=request_id,
@@ -443,14 +442,9 @@ class _ScopeHooks:
     def open_unit(self) -> UnitOfWork:
         work = self._work
         if work is None:
-            access = self._scope.access
-            if access is None:
-                raise ContextError(
-                    f"a context of domain {self._scope.name!r} has a unit of work "
-                    "only while its App is open and has databases: give them "
-                    "with `App([...], databases={...})`"
-                )
-            work = self._work = DomainUnit(access, actor=_actor_name(self._actor))
+            scope = self._scope
+            who = f"a context of domain {scope.name!r}"
+            work = self._work = scope.open_unit(self._actor, who)
         return work
 
     def opened_unit(self) -> UnitOfWork | None:

@@ -53,7 +53,6 @@ from ..errors import (
 from ..log import get_logger, is_enabled
 from ..state.mutations import Mutation
 from ..work.unit import bind_unit
-from .tables import DomainUnit
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Mapping
@@ -170,13 +169,8 @@ class _Dispatch(Context):
         work = self._work
         if work is not None:
             return work
-        access = self._route.scope.access
-        if access is None:
-            raise ContextError(
-                f"{self._route.full_name} has no unit of work: its App has no "
-                "databases; give them with `App([...], databases={...})`"
-            )
-        work = self._work = DomainUnit(access, actor=_actor_name(self._actor))
+        route = self._route
+        work = self._work = route.scope.open_unit(self._actor, route.full_name)
         return work
 
     def open_unit(self) -> UnitOfWork:
@@ -635,10 +629,3 @@ async def _late(ctx: _Dispatch) -> None:
             "unit of work committed: nothing of it was written; change data in "
             "handlers"
         )
-
-
-def _actor_name(actor: Any) -> str | None:
-    """Who to stamp into audit columns: the actor's id, or the actor itself."""
-    if actor is None or isinstance(actor, str):
-        return actor
-    return str(getattr(actor, "id", actor))

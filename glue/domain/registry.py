@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 from ..context.middleware import MiddlewareChain
 from ..entities.base import Command, Event
 from ..entities.codec import Codec
-from ..errors import RegistrationError
+from ..errors import ContextError, RegistrationError
 from ..services.dal import Dal
 from ..work.retry import RetryPolicy
 from .policy import Policy
+from .tables import DomainUnit
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -100,6 +101,26 @@ class DomainScope:
         self.services = domain.services
         self.service_names = tuple(domain.service_names)
         self.dal: Callable[[Context], Dal] = functools.partial(Dal, self.services)
+
+    def open_unit(self, actor: Any, who: str) -> DomainUnit:
+        """A new unit of work over this domain's tables, stamping ``actor``.
+
+        Args:
+            actor: who is acting: its ``id`` (or itself, if a string) is stamped
+                into audit columns.
+            who: what asks, for the error (``"shop:place-order"``).
+
+        Raises:
+            glue.ContextError: the App is not open or has no databases.
+        """
+        if self.access is None:
+            raise ContextError(
+                f"{who} has no unit of work: its App has no databases, or is not "
+                "open; give them with `App([...], databases={...})`"
+            )
+        if actor is not None and not isinstance(actor, str):
+            actor = str(getattr(actor, "id", actor))
+        return DomainUnit(self.access, actor=actor)
 
 
 class CommandRoute:
