@@ -201,9 +201,6 @@ class ConnectionError(GlueError, builtins.ConnectionError):
         self.reason = reason
         super().__init__(f"database {database!r}: {reason}")
 
-    def __str__(self) -> str:
-        return str(self.args[0])
-
 
 class PoolTimeout(ConnectionError, TimeoutError):
     """No connection of a pool became free within its acquire timeout."""

@@ -66,19 +66,12 @@ from ..schema.model import ColumnType
 from ..sql.dialect import coerce
 from .tasks import InputColumn, JoinStep, SelectStep, SetStep
 
-__all__ = [
-    "Results",
-    "Row",
-    "run_select",
-    "run_set",
-    "run_step",
-    "sql_equal_rows",
-]
+__all__ = ["Row", "run_step"]
 
 Row = tuple[Any, ...]
 """One row: values in column order."""
 
-Results = Mapping[str, Sequence[Row]]
+_Results = Mapping[str, Sequence[Row]]
 """Rows by slot, as the executor keeps them."""
 
 _Truth = bool | None
@@ -87,7 +80,7 @@ _Getter = Callable[[Row], Any]
 _Subqueries = Sequence[tuple[QueryStatement, Sequence[Row]]]
 
 
-def run_step(step: SelectStep | SetStep, results: Results) -> list[Row]:
+def run_step(step: SelectStep | SetStep, results: _Results) -> list[Row]:
     """Compute one in-memory step over the results read before it.
 
     Raises:
@@ -95,8 +88,8 @@ def run_step(step: SelectStep | SetStep, results: Results) -> list[Row]:
             the step needs is missing from its inputs.
     """
     if isinstance(step, SetStep):
-        return run_set(step, results)
-    return run_select(step, results)
+        return _run_set(step, results)
+    return _run_select(step, results)
 
 
 # -- values -------------------------------------------------------------------
@@ -147,7 +140,7 @@ def _distinct(rows: Iterable[Row]) -> list[Row]:
     return list(seen.values())
 
 
-def sql_equal_rows(rows: Iterable[Row]) -> set[Row]:
+def _sql_equal_rows(rows: Iterable[Row]) -> set[Row]:
     """The rows as a set, NULLs equal to NULLs (set operations' equality)."""
     return {_hashable(row) for row in rows}
 
@@ -692,7 +685,7 @@ def _limit(rows: list[Row], limit: LimitQuery | None) -> list[Row]:
 # -- select -------------------------------------------------------------------------
 
 
-def run_select(step: SelectStep, results: Results) -> list[Row]:
+def _run_select(step: SelectStep, results: _Results) -> list[Row]:
     """Evaluate a :class:`SelectStep` over the results read before it."""
     subqueries = [(s.query, results[s.slot]) for s in step.subqueries]
 
@@ -855,7 +848,7 @@ def _grouped(
 # -- set operations ------------------------------------------------------------------
 
 
-def run_set(step: SetStep, results: Results) -> list[Row]:
+def _run_set(step: SetStep, results: _Results) -> list[Row]:
     """Evaluate a :class:`SetStep`: combine, then order and limit."""
     rows: list[Row] = list(results[step.first])
     for set_operator, slot in step.operations:
@@ -866,10 +859,10 @@ def run_set(step: SetStep, results: Results) -> list[Row]:
             case SetOperator.UNION:
                 rows = _distinct([*rows, *other])
             case SetOperator.INTERSECT:
-                members = sql_equal_rows(other)
+                members = _sql_equal_rows(other)
                 rows = _distinct(r for r in rows if _hashable(r) in members)
             case SetOperator.EXCEPT:
-                members = sql_equal_rows(other)
+                members = _sql_equal_rows(other)
                 rows = _distinct(r for r in rows if _hashable(r) not in members)
     positions = {name: n for n, name in enumerate(step.outputs)}
     keys: list[tuple[int, OrderDirection]] = []
