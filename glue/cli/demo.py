@@ -12,9 +12,6 @@ imports it from the current directory, so run it from the repository root
 
 from __future__ import annotations
 
-import importlib
-import os
-import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +29,7 @@ from ..query import (
     QueryStatement,
     SchemaReference,
 )
+from .loading import import_from_cwd
 
 if TYPE_CHECKING:
     from ..domain.app import App
@@ -44,10 +42,8 @@ _CONCURRENT_ORDERS = 8
 
 def _load_shop() -> Any:
     """Import ``domains.shop`` from the current directory."""
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
     try:
-        return importlib.import_module("domains.shop")
+        return import_from_cwd("domains.shop")
     except ImportError as exc:
         raise GlueError(
             "glue demo needs the example domains: run it from the root of the glue "

@@ -16,11 +16,24 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from ..domain.app import App
 from ..errors import ConfigurationError
 
-__all__ = ["load_app"]
+if TYPE_CHECKING:
+    from types import ModuleType
+
+__all__ = ["import_from_cwd", "load_app"]
+
+
+def import_from_cwd(name: str) -> ModuleType:
+    """Import module ``name`` with the current directory first on ``sys.path``,
+    as ``python -m`` does."""
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    return importlib.import_module(name)
 
 
 def load_app(spec: str) -> App:
@@ -43,11 +56,8 @@ def load_app(spec: str) -> App:
         raise ConfigurationError(
             f"--app {spec!r}: expected MODULE:ATTR, such as 'domains.shop.app:make_app'"
         )
-    cwd = os.getcwd()
-    if cwd not in sys.path:
-        sys.path.insert(0, cwd)
     try:
-        module = importlib.import_module(module_name)
+        module = import_from_cwd(module_name)
     except ImportError as exc:
         raise ConfigurationError(
             f"--app {spec!r}: cannot import module {module_name!r} ({exc}); "

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import logging
 import os
 import sys
 import traceback
@@ -52,6 +51,9 @@ EXIT_INVALID = 2
 """A usage error, or input that does not validate."""
 
 
+_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``glue`` command.
 
@@ -70,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.code is None or isinstance(exc.code, int):
             return exc.code or EXIT_OK
         return EXIT_ERROR
-    configure(logging.getLevelNamesMapping().get(args.log_level.upper(), logging.INFO))
+    configure(args.log_level)
     try:
         anyio.run(_work(args, actor))
         sys.stdout.flush()
@@ -163,6 +165,8 @@ def _parser() -> argparse.ArgumentParser:
     with_app.add_argument(
         "--log-level",
         default="ERROR",
+        type=str.upper,
+        choices=_LEVELS,
         help="WARNING logs failed dispatches too, DEBUG every dispatch",
     )
     with_app.add_argument(
@@ -183,7 +187,11 @@ def _parser() -> argparse.ArgumentParser:
         "demo", help="run the example shop domain on databases and narrate it"
     )
     demo.add_argument(
-        "--log-level", default="WARNING", help="DEBUG shows every dispatch"
+        "--log-level",
+        default="WARNING",
+        type=str.upper,
+        choices=_LEVELS,
+        help="DEBUG shows every dispatch",
     )
     demo.add_argument(
         "--database",

@@ -395,3 +395,9 @@ def test_a_reader_that_goes_away_is_no_traceback(seeded: object) -> None:
         err = child.stderr.read()
         code = child.wait(timeout=60)
     assert (code, err) == (1, b"")
+
+
+def test_an_unknown_log_level_is_a_usage_error(glue: Glue) -> None:
+    done = glue("schema", "--app", APP, "--log-level", "loud")
+    assert done.code == 2
+    assert "invalid choice: 'LOUD'" in done.err
