@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from ..entities.codec import field_error
 from ..errors import FieldError, ValidationError
 from ..query.model import QueryStatement
 from ..services.schema import SchemaQueryService, TableInfo
@@ -132,10 +133,9 @@ def decode_statement(payload: bytes) -> QueryStatement:
     try:
         return msgspec.json.decode(payload, type=QueryStatement)
     except msgspec.ValidationError as exc:
-        reason, sep, at = str(exc).rpartition(" - at `")
-        if reason.endswith(_UNTAGGED):
-            reason += _TAG_HINT
-        error = FieldError(at[:-1], reason) if sep else FieldError("$", str(exc))
+        error = field_error(exc, "$")
+        if error.reason.endswith(_UNTAGGED):
+            error = FieldError(error.path, error.reason + _TAG_HINT)
     except msgspec.DecodeError as exc:
         error = FieldError("$", f"malformed JSON: {exc}")
     raise ValidationError(STATEMENT, [error])

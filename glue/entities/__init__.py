@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .base import Command, Entity, EntityMeta, Event, Ok, Response, kebab_case
-from .codec import Codec, Payload
+from .codec import Codec, Payload, field_error
 
 __all__ = [
     "Codec",
@@ -14,5 +14,6 @@ __all__ = [
     "Ok",
     "Payload",
     "Response",
+    "field_error",
     "kebab_case",
 ]

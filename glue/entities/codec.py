@@ -19,7 +19,7 @@ import msgspec
 from ..errors import FieldError, ValidationError
 from .base import Entity
 
-__all__ = ["Codec", "Payload"]
+__all__ = ["Codec", "Payload", "field_error"]
 
 E = TypeVar("E", bound=Entity)
 
@@ -104,10 +104,10 @@ class Codec(Generic[E]):
             value = msgspec.json.decode(payload)
         errors: list[FieldError] = []
         _collect(self.entity, value, "$", errors)
-        return errors or [_field_error(first, "$")]
+        return errors or [field_error(first, "$")]
 
 
-def _field_error(exc: msgspec.ValidationError, path: str) -> FieldError:
+def field_error(exc: msgspec.ValidationError, path: str) -> FieldError:
     """Turn msgspec's ``"reason - at `$.x`"`` into a FieldError under ``path``."""
     reason, sep, at = str(exc).rpartition(" - at `")
     if not sep:
@@ -130,7 +130,7 @@ def _collect(tp: Any, value: object, path: str, errors: list[FieldError]) -> Non
         found = len(errors)
         _descend(_unwrap(tp), value, path, errors)
         if len(errors) == found:
-            errors.append(_field_error(exc, path))
+            errors.append(field_error(exc, path))
 
 
 def _descend(tp: Any, value: object, path: str, errors: list[FieldError]) -> None:
