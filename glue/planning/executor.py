@@ -149,10 +149,12 @@ class PlanExecutor:
 
     async def fetch(self, task: SqlTask, results: Mapping[str, list[Row]]) -> list[Row]:
         """Run one SQL task and return its decoded rows."""
-        statement = self.statement_of(task, results)
-        if statement is None:
-            return []
-        compiled = QueryCompiler(task.dialect, self.schemas).compile(statement)
+        compiled = task.compiled
+        if compiled is None:
+            statement = self.statement_of(task, results)
+            if statement is None:
+                return []
+            compiled = QueryCompiler(task.dialect, self.schemas).compile(statement)
         pool = self.manager.get_connection_pool(task.route)
         async with pool.acquire() as conn:
             result = await conn.fetch(compiled.sql, compiled.params)

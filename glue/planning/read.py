@@ -205,6 +205,7 @@ class QueryPlanner:
             statement=statement,
             key_filters=tuple(key_filters),
             columns=tuple(c.name for c in compiled.columns),
+            compiled=None if key_filters else compiled,
         )
         return task, compiled
 

@@ -34,6 +34,7 @@ from ..query.model import (
     SetOperator,
 )
 from ..schema.model import ColumnType
+from ..sql.query import CompiledQuery
 
 __all__ = [
     "ChainTask",
@@ -86,6 +87,8 @@ class SqlTask(msgspec.Struct, frozen=True, kw_only=True, tag="sql"):
         statement: what to read.
         key_filters: keys from earlier tasks that narrow the read.
         columns: the names of the columns it returns, in order.
+        compiled: the statement compiled when planned, when no key filter will
+            change it: a cached plan runs it without compiling again.
     """
 
     slot: str
@@ -95,6 +98,7 @@ class SqlTask(msgspec.Struct, frozen=True, kw_only=True, tag="sql"):
     statement: QueryStatement
     key_filters: tuple[KeyFilter, ...] = ()
     columns: tuple[str, ...] = ()
+    compiled: CompiledQuery | None = None
 
 
 class InputColumn(msgspec.Struct, frozen=True, kw_only=True):

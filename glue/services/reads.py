@@ -206,7 +206,9 @@ class DataQueryService:
         plan = await self.plan(statement)
         root = plan.root
         if isinstance(root, SqlTask):
-            compiled = QueryCompiler(root.dialect, self.schemas).compile(root.statement)
+            compiled = root.compiled or QueryCompiler(
+                root.dialect, self.schemas
+            ).compile(root.statement)
             pool = self.manager.get_connection_pool(root.route)
             async with (
                 pool.acquire() as conn,
