@@ -149,9 +149,7 @@ class App:
                 :meth:`dal_of` to say whose.
         """
         with_services = [
-            scope.name
-            for scope in self.registry.domains.values()
-            if scope.service_names
+            scope.name for scope in self.registry.domains.values() if scope.services
         ]
         if len(with_services) > 1:
             raise ConfigurationError(

@@ -120,7 +120,6 @@ class Domain:
         self._tables: dict[str, Table] = {}
         self._renderers: dict[type[Response], Callable[..., Any]] = {}
         self._services = Services()
-        self._service_names: list[str] = []
         self._frozen = False
 
     def __repr__(self) -> str:
@@ -167,11 +166,6 @@ class Domain:
     def services(self) -> Services:
         """The domain's services: its contexts reach them as ``ctx.dal``."""
         return self._services
-
-    @property
-    def service_names(self) -> Sequence[str]:
-        """The names services were registered under, in order."""
-        return tuple(self._service_names)
 
     @property
     def frozen(self) -> bool:
@@ -402,7 +396,6 @@ class Domain:
         """
         self._check_open("register a service")
         self._services.register(name, service)
-        self._service_names.append(name)
         return service
 
     def service_middleware(self, middleware: M) -> M:

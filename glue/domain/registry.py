@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
     from ..context.context import Context
-    from ..entities.base import Entity, Response
+    from ..entities.base import Response
     from ..typing import ResourceFactory
     from .domain import Domain
     from .tables import Table, TableAccess
@@ -58,7 +58,6 @@ class DomainScope:
         access: its tables routed to their pools; set when the App opens with
             databases, None otherwise.
         services: its services, frozen.
-        service_names: the names its services were registered under.
         dal: builds a context's ``ctx.dal``.
     """
 
@@ -70,7 +69,6 @@ class DomainScope:
         "name",
         "renderers",
         "resources",
-        "service_names",
         "services",
         "tables",
     )
@@ -99,7 +97,6 @@ class DomainScope:
         self.tables: Mapping[str, Table] = MappingProxyType(dict(domain.tables))
         self.access: TableAccess | None = None
         self.services = domain.services
-        self.service_names = tuple(domain.service_names)
         self.dal: Callable[[Context], Dal] = functools.partial(Dal, self.services)
 
     def open_unit(self, actor: Any, who: str) -> DomainUnit:
@@ -202,7 +199,6 @@ class Registry:
         self.tables: dict[str, Table] = {}
         self._claims: dict[str, str] = {}
         self.domains: dict[str, DomainScope] = {}
-        self.entities: dict[str, type[Entity]] = {}
         self.codecs: dict[str, Codec[Any]] = {}
         self.commands: dict[str, CommandRoute] = {}
         self.routes: dict[type[Command], CommandRoute] = {}
@@ -230,7 +226,6 @@ class Registry:
             self._claims.setdefault(name, domain.name)
         for name, entity in domain.entities.items():
             full_name = f"{domain.name}:{name}"
-            self.entities[full_name] = entity
             self.codecs[full_name] = Codec(entity, full_name)
         for command, registration in domain.commands.items():
             route = CommandRoute(

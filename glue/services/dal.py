@@ -209,6 +209,10 @@ class Services:
         state = " frozen" if self._frozen else ""
         return f"<Services {names}{state}>"
 
+    def __bool__(self) -> bool:
+        """Whether any service is registered."""
+        return bool(self._root._glue_services)
+
     def __contains__(self, path: object) -> bool:
         """Whether ``path`` names a service or a service method."""
         if not isinstance(path, str):
