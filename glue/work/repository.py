@@ -146,14 +146,9 @@ class Repository(Generic[T]):
         statement = dml.select_where(
             dialect, schema, filters, order_by=order, limit=fetch
         )
-        decode = dml.row_decoder(dialect, schema)
-        joined = self.unit.transaction.joined(pool)
-        if joined is not None:
-            result = await joined.fetch(statement.sql, statement.params)
-        else:
-            async with pool.acquire() as conn:
-                result = await conn.fetch(statement.sql, statement.params)
-        rows = state.track(schema, [decode(values) for values in result.rows])
+        async with self.unit.reading(pool) as conn:
+            result = await conn.fetch(statement.sql, statement.params)
+        rows = state.track(schema, dml.decode_rows(dialect, schema, result.rows))
         seen = {id(row) for row in rows}
         for tracked in pending:
             current = tracked.current

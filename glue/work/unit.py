@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextvars
 import enum
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
 import anyio
@@ -45,7 +46,7 @@ from ..state.manager import StateManager, normalize_key
 from .transaction import Transaction
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import AsyncIterator, Callable, Sequence
     from types import TracebackType
 
     from ..connections.abc import Connection, ConnectionPool
@@ -256,6 +257,18 @@ class UnitOfWork:
         """The pool the table ``table`` lives on."""
         return self._route(table)
 
+    @asynccontextmanager
+    async def reading(self, pool: ConnectionPool) -> AsyncIterator[Connection]:
+        """The connection to read ``pool`` through: the unit's transaction's once
+        it has one there (so reads see the unit's own writes), else a checkout
+        returned after the read."""
+        joined = self._transaction.joined(pool)
+        if joined is not None:
+            yield joined
+            return
+        async with pool.acquire() as conn:
+            yield conn
+
     def plan(self) -> WritePlan:
         """What a commit would write now, per connection and table."""
         return plan_writes(self.state.changes(), self._route)
@@ -457,11 +470,7 @@ class UnitOfWork:
 
     async def _load(self, schema: Schema, keys: Sequence[Key]) -> list[dict[str, Any]]:
         self._check_active()
-        pool = self._route(schema.name)
-        joined = self._transaction.joined(pool)
-        if joined is not None:
-            return await select_rows(joined, schema, keys)
-        async with pool.acquire() as conn:
+        async with self.reading(self._route(schema.name)) as conn:
             return await select_rows(conn, schema, keys)
 
 
