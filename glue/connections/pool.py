@@ -14,9 +14,9 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
 import anyio
-import structlog
 
 from ..errors import ConfigurationError, PoolClosed, PoolTimeout
+from ..log import get_logger
 from .abc import PoolStatistics
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ConnectionFactory", "DefaultConnectionPool", "PoolBackend"]
 
-_log = structlog.get_logger("glue.connections")
+_log = get_logger(__name__)
 
 
 class PoolBackend(Protocol):

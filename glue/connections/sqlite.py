@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import aiosqlite
 import anyio
-import structlog
 
 from .. import errors
+from ..log import get_logger
 from .abc import Connection, Dialect, Params, Result, Statement
 from .streams import RowStream
 
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["SqliteConnection", "SqlitePoolBackend", "map_sqlite_errors"]
 
 _T = TypeVar("_T")
-_log = structlog.get_logger("glue.connections")
+_log = get_logger(__name__)
 
 _MEMORY = ":memory:"
 
