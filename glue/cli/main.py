@@ -167,7 +167,7 @@ def _parser() -> argparse.ArgumentParser:
         default="ERROR",
         type=str.upper,
         choices=_LEVELS,
-        help="WARNING logs failed dispatches too, DEBUG every dispatch",
+        help="WARNING logs failed dispatches too, INFO refused ones, DEBUG every one",
     )
     with_app.add_argument(
         "--app",

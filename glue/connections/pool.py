@@ -5,6 +5,12 @@ count of checked-out connections and waiting tasks, the acquire timeout, and a
 close that waits for checkouts to come back. A backend, built by the connection
 class (``SqliteConnection.pool_backend``, ``PostgresConnection.pool_backend``),
 opens, hands out and takes back the connections themselves.
+
+A pool nobody closes is closed as its event loop ends: ``asyncio.run`` and
+``anyio.run`` close every unfinished async generator before they return, and an
+open pool holds one (`_closes_at_loop_end`). Scripts written in the seed's style
+(register pools, use them, return from ``anyio.run(main)``) end with every
+committed row written and every connection closed, and the process exits.
 """
 
 from __future__ import annotations
@@ -14,20 +20,24 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
 import anyio
-import structlog
 
-from ..errors import ConfigurationError, PoolClosed, PoolTimeout
+from ..errors import ConfigurationError, GlueError, PoolClosed, PoolTimeout
+from ..log import get_logger
 from .abc import PoolStatistics
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncGenerator, AsyncIterator
     from types import TracebackType
 
     from .abc import Connection, Dialect
 
 __all__ = ["ConnectionFactory", "DefaultConnectionPool", "PoolBackend"]
 
-_log = structlog.get_logger("glue.connections")
+_log = get_logger(__name__)
+
+_LEFT_OPEN_GRACE = 5.0
+"""Seconds a pool closed at the end of its event loop waits for checkouts (those
+still out then belong to abandoned tasks) before closing them under their users."""
 
 
 class PoolBackend(Protocol):
@@ -164,6 +174,7 @@ class DefaultConnectionPool:
         self._checked_out = 0
         self._busy = 0  # checked out, or still being given back
         self._waiting: set[anyio.CancelScope] = set()
+        self._at_loop_end: AsyncGenerator[None, None] | None = None
 
     def __repr__(self) -> str:
         stats = self.statistics()
@@ -207,6 +218,8 @@ class DefaultConnectionPool:
                         await self._backend.close(force=True)
                     raise
                 self._state = _State.OPEN
+                self._at_loop_end = _closes_at_loop_end(self)
+                await anext(self._at_loop_end)
                 _log.debug("pool opened", pool=self.name, location=self.location)
 
     @asynccontextmanager
@@ -287,6 +300,9 @@ class DefaultConnectionPool:
             await self._closed.wait()
             return
         self._state = _State.CLOSED
+        at_loop_end, self._at_loop_end = self._at_loop_end, None
+        if at_loop_end is not None:
+            await at_loop_end.aclose()  # closed by its owner: nothing left to do
         for scope in self._waiting:
             scope.cancel()
         still_out = 0
@@ -308,6 +324,16 @@ class DefaultConnectionPool:
                 "closed them",
             )
 
+    async def _close_left_open(self) -> None:
+        """Close the pool as its event loop ends, its owner having left it open."""
+        _log.debug("closing a pool left open as its event loop ends", pool=self.name)
+        try:
+            await self.aclose(timeout=_LEFT_OPEN_GRACE)
+        except GlueError as exc:
+            _log.warning(
+                "pool left open closed by force", pool=self.name, error=str(exc)
+            )
+
     async def __aenter__(self) -> Self:
         await self.open()
         return self
@@ -319,3 +345,21 @@ class DefaultConnectionPool:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+async def _closes_at_loop_end(
+    pool: DefaultConnectionPool,
+) -> AsyncGenerator[None, None]:
+    """Wait, suspended, for the end of the open pool's event loop, then close it.
+
+    The event loop closes this generator when it shuts down (or when the pool,
+    and so this, is garbage): its ``finally`` closes the pool unless `aclose`
+    got there first.
+    """
+    try:
+        yield
+    finally:
+        if pool._at_loop_end is not None:
+            pool._at_loop_end = None
+            with anyio.CancelScope(shield=True):
+                await pool._close_left_open()

@@ -14,10 +14,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import anyio
 import asyncpg
-import structlog
 from asyncpg.pool import PoolConnectionProxy
 
 from .. import errors
+from ..log import get_logger
 from .abc import Connection, Dialect, Params, Result, Statement
 from .streams import RowStream
 
@@ -34,7 +34,7 @@ __all__ = [
     "redact_dsn",
 ]
 
-_log = structlog.get_logger("glue.connections")
+_log = get_logger(__name__)
 
 _Raw: TypeAlias = (
     "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"

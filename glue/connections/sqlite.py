@@ -4,7 +4,9 @@ Every call runs one plain function on aiosqlite's worker thread, so a batch of
 statements costs one thread hop, not one per statement. aiosqlite has no public
 API for "run this function on the connection's thread"; every public method of
 ``aiosqlite.Connection`` funnels through its ``_execute(fn)``, and `_on_thread`
-below is the one place glue uses it.
+below is the one place glue uses it. `_open_raw` makes that thread a daemon (one
+more private attribute), so a connection nobody closed cannot keep the process
+alive; what it committed is in the database file or its WAL by then.
 
 Connections run in autocommit mode with WAL journaling, foreign keys on and a
 busy timeout. glue issues ``BEGIN`` / ``SAVEPOINT`` itself. A pool keeps one
@@ -24,9 +26,9 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import aiosqlite
 import anyio
-import structlog
 
 from .. import errors
+from ..log import get_logger
 from .abc import Connection, Dialect, Params, Result, Statement
 from .streams import RowStream
 
@@ -37,7 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["SqliteConnection", "SqlitePoolBackend", "map_sqlite_errors"]
 
 _T = TypeVar("_T")
-_log = structlog.get_logger("glue.connections")
+_log = get_logger(__name__)
 
 _MEMORY = ":memory:"
 
@@ -193,6 +195,7 @@ async def _open_raw(
         db.create_function("regexp", 2, _regexp, deterministic=True)
 
     raw = aiosqlite.connect(path, isolation_level=None, timeout=timeout, **options)
+    raw._thread.daemon = True  # see the module docstring
     try:
         with map_sqlite_errors(database, location=path):
             await raw

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MiddlewareChain"]
 
-_log = get_logger("glue.context")
+_log = get_logger(__name__)
 
 
 class MiddlewareChain:

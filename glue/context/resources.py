@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ResourceSet"]
 
-_log = get_logger("glue.context")
+_log = get_logger(__name__)
 
 
 class ResourceSet:

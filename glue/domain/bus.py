@@ -47,8 +47,11 @@ from ..entities.base import Command, Entity, Event, Ok, Response
 from ..errors import (
     ConcurrencyConflict,
     ContextError,
+    Forbidden,
     HandlerError,
+    NotFound,
     UnknownCommand,
+    ValidationError,
 )
 from ..log import get_logger, is_enabled
 from ..state.mutations import Mutation
@@ -238,6 +241,11 @@ class _Dispatch(Context):
         return _bad_output(route, item, "yielded")
 
 
+# What a client's request can be refused with; a ConcurrencyConflict is one too
+# when a handler raised it (a stale etag the client sent), not the commit.
+_REFUSALS = (ValidationError, Forbidden, NotFound, UnknownCommand)
+
+
 class Bus:
     """Dispatches commands to their handlers. Get it as ``app.bus``.
 
@@ -249,14 +257,16 @@ class Bus:
         self._registry = registry
         self._routes = registry.routes
         self._open = False
-        self._log = get_logger("glue.bus")
+        self._log = get_logger(__name__)
         self._debug = False
+        self._info = False
         self._warn = True
 
     def start(self) -> None:
         """Accept dispatches. The App calls this when it opens; it reads the log
         level once, so a level that is off costs nothing per dispatch."""
         self._debug = is_enabled(self._log, logging.DEBUG)
+        self._info = is_enabled(self._log, logging.INFO)
         self._warn = is_enabled(self._log, logging.WARNING)
         self._open = True
 
@@ -499,9 +509,16 @@ class Bus:
         )
 
     def _failed(self, ctx: _Dispatch, exc: BaseException) -> None:
-        """Log a failed dispatch at warning (cancellation is not a failure)."""
-        if self._warn and isinstance(exc, Exception):
-            self._log.warning(
+        """Log a failed dispatch: at info when the client's request was refused
+        (an answer, not a fault), else at warning. Cancellation is no failure."""
+        if not isinstance(exc, Exception):
+            return
+        refused = isinstance(exc, _REFUSALS) or (
+            isinstance(exc, ConcurrencyConflict) and not ctx._committing
+        )
+        if self._info if refused else self._warn:
+            log = self._log.info if refused else self._log.warning
+            log(
                 "dispatch failed",
                 request_id=ctx.request_id,
                 domain=ctx.domain,

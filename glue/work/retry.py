@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 import msgspec
-import structlog
 
 from ..errors import ConcurrencyConflict, ConfigurationError
+from ..log import get_logger
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["RetryPolicy", "run_with_retry"]
 
 _T = TypeVar("_T")
-_log = structlog.get_logger("glue.work")
+_log = get_logger(__name__)
 
 
 class RetryPolicy(msgspec.Struct, frozen=True, kw_only=True):

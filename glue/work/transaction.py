@@ -43,10 +43,10 @@ import weakref
 from typing import TYPE_CHECKING, Any, Self
 
 import anyio
-import structlog
 
 from ..errors import CommitError, ContextError, GlueError
 from ..errors import ConnectionError as ConnectionLost
+from ..log import get_logger
 
 if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Transaction", "TransactionState", "supports_two_phase"]
 
-_log = structlog.get_logger("glue.work")
+_log = get_logger(__name__)
 
 # max_prepared_transactions per PostgreSQL pool, learnt once.
 _TWO_PHASE: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()

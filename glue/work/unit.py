@@ -31,7 +31,6 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
 import anyio
-import structlog
 
 from ..errors import (
     ConcurrencyConflict,
@@ -39,6 +38,7 @@ from ..errors import (
     DatabaseError,
     GlueError,
 )
+from ..log import get_logger
 from ..planning.write import WritePlan, flush, plan_writes, select_rows
 from ..schema.model import ETAG
 from ..state.identity import RowKind
@@ -65,7 +65,7 @@ __all__ = [
     "require_unit",
 ]
 
-_log = structlog.get_logger("glue.work")
+_log = get_logger(__name__)
 _CURRENT: contextvars.ContextVar[UnitOfWork | UnitSource | None] = (
     contextvars.ContextVar("glue_unit_of_work", default=None)
 )

@@ -5,6 +5,7 @@ process (``python -m glue``), the same way for both."""
 from __future__ import annotations
 
 import io
+import logging
 import os
 import subprocess
 import sys
@@ -38,11 +39,17 @@ class Result(msgspec.Struct, frozen=True, kw_only=True):
 
 
 @pytest.fixture(autouse=True)
-def _structlog_defaults() -> Iterator[None]:
-    """``glue`` configures structlog; each test starts and ends with the defaults."""
+def _logging_defaults() -> Iterator[None]:
+    """``glue`` configures logging and structlog; each test starts with structlog's
+    defaults and ends with the logging setup it started with."""
+    root, glue = logging.getLogger(), logging.getLogger("glue")
+    handlers, levels = root.handlers[:], (root.level, glue.level)
     structlog.reset_defaults()
     yield
     structlog.reset_defaults()
+    root.handlers[:] = handlers
+    root.setLevel(levels[0])
+    glue.setLevel(levels[1])
 
 
 @pytest.fixture

@@ -9,8 +9,6 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import msgspec
 import pytest
-import structlog
-from structlog.testing import capture_logs
 
 from glue import (
     Actor,
@@ -429,35 +427,38 @@ async def test_a_swallowing_middleware_makes_dispatch_return_ok() -> None:
     assert outcome.response == Ok() and not outcome.completed
 
 
-async def test_dispatch_logs_once_at_debug() -> None:
-    with capture_logs() as logs:
-        async with make_app([]) as app:
-            await app.bus.dispatch(CreateOrder(customer_id=1), request_id="r1")
-            with pytest.raises(Forbidden):
-                await app.bus.dispatch(DeleteOrder(order_id=1), request_id="r2")
-    dispatched = [e for e in logs if e["event"] == "dispatched"]
-    assert len(dispatched) == 1
-    entry = dispatched[0]
-    assert entry["log_level"] == "debug"
-    assert (entry["request_id"], entry["domain"], entry["command"]) == (
+async def test_dispatch_logs_once_at_debug(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="glue")
+    async with make_app([]) as app:
+        await app.bus.dispatch(CreateOrder(customer_id=1), request_id="r1")
+        with pytest.raises(Forbidden):
+            await app.bus.dispatch(DeleteOrder(order_id=1), request_id="r2")
+    [entry] = [r for r in caplog.records if r.getMessage().startswith("dispatched ")]
+    assert (entry.name, entry.levelno) == ("glue.domain.bus", logging.DEBUG)
+    assert (entry.request_id, entry.domain, entry.command) == (
         "r1",
         "shop",
         "shop:create-order",
     )
-    assert entry["duration_ms"] >= 0
-    [failed] = [e for e in logs if e["event"] == "dispatch failed"]
-    assert failed["log_level"] == "warning" and failed["request_id"] == "r2"
-    assert "Forbidden" in failed["error"]
+    assert entry.duration_ms >= 0
+    # A refused request is the client's business: info, not warning.
+    [failed] = [
+        r for r in caplog.records if r.getMessage().startswith("dispatch failed ")
+    ]
+    assert failed.levelno == logging.INFO and failed.request_id == "r2"
+    assert "Forbidden" in failed.error
 
 
-async def test_no_debug_log_when_the_level_is_off() -> None:
-    structlog.configure(
-        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO)
-    )
-    with capture_logs() as logs:
-        async with make_app([]) as app:
-            await app.bus.dispatch(CreateOrder(customer_id=1))
-    assert logs == []
+async def test_no_debug_log_when_the_level_is_off(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="glue")
+    async with make_app([]) as app:
+        await app.bus.dispatch(CreateOrder(customer_id=1))
+        # The level is read when the app opens.
+        logging.getLogger("glue").setLevel(logging.DEBUG)
+        await app.bus.dispatch(CreateOrder(customer_id=1))
+    assert [r for r in caplog.records if r.name.startswith("glue")] == []
 
 
 async def test_several_domains_share_no_state() -> None:

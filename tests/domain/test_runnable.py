@@ -23,6 +23,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_the_demo_runs_the_shop_on_two_sqlite_files() -> None:
     done = run("-m", "glue", "demo")
     assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # no log line in the middle of the story (#9)
     out = done.stdout
     assert "the shop domain on two SQLite files in a temp dir" in out
     assert "orders       in orders" in out
