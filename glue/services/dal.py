@@ -251,12 +251,14 @@ class Services:
         Usable as a decorator. See :data:`ServiceMiddleware`.
 
         Raises:
-            glue.RegistrationError: the registry is frozen.
+            glue.RegistrationError: the registry is frozen, or ``middleware`` is
+                not an async callable taking ``(request, call_next)``.
         """
         if self._frozen:
             raise RegistrationError(
                 f"cannot add middleware {_name(middleware)}: the services are frozen"
             )
+        _check_middleware(middleware)
         self._middleware.append(middleware)
         self._folded = None
         return middleware
@@ -735,11 +737,43 @@ def _outside(path: str, ctx: Context | None) -> ContextError:
     )
 
 
+def _check_middleware(middleware: object) -> None:
+    """Refuse what cannot be awaited as ``middleware(request, call_next)``: found
+    here, not at the first service call, which would fail with a TypeError."""
+    call = getattr(middleware, "__call__", None)  # noqa: B004 (is it async?)
+    if not callable(middleware) or not (
+        inspect.iscoroutinefunction(middleware) or inspect.iscoroutinefunction(call)
+    ):
+        raise RegistrationError(
+            f"service middleware {_describe(middleware)} is not an async function: "
+            "write `async def mw(request, call_next): return await "
+            "call_next(request)`"
+        )
+    try:
+        inspect.signature(middleware).bind(None, None)
+    except TypeError:
+        raise RegistrationError(
+            f"service middleware {_describe(middleware)} must take two arguments, "
+            "(request, call_next)"
+        ) from None
+    except ValueError:
+        pass  # no signature to read (a builtin): the call will tell
+
+
 def _link(middleware: ServiceMiddleware, call_next: CallNext) -> CallNext:
     async def step(request: ServiceCall) -> Any:
         return await middleware(request, call_next)
 
     return step
+
+
+def _describe(thing: object) -> str:
+    """``module.qualname`` of a function or class, else the object's repr."""
+    name = getattr(thing, "__qualname__", None)
+    module = getattr(thing, "__module__", None)
+    if isinstance(name, str):
+        return f"{module}.{name}" if module else name
+    return repr(thing)
 
 
 def _name(thing: object) -> str:

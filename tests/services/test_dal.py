@@ -651,3 +651,38 @@ async def test_r01_each_task_has_its_own_unit_of_work(
         dal = Dal(services, ctx)
         assert await dal.accounts.get(1) == Account(id=1, owner="owner0")
         assert await dal.accounts.get(2) == Account(id=2, owner="owner1")
+
+
+def test_middleware_that_cannot_be_awaited_is_refused_at_registration() -> None:
+    services, _ = make_services()
+
+    def sync_middleware(request: ServiceCall, call_next: CallNext) -> Any:
+        return call_next(request)
+
+    async def one_argument(request: ServiceCall) -> Any:
+        return request
+
+    cases: dict[Any, str] = {
+        sync_middleware: "sync_middleware is not an async function",
+        "audit": "'audit' is not an async function",
+        one_argument: "one_argument must take two arguments, (request, call_next)",
+    }
+    for middleware, message in cases.items():
+        with pytest.raises(RegistrationError, match=re.escape(message)):
+            services.middleware(middleware)
+
+    class Callable:
+        async def __call__(self, request: ServiceCall, call_next: CallNext) -> Any:
+            return await call_next(request)
+
+    services.middleware(Callable())
+    assert len(services._middleware) == 1
+
+
+def test_domain_refuses_a_middleware_that_is_not_async() -> None:
+    from glue import Domain
+
+    shop = Domain("shop")
+    message = r"<locals>\.<lambda> is not an async function"
+    with pytest.raises(RegistrationError, match=message):
+        shop.service_middleware(lambda request, call_next: call_next(request))
