@@ -56,6 +56,7 @@ from .errors import QueryTimeout as QueryTimeout
 from .errors import RegistrationError as RegistrationError
 from .errors import SchemaError as SchemaError
 from .errors import SetupError as SetupError
+from .errors import StaleEtag as StaleEtag
 from .errors import UnknownCommand as UnknownCommand
 from .errors import UnknownService as UnknownService
 from .errors import ValidationError as ValidationError
@@ -244,6 +245,7 @@ __all__ = [
     "SetupError",
     "SqlTask",
     "SqliteConnection",
+    "StaleEtag",
     "StateManager",
     "SubQueryStatement",
     "Sum",

@@ -120,6 +120,7 @@ PUBLIC = [
     "SetupError",
     "SqlTask",
     "SqliteConnection",
+    "StaleEtag",
     "StateManager",
     "SubQueryStatement",
     "Sum",
