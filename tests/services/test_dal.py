@@ -686,3 +686,33 @@ def test_domain_refuses_a_middleware_that_is_not_async() -> None:
     message = r"<locals>\.<lambda> is not an async function"
     with pytest.raises(RegistrationError, match=message):
         shop.service_middleware(lambda request, call_next: call_next(request))
+
+
+async def test_an_overridden_registry_serves_replacements_only() -> None:
+    services = Services()
+    services.register("orders", OrderService())
+    services.register("billing.invoices", Probe())
+    services.freeze()
+
+    class FakeOrders(Service):
+        async def get_order(self, order_id: int) -> str:
+            return f"fake {order_id}"
+
+        async def only_here(self) -> str:
+            return "only here"
+
+    fake_billing = Service()
+    fake_billing.register("invoices", FakeOrders())
+    copy = services.overridden({"orders": FakeOrders()})
+    deeper = copy.overridden({"billing": fake_billing})
+    assert copy.frozen and "orders.only_here" in copy
+    assert "orders.only_here" not in services
+    async with Context() as ctx:
+        assert await Dal(copy, ctx).orders.get_order(1) == "fake 1"
+        assert await Dal(copy, ctx).orders.only_here() == "only here"
+        assert await Dal(copy, ctx).resolve("orders.only_here")() == "only here"
+        assert await Dal(services, ctx).orders.get_order(1) is None
+        assert await Dal(deeper, ctx).billing.invoices.get_order(2) == "fake 2"
+        assert await Dal(deeper, ctx).orders.only_here() == "only here"
+        with pytest.raises(UnknownService, match=r"'billing\.invoices\.where'"):
+            Dal(deeper, ctx).resolve("billing.invoices.where")
