@@ -114,8 +114,11 @@ from .services import DataQueryOperation as DataQueryOperation
 from .services import DataQueryService as DataQueryService
 from .services import DataResult as DataResult
 from .services import LockCommandService as LockCommandService
+from .services import SchemaCommand as SchemaCommand
 from .services import SchemaCommandService as SchemaCommandService
+from .services import SchemaQueryOperation as SchemaQueryOperation
 from .services import SchemaQueryService as SchemaQueryService
+from .services import SchemaResult as SchemaResult
 from .services import TransactionCommandService as TransactionCommandService
 from .services import init_default_containers as init_default_containers
 from .services.dal import Dal as Dal
@@ -233,10 +236,13 @@ __all__ = [
     "RetryPolicy",
     "RowStream",
     "Schema",
+    "SchemaCommand",
     "SchemaCommandService",
     "SchemaError",
+    "SchemaQueryOperation",
     "SchemaQueryService",
     "SchemaReference",
+    "SchemaResult",
     "Service",
     "ServiceCall",
     "Services",
