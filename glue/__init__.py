@@ -60,6 +60,9 @@ from .errors import StaleEtag as StaleEtag
 from .errors import UnknownCommand as UnknownCommand
 from .errors import UnknownService as UnknownService
 from .errors import ValidationError as ValidationError
+from .ids import IdAllocator as IdAllocator
+from .ids import Ids as Ids
+from .ids import new_id as new_id
 from .planning import ChainTask as ChainTask
 from .planning import GroupTask as GroupTask
 from .planning import MemoryTask as MemoryTask
@@ -201,6 +204,8 @@ __all__ = [
     "GroupByQuery",
     "GroupTask",
     "HandlerError",
+    "IdAllocator",
+    "Ids",
     "Index",
     "Insert",
     "IntegrityError",
@@ -271,6 +276,7 @@ __all__ = [
     "current_unit",
     "explain_plan",
     "init_default_containers",
+    "new_id",
     "require_context",
     "run_with_retry",
 ]
