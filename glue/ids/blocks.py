@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 import anyio
 
-from ..errors import ConfigurationError, ContextError, IntegrityError
+from ..errors import ConfigurationError, ContextError, DatabaseError
 from ..schema.model import ColumnType, Schema, check_identifier
 from ..sql.dialect import SQL_TYPES, placeholder, quote
 from ..work.unit import current_unit, require_unit
@@ -320,9 +320,11 @@ class _Sequence:
 async def _create(conn: Connection, ddl: str) -> None:
     try:
         await conn.execute(ddl)
-    except IntegrityError:
-        # PostgreSQL: another process created it between IF NOT EXISTS and us.
-        pass
+    except DatabaseError:
+        # PostgreSQL: of two sessions creating it at once, both pass IF NOT EXISTS
+        # and the later fails once the first committed. Now it exists: IF NOT
+        # EXISTS holds on a second try, and any other error comes again.
+        await conn.execute(ddl)
 
 
 def _store(dialect: Dialect, store: Store, name: str) -> _Storage:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -100,19 +101,26 @@ async def take_ids(allocator: IdAllocator, count: int, taken: list[int]) -> None
 async def test_concurrent_allocation_from_several_pools_never_repeats(
     database_url: str,
 ) -> None:
-    # Four pools on one database stand in for four processes.
-    pools = [pool_from_url(database_url, name=f"process{i}") for i in range(4)]
-    for store in stores(pools[0]):
-        taken: list[int] = []
-        async with anyio.create_task_group() as group:
-            for pool in pools:
-                allocator = IdAllocator(pool, f"shared_{store}", block=7, store=store)
-                for _ in range(5):
-                    group.start_soon(take_ids, allocator, 30, taken)
-        assert len(taken) == 600
-        assert len(set(taken)) == 600, store
-    for pool in pools:
-        await pool.aclose()
+    # Four pools on one database stand in for four processes; they create the
+    # counter table or sequence at once, then reserve blocks at once.
+    async with contextlib.AsyncExitStack() as stack:
+        pools = [
+            await stack.enter_async_context(
+                pool_from_url(database_url, name=f"process{i}")
+            )
+            for i in range(4)
+        ]
+        for store in stores(pools[0]):
+            taken: list[int] = []
+            async with anyio.create_task_group() as group:
+                for pool in pools:
+                    allocator = IdAllocator(
+                        pool, f"shared_{store}", block=7, store=store
+                    )
+                    for _ in range(5):
+                        group.start_soon(take_ids, allocator, 30, taken)
+            assert len(taken) == 600
+            assert len(set(taken)) == 600, store
 
 
 async def test_blocks_are_reserved_outside_the_units_transaction(
