@@ -59,8 +59,7 @@ class UUID7Generator:
         self._lock = threading.Lock()
         self._millisecond = -1
         self._counter = 0
-        self._random = b""
-        self._used = 0
+        self._random: list[int] = []
 
     def __call__(self) -> uuid.UUID:
         """A new UUID, greater than every one this generator made before."""
@@ -68,14 +67,14 @@ class UUID7Generator:
             now = self._clock() // 1_000_000
             if now > self._millisecond:
                 self._millisecond = now
-                self._counter = self._bits(_SEED_BITS)
+                self._counter = self._seed()
             else:  # the same millisecond, or the clock stepped back
                 self._counter += 1
                 if self._counter == _COUNTER_LIMIT:
                     self._millisecond += 1
-                    self._counter = self._bits(_SEED_BITS)
+                    self._counter = self._seed()
             millisecond, counter = self._millisecond, self._counter
-            tail = self._bits(32)
+            tail = self._word()
         value = (
             (millisecond & 0xFFFF_FFFF_FFFF) << 80
             | _VERSION
@@ -87,22 +86,25 @@ class UUID7Generator:
         return uuid.UUID(int=value)
 
     def _forked(self) -> None:
-        """In a forked child: share no random bytes and no counter with the
+        """In a forked child: share no random bits and no counter with the
         parent, and no lock another thread of the parent may have held."""
         self._lock = threading.Lock()
         self._millisecond = -1
-        self._random = b""
-        self._used = 0
+        self._random = []
 
-    def _bits(self, count: int) -> int:
-        """``count`` random bits (at most 64) from the drawn bytes."""
-        size = (count + 7) // 8
-        if self._used + size > len(self._random):
-            self._random = os.urandom(_RANDOM_BLOCK)  # one system call per block
-            self._used = 0
-        chunk = self._random[self._used : self._used + size]
-        self._used += size
-        return int.from_bytes(chunk) >> (size * 8 - count)
+    def _word(self) -> int:
+        """32 random bits."""
+        try:
+            return self._random.pop()
+        except IndexError:
+            # One system call per block, cut into words in C (an unsigned int is
+            # 32 bits wherever CPython runs): per id, a pop.
+            self._random = memoryview(os.urandom(_RANDOM_BLOCK)).cast("I").tolist()
+            return self._random.pop()
+
+    def _seed(self) -> int:
+        """A counter's first value: random, below 2**41."""
+        return (self._word() << 32 | self._word()) >> (64 - _SEED_BITS)
 
 
 _GENERATOR: Final = UUID7Generator()

@@ -272,13 +272,15 @@ class Services:
         ``services.overridden({"billing.orders": FakeOrders()})`` answers
         ``billing.orders``, and every path below it, from the fake; this registry
         is unchanged, and the copy has the same middleware. Apps use it for
-        :meth:`glue.App.replace_service`.
+        :meth:`glue.App.replace_service`. The copy shares this registry's
+        services, so this registry is frozen first.
 
         Raises:
             glue.UnknownService: a path names no service here.
             glue.RegistrationError: a path names a method (patch it instead, with
                 ``mock.patch.object``), or a replacement is not a service object.
         """
+        self.freeze()
         for path, service in replacements.items():
             if self._entry(path).is_method:
                 raise RegistrationError(
