@@ -56,9 +56,13 @@ from .errors import QueryTimeout as QueryTimeout
 from .errors import RegistrationError as RegistrationError
 from .errors import SchemaError as SchemaError
 from .errors import SetupError as SetupError
+from .errors import StaleEtag as StaleEtag
 from .errors import UnknownCommand as UnknownCommand
 from .errors import UnknownService as UnknownService
 from .errors import ValidationError as ValidationError
+from .ids import IdAllocator as IdAllocator
+from .ids import Ids as Ids
+from .ids import new_id as new_id
 from .planning import ChainTask as ChainTask
 from .planning import GroupTask as GroupTask
 from .planning import MemoryTask as MemoryTask
@@ -113,8 +117,11 @@ from .services import DataQueryOperation as DataQueryOperation
 from .services import DataQueryService as DataQueryService
 from .services import DataResult as DataResult
 from .services import LockCommandService as LockCommandService
+from .services import SchemaCommand as SchemaCommand
 from .services import SchemaCommandService as SchemaCommandService
+from .services import SchemaQueryOperation as SchemaQueryOperation
 from .services import SchemaQueryService as SchemaQueryService
+from .services import SchemaResult as SchemaResult
 from .services import TransactionCommandService as TransactionCommandService
 from .services import init_default_containers as init_default_containers
 from .services.dal import Dal as Dal
@@ -197,6 +204,8 @@ __all__ = [
     "GroupByQuery",
     "GroupTask",
     "HandlerError",
+    "IdAllocator",
+    "Ids",
     "Index",
     "Insert",
     "IntegrityError",
@@ -232,10 +241,13 @@ __all__ = [
     "RetryPolicy",
     "RowStream",
     "Schema",
+    "SchemaCommand",
     "SchemaCommandService",
     "SchemaError",
+    "SchemaQueryOperation",
     "SchemaQueryService",
     "SchemaReference",
+    "SchemaResult",
     "Service",
     "ServiceCall",
     "Services",
@@ -244,6 +256,7 @@ __all__ = [
     "SetupError",
     "SqlTask",
     "SqliteConnection",
+    "StaleEtag",
     "StateManager",
     "SubQueryStatement",
     "Sum",
@@ -263,6 +276,7 @@ __all__ = [
     "current_unit",
     "explain_plan",
     "init_default_containers",
+    "new_id",
     "require_context",
     "run_with_retry",
 ]

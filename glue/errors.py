@@ -14,7 +14,10 @@
     ├── NotFound (LookupError)        a required row or parent is missing
     ├── ContextError (RuntimeError)   a context used outside its lifetime
     │   └── SetupError                a resource or middleware that did not set up
-    ├── ConcurrencyConflict           a stale etag: the row changed under us
+    ├── ConcurrencyConflict           a row changed between its read and the
+    │   │                             commit; the bus runs the command again (409)
+    │   └── StaleEtag                 a client's etag (If-Match) is not the row's:
+    │                                 stale or made up; never retried (412)
     ├── ConnectionError               a database could not be reached or was lost
     │   ├── PoolTimeout (TimeoutError)  no connection free within the acquire timeout
     │   └── PoolClosed                the pool was closed
@@ -28,12 +31,17 @@
     └── CommitError                   a multi-database commit that could not complete
 
 Messages are built from the arguments; the arguments stay available as attributes.
-This module imports nothing from glue.
+Keys and values in messages read as a user writes them (`format_key`): ``orders 7
+not found``, not ``orders '7' not found`` or ``UUID('...')``. The HTTP statuses
+above are those an HTTP front should answer with. This module imports nothing from
+glue.
 """
 
 from __future__ import annotations
 
 import builtins
+import datetime as dt
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -63,9 +71,11 @@ __all__ = [
     "RegistrationError",
     "SchemaError",
     "SetupError",
+    "StaleEtag",
     "UnknownCommand",
     "UnknownService",
     "ValidationError",
+    "format_key",
 ]
 
 
@@ -158,7 +168,7 @@ class NotFound(GlueError, LookupError):
     def __init__(self, table: str, key: Any) -> None:
         self.table = table
         self.key = key
-        super().__init__(f"{table} {key!r} not found")
+        super().__init__(f"{table} {format_key(key)} not found")
 
 
 class ContextError(GlueError, RuntimeError):
@@ -170,11 +180,14 @@ class SetupError(ContextError):
 
 
 class ConcurrencyConflict(GlueError):
-    """A row changed since it was read: its etag no longer matches.
+    """A row changed between its read and the commit: another unit of work wrote
+    it first. Nothing of the unit was written; the bus runs the command again.
+
+    ``except ConcurrencyConflict`` catches `StaleEtag` too.
 
     Attributes:
         table: the table of the row.
-        key: its primary key.
+        key: its primary key (one value for a one-column key).
         expected: the etag the unit of work held.
     """
 
@@ -182,10 +195,33 @@ class ConcurrencyConflict(GlueError):
         self.table = table
         self.key = key
         self.expected = expected
-        held = f" (held etag {expected})" if expected else ""
-        super().__init__(
-            f"{table} {key!r} changed since it was read{held}; "
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        held = f" (held etag {self.expected})" if self.expected else ""
+        return (
+            f"{self.table} {format_key(self.key)} changed since it was read{held}; "
             "nothing of the unit of work was written"
+        )
+
+
+class StaleEtag(ConcurrencyConflict):
+    """A caller's etag (a client's If-Match) is not the row's current etag: the
+    row changed since the client read it, or the etag was never its. Found when
+    the etag is checked, before anything is written; running the command again
+    cannot help, so the bus does not retry it.
+
+    Attributes:
+        table: the table of the row.
+        key: its primary key (one value for a one-column key).
+        expected: the etag the caller gave.
+    """
+
+    def _message(self) -> str:
+        return (
+            f"{self.table} {format_key(self.key)}: etag {self.expected} is not the "
+            "row's current etag (the row changed since it was read, or the etag "
+            "is not one of its); read the row again"
         )
 
 
@@ -266,3 +302,31 @@ class CommitError(GlueError):
         super().__init__(
             f"commit failed on {failed!r} ({reason}); already committed: {done}"
         )
+
+
+def format_key(value: Any) -> str:
+    """A key or value the way a user writes it, for messages.
+
+    ``7`` → ``7``, ``"7"`` → ``7``, ``UUID(...)`` → ``3f2a...``, a datetime in ISO
+    8601, a one-column key tuple ``(7,)`` → ``7``, a composite key → ``(7, 2)``, a
+    row → ``(id=7, line=2)``. Text is quoted only when it would not read as one
+    word (empty, or with spaces).
+    """
+    if isinstance(value, str):
+        return value if value and not _spaced(value) else repr(value)
+    if isinstance(value, tuple | list):
+        if isinstance(value, tuple) and len(value) == 1:
+            return format_key(value[0])
+        return f"({', '.join(map(format_key, value))})"
+    if isinstance(value, Mapping):
+        parts = (f"{k}={format_key(v)}" for k, v in value.items())
+        return f"({', '.join(parts)})"
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return repr(value)
+    return str(value)
+
+
+def _spaced(text: str) -> bool:
+    return not text.isprintable() or any(ch.isspace() for ch in text)

@@ -15,7 +15,7 @@ LAYERS = [
     ["cli"],
     ["domain"],
     ["services"],
-    ["context"],
+    ["context", "ids"],
     ["work"],
     ["planning"],
     ["sql"],

@@ -1,16 +1,16 @@
 """The shop: customers, inventory and orders, in SQL databases.
 
 ``make_shop()`` builds a fresh :class:`glue.Domain` declaring the shop's tables
-(customers, stock and id sequences in the ``default`` database, orders in
-``orders``). ``make_app()`` builds the shop's App on the databases given or named
-by the environment (``domains.shop.app:make_app`` for the ``glue`` command line).
+(customers and stock in the ``default`` database, orders in ``orders``).
+``make_app()`` builds the shop's App on the databases given or named by the
+environment (``domains.shop.app:make_app`` for the ``glue`` command line).
 ``python -m glue demo`` runs it on SQLite files.
 """
 
 from __future__ import annotations
 
 from .app import make_app
-from .domain import make_shop, next_id
+from .domain import make_shop
 from .entities import (
     CancelOrder,
     CustomerRegistered,
@@ -28,7 +28,6 @@ from .services import CustomerService, OrderService
 from .tables import (
     CUSTOMERS,
     ORDERS,
-    SEQUENCES,
     STOCK,
     Customer,
     CustomerRepository,
@@ -51,10 +50,8 @@ __all__ = [
     "RegisterCustomer",
     "Registered",
     "Restock",
-    "SEQUENCES",
     "STOCK",
     "StockChanged",
     "make_app",
     "make_shop",
-    "next_id",
 ]

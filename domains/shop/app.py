@@ -7,7 +7,7 @@ databases named by the environment:
 =========================  ======================================================
 variable                   what it holds
 =========================  ======================================================
-``SHOP_DATABASE_URL``      the default database: customers, stock, id sequences
+``SHOP_DATABASE_URL``      the default database: customers and stock
                            (``sqlite:///shop.sqlite`` when unset, a file in the
                            working directory)
 ``SHOP_ORDERS_DATABASE_URL``  the orders database; when unset, orders live in the

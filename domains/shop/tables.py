@@ -1,8 +1,9 @@
 """The shop's tables, and where they live.
 
-Customers, stock and the id sequences live in the ``default`` database; orders
-(with their lines) in the ``orders`` database (the default one too, when the App
-has no database of that name).
+Customers and stock live in the ``default`` database; orders (with their lines)
+in the ``orders`` database (the default one too, when the App has no database of
+that name). Each database also keeps the id counters of its tables (``glue_ids``,
+see :class:`glue.Ids`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ __all__ = [
     "Customer",
     "CustomerRepository",
     "ORDERS",
-    "SEQUENCES",
     "STOCK",
 ]
 
@@ -38,14 +38,6 @@ STOCK = Schema(
         Column(name="quantity", type=ColumnType.INTEGER),
     ),
     primary_key=("sku",),
-)
-SEQUENCES = Schema(
-    name="sequences",
-    columns=(
-        Column(name="name", type=ColumnType.TEXT),
-        Column(name="value", type=ColumnType.INTEGER),
-    ),
-    primary_key=("name",),
 )
 ORDERS = Schema(
     name="orders",

@@ -1,7 +1,7 @@
 """``glue demo``: the example shop domain, run on real databases, narrated.
 
 By default the shop gets two SQLite files in a temporary directory: ``shop.sqlite``
-(customers, stock, id sequences) and ``orders.sqlite`` (orders and their lines),
+(customers, stock) and ``orders.sqlite`` (orders and their lines),
 so no server is needed and the closing query joins tables of two databases. With
 ``--database URL`` every table lives in that one database instead.
 
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["run_demo"]
 
 _CONCURRENT_ORDERS = 8
-"""Orders placed at once in step 9, competing for ids and stock."""
+"""Orders placed at once in step 8, competing for stock."""
 
 
 def _load_shop() -> Any:

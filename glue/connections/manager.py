@@ -70,23 +70,44 @@ class ConnectionManager:
         return dict(self._pools)
 
     def register_connection_pool(
-        self, pool: ConnectionPool, schema_name: str | None = None
-    ) -> None:
+        self,
+        pool: ConnectionPool,
+        schema_name: str | None = None,
+        *,
+        replace: bool = False,
+    ) -> ConnectionPool | None:
         """Register ``pool`` for a schema name, or as the default without one.
 
-        One pool may serve several names; it is opened and closed once.
+        One pool may serve several names; it is opened and closed once. A name
+        that has a pool keeps it unless ``replace=True`` says to swap it (AMSDAL
+        Glue swaps silently; glue asks, so that a second registration by mistake
+        does not reroute tables).
+
+        Args:
+            pool: the pool.
+            schema_name: the schema name it serves; None for the default pool.
+            replace: swap the pool the name has, if any.
+
+        Returns:
+            the pool that was replaced, or None. It is left open and no longer
+            closed by this manager: ``await old.aclose()`` when nothing else
+            uses it.
 
         Raises:
-            glue.ConfigurationError: the name already has a pool (unregister it
-                first).
+            glue.ConfigurationError: the name already has a pool and ``replace``
+                is False.
         """
         key = schema_name or DEFAULT
-        if key in self._pools:
+        old = self._pools.get(key)
+        if old is not None and not replace and old is not pool:
+            name = "" if schema_name is None else f", {schema_name!r}"
             raise ConfigurationError(
-                f"schema {key!r} already has pool {self._pools[key].name!r}; "
-                "unregister_connection_pool() it first"
+                f"schema {key!r} already has pool {old.name!r}; to swap it for "
+                f"{pool.name!r}, call register_connection_pool(pool{name}, "
+                "replace=True), which returns the old pool for you to close"
             )
         self._pools[key] = pool
+        return None if old is pool else old
 
     def unregister_connection_pool(
         self, schema_name: str | None = None

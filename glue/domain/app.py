@@ -27,7 +27,7 @@ import msgspec
 
 from ..connections.manager import DEFAULT, ConnectionManager
 from ..context.context import Context
-from ..errors import ConfigurationError, ContextError, UnknownCommand
+from ..errors import ConfigurationError, ContextError, UnknownCommand, UnknownService
 from ..services.dal import Dal
 from ..services.reads import DataQueryService
 from ..services.schema import SchemaCommandService
@@ -37,7 +37,7 @@ from .registry import DomainScope, Registry
 from .tables import DomainUnit, TableAccess
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Iterator, Mapping
     from types import TracebackType
     from typing import Self
 
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from ..entities.base import Command, Event
     from ..entities.codec import Payload
     from ..query.model import QueryStatement
+    from ..typing import ResourceFactory
     from ..work.retry import RetryPolicy
     from ..work.unit import UnitOfWork
     from .domain import Domain
@@ -169,6 +170,120 @@ class App:
         """
         scope = self._scope(domain)
         return Dal(scope.services)
+
+    # -- swapping parts (tests) ---------------------------------------------------
+
+    def replace_service(
+        self, path: str, service: object, *, domain: str | None = None
+    ) -> None:
+        """Serve the service at ``path`` (and every path below it) from
+        ``service`` in this App, from the next context on::
+
+            app.replace_service("billing.orders", FakeOrders())
+
+        The domain keeps its own registry: other Apps built from it are not
+        affected. To undo, use :meth:`override` instead.
+
+        Args:
+            path: the service's dotted path.
+            service: what serves it now.
+            domain: the domain whose service it is; None for every domain that
+                has a service at ``path``.
+
+        Raises:
+            glue.UnknownService: no domain (or not ``domain``) has a service at
+                ``path``.
+            glue.RegistrationError: ``path`` names a method (patch it instead:
+                a patched method takes effect at its next call), or ``service``
+                is not a service object.
+        """
+        if domain is not None:
+            self._scope(domain).replace_service(path, service)
+            return
+        scopes = [s for s in self.registry.domains.values() if path in s.services]
+        if not scopes:
+            raise UnknownService(
+                path, f"no domain of this App has a service at {path!r}"
+            )
+        for scope in scopes:
+            scope.replace_service(path, service)
+
+    def replace_resource(
+        self,
+        name: str,
+        factory: ResourceFactory[Any],
+        *,
+        domain: str | None = None,
+    ) -> None:
+        """Set up the resource ``name`` with ``factory`` in this App, from the
+        next context on::
+
+            async def frozen_clock(ctx):
+                yield FrozenClock(2030)
+
+            app.replace_resource("clock", frozen_clock)
+
+        The domain keeps its own factory: other Apps built from it are not
+        affected. To undo, use :meth:`override` instead.
+
+        Args:
+            name: the resource's name.
+            factory: an async generator function, like the one it replaces.
+            domain: the domain whose resource it is; None for every domain that
+                declared ``name``.
+
+        Raises:
+            glue.ConfigurationError: no domain (or not ``domain``) declared a
+                resource ``name``.
+            glue.RegistrationError: ``factory`` is not an async generator
+                function.
+        """
+        if domain is not None:
+            self._scope(domain).replace_resource(name, factory)
+            return
+        scopes = [s for s in self.registry.domains.values() if name in s.resources]
+        if not scopes:
+            declared = {n for s in self.registry.domains.values() for n in s.resources}
+            raise ConfigurationError(
+                f"no domain of this App declared a resource {name!r} to replace "
+                f"(resources: {', '.join(sorted(declared)) or 'none'})"
+            )
+        for scope in scopes:
+            scope.replace_resource(name, factory)
+
+    @contextlib.contextmanager
+    def override(
+        self,
+        *,
+        services: Mapping[str, object] | None = None,
+        resources: Mapping[str, ResourceFactory[Any]] | None = None,
+        domain: str | None = None,
+    ) -> Iterator[Self]:
+        """Replace services and resources for the ``with`` block, then put the
+        originals back::
+
+            with app.override(services={"billing.orders": FakeOrders()},
+                              resources={"clock": frozen_clock}):
+                await app.bus.dispatch(PlaceOrder(...))
+
+        Each entry is replaced as by :meth:`replace_service` and
+        :meth:`replace_resource` (``domain`` as there). Contexts opened inside
+        the block keep what they were given until they end.
+
+        Raises:
+            glue.UnknownService, glue.ConfigurationError, glue.RegistrationError:
+                as the two methods do; then nothing stays replaced.
+        """
+        saved = [(scope, scope.parts()) for scope in self.registry.domains.values()]
+        try:
+            for path, service in (services or {}).items():
+                self.replace_service(path, service, domain=domain)
+            for name, factory in (resources or {}).items():
+                self.replace_resource(name, factory, domain=domain)
+            yield self
+        finally:
+            for scope, parts in saved:
+                scope.restore(parts)
 
     @property
     def domains(self) -> list[str]:

@@ -403,7 +403,8 @@ class Domain:
         ``async def mw(request, call_next)``; the first added is the outermost.
 
         Raises:
-            glue.RegistrationError: the domain is frozen.
+            glue.RegistrationError: the domain is frozen, or ``middleware`` is
+                not an async callable taking ``(request, call_next)``.
         """
         self._check_open("add service middleware")
         return self._services.middleware(middleware)

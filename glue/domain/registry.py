@@ -9,13 +9,14 @@ type's renderer and the tables it declared.
 from __future__ import annotations
 
 import functools
+import inspect
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ..context.middleware import MiddlewareChain
 from ..entities.base import Command, Event
 from ..entities.codec import Codec
-from ..errors import ContextError, RegistrationError
+from ..errors import ConfigurationError, ContextError, RegistrationError
 from ..services.dal import Dal
 from ..work.retry import RetryPolicy
 from .policy import Policy
@@ -98,6 +99,48 @@ class DomainScope:
         self.access: TableAccess | None = None
         self.services = domain.services
         self.dal: Callable[[Context], Dal] = functools.partial(Dal, self.services)
+
+    def replace_service(self, path: str, service: object) -> None:
+        """Serve ``path`` (and what is below it) from ``service``, in this scope
+        only: the domain's own registry is unchanged.
+
+        Raises:
+            glue.UnknownService: the domain has no service at ``path``.
+            glue.RegistrationError: ``path`` names a method, or ``service`` is not
+                a service object.
+        """
+        self.services = self.services.overridden({path: service})
+        self.dal = functools.partial(Dal, self.services)
+
+    def replace_resource(self, name: str, factory: ResourceFactory[Any]) -> None:
+        """Set up the resource ``name`` with ``factory`` from now on, in this
+        scope only.
+
+        Raises:
+            glue.ConfigurationError: the domain declared no resource ``name``.
+            glue.RegistrationError: ``factory`` is not an async generator function.
+        """
+        if name not in self.resources:
+            known = ", ".join(sorted(self.resources)) or "none"
+            raise ConfigurationError(
+                f"domain {self.name!r} has no resource {name!r} to replace "
+                f"(its resources: {known}); declare it with @{self.name}.resource"
+            )
+        if not inspect.isasyncgenfunction(factory):
+            raise RegistrationError(
+                f"the replacement of resource {name!r} of domain {self.name!r} must "
+                "be an async generator function (`async def factory(ctx): ... "
+                f"yield value`), not {factory!r}"
+            )
+        self.resources = MappingProxyType({**self.resources, name: factory})
+
+    def parts(self) -> tuple[Any, ...]:
+        """What `replace_service` and `replace_resource` change, for `restore`."""
+        return (self.services, self.dal, self.resources)
+
+    def restore(self, parts: tuple[Any, ...]) -> None:
+        """Undo the replacements made since `parts` was taken."""
+        self.services, self.dal, self.resources = parts
 
     def open_unit(self, actor: Any, who: str) -> DomainUnit:
         """A new unit of work over this domain's tables, stamping ``actor``.

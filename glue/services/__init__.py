@@ -10,11 +10,22 @@ from .reads import (
     DataQueryService,
     DataResult,
 )
-from .schema import (
+from .schema import SchemaCommandService, SchemaQueryService
+from .schema_operations import (
+    AddConstraint,
+    AddIndex,
+    AddProperty,
     AsyncSchemaCommandService,
     AsyncSchemaQueryService,
-    SchemaCommandService,
-    SchemaQueryService,
+    DeleteConstraint,
+    DeleteIndex,
+    DeleteProperty,
+    DeleteSchema,
+    RegisterSchema,
+    SchemaCommand,
+    SchemaMutation,
+    SchemaQueryOperation,
+    SchemaResult,
 )
 from .writes import (
     AsyncDataCommandService,
@@ -26,6 +37,9 @@ from .writes import (
 )
 
 __all__ = [
+    "AddConstraint",
+    "AddIndex",
+    "AddProperty",
     "AsyncDataCommandService",
     "AsyncDataQueryService",
     "AsyncLockCommandService",
@@ -37,9 +51,18 @@ __all__ = [
     "DataQueryOperation",
     "DataQueryService",
     "DataResult",
+    "DeleteConstraint",
+    "DeleteIndex",
+    "DeleteProperty",
+    "DeleteSchema",
     "LockCommandService",
+    "RegisterSchema",
+    "SchemaCommand",
     "SchemaCommandService",
+    "SchemaMutation",
+    "SchemaQueryOperation",
     "SchemaQueryService",
+    "SchemaResult",
     "TransactionCommandService",
     "init_default_containers",
 ]

@@ -34,8 +34,6 @@ if TYPE_CHECKING:
     from ..schema.model import Column, Constraint
 
 __all__ = [
-    "AsyncSchemaCommandService",
-    "AsyncSchemaQueryService",
     "ColumnInfo",
     "ConstraintInfo",
     "IndexInfo",
@@ -481,10 +479,3 @@ class SchemaQueryService:
             ),
             constraints=tuple(constraints),
         )
-
-
-AsyncSchemaCommandService = SchemaCommandService
-"""The AMSDAL Glue name for `SchemaCommandService` (glue's is async already)."""
-
-AsyncSchemaQueryService = SchemaQueryService
-"""The AMSDAL Glue name for `SchemaQueryService`."""

@@ -92,8 +92,9 @@ class DataCommandService:
 
         Raises:
             glue.NotFound: no such row.
-            glue.ConcurrencyConflict: the row's etag is not ``etag``, or the row
-                changed between its read and its write.
+            glue.StaleEtag: the row's etag is not ``etag``.
+            glue.ConcurrencyConflict: the row changed between its read and its
+                write.
         """
         async with self._unit(transaction) as unit:
             return await unit.state.update(schema, key, changes, etag=etag)

@@ -29,7 +29,7 @@ from typing import Any
 import msgspec
 from pyrsistent import PMap, pmap
 
-from ..errors import ConcurrencyConflict
+from ..errors import ConcurrencyConflict, StaleEtag
 from ..schema.model import ETAG, Schema
 
 __all__ = ["Changeset", "IdentityMap", "Key", "Row", "RowKind", "Tracked"]
@@ -92,12 +92,16 @@ class Tracked(msgspec.Struct, frozen=True, gc=False):
         """The etag the database should still have: the stored row's."""
         return None if self.stored is None else self.stored.get(ETAG)
 
-    def conflict(self, expected: str | None = None) -> ConcurrencyConflict:
-        """The error for this row having changed: its table, its key (a single
-        value for a one-column key) and ``expected``, the held etag by default."""
+    def conflict(self) -> ConcurrencyConflict:
+        """The error for this row having changed before the commit: its table,
+        its key (a single value for a one-column key) and the held etag."""
         key = self.key[0] if len(self.key) == 1 else self.key
-        held = self.held_etag if expected is None else expected
-        return ConcurrencyConflict(self.schema.name, key, held)
+        return ConcurrencyConflict(self.schema.name, key, self.held_etag)
+
+    def stale(self, etag: str) -> StaleEtag:
+        """The error for a caller's ``etag`` that is not this row's."""
+        key = self.key[0] if len(self.key) == 1 else self.key
+        return StaleEtag(self.schema.name, key, etag)
 
 
 class Changeset(msgspec.Struct, frozen=True):

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Final
 import anyio
 import msgspec
 
-from ..errors import IntegrityError, NotFound, SchemaError
+from ..errors import IntegrityError, NotFound, SchemaError, format_key
 from ..schema.model import DELETED_AT, ETAG, SYSTEM_COLUMNS, Schema
 from .identity import Changeset, IdentityMap, Key, Row, Tracked
 from .mutations import Delete, Insert, Mutation, Update, Upsert
@@ -339,7 +339,7 @@ class StateManager:
 
         Raises:
             glue.NotFound: the row does not exist or is soft-deleted.
-            glue.ConcurrencyConflict: ``etag`` is not the row's etag.
+            glue.StaleEtag: ``etag`` is not the row's etag.
             glue.SchemaError: an unknown, key or system column.
         """
         self._log.append(Update(schema=schema, key=key, changes=changes, etag=etag))
@@ -359,7 +359,8 @@ class StateManager:
         if not info.primary_key.isdisjoint(diff):
             moved = info.primary_key.intersection(diff)
             raise SchemaError(
-                f"an update of {schema.name!r} {key!r} changes primary key column(s) "
+                f"an update of {schema.name} {format_key(key)} changes primary key "
+                f"column(s) "
                 f"{', '.join(sorted(moved))}: delete the row and insert a new one"
             )
         return self._change(info, tracked, diff)
@@ -449,7 +450,7 @@ class StateManager:
                 if not primary_key.isdisjoint(diff):
                     moved = primary_key.intersection(diff)
                     raise SchemaError(
-                        f"an update of {name!r} {key!r} changes primary key "
+                        f"an update of {name} {format_key(key)} changes primary key "
                         f"column(s) {', '.join(sorted(moved))}: delete the row "
                         "and insert a new one"
                     )
@@ -506,7 +507,7 @@ class StateManager:
             whether a row was deleted.
 
         Raises:
-            glue.ConcurrencyConflict: ``etag`` is not the row's etag.
+            glue.StaleEtag: ``etag`` is not the row's etag.
         """
         self._log.append(Delete(schema=schema, key=key, etag=etag))
         info = _info(schema)
@@ -581,7 +582,8 @@ class StateManager:
         if current is not None and not info.deleted(current):
             raise IntegrityError(
                 "unit of work",
-                f"{name} {key!r} already exists: update it, or delete it first",
+                f"{name} {format_key(key)} already exists: update it, or delete it "
+                "first",
                 table=name,
             )
         order = tracked.order if tracked.order >= 0 else self._map.next_order
@@ -702,7 +704,7 @@ def _check_etag(tracked: Tracked, etag: str | None) -> None:
     if held is None and tracked.current is not None:
         held = tracked.current.get(ETAG)
     if etag != held:
-        raise tracked.conflict(etag)
+        raise tracked.stale(etag)
 
 
 _ETAG_ONLY: Final = (ETAG,)

@@ -52,7 +52,7 @@ class Update(Mutation, frozen=True, kw_only=True):
         key: the row's primary key.
         changes: the columns to set.
         etag: when given, the etag the caller's copy carries (an HTTP If-Match):
-            a different etag raises `glue.ConcurrencyConflict` at once.
+            a different etag raises `glue.StaleEtag` at once.
     """
 
     key: Any

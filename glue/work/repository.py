@@ -182,11 +182,11 @@ class Repository(Generic[T]):
         ``repo.update(7, {"total": 13.0})`` changes columns of row 7.
         ``repo.update(order)`` saves a model instance: its columns become the
         changes, and its ``etag`` field (if it has one) must still be the row's,
-        else `glue.ConcurrencyConflict`.
+        else `glue.StaleEtag`.
 
         Raises:
             glue.NotFound: the row is missing.
-            glue.ConcurrencyConflict: ``etag`` is not the row's etag.
+            glue.StaleEtag: ``etag`` is not the row's etag.
         """
         schema = self.schema
         if isinstance(key, msgspec.Struct):

@@ -12,7 +12,8 @@ the new state. The bus does this for every command; anything else can too::
 
     await run_with_retry(RetryPolicy(attempts=5), increment)
 
-Only `glue.ConcurrencyConflict` is retried; every other error propagates at once.
+Only `glue.ConcurrencyConflict` is retried (not `glue.StaleEtag`, a caller's etag
+that no rerun makes current); every other error propagates at once.
 Between attempts the policy sleeps with "full jitter" exponential backoff: a
 random time between 0 and ``min(max_delay, base_delay * 2 ** (attempt - 1))``,
 which spreads competing writers out instead of letting them collide again.
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, TypeVar
 import anyio
 import msgspec
 
-from ..errors import ConcurrencyConflict, ConfigurationError
+from ..errors import ConcurrencyConflict, ConfigurationError, StaleEtag
 from ..log import get_logger
 
 if TYPE_CHECKING:
@@ -86,6 +87,8 @@ async def run_with_retry(policy: RetryPolicy, fn: Callable[[], Awaitable[_T]]) -
     while True:
         try:
             return await fn()
+        except StaleEtag:
+            raise  # the caller's etag stays stale however often we run
         except ConcurrencyConflict as exc:
             if attempt >= policy.attempts:
                 raise

@@ -50,6 +50,33 @@ def test_registration_mistakes_are_clear(tmp_path: Path) -> None:
         manager.unregister_connection_pool("customers")
 
 
+async def test_a_taken_name_says_how_to_replace_and_replace_swaps_it(
+    tmp_path: Path,
+) -> None:
+    manager = ConnectionManager()
+    first, second = _pool(tmp_path, "first"), _pool(tmp_path, "second")
+    assert manager.register_connection_pool(first) is None
+    manager.register_connection_pool(first)  # the same pool again changes nothing
+    with pytest.raises(ConfigurationError) as caught:
+        manager.register_connection_pool(second)
+    assert str(caught.value) == (
+        "schema 'default' already has pool 'first'; to swap it for 'second', call "
+        "register_connection_pool(pool, replace=True), which returns the old pool "
+        "for you to close"
+    )
+    with pytest.raises(ConfigurationError, match=r"\(pool, 'orders', replace=True\)"):
+        manager.register_connection_pool(first, "orders")
+        manager.register_connection_pool(second, "orders")
+    assert manager.get_connection_pool() is first
+    assert manager.register_connection_pool(second, replace=True) is first
+    assert manager.register_connection_pool(second, "new", replace=True) is None
+    assert manager.get_connection_pool() is second
+    assert manager.get_connection_pool("orders") is first
+    async with manager:
+        async with manager.get_connection_pool("customers").acquire() as conn:
+            assert (await conn.fetch("SELECT 1")).rows == [(1,)]
+
+
 async def test_async_with_opens_and_closes_every_pool_once(tmp_path: Path) -> None:
     shared = _pool(tmp_path, "shop")
     manager = ConnectionManager()

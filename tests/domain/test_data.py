@@ -24,6 +24,7 @@ from glue import (
     Forbidden,
     RegistrationError,
     Response,
+    StaleEtag,
 )
 from glue.connections import ConnectionManager
 from glue.query import (
@@ -401,6 +402,7 @@ async def test_retry_exhausted_raises_the_last_conflict(database_url: str) -> No
         with pytest.raises(ConcurrencyConflict) as caught:
             await app.bus.dispatch(Stale())
         assert caught.value.table == "counters"
+        assert not isinstance(caught.value, StaleEtag)
         assert runs == [0, 1]  # ran twice, each time beaten by an increment
         ((counter),) = await rows(app, "counters")
         assert counter["value"] == 2
@@ -425,9 +427,13 @@ async def test_a_conflict_raised_by_a_handler_is_not_retried(
         [shop], databases={"default": database_url}, create_tables=True
     ) as app:
         await seed_counter(app, "hits", 0)
-        with pytest.raises(ConcurrencyConflict):
+        with pytest.raises(StaleEtag) as caught:
             await app.bus.dispatch(IfMatch(etag="not-the-etag"))
         assert runs == [1]
+        assert isinstance(caught.value, ConcurrencyConflict)
+        assert str(caught.value).startswith(
+            "counters hits: etag not-the-etag is not the row's current etag"
+        )
 
 
 # -- renderers (E11) ---------------------------------------------------------------

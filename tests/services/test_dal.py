@@ -651,3 +651,68 @@ async def test_r01_each_task_has_its_own_unit_of_work(
         dal = Dal(services, ctx)
         assert await dal.accounts.get(1) == Account(id=1, owner="owner0")
         assert await dal.accounts.get(2) == Account(id=2, owner="owner1")
+
+
+def test_middleware_that_cannot_be_awaited_is_refused_at_registration() -> None:
+    services, _ = make_services()
+
+    def sync_middleware(request: ServiceCall, call_next: CallNext) -> Any:
+        return call_next(request)
+
+    async def one_argument(request: ServiceCall) -> Any:
+        return request
+
+    cases: dict[Any, str] = {
+        sync_middleware: "sync_middleware is not an async function",
+        "audit": "'audit' is not an async function",
+        one_argument: "one_argument must take two arguments, (request, call_next)",
+    }
+    for middleware, message in cases.items():
+        with pytest.raises(RegistrationError, match=re.escape(message)):
+            services.middleware(middleware)
+
+    class Callable:
+        async def __call__(self, request: ServiceCall, call_next: CallNext) -> Any:
+            return await call_next(request)
+
+    services.middleware(Callable())
+    assert len(services._middleware) == 1
+
+
+def test_domain_refuses_a_middleware_that_is_not_async() -> None:
+    from glue import Domain
+
+    shop = Domain("shop")
+    message = r"<locals>\.<lambda> is not an async function"
+    with pytest.raises(RegistrationError, match=message):
+        shop.service_middleware(lambda request, call_next: call_next(request))
+
+
+async def test_an_overridden_registry_serves_replacements_only() -> None:
+    services = Services()
+    services.register("orders", OrderService())
+    services.register("billing.invoices", Probe())
+    services.freeze()
+
+    class FakeOrders(Service):
+        async def get_order(self, order_id: int) -> str:
+            return f"fake {order_id}"
+
+        async def only_here(self) -> str:
+            return "only here"
+
+    fake_billing = Service()
+    fake_billing.register("invoices", FakeOrders())
+    copy = services.overridden({"orders": FakeOrders()})
+    deeper = copy.overridden({"billing": fake_billing})
+    assert copy.frozen and "orders.only_here" in copy
+    assert "orders.only_here" not in services
+    async with Context() as ctx:
+        assert await Dal(copy, ctx).orders.get_order(1) == "fake 1"
+        assert await Dal(copy, ctx).orders.only_here() == "only here"
+        assert await Dal(copy, ctx).resolve("orders.only_here")() == "only here"
+        assert await Dal(services, ctx).orders.get_order(1) is None
+        assert await Dal(deeper, ctx).billing.invoices.get_order(2) == "fake 2"
+        assert await Dal(deeper, ctx).orders.only_here() == "only here"
+        with pytest.raises(UnknownService, match=r"'billing\.invoices\.where'"):
+            Dal(deeper, ctx).resolve("billing.invoices.where")

@@ -8,7 +8,12 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import pytest
 
-from glue.errors import ConcurrencyConflict, IntegrityError, NotFound, SchemaError
+from glue.errors import (
+    IntegrityError,
+    NotFound,
+    SchemaError,
+    StaleEtag,
+)
 from glue.schema import Column, ColumnType, Schema
 from glue.state import Delete, Insert, RowKind, StateManager, Update, Upsert
 
@@ -180,7 +185,7 @@ async def test_s06_missing_or_soft_deleted_is_none_and_not_found(
 
 
 async def test_s07_a_stale_etag_conflicts_at_once(state: StateManager) -> None:
-    with pytest.raises(ConcurrencyConflict) as caught:
+    with pytest.raises(StaleEtag) as caught:
         await state.update(ORDERS, 1, {"total": 2.0}, etag="old")
     # The key reads as at a flush: a single value for a one-column key.
     assert (caught.value.table, caught.value.key, caught.value.expected) == (

@@ -85,7 +85,7 @@ async def test_a_conflict_on_one_database_writes_nothing_on_either(
             await other.state.update(COUNTERS, "c", {"value": 5})
         await stale.state.update(ORDERS, 1, {"total": 9.0})
         await stale.state.update(COUNTERS, "c", {"value": 9})
-        with pytest.raises(ConcurrencyConflict, match="counters 'c'"):
+        with pytest.raises(ConcurrencyConflict, match="counters c changed since"):
             await stale.commit()
     assert await state_of(both) == (1.0, 5)
 

@@ -262,7 +262,7 @@ async def test_a_conflict_on_one_rolls_back_both(dbs: Databases) -> None:
             await other.state.update(COUNTERS, "c", {"value": 5})
         await stale.state.update(ORDERS, 1, {"total": 9.0})
         await stale.state.update(COUNTERS, "c", {"value": 9})
-        with pytest.raises(ConcurrencyConflict, match="counters 'c'"):
+        with pytest.raises(ConcurrencyConflict, match="counters c changed since"):
             await stale.commit()
     assert await dbs.state() == (1.0, 5)
     await dbs.assert_clean()

@@ -7,7 +7,13 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import pytest
 
-from glue.errors import ConcurrencyConflict, ContextError, IntegrityError, NotFound
+from glue.errors import (
+    ConcurrencyConflict,
+    ContextError,
+    IntegrityError,
+    NotFound,
+    StaleEtag,
+)
 from glue.state import RowKind
 from glue.work import RetryPolicy, UnitOfWork, UnitState, current_unit, run_with_retry
 
@@ -320,3 +326,20 @@ async def test_a_unit_is_used_once(manager: ConnectionManager) -> None:
     assert unit.status is UnitState.COMMITTED
     with pytest.raises(ContextError, match="committed"):
         await unit.state.get(ORDERS, 1)
+
+
+async def test_run_with_retry_does_not_rerun_a_stale_etag(
+    manager: ConnectionManager,
+) -> None:
+    async with UnitOfWork(manager) as unit:
+        await unit.state.insert(COUNTERS, {"name": "e", "value": 0})
+    runs: list[int] = []
+
+    async def if_match() -> None:
+        runs.append(1)
+        async with UnitOfWork(manager) as unit:
+            await unit.state.update(COUNTERS, "e", {"value": 1}, etag="made-up")
+
+    with pytest.raises(StaleEtag, match="counters e: etag made-up is not"):
+        await run_with_retry(RetryPolicy(attempts=5, base_delay=0), if_match)
+    assert runs == [1]
