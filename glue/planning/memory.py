@@ -84,12 +84,20 @@ def run_step(step: SelectStep | SetStep, results: _Results) -> list[Row]:
     """Compute one in-memory step over the results read before it.
 
     Raises:
-        QueryError: a scalar subquery returned more than one row, or a field
-            the step needs is missing from its inputs.
+        QueryError: a scalar subquery returned more than one row, a field the
+            step needs is missing from its inputs, a bad regular expression, or
+            values of types that do not compare (or add up) with each other.
     """
-    if isinstance(step, SetStep):
-        return _run_set(step, results)
-    return _run_select(step, results)
+    try:
+        if isinstance(step, SetStep):
+            return _run_set(step, results)
+        return _run_select(step, results)
+    except TypeError as exc:
+        # Values from different databases (or JSON) can be of types Python
+        # cannot order or add: the query, not glue, asked for that.
+        raise QueryError(
+            f"in the in-memory step: values of different types met ({exc})"
+        ) from None
 
 
 # -- values -------------------------------------------------------------------
@@ -362,7 +370,10 @@ def _text_condition(left: _Getter, lookup: FieldLookup, pattern: str) -> _Predic
     match lookup:
         case FieldLookup.REGEX | FieldLookup.IREGEX:
             flags = re.IGNORECASE if lookup is FieldLookup.IREGEX else 0
-            compiled = re.compile(pattern, flags)
+            try:
+                compiled = re.compile(pattern, flags)
+            except re.error as exc:
+                raise QueryError(f"{lookup.value} {pattern!r}: {exc}") from None
 
             def test(text: str) -> bool:
                 return compiled.search(text) is not None

@@ -155,14 +155,22 @@ class QueryPlanner:
 
     # -- entry ------------------------------------------------------------------
 
-    def plan(self, statement: QueryStatement) -> Plan:
+    def plan(self, statement: QueryStatement, *, validated: bool = False) -> Plan:
         """Plan ``statement``.
 
+        Args:
+            statement: the query.
+            validated: it comes from :meth:`QueryStatement.validated` already;
+                otherwise it is checked against the query model first.
+
         Raises:
-            QueryError: an unknown table, field, alias or lookup (checked before
-                anything runs), or a correlated subquery across databases.
+            QueryError: a node of the wrong type, an unknown table, field, alias
+                or lookup (checked before anything runs), or a correlated
+                subquery across databases.
             glue.ConfigurationError: a table has no pool and there is no default.
         """
+        if not validated:
+            statement = statement.validated()
         outputs = self._outputs(statement)
         task, slot = self._plan(statement)
         return Plan(root=task, slot=slot, columns=outputs)
@@ -589,7 +597,7 @@ class _SelectPlanner:
             aggregations=aggregations,
             group_by=group_by,
             having=having,
-            distinct=statement.distinct,
+            distinct=statement.distinct is True,
             order_by=order_by,
             limit=statement.limit,
             subqueries=tuple(s for s, _ in self.subqueries),

@@ -135,10 +135,12 @@ def compile_query(
         the SQL text and its parameters, in placeholder order.
 
     Raises:
-        QueryError: an unknown table, field, alias or lookup, or a value that does
-            not fit its column, named with the part of the statement it is in.
+        QueryError: a node of the wrong type (see
+            :meth:`glue.QueryStatement.validated`), an unknown table, field, alias
+            or lookup, or a value that does not fit its column, named with the
+            part of the statement it is in.
     """
-    compiled = QueryCompiler(dialect, schemas).compile(statement)
+    compiled = QueryCompiler(dialect, schemas).compile(statement.validated())
     return compiled.sql, compiled.params
 
 
