@@ -9,8 +9,8 @@ Every table is routed to a pool by its schema name through the
   conditions that read only its tables and only the columns needed above. The
   units run in parallel (a :class:`GroupTask`), then one :class:`MemoryTask`
   joins them and does what could not be pushed down: conditions across
-  databases, grouping, having, distinct, ordering, limit and offset (a limit is
-  never pushed below a join across databases).
+  databases, grouping, having, distinct (and DISTINCT ON), ordering, limit and
+  offset (a limit is never pushed below a join across databases).
 - **Small sides**: a unit with a filter runs first; a unit joined to it by an
   equality (or restricted by ``IN (subquery)``) then reads only the rows whose
   key is among the keys returned (a :class:`KeyFilter`, an ``IN`` list), unless
@@ -529,8 +529,11 @@ class _SelectPlanner:
             if isinstance(value, SubQueryStatement):
                 self._annotation(value, units)
 
+        distinct_on = tuple(self._resolve(f) for f in statement.distinct_on)
+
         # Which columns the in-memory step reads, from which unit.
         needed: list[FieldReference] = list(only)
+        needed += distinct_on
         needed += [g.field for g in group_by]
         needed += [a.expression.field for a in aggregations if a.expression.field]
         needed += [
@@ -598,6 +601,7 @@ class _SelectPlanner:
             group_by=group_by,
             having=having,
             distinct=statement.distinct is True,
+            distinct_on=distinct_on,
             order_by=order_by,
             limit=statement.limit,
             subqueries=tuple(s for s, _ in self.subqueries),
