@@ -7,15 +7,19 @@ schema.
 
 :class:`SchemaQueryService` lists the tables of a database with their columns
 (portable types included), primary keys, indexes and constraints: SQLite through
-``sqlite_master`` and its pragmas, PostgreSQL through ``information_schema`` and
-``pg_catalog``.
+its pragmas (and, for CHECK constraints and constraint names, the tokens of the
+CREATE TABLE statement), PostgreSQL through ``information_schema`` and
+``pg_catalog``. Tables glue did not create read back as well as glue's own: a
+SQLite column's portable type follows SQLite's type-affinity rules
+(:func:`glue.sql.introspection.sqlite_column_type`), and a constraint written
+without a name gets PostgreSQL's (``orders_customer_id_fkey``,
+``users_email_key``, ``orders_amount_check``).
 
 Both work on a connection, or on a pool (taking a connection per call).
 """
 
 from __future__ import annotations
 
-import re
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Literal
 
@@ -25,7 +29,12 @@ from ..connections.abc import Connection, ConnectionPool
 from ..errors import SchemaError
 from ..schema.model import ColumnType, Index, Schema
 from ..sql import ddl
-from ..sql.dialect import SQL_TYPES
+from ..sql.introspection import (
+    Clause,
+    postgres_column_type,
+    sqlite_column_type,
+    sqlite_constraints,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
@@ -54,12 +63,15 @@ class ColumnInfo(msgspec.Struct, frozen=True, kw_only=True):
         type: its portable type, or None when the declared type has none.
         sql_type: the type as the database declares it.
         nullable: whether it accepts NULL.
+        default: its default as the database writes it (an SQL expression),
+            or None without one.
     """
 
     name: str
     type: ColumnType | None
     sql_type: str
     nullable: bool
+    default: str | None = None
 
 
 class IndexInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -78,12 +90,14 @@ class ConstraintInfo(msgspec.Struct, frozen=True, kw_only=True):
         kind: ``"unique"``, ``"foreign_key"`` or ``"check"``.
         columns: the columns it covers (for a check, the columns it reads).
         references: for a foreign key, the referenced table.
+        referenced_columns: for a foreign key, the columns it references.
     """
 
     name: str
     kind: Literal["unique", "foreign_key", "check"]
     columns: tuple[str, ...]
     references: str | None = None
+    referenced_columns: tuple[str, ...] = ()
 
 
 class TableInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -261,55 +275,7 @@ class SchemaCommandService:
         return statements
 
 
-_SQLITE_NAMES: dict[str, ColumnType] = {
-    **{name: column_type for column_type, name in SQL_TYPES["sqlite"].items()},
-    "INT": ColumnType.INTEGER,
-    "BIGINT": ColumnType.INTEGER,
-    "FLOAT": ColumnType.FLOAT,
-    "DOUBLE": ColumnType.FLOAT,
-    "NUMERIC": ColumnType.DECIMAL,
-    "DECIMAL": ColumnType.DECIMAL,
-    "VARCHAR": ColumnType.TEXT,
-    "BOOLEAN": ColumnType.BOOLEAN,
-    "DATETIME": ColumnType.DATETIME,
-    "TIMESTAMP": ColumnType.DATETIME,
-    "DATE": ColumnType.DATE,
-    "UUID": ColumnType.UUID,
-    "JSON": ColumnType.JSON,
-}
-
-_POSTGRES_NAMES: dict[str, ColumnType] = {
-    "bigint": ColumnType.INTEGER,
-    "integer": ColumnType.INTEGER,
-    "smallint": ColumnType.INTEGER,
-    "double precision": ColumnType.FLOAT,
-    "real": ColumnType.FLOAT,
-    "numeric": ColumnType.DECIMAL,
-    "text": ColumnType.TEXT,
-    "character varying": ColumnType.TEXT,
-    "character": ColumnType.TEXT,
-    "boolean": ColumnType.BOOLEAN,
-    "timestamp with time zone": ColumnType.DATETIME,
-    "timestamp without time zone": ColumnType.DATETIME,
-    "date": ColumnType.DATE,
-    "uuid": ColumnType.UUID,
-    "bytea": ColumnType.BYTES,
-    "jsonb": ColumnType.JSON,
-    "json": ColumnType.JSON,
-}
-
-# The constraints glue writes into a SQLite table's CREATE statement, which is
-# the only place SQLite keeps their names.
-_SQLITE_CONSTRAINT = re.compile(
-    r'CONSTRAINT "(?P<name>\w+)" (?P<kind>UNIQUE|FOREIGN KEY|CHECK) '
-    r'\((?P<columns>[^)]*)\)(?: REFERENCES "(?P<references>\w+)")?'
-)
-_QUOTED = re.compile(r'"(\w+)"')
-
 _KINDS: dict[str, Literal["unique", "foreign_key", "check"]] = {
-    "UNIQUE": "unique",
-    "FOREIGN KEY": "foreign_key",
-    "CHECK": "check",
     "u": "unique",
     "f": "foreign_key",
     "c": "check",
@@ -321,7 +287,9 @@ _PG_TABLES = (
     "ORDER BY table_name"
 )
 _PG_COLUMNS = (
-    "SELECT column_name, data_type, is_nullable = 'YES' "
+    "SELECT column_name, data_type, is_nullable = 'YES', "
+    "COALESCE(column_default, CASE WHEN is_identity = 'YES' "
+    "THEN 'GENERATED ' || identity_generation || ' AS IDENTITY' END) "
     "FROM information_schema.columns "
     "WHERE table_schema = current_schema() AND table_name = $1 "
     "ORDER BY ordinal_position"
@@ -330,6 +298,9 @@ _PG_CONSTRAINTS = (
     "SELECT c.conname, c.contype::text, f.relname, ARRAY("
     "  SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY AS k(n, i)"
     "  JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n"
+    "  ORDER BY k.i)::text[], ARRAY("
+    "  SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY AS k(n, i)"
+    "  JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n"
     "  ORDER BY k.i)::text[] "
     "FROM pg_constraint c "
     "JOIN pg_class t ON t.oid = c.conrelid "
@@ -396,46 +367,90 @@ class SchemaQueryService:
         return [await self.describe(name) for name in await self.tables()]
 
     async def _sqlite(self, conn: Connection, table: str) -> TableInfo:
-        columns = await conn.fetch(
-            'SELECT name, type, "notnull", pk FROM pragma_table_info(?)', [table]
+        column_rows = await conn.fetch(
+            'SELECT name, type, "notnull", pk, dflt_value FROM pragma_table_info(?)',
+            [table],
         )
         column_infos = tuple(
             ColumnInfo(
-                name=row[0],
-                type=_SQLITE_NAMES.get(str(row[1]).upper()),
-                sql_type=row[1],
-                nullable=not row[2] and not row[3],
+                name=name,
+                type=sqlite_column_type(str(declared)),
+                sql_type=declared,
+                nullable=not notnull and not pk,
+                default=default,
             )
-            for row in columns.rows
+            for name, declared, notnull, pk, default in column_rows.rows
         )
-        key_rows = sorted((r for r in columns.rows if r[3]), key=lambda r: r[3])
+        key_rows = sorted((r for r in column_rows.rows if r[3]), key=lambda r: r[3])
         key = tuple(row[0] for row in key_rows)
         index_rows = await conn.fetch(
-            'SELECT name, "unique" FROM pragma_index_list(?) '
-            "WHERE origin = 'c' ORDER BY name",
+            'SELECT name, "unique", origin FROM pragma_index_list(?) '
+            "WHERE origin IN ('c', 'u') ORDER BY name",
             [table],
         )
         indexes = []
-        for index_name, unique in index_rows.rows:
+        uniques = []
+        for index_name, unique, origin in index_rows.rows:
             cols = await conn.fetch(
                 "SELECT name FROM pragma_index_info(?) ORDER BY seqno", [index_name]
             )
-            names = tuple(r[0] for r in cols.rows)
-            indexes.append(
-                IndexInfo(name=index_name, columns=names, unique=bool(unique))
-            )
+            covered = tuple(r[0] for r in cols.rows)
+            if origin == "u":
+                uniques.append(covered)
+            else:
+                indexes.append(
+                    IndexInfo(name=index_name, columns=covered, unique=bool(unique))
+                )
+        foreign = await conn.fetch(
+            'SELECT id, "table", "from", "to" FROM pragma_foreign_key_list(?) '
+            "ORDER BY id, seq",
+            [table],
+        )
+        keys: dict[int, tuple[str, list[str], list[str | None]]] = {}
+        for number, target, source, to in foreign.rows:
+            keys.setdefault(number, (target, [], []))
+            keys[number][1].append(source)
+            keys[number][2].append(to)
         created = await conn.fetch(
             "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", [table]
         )
-        sql = created.rows[0][0] if created.rows else ""
+        sql = (created.rows[0][0] if created.rows else None) or ""
+        clauses = sqlite_constraints(sql, [c.name for c in column_infos])
+        names = _Names(table)
         constraints = [
             ConstraintInfo(
-                name=match["name"],
-                kind=_KINDS[match["kind"]],
-                columns=tuple(_QUOTED.findall(match["columns"])),
-                references=match["references"],
+                name=names.take("unique", columns, clauses),
+                kind="unique",
+                columns=columns,
             )
-            for match in _SQLITE_CONSTRAINT.finditer(sql or "")
+            for columns in uniques
+        ]
+        for target, sources, targets in keys.values():
+            # A foreign key to the other table's primary key may leave "to" out.
+            if None in targets:
+                primary = await conn.fetch(
+                    "SELECT name FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk",
+                    [target],
+                )
+                targets = [row[0] for row in primary.rows]
+            columns = tuple(sources)
+            constraints.append(
+                ConstraintInfo(
+                    name=names.take("foreign_key", columns, clauses),
+                    kind="foreign_key",
+                    columns=columns,
+                    references=target,
+                    referenced_columns=tuple(str(t) for t in targets),
+                )
+            )
+        constraints += [
+            ConstraintInfo(
+                name=clause.name or names.made("check", clause.columns),
+                kind="check",
+                columns=clause.columns,
+            )
+            for clause in clauses
+            if clause.kind == "check"
         ]
         return TableInfo(
             name=table,
@@ -451,7 +466,7 @@ class SchemaQueryService:
         index_rows = await conn.fetch(_PG_INDEXES, [table])
         key: tuple[str, ...] = ()
         constraints = []
-        for name, kind, references, cols in constraint_rows.rows:
+        for name, kind, references, cols, referenced in constraint_rows.rows:
             if kind == "p":
                 key = tuple(cols)
                 continue
@@ -461,6 +476,7 @@ class SchemaQueryService:
                     kind=_KINDS[kind],
                     columns=tuple(cols),
                     references=references,
+                    referenced_columns=tuple(referenced),
                 )
             )
         return TableInfo(
@@ -468,11 +484,12 @@ class SchemaQueryService:
             columns=tuple(
                 ColumnInfo(
                     name=name,
-                    type=_POSTGRES_NAMES.get(sql_type),
+                    type=postgres_column_type(sql_type),
                     sql_type=sql_type,
                     nullable=nullable,
+                    default=default,
                 )
-                for name, sql_type, nullable in columns.rows
+                for name, sql_type, nullable, default in columns.rows
             ),
             primary_key=key,
             indexes=tuple(
@@ -481,6 +498,51 @@ class SchemaQueryService:
             ),
             constraints=tuple(constraints),
         )
+
+
+_SUFFIXES = {"unique": "key", "foreign_key": "fkey", "check": "check"}
+
+
+class _Names:
+    """Names for a table's constraints: the one its CREATE statement gives, else
+    the one PostgreSQL would have made (``orders_customer_id_fkey``)."""
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+        self.used: set[str] = set()
+
+    def take(
+        self,
+        kind: Literal["unique", "foreign_key"],
+        columns: tuple[str, ...],
+        clauses: list[Clause],
+    ) -> str:
+        """The name of the written clause of this kind over these columns."""
+        wanted = tuple(c.lower() for c in columns)
+        for number, clause in enumerate(clauses):
+            if (
+                clause.kind == kind
+                and tuple(c.lower() for c in clause.columns) == wanted
+            ):
+                del clauses[number]  # each clause names one constraint
+                if clause.name is not None:
+                    self.used.add(clause.name)
+                    return clause.name
+                break
+        return self.made(kind, columns)
+
+    def made(self, kind: str, columns: tuple[str, ...]) -> str:
+        """PostgreSQL's name for an unnamed constraint, numbered if taken."""
+        parts = [self.table]
+        if kind != "check" or len(columns) == 1:
+            parts += columns
+        base = "_".join([*parts, _SUFFIXES[kind]])
+        name, number = base, 0
+        while name in self.used:
+            number += 1
+            name = f"{base}{number}"
+        self.used.add(name)
+        return name
 
 
 AsyncSchemaCommandService = SchemaCommandService

@@ -325,6 +325,7 @@ def test_schema_as_json(seeded: object, glue: Glue) -> None:
         "type": "text",
         "sql_type": "TEXT",
         "nullable": False,
+        "default": "'placed'",
     } in orders["columns"]
 
 

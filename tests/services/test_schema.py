@@ -98,6 +98,7 @@ async def test_create_tables_and_read_them_back(pool: DefaultConnectionPool) -> 
             kind="foreign_key",
             columns=("customer_id",),
             references="customers",
+            referenced_columns=("id",),
         ),
     )
     customers = await queries.describe("customers")
