@@ -152,7 +152,10 @@ async def describe_databases(
         if id(pool) in seen:
             continue
         seen[id(pool)] = name
-        tables = await SchemaQueryService(pool).describe_all()
+        tables = [
+            msgspec.structs.replace(table, database=name)
+            for table in await SchemaQueryService(pool).describe_all()
+        ]
         described.append(
             DatabaseSchema(database=name, dialect=pool.dialect, tables=tuple(tables))
         )

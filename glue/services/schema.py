@@ -15,17 +15,23 @@ SQLite column's portable type follows SQLite's type-affinity rules
 without a name gets PostgreSQL's (``orders_customer_id_fkey``,
 ``users_email_key``, ``orders_amount_check``).
 
-Both work on a connection, or on a pool (taking a connection per call).
+Both work on a connection, on a pool (taking a connection per call), or on a
+:class:`~glue.connections.ConnectionManager` (by default the one in
+``Container.managers``): then each table is found in the database its name routes
+to, and :class:`SchemaQueryService` lists the tables of every registered
+database, naming the database of each.
 """
 
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, overload
 
 import msgspec
 
 from ..connections.abc import Connection, ConnectionPool
+from ..connections.containers import Container
+from ..connections.manager import ConnectionManager
 from ..errors import SchemaError
 from ..schema.model import ColumnType, Index, Schema
 from ..sql import ddl
@@ -37,7 +43,7 @@ from ..sql.introspection import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Sequence
+    from collections.abc import AsyncIterator, Callable, Sequence
 
     from ..connections.abc import Dialect
     from ..schema.model import Column, Constraint
@@ -102,13 +108,20 @@ class ConstraintInfo(msgspec.Struct, frozen=True, kw_only=True):
 
 class TableInfo(msgspec.Struct, frozen=True, kw_only=True):
     """A table as the database reports it: columns in order, key, indexes and
-    constraints sorted by name."""
+    constraints sorted by name.
+
+    Attributes:
+        database: the database it was read from: its name in the
+            ConnectionManager (the first name its pool is registered under),
+            else the pool's or connection's own name.
+    """
 
     name: str
     columns: tuple[ColumnInfo, ...]
     primary_key: tuple[str, ...]
     indexes: tuple[IndexInfo, ...]
     constraints: tuple[ConstraintInfo, ...]
+    database: str = ""
 
     def column(self, name: str) -> ColumnInfo:
         """The column called ``name``; SchemaError if there is none."""
@@ -119,6 +132,7 @@ class TableInfo(msgspec.Struct, frozen=True, kw_only=True):
 
 
 Target = Connection | ConnectionPool
+"""One database: a connection, or a pool to take a connection from per call."""
 
 
 @asynccontextmanager
@@ -130,43 +144,101 @@ async def _connection(target: Target, *, write: bool) -> AsyncIterator[Connectio
         yield target
 
 
-class SchemaCommandService:
-    """Creates, alters and drops tables on one database.
+class _Routed:
+    """A service's target: one database, or a manager routing each table."""
+
+    def __init__(self, target: Target | ConnectionManager | None) -> None:
+        self._target = target
+
+    @property
+    def target(self) -> Target | ConnectionManager:
+        """The connection, pool or ConnectionManager the service works on."""
+        if self._target is None:
+            self._target = Container.managers.get(ConnectionManager)
+        return self._target
+
+    def _database(self, table: str) -> Target:
+        """Where ``table`` lives: the target, or the pool its name routes to."""
+        target = self.target
+        if isinstance(target, ConnectionManager):
+            return target.get_connection_pool(table)
+        return target
+
+
+class SchemaCommandService(_Routed):
+    """Creates, alters, renames and drops tables.
 
     Args:
-        target: a connection, or a pool to take one from per command.
+        target: a connection, a pool to take one from per command, or a
+            ConnectionManager, whose pool for each table's name runs the
+            command; the one in ``Container.managers`` when None.
     """
 
-    def __init__(self, target: Target) -> None:
-        self.target = target
+    def __init__(self, target: Target | ConnectionManager | None = None) -> None:
+        super().__init__(target)
 
-    async def _run(self, statements: Sequence[str]) -> None:
-        async with _connection(self.target, write=True) as conn, conn.transaction():
+    async def _run(self, database: Target, statements: Sequence[str]) -> None:
+        async with _connection(database, write=True) as conn, conn.transaction():
             for sql in statements:
                 await conn.execute(sql)
 
-    def _dialect(self) -> Dialect:
-        return self.target.dialect
+    async def _apply(self, table: str, build: Callable[[Dialect], list[str]]) -> None:
+        database = self._database(table)
+        statements = build(database.dialect)
+        if statements:
+            await self._run(database, statements)
 
     async def create_table(
         self, schema: Schema, *, if_not_exists: bool = False
     ) -> Schema:
         """Create the table with its key, constraints and indexes."""
-        await self._run(
-            ddl.create_table(self._dialect(), schema, if_not_exists=if_not_exists)
+        await self._apply(
+            schema.name,
+            lambda dialect: ddl.create_table(
+                dialect, schema, if_not_exists=if_not_exists
+            ),
         )
         return schema
 
     async def drop_table(self, table: Schema | str, *, if_exists: bool = False) -> None:
         """Drop the table, its indexes and its rows."""
         name = table if isinstance(table, str) else table.name
-        await self._run(ddl.drop_table(self._dialect(), name, if_exists=if_exists))
+        await self._apply(
+            name, lambda dialect: ddl.drop_table(dialect, name, if_exists=if_exists)
+        )
+
+    @overload
+    async def rename_table(self, table: Schema, name: str) -> Schema: ...
+
+    @overload
+    async def rename_table(self, table: str, name: str) -> None: ...
+
+    async def rename_table(self, table: Schema | str, name: str) -> Schema | None:
+        """Rename a table, keeping its rows, indexes and constraints; foreign keys
+        of other tables follow it.
+
+        With a ConnectionManager, the table is renamed in the database its old
+        name routes to; route the new name there too if it has a pool of its own.
+
+        Returns:
+            the schema under its new name, when given a schema.
+
+        Raises:
+            SchemaError: ``name`` is not a valid table name.
+            glue.ProgrammingError: no such table, or ``name`` is taken.
+        """
+        old = table if isinstance(table, str) else table.name
+        await self._apply(old, lambda dialect: ddl.rename_table(dialect, old, name))
+        if isinstance(table, str):
+            return None
+        return msgspec.structs.replace(table, name=name)
 
     async def add_column(self, schema: Schema, column: Column) -> Schema:
         """Add a column (nullable, or with a default); return the new schema."""
-        statements = ddl.add_column(self._dialect(), schema, column)
         new = msgspec.structs.replace(schema, columns=(*schema.columns, column))
-        await self._run(statements)
+        await self._apply(
+            schema.name, lambda dialect: ddl.add_column(dialect, schema, column)
+        )
         return new
 
     async def drop_column(self, schema: Schema, name: str) -> Schema:
@@ -175,15 +247,18 @@ class SchemaCommandService:
             raise SchemaError(
                 f"table {schema.name!r} has no column {name!r} of its own to drop"
             )
-        statements = ddl.drop_column(self._dialect(), schema, name)
         columns = tuple(c for c in schema.columns if c.name != name)
-        await self._run(statements)
+        await self._apply(
+            schema.name, lambda dialect: ddl.drop_column(dialect, schema, name)
+        )
         return msgspec.structs.replace(schema, columns=columns)
 
     async def add_index(self, schema: Schema, index: Index) -> Schema:
         """Create an index; return the new schema."""
         new = msgspec.structs.replace(schema, indexes=(*schema.indexes, index))
-        await self._run([ddl.create_index(self._dialect(), new, index)])
+        await self._apply(
+            schema.name, lambda dialect: [ddl.create_index(dialect, new, index)]
+        )
         return new
 
     async def drop_index(self, schema: Schema, name: str) -> Schema:
@@ -191,7 +266,7 @@ class SchemaCommandService:
         indexes = tuple(i for i in schema.indexes if i.name != name)
         if len(indexes) == len(schema.indexes):
             raise SchemaError(f"table {schema.name!r} has no index {name!r}")
-        await self._run(ddl.drop_index(self._dialect(), name))
+        await self._apply(schema.name, lambda dialect: ddl.drop_index(dialect, name))
         return msgspec.structs.replace(schema, indexes=indexes)
 
     async def add_constraint(self, schema: Schema, constraint: Constraint) -> Schema:
@@ -203,7 +278,10 @@ class SchemaCommandService:
         new = msgspec.structs.replace(
             schema, constraints=(*schema.constraints, constraint)
         )
-        await self._run(ddl.add_constraint(self._dialect(), schema, new, constraint))
+        await self._apply(
+            schema.name,
+            lambda dialect: ddl.add_constraint(dialect, schema, new, constraint),
+        )
         return new
 
     async def drop_constraint(self, schema: Schema, name: str) -> Schema:
@@ -212,7 +290,9 @@ class SchemaCommandService:
         if len(constraints) == len(schema.constraints):
             raise SchemaError(f"table {schema.name!r} has no constraint {name!r}")
         new = msgspec.structs.replace(schema, constraints=constraints)
-        await self._run(ddl.drop_constraint(self._dialect(), schema, new, name))
+        await self._apply(
+            schema.name, lambda dialect: ddl.drop_constraint(dialect, schema, new, name)
+        )
         return new
 
     async def alter_table(self, old: Schema, new: Schema) -> Schema:
@@ -226,10 +306,7 @@ class SchemaCommandService:
             raise SchemaError(
                 f"alter_table changes one table; {old.name!r} and {new.name!r} differ"
             )
-        dialect = self._dialect()
-        statements = self._changes(dialect, old, new)
-        if statements:
-            await self._run(statements)
+        await self._apply(old.name, lambda dialect: self._changes(dialect, old, new))
         return new
 
     def _changes(self, dialect: Dialect, old: Schema, new: Schema) -> list[str]:
@@ -325,19 +402,52 @@ _PG_INDEXES = (
 )
 
 
-class SchemaQueryService:
-    """Reads the tables of one database: columns, types, keys, indexes.
+class SchemaQueryService(_Routed):
+    """Reads tables back: columns, types, keys, indexes, constraints.
 
     Args:
-        target: a connection, or a pool to take one from per call.
+        target: a connection or a pool (one database), or a ConnectionManager
+            (every database registered in it); the one in
+            ``Container.managers`` when None.
     """
 
-    def __init__(self, target: Target) -> None:
-        self.target = target
+    def __init__(self, target: Target | ConnectionManager | None = None) -> None:
+        super().__init__(target)
+
+    def _databases(self) -> list[tuple[str, Target]]:
+        """Each database once, by name: a manager's pools under the first name
+        each is registered by, or the one target under its own name."""
+        target = self.target
+        if isinstance(target, ConnectionManager):
+            seen: dict[int, tuple[str, Target]] = {}
+            for name, pool in target.pools.items():
+                seen.setdefault(id(pool), (name, pool))
+            return list(seen.values())
+        name = target.name if isinstance(target, ConnectionPool) else target.database
+        return [(name, target)]
+
+    def _name_of(self, database: Target) -> str:
+        for name, known in self._databases():
+            if known is database:
+                return name
+        return database.name if isinstance(database, ConnectionPool) else ""
 
     async def tables(self) -> list[str]:
-        """The names of the database's tables, sorted (SQLite's own excluded)."""
-        async with _connection(self.target, write=False) as conn:
+        """The names of the tables, sorted (SQLite's own excluded); with a
+        ConnectionManager, of every database, each name once."""
+        names: set[str] = set()
+        for _, database in self._databases():
+            names.update(await self._tables(database))
+        return sorted(names)
+
+    async def databases(self) -> dict[str, list[str]]:
+        """Each database's name, with the names of its tables, sorted."""
+        return {
+            name: await self._tables(database) for name, database in self._databases()
+        }
+
+    async def _tables(self, database: Target) -> list[str]:
+        async with _connection(database, write=False) as conn:
             if conn.dialect == "sqlite":
                 result = await conn.fetch(
                     "SELECT name FROM sqlite_master WHERE type = 'table' "
@@ -348,23 +458,34 @@ class SchemaQueryService:
         return [row[0] for row in result.rows]
 
     async def describe(self, table: str) -> TableInfo:
-        """Columns, primary key, indexes and constraints of one table.
+        """Columns, primary key, indexes and constraints of one table; with a
+        ConnectionManager, in the database its name routes to.
 
         Raises:
             SchemaError: the database has no such table.
         """
-        async with _connection(self.target, write=False) as conn:
+        database = self._database(table)
+        return await self._describe(database, table, self._name_of(database))
+
+    async def _describe(self, database: Target, table: str, name: str) -> TableInfo:
+        async with _connection(database, write=False) as conn:
             if conn.dialect == "sqlite":
                 info = await self._sqlite(conn, table)
             else:
                 info = await self._postgres(conn, table)
         if not info.columns:
             raise SchemaError(f"database {conn.database!r} has no table {table!r}")
-        return info
+        return msgspec.structs.replace(info, database=name or conn.database)
 
     async def describe_all(self) -> list[TableInfo]:
-        """:meth:`describe` for every table, sorted by name."""
-        return [await self.describe(name) for name in await self.tables()]
+        """:meth:`describe` for every table, sorted by name; with a
+        ConnectionManager, every table of every database, database by database
+        (in registration order), each naming its database."""
+        return [
+            await self._describe(database, table, name)
+            for name, database in self._databases()
+            for table in await self._tables(database)
+        ]
 
     async def _sqlite(self, conn: Connection, table: str) -> TableInfo:
         column_rows = await conn.fetch(
