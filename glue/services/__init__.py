@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .containers import init_default_containers
+from .diff import Difference, TableDiff, apply_diffs, diff_tables
 from .reads import (
     AsyncDataQueryService,
     Data,
@@ -37,9 +38,13 @@ __all__ = [
     "DataQueryOperation",
     "DataQueryService",
     "DataResult",
+    "Difference",
     "LockCommandService",
     "SchemaCommandService",
     "SchemaQueryService",
+    "TableDiff",
     "TransactionCommandService",
+    "apply_diffs",
+    "diff_tables",
     "init_default_containers",
 ]
