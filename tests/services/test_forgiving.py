@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import re
 import uuid
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 import pytest
 
+from glue import App, Domain
 from glue.connections import ConnectionManager, pool_from_url
 from glue.errors import GlueError, QueryError
 from glue.query import (
@@ -528,3 +530,17 @@ async def test_values_that_do_not_compare_in_memory_are_a_query_error(
     )
     with pytest.raises(QueryError, match="values of different types"):
         await split.execute(statement)
+
+
+@pytest.mark.parametrize(("build", "named"), MALFORMED[:6])
+async def test_app_query_raises_only_glue_errors(
+    database_url: str, build: Any, named: str
+) -> None:
+    geo = Domain("geo")
+    geo.table(CITIES)
+    async with App(
+        [geo], databases={"default": database_url}, create_tables=True
+    ) as app:
+        with pytest.raises(QueryError, match=re.escape(named)):
+            await app.query(build())
+        assert await app.query(city_names(Condition(field=f("c", "id"), value=1))) == []
