@@ -240,9 +240,14 @@ class Condition(msgspec.Struct, frozen=True, kw_only=True, tag="condition"):
         if not _is_scalar(value) and not (
             isinstance(value, _LISTS) and all(_is_scalar(v) for v in value)
         ):
+            field: Any = self.field
+            on = ""
+            if isinstance(field, FieldReference):
+                path = ".".join((field.table_name, *field.field.path)).lstrip(".")
+                on = f" on {path!r}"
             raise QueryError(
-                f"a condition compares with a Value, a field, a subquery or a "
-                f"constant (text, a number, a bool, None, a date or time, a UUID, "
+                f"condition{on}: it compares with a Value, a field, a subquery or "
+                "a constant (text, a number, a bool, None, a date or time, a UUID, "
                 f"a Decimal, or a list of them), not {value!r}"
             )
         msgspec.structs.force_setattr(self, "value", Value(value))
