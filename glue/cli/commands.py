@@ -1,4 +1,5 @@
-"""The work behind ``glue dispatch``, ``query``, ``explain`` and ``schema``.
+"""The work behind ``glue dispatch``, ``query``, ``explain`` and ``schema``
+(``--diff``, ``--apply``).
 
 Each function takes an App that is not open yet, checks its input first (so a
 bad request opens no database and changes nothing), then opens the App with
@@ -13,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from ..entities.codec import field_error
-from ..errors import FieldError, ValidationError
+from ..errors import FieldError, SchemaError, ValidationError
 from ..query.model import QueryStatement
+from ..services.diff import Difference, apply_diffs, diff_tables
 from ..services.schema import SchemaQueryService, TableInfo
 
 if TYPE_CHECKING:
@@ -29,6 +31,7 @@ __all__ = [
     "STATEMENT",
     "decode_statement",
     "describe_databases",
+    "format_differences",
     "format_schema",
     "format_table",
     "run_dispatch",
@@ -112,15 +115,75 @@ async def run_explain(app: App, payload: bytes) -> None:
     print(plan)
 
 
-async def run_schema(app: App, *, as_json: bool = False) -> None:
+async def run_schema(
+    app: App, *, as_json: bool = False, diff: bool = False, apply: bool = False
+) -> None:
     """Print every database of the app with its tables, columns, keys and
-    indexes, as text or (``as_json=True``) as one JSON document."""
+    indexes, as text or (``as_json=True``) as one JSON document.
+
+    Args:
+        app: the app, not open yet.
+        as_json: print JSON.
+        diff: print how the app's declared tables differ from the databases
+            instead (see :mod:`glue.services.diff`).
+        apply: create missing tables and add missing columns and indexes, then
+            print what was done and what was refused.
+
+    Raises:
+        glue.SchemaError: with ``diff``, there are differences; with ``apply``,
+            some were refused (after printing them).
+    """
+    if not (diff or apply):
+        async with app:
+            databases = await describe_databases(app.connections.pools)
+        if as_json:
+            print(msgspec.json.encode(databases).decode())
+        else:
+            print(format_schema(databases))
+        return
+    # The tables may not match: open without the app's own startup check.
+    app.create_tables_at_open = False
+    tables = [(t.schema, t.database) for t in app.registry.tables.values()]
     async with app:
-        databases = await describe_databases(app.connections.pools)
+        diffs = await diff_tables(app.connections, tables)
+        differences = [d for table in diffs for d in table.differences]
+        if diff:
+            if as_json:
+                print(msgspec.json.encode(differences).decode())
+            else:
+                print(format_differences(differences))
+            if differences:
+                raise SchemaError(
+                    f"{len(differences)} difference(s) between the declared "
+                    "tables and the databases"
+                )
+            return
+        applied, refused = await apply_diffs(app.connections, diffs)
     if as_json:
-        print(msgspec.json.encode(databases).decode())
+        print(msgspec.json.encode({"applied": applied, "refused": refused}).decode())
     else:
-        print(format_schema(databases))
+        lines = [f"added: {d}" for d in applied]
+        lines += [f"refused: {d} ({d.refusal})" for d in refused]
+        print("\n".join(lines) or "nothing to do: every declared table matches")
+    if refused:
+        raise SchemaError(
+            f"refused {len(refused)} change(s); change those tables yourself"
+        )
+
+
+def format_differences(differences: Sequence[Difference]) -> str:
+    """One line per difference, saying what ``--apply`` would do about it."""
+    if not differences:
+        return "no differences: every declared table matches its database"
+    lines = []
+    for difference in differences:
+        if difference.fix is not None:
+            action = "--apply adds it"
+        else:
+            action = f"--apply refuses: {difference.refusal}"
+        breaks = ", breaks reads or writes" if difference.breaks else ""
+        lines.append(f"{difference} ({action}{breaks})")
+    return "\n".join(lines)
 
 
 def decode_statement(payload: bytes) -> QueryStatement:
@@ -152,7 +215,10 @@ async def describe_databases(
         if id(pool) in seen:
             continue
         seen[id(pool)] = name
-        tables = await SchemaQueryService(pool).describe_all()
+        tables = [
+            msgspec.structs.replace(table, database=name)
+            for table in await SchemaQueryService(pool).describe_all()
+        ]
         described.append(
             DatabaseSchema(database=name, dialect=pool.dialect, tables=tuple(tables))
         )

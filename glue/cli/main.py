@@ -7,6 +7,8 @@
     glue query    --app MODULE:ATTR [JSON]      run a query statement, print its rows
     glue explain  --app MODULE:ATTR [JSON]      print a query's plan
     glue schema   --app MODULE:ATTR             the tables of every database
+    glue schema   --app MODULE:ATTR --diff      how they differ from the schemas
+    glue schema   --app MODULE:ATTR --apply     add missing tables, columns, indexes
 
 ``--app`` names an App, or a factory taking no arguments that returns one
 (``domains.shop.app:make_app``). JSON comes from the argument, or from standard
@@ -111,7 +113,9 @@ def _work(
         )
     if args.command == "explain":
         return functools.partial(run_explain, app, _payload(args.json, STATEMENT))
-    return functools.partial(run_schema, app, as_json=args.json)
+    return functools.partial(
+        run_schema, app, as_json=args.json, diff=args.diff, apply=args.apply
+    )
 
 
 def _payload(text: str | None, entity: str) -> bytes:
@@ -243,6 +247,21 @@ def _parser() -> argparse.ArgumentParser:
         "schema",
         parents=[with_app],
         help="list each database's tables, columns, keys and indexes",
+        description="List each database's tables; with --diff, how the app's "
+        "declared tables differ from them (exit status 1 if they do); with "
+        "--apply, create missing tables and add missing columns and indexes, "
+        "refusing (exit status 1) what would rewrite or lose data.",
     )
     schema.add_argument("--json", action="store_true", help="print JSON instead")
+    action = schema.add_mutually_exclusive_group()
+    action.add_argument(
+        "--diff",
+        action="store_true",
+        help="compare the app's declared tables with the databases",
+    )
+    action.add_argument(
+        "--apply",
+        action="store_true",
+        help="add what is missing (tables, columns, indexes); refuse the rest",
+    )
     return parser

@@ -27,8 +27,15 @@ import msgspec
 
 from ..connections.manager import DEFAULT, ConnectionManager
 from ..context.context import Context
-from ..errors import ConfigurationError, ContextError, UnknownCommand, UnknownService
+from ..errors import (
+    ConfigurationError,
+    ContextError,
+    SchemaError,
+    UnknownCommand,
+    UnknownService,
+)
 from ..services.dal import Dal
+from ..services.diff import diff_tables
 from ..services.reads import DataQueryService
 from ..services.schema import SchemaCommandService
 from ..work.unit import UnitState
@@ -72,10 +79,16 @@ class App:
             pools are named so. The App opens it when it opens and closes it
             when it closes. None for an app without databases (handlers keep
             data their own way; ``ctx.state`` is unavailable).
-        create_tables: create the declared tables that do not exist yet, when
-            the app opens (see :meth:`create_tables`).
+        create_tables: when the app opens, check the declared tables that exist
+            against their schemas and create those that do not (see
+            :meth:`create_tables`); kept as :attr:`create_tables_at_open`.
         retry: how commands that do not set ``retry=`` retry a conflict at
             commit; ``RetryPolicy()`` (3 attempts) by default.
+
+    Attributes:
+        create_tables_at_open: whether opening the app runs
+            :meth:`create_tables`; ``glue schema --diff`` turns it off to look at
+            tables that do not match their schemas.
 
     Raises:
         glue.RegistrationError: domains that clash.
@@ -106,7 +119,7 @@ class App:
             )
         self._databases = databases
         self._manager = databases if isinstance(databases, ConnectionManager) else None
-        self._create = create_tables
+        self.create_tables_at_open = create_tables
         self._queries: DataQueryService | None = None
         self._state = AppState.NEW
         self._stack = contextlib.AsyncExitStack()
@@ -412,25 +425,47 @@ class App:
     # -- data ----------------------------------------------------------------------
 
     async def create_tables(self) -> list[str]:
-        """Create every declared table that does not exist yet, on its database.
+        """Check every declared table that exists against its schema, then
+        create those that do not, each on its database.
 
-        ``App(..., create_tables=True)`` does this when the app opens. Existing
-        tables are left as they are (not altered).
+        ``App(..., create_tables=True)`` does this when the app opens, so a table
+        that does not match its schema (a missing column, a column of another
+        type, another primary key, a NOT NULL column the schema lets be None, a
+        NOT NULL column the schema does not know) stops the app at startup, not
+        at its first write. Existing tables are never altered: ``glue schema
+        --diff`` lists every difference, ``--apply`` adds missing columns and
+        indexes (see :mod:`glue.services.diff`).
 
         Returns:
             the names of the tables declared, in declaration order.
 
         Raises:
+            glue.SchemaError: tables that do not match their schemas, every
+                difference listed; nothing was created.
             glue.ContextError: the app is not open, or has no databases.
             glue.DatabaseError: a database refused a table.
         """
         manager = self._require_open()
-        for name, table in self.registry.tables.items():
-            pool = manager.get_connection_pool(name)
-            await SchemaCommandService(pool).create_table(
-                table.schema, if_not_exists=True
+        tables = self.registry.tables
+        diffs = await diff_tables(
+            manager, [(table.schema, table.database) for table in tables.values()]
+        )
+        broken = [d for diff in diffs for d in diff.differences if d.breaks]
+        if broken:
+            lines = "\n".join(f"  {difference}" for difference in broken)
+            raise SchemaError(
+                f"{len(broken)} difference(s) between the declared tables and the "
+                f"databases:\n{lines}\n`glue schema --diff` lists every "
+                "difference; `glue schema --apply` adds missing columns and "
+                "indexes"
             )
-        return list(self.registry.tables)
+        for diff in diffs:
+            if diff.found is None:
+                pool = manager.get_connection_pool(diff.schema.name)
+                await SchemaCommandService(pool).create_table(
+                    diff.schema, if_not_exists=True
+                )
+        return list(tables)
 
     async def query(
         self, statement: QueryStatement, *, timeout: float | None = None
@@ -495,7 +530,7 @@ class App:
         self._queries = DataQueryService(
             manager, [table.schema for table in tables.values()]
         )
-        if self._create:
+        if self.create_tables_at_open:
             await self.create_tables()
 
     def _route_tables(self, manager: ConnectionManager) -> list[str]:

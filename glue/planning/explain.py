@@ -141,6 +141,9 @@ def _step(step: SelectStep | SetStep) -> str:
             pieces.append(f"having {describe_conditions(step.having)}")
         if step.distinct:
             pieces.append("distinct")
+        if step.distinct_on:
+            fields = ", ".join(_field(f) for f in step.distinct_on)
+            pieces.append(f"distinct on ({fields})")
         text = ", ".join(pieces)
     if step.order_by:
         text += ", order by " + ", ".join(

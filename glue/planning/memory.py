@@ -16,6 +16,8 @@ rules are followed exactly, and the dialect choices are those of
 - ``COUNT(*)`` counts rows, ``COUNT(field)`` non-NULL values; ``SUM``, ``AVG``,
   ``MIN``, ``MAX`` skip NULLs and are NULL over no values; ``AVG`` is a float.
   Without ``group_by`` an aggregate query returns one row even over no rows.
+- DISTINCT ON keeps the first row of each group by ORDER BY (whose leading keys
+  are the DISTINCT ON fields), as PostgreSQL does.
 - DISTINCT, GROUP BY and set operations treat NULLs as equal; UNION, INTERSECT
   and EXCEPT drop duplicates, UNION ALL keeps them; set operations combine left
   to right.
@@ -84,12 +86,20 @@ def run_step(step: SelectStep | SetStep, results: _Results) -> list[Row]:
     """Compute one in-memory step over the results read before it.
 
     Raises:
-        QueryError: a scalar subquery returned more than one row, or a field
-            the step needs is missing from its inputs.
+        QueryError: a scalar subquery returned more than one row, a field the
+            step needs is missing from its inputs, a bad regular expression, or
+            values of types that do not compare (or add up) with each other.
     """
-    if isinstance(step, SetStep):
-        return _run_set(step, results)
-    return _run_select(step, results)
+    try:
+        if isinstance(step, SetStep):
+            return _run_set(step, results)
+        return _run_select(step, results)
+    except TypeError as exc:
+        # Values from different databases (or JSON) can be of types Python
+        # cannot order or add: the query, not glue, asked for that.
+        raise QueryError(
+            f"in the in-memory step: values of different types met ({exc})"
+        ) from None
 
 
 # -- values -------------------------------------------------------------------
@@ -362,7 +372,10 @@ def _text_condition(left: _Getter, lookup: FieldLookup, pattern: str) -> _Predic
     match lookup:
         case FieldLookup.REGEX | FieldLookup.IREGEX:
             flags = re.IGNORECASE if lookup is FieldLookup.IREGEX else 0
-            compiled = re.compile(pattern, flags)
+            try:
+                compiled = re.compile(pattern, flags)
+            except re.error as exc:
+                raise QueryError(f"{lookup.value} {pattern!r}: {exc}") from None
 
             def test(text: str) -> bool:
                 return compiled.search(text) is not None
@@ -713,8 +726,17 @@ def _run_select(step: SelectStep, results: _Results) -> list[Row]:
     if order:
         extended = list(extended)
         _sort(extended, order)
+    if step.distinct_on:
+        # Rows carry the DISTINCT ON values after the sort keys; once sorted,
+        # the first row of each group is the one to keep.
+        start = width + len(order)
+        stop = start + len(step.distinct_on)
+        firsts: dict[Row, Row] = {}
+        for row in extended:
+            firsts.setdefault(_hashable(row[start:stop]), row)
+        extended = list(firsts.values())
     extended = _limit(list(extended), step.limit)
-    if order:
+    if order or step.distinct_on:
         return [row[:width] for row in extended]
     return extended
 
@@ -770,6 +792,8 @@ def _plain(
         else:
             position = layout.locate(order.field, "order by")[0]
             getters.append(operator.itemgetter(position))
+    for ref in step.distinct_on:
+        getters.append(operator.itemgetter(layout.locate(ref, "distinct on")[0]))
     if len(getters) == len(positions):
         if positions == list(range(len(layout.columns))):
             return list(rows)
@@ -842,6 +866,7 @@ def _grouped(
             getters.append(getters[output])
         else:
             getters.append(scope.operand(order.field, "order by")[0])
+    getters += [scope.operand(ref, "distinct on")[0] for ref in step.distinct_on]
     return [tuple(g(row) for g in getters) for row in group_rows]
 
 

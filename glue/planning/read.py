@@ -9,8 +9,8 @@ Every table is routed to a pool by its schema name through the
   conditions that read only its tables and only the columns needed above. The
   units run in parallel (a :class:`GroupTask`), then one :class:`MemoryTask`
   joins them and does what could not be pushed down: conditions across
-  databases, grouping, having, distinct, ordering, limit and offset (a limit is
-  never pushed below a join across databases).
+  databases, grouping, having, distinct (and DISTINCT ON), ordering, limit and
+  offset (a limit is never pushed below a join across databases).
 - **Small sides**: a unit with a filter runs first; a unit joined to it by an
   equality (or restricted by ``IN (subquery)``) then reads only the rows whose
   key is among the keys returned (a :class:`KeyFilter`, an ``IN`` list), unless
@@ -155,14 +155,22 @@ class QueryPlanner:
 
     # -- entry ------------------------------------------------------------------
 
-    def plan(self, statement: QueryStatement) -> Plan:
+    def plan(self, statement: QueryStatement, *, validated: bool = False) -> Plan:
         """Plan ``statement``.
 
+        Args:
+            statement: the query.
+            validated: it comes from :meth:`QueryStatement.validated` already;
+                otherwise it is checked against the query model first.
+
         Raises:
-            QueryError: an unknown table, field, alias or lookup (checked before
-                anything runs), or a correlated subquery across databases.
+            QueryError: a node of the wrong type, an unknown table, field, alias
+                or lookup (checked before anything runs), or a correlated
+                subquery across databases.
             glue.ConfigurationError: a table has no pool and there is no default.
         """
+        if not validated:
+            statement = statement.validated()
         outputs = self._outputs(statement)
         task, slot = self._plan(statement)
         return Plan(root=task, slot=slot, columns=outputs)
@@ -521,8 +529,11 @@ class _SelectPlanner:
             if isinstance(value, SubQueryStatement):
                 self._annotation(value, units)
 
+        distinct_on = tuple(self._resolve(f) for f in statement.distinct_on)
+
         # Which columns the in-memory step reads, from which unit.
         needed: list[FieldReference] = list(only)
+        needed += distinct_on
         needed += [g.field for g in group_by]
         needed += [a.expression.field for a in aggregations if a.expression.field]
         needed += [
@@ -589,7 +600,8 @@ class _SelectPlanner:
             aggregations=aggregations,
             group_by=group_by,
             having=having,
-            distinct=statement.distinct,
+            distinct=statement.distinct is True,
+            distinct_on=distinct_on,
             order_by=order_by,
             limit=statement.limit,
             subqueries=tuple(s for s, _ in self.subqueries),

@@ -172,6 +172,8 @@ class SelectStep(msgspec.Struct, frozen=True, kw_only=True, tag="select"):
         group_by: the grouping fields.
         having: conditions on the groups.
         distinct: drop duplicate rows.
+        distinct_on: keep the first row, by ``order_by``, of each group of rows
+            equal in these fields (DISTINCT ON).
         order_by: the sort keys.
         limit: how many rows, after how many.
         subqueries: results of the subqueries the conditions and annotations use.
@@ -187,6 +189,7 @@ class SelectStep(msgspec.Struct, frozen=True, kw_only=True, tag="select"):
     group_by: tuple[GroupByQuery, ...] = ()
     having: Conditions | None = None
     distinct: bool = False
+    distinct_on: tuple[FieldReference | FieldReferenceAliased, ...] = ()
     order_by: tuple[OrderByQuery, ...] = ()
     limit: LimitQuery | None = None
     subqueries: tuple[SubqueryInput, ...] = ()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .conditions import (
     Condition,
     Conditions,
+    Constant,
     Field,
     FieldLookup,
     FieldReference,
@@ -44,6 +45,7 @@ __all__ = [
     "Avg",
     "Condition",
     "Conditions",
+    "Constant",
     "Count",
     "Field",
     "FieldLookup",

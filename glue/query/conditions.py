@@ -2,10 +2,12 @@
 
 A :class:`Condition` compares one operand (a field, or an aggregate in ``having``)
 with a :class:`Value`, another field or a subquery, through a :class:`FieldLookup`.
-:class:`Conditions` nests them under a connector, optionally negated::
+A plain constant stands for its :class:`Value` (``value=18`` is ``value=Value(18)``),
+in code and in JSON alike. :class:`Conditions` nests them under a connector,
+optionally negated::
 
     adult = Condition(field=FieldReference.of("people", "age"),
-                      lookup=FieldLookup.GTE, value=Value(18))
+                      lookup=FieldLookup.GTE, value=18)
     named = Condition(field=FieldReference.of("people", "name"),
                       lookup=FieldLookup.STARTSWITH, value=Value("A"))
     where = adult & ~named   # Conditions(adult, Conditions(named, negated=True))
@@ -17,10 +19,15 @@ conditions are built from them.
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 import enum
-from typing import TYPE_CHECKING, Any
+import uuid
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import msgspec
+
+from ..errors import QueryError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -28,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Condition",
     "Conditions",
+    "Constant",
     "Field",
     "FieldLookup",
     "FieldReference",
@@ -143,8 +151,8 @@ class FieldReference(msgspec.Struct, frozen=True, kw_only=True, tag="field"):
 
     # Combinators build conditions: ``ref == Value(1)`` would clash with Struct
     # equality, so comparisons are spelled as methods.
-    def lookup(self, lookup: FieldLookup, value: Operand) -> Condition:
-        """A condition on this field: ``ref.lookup(FieldLookup.GT, Value(3))``."""
+    def lookup(self, lookup: FieldLookup, value: Operand | Constant) -> Condition:
+        """A condition on this field: ``ref.lookup(FieldLookup.GT, 3)``."""
         return Condition(field=self, lookup=lookup, value=value)
 
 
@@ -176,19 +184,73 @@ class Value(msgspec.Struct, frozen=True, tag="value"):
     value: Any
 
 
+_Scalar: TypeAlias = (
+    str | int | float | bool | decimal.Decimal | dt.date | dt.time | uuid.UUID | None
+)
+"""A constant a condition may compare with (a datetime is a date)."""
+
+Constant: TypeAlias = _Scalar | list[_Scalar] | tuple[_Scalar, ...]
+"""A plain constant given where a :class:`Value` is meant, or a list of them
+(for ``in``)."""
+
+_SCALARS = (str, int, float, decimal.Decimal, dt.date, dt.time, uuid.UUID)
+_LISTS = (list, tuple, set, frozenset)
+
+
+def _is_scalar(value: object) -> bool:
+    return value is None or isinstance(value, _SCALARS)
+
+
 class Condition(msgspec.Struct, frozen=True, kw_only=True, tag="condition"):
     """One comparison: ``field lookup value``.
+
+    A plain constant (:data:`Constant`: text, a number, a bool, None, a date or
+    time, a UUID, a Decimal, or a list of them for ``in``) given as ``value`` is
+    kept as ``Value(constant)``, whether the condition is built in code or
+    decoded from JSON.
 
     Attributes:
         field: the left operand: a field, or an aggregate (in ``having``).
         lookup: how to compare.
         value: the right operand: a constant, another field, or a subquery
             (a list of values for ``in``, a single value otherwise).
+
+    Raises:
+        glue.QueryError: ``value`` is neither an operand nor a constant.
     """
 
     field: FieldReference | FieldReferenceAliased | Aggregate
     lookup: FieldLookup = FieldLookup.EQ
-    value: Operand
+    value: _Right
+
+    if TYPE_CHECKING:
+
+        def __init__(
+            self,
+            *,
+            field: FieldReference | FieldReferenceAliased | Aggregate,
+            lookup: FieldLookup = FieldLookup.EQ,
+            value: Operand | Constant,
+        ) -> None: ...
+
+    def __post_init__(self) -> None:
+        value: Any = self.value
+        if isinstance(value, _OPERANDS):
+            return
+        if not _is_scalar(value) and not (
+            isinstance(value, _LISTS) and all(_is_scalar(v) for v in value)
+        ):
+            field: Any = self.field
+            on = ""
+            if isinstance(field, FieldReference):
+                path = ".".join((field.table_name, *field.field.path)).lstrip(".")
+                on = f" on {path!r}"
+            raise QueryError(
+                f"condition{on}: it compares with a Value, a field, a subquery or "
+                "a constant (text, a number, a bool, None, a date or time, a UUID, "
+                f"a Decimal, or a list of them), not {value!r}"
+            )
+        msgspec.structs.force_setattr(self, "value", Value(value))
 
     def __and__(self, other: Condition | Conditions) -> Conditions:
         return Conditions(self, other)
@@ -324,3 +386,19 @@ from .model import (  # noqa: E402
     Operand,
     SubQueryStatement,
 )
+
+_OPERANDS = (Value, FieldReference, SubQueryStatement)
+
+if TYPE_CHECKING:
+    _Right: TypeAlias = Operand
+else:
+    # What JSON may give: an operand, or a constant that post-init wraps in Value.
+    _Right = (
+        Operand
+        | str
+        | int
+        | float
+        | bool
+        | None
+        | list[str | int | float | bool | None]
+    )

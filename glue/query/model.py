@@ -20,7 +20,11 @@ JSON, and the planner and the SQL compilers turn it into work::
 
 Every node is a frozen, keyword-only msgspec Struct; nodes that share a slot carry
 a ``"type"`` tag, so a statement round-trips through ``msgspec.json``. Sequences may
-be passed as lists; they are stored as tuples.
+be passed as lists; they are stored as tuples. Where conditions go (``where``,
+``having``, a join's ``on``), one bare :class:`Condition` is taken as
+``Conditions(condition)``. A statement built in code is checked like its JSON
+when it is planned (:meth:`QueryStatement.validated`): a node of the wrong type is
+a :class:`glue.QueryError` naming its path, never a crash deep inside glue.
 
 Semantics worth knowing:
 
@@ -32,22 +36,37 @@ Semantics worth knowing:
   then apply to the combined rows, and name output columns.
 - ``order_by`` puts NULLs first when ascending and last when descending, on every
   database (SQLite's rule: NULL is the smallest value).
+- ``distinct=[field, ...]`` keeps the first row of each group of rows equal in
+  those fields (PostgreSQL's DISTINCT ON), first by ``order_by``, which must
+  begin with those fields; SQLite and the in-memory step do the same.
 """
 
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Iterator, Sequence
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import msgspec
 
+from ..errors import QueryError
 from .conditions import (
+    Condition,
     Conditions,
+    FieldLookup,
     FieldReference,
     FieldReferenceAliased,
+    FilterConnector,
     Value,
 )
+
+if TYPE_CHECKING:
+    _Filter: TypeAlias = Conditions
+else:
+    # JSON may give one bare condition where conditions go; post-init wraps it.
+    _Filter = Conditions | Condition
+
 
 __all__ = [
     "Aggregate",
@@ -240,8 +259,23 @@ class JoinQuery(msgspec.Struct, frozen=True, kw_only=True):
     """
 
     table: SchemaReference | SubQueryStatement
-    on: Conditions
+    on: _Filter
     join_type: JoinType = JoinType.INNER
+
+    if TYPE_CHECKING:
+
+        def __init__(
+            self,
+            *,
+            table: SchemaReference | SubQueryStatement,
+            on: Conditions | Condition,
+            join_type: JoinType = JoinType.INNER,
+        ) -> None: ...
+
+    def __post_init__(self) -> None:
+        on: Any = self.on
+        if isinstance(on, Condition):
+            msgspec.structs.force_setattr(self, "on", Conditions(on))
 
 
 class GroupByQuery(msgspec.Struct, frozen=True, kw_only=True):
@@ -282,22 +316,33 @@ class SetOperation(msgspec.Struct, frozen=True, kw_only=True):
     query: QueryStatement
 
 
-def _tuple(value: Sequence[Any]) -> tuple[Any, ...]:
-    return value if isinstance(value, tuple) else tuple(value)
+_force = msgspec.structs.force_setattr
+
+
+def _tuple(value: Any) -> Any:
+    """A sequence as a tuple; anything else as it is, for `validated` to name."""
+    if isinstance(value, tuple | dict | msgspec.Struct):
+        return value
+    try:
+        return tuple(value)
+    except TypeError:
+        return value
 
 
 class QueryStatement(msgspec.Struct, frozen=True, kw_only=True):
-    """A read: ``SELECT [DISTINCT] only, annotations, aggregations FROM table
-    JOIN ... WHERE ... GROUP BY ... HAVING ... ORDER BY ... LIMIT ... OFFSET``.
+    """A read: ``SELECT [DISTINCT [ON (...)]] only, annotations, aggregations FROM
+    table JOIN ... WHERE ... GROUP BY ... HAVING ... ORDER BY ... LIMIT ... OFFSET``.
 
     Attributes:
         table: the table or subquery read from.
         only: the fields selected; all columns when None.
         annotations: constants and scalar subqueries selected.
         aggregations: aggregates selected.
-        distinct: drop duplicate rows.
+        distinct: True drops duplicate rows; a list of fields keeps the first row
+            (by ``order_by``, which must start with those fields) of each group
+            of rows equal in them, as PostgreSQL's DISTINCT ON.
         joins: joined tables and subqueries, in order.
-        where: conditions on the rows.
+        where: conditions on the rows (a bare Condition is wrapped).
         group_by: the grouping fields.
         having: conditions on the groups (may compare aggregates).
         order_by: the sort keys, in order.
@@ -309,29 +354,108 @@ class QueryStatement(msgspec.Struct, frozen=True, kw_only=True):
     only: Sequence[FieldReference | FieldReferenceAliased] | None = None
     annotations: Sequence[AnnotationQuery] = ()
     aggregations: Sequence[AggregationQuery] = ()
-    distinct: bool = False
+    distinct: bool | Sequence[FieldReference | FieldReferenceAliased] = False
     joins: Sequence[JoinQuery] = ()
-    where: Conditions | None = None
+    where: _Filter | None = None
     group_by: Sequence[GroupByQuery] = ()
-    having: Conditions | None = None
+    having: _Filter | None = None
     order_by: Sequence[OrderByQuery] = ()
     limit: LimitQuery | None = None
     set_operations: Sequence[SetOperation] = ()
 
+    if TYPE_CHECKING:
+
+        def __init__(
+            self,
+            *,
+            table: SchemaReference | SubQueryStatement,
+            only: Sequence[FieldReference | FieldReferenceAliased] | None = None,
+            annotations: Sequence[AnnotationQuery] = (),
+            aggregations: Sequence[AggregationQuery] = (),
+            distinct: bool | Sequence[FieldReference | FieldReferenceAliased] = False,
+            joins: Sequence[JoinQuery] = (),
+            where: Conditions | Condition | None = None,
+            group_by: Sequence[GroupByQuery] = (),
+            having: Conditions | Condition | None = None,
+            order_by: Sequence[OrderByQuery] = (),
+            limit: LimitQuery | None = None,
+            set_operations: Sequence[SetOperation] = (),
+        ) -> None: ...
+
     def __post_init__(self) -> None:
-        for name in (
-            "annotations",
-            "aggregations",
-            "joins",
-            "group_by",
-            "order_by",
-            "set_operations",
+        # Runs for every statement built or decoded: exact type checks, no loop.
+        if type(self.annotations) is not tuple:
+            _force(self, "annotations", _tuple(self.annotations))
+        if type(self.aggregations) is not tuple:
+            _force(self, "aggregations", _tuple(self.aggregations))
+        if type(self.joins) is not tuple:
+            _force(self, "joins", _tuple(self.joins))
+        if type(self.group_by) is not tuple:
+            _force(self, "group_by", _tuple(self.group_by))
+        if type(self.order_by) is not tuple:
+            _force(self, "order_by", _tuple(self.order_by))
+        if type(self.set_operations) is not tuple:
+            _force(self, "set_operations", _tuple(self.set_operations))
+        if self.only is not None and type(self.only) is not tuple:
+            _force(self, "only", _tuple(self.only))
+        distinct: Any = self.distinct
+        if (
+            distinct is not False
+            and distinct is not True
+            and type(distinct) is not tuple
         ):
-            value = getattr(self, name)
-            if not isinstance(value, tuple):
-                msgspec.structs.force_setattr(self, name, tuple(value))
-        if self.only is not None and not isinstance(self.only, tuple):
-            msgspec.structs.force_setattr(self, "only", tuple(self.only))
+            # No fields to be distinct on is no DISTINCT ON at all.
+            fields = _tuple(distinct)
+            _force(self, "distinct", False if fields == () else fields)
+        where: Any = self.where
+        if type(where) is Condition:
+            _force(self, "where", Conditions(where))
+        having: Any = self.having
+        if type(having) is Condition:
+            _force(self, "having", Conditions(having))
+
+    @property
+    def distinct_on(self) -> tuple[FieldReference | FieldReferenceAliased, ...]:
+        """The fields of a DISTINCT ON, or () for none (plain or no DISTINCT)."""
+        distinct = self.distinct
+        return () if isinstance(distinct, bool) else tuple(distinct)
+
+    # -- checking -------------------------------------------------------------
+
+    def encoded(self) -> bytes:
+        """The statement as msgpack: a key for caching its plan, which keeps
+        ``1``, ``1.0`` and ``True`` apart as the values they are to bind.
+
+        Raises:
+            glue.QueryError: a value glue cannot send to a database (an object
+                that is not a constant).
+        """
+        try:
+            return _ENCODER.encode(self)
+        except (TypeError, OverflowError, msgspec.MsgspecError) as exc:
+            raise QueryError(
+                f"the statement holds a value glue cannot send to a database: {exc}"
+            ) from None
+
+    def validated(self) -> QueryStatement:
+        """This statement as its JSON would decode: every node checked against
+        the query model, enums and tuples in place, constants as JSON keeps them.
+
+        msgspec checks Structs only when it decodes them; a statement built in
+        code is taken on trust, so the planner validates it here once, before
+        anything reads it.
+
+        Raises:
+            glue.QueryError: a node or value of the wrong type, named by its path
+                (``$.where.children[0].field``), as the same JSON would be
+                refused.
+        """
+        try:
+            return _decoder().decode(self.encoded())
+        except msgspec.ValidationError as exc:
+            raise QueryError(
+                f"the statement does not fit the query model: {exc}{_choices(exc)}"
+            ) from None
 
     # -- set operations -------------------------------------------------------
 
@@ -435,3 +559,33 @@ class QueryStatement(msgspec.Struct, frozen=True, kw_only=True):
                 yield aggregation.expression.field
         for order in self.order_by:
             yield order.field
+
+
+_ENCODER = msgspec.msgpack.Encoder()
+
+_CHOICES: dict[str, type[enum.StrEnum]] = {
+    "lookup": FieldLookup,
+    "connector": FilterConnector,
+    "direction": OrderDirection,
+    "join_type": JoinType,
+    "operator": SetOperator,
+    "version": Version,
+}
+
+
+def _choices(error: msgspec.ValidationError) -> str:
+    """For a bad enum value, the values its field takes: `` (lookups: eq, ...)``."""
+    message = str(error)
+    if not message.startswith("Invalid enum value"):
+        return ""
+    name = message.rstrip("`").rpartition(".")[2]
+    choices = _CHOICES.get(name)
+    if choices is None:
+        return ""
+    return f" ({name}s: {', '.join(c.value for c in choices)})"
+
+
+@functools.cache
+def _decoder() -> msgspec.msgpack.Decoder[QueryStatement]:
+    # Built on first use: the model's names resolve once both modules are loaded.
+    return msgspec.msgpack.Decoder(QueryStatement)

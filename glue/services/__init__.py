@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .containers import init_default_containers
+from .diff import Difference, TableDiff, apply_diffs, diff_tables
 from .reads import (
     AsyncDataQueryService,
     Data,
@@ -55,6 +56,7 @@ __all__ = [
     "DeleteIndex",
     "DeleteProperty",
     "DeleteSchema",
+    "Difference",
     "LockCommandService",
     "RegisterSchema",
     "SchemaCommand",
@@ -63,6 +65,9 @@ __all__ = [
     "SchemaQueryOperation",
     "SchemaQueryService",
     "SchemaResult",
+    "TableDiff",
     "TransactionCommandService",
+    "apply_diffs",
+    "diff_tables",
     "init_default_containers",
 ]

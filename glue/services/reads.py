@@ -87,7 +87,7 @@ class DataQueryService:
         self.schemas: dict[str, Schema] = {s.name: s for s in values}
         self.max_keys = max_keys
         self.timeout = timeout
-        self._plans: dict[tuple[bytes, tuple[int, ...]], Plan] = {}
+        self._plans: dict[bytes, tuple[tuple[str, ...], tuple[int, ...], Plan]] = {}
 
     @property
     def manager(self) -> ConnectionManager:
@@ -133,28 +133,34 @@ class DataQueryService:
         """Plan a statement without running it.
 
         Plans are kept (up to 256) and reused while the tables route to the
-        same pools and no schema is registered.
+        same pools and no schema is registered. A statement is checked against
+        the query model when it is first planned (see
+        :meth:`QueryStatement.validated`).
 
         Raises:
-            QueryError: an unknown table, field, alias or lookup.
+            QueryError: a node of the wrong type, or an unknown table, field,
+                alias or lookup.
         """
-        names = statement.table_names()
-        if names - self.schemas.keys():
-            await self._load(statement)
         manager = self.manager
-        routes = tuple(id(manager.get_connection_pool(n)) for n in sorted(names))
         # Keyed by the encoded statement, not the statement: Python holds 1, 1.0
         # and True equal, but they are different values to bind; msgpack keeps
         # them apart, and lists inside values need no hashing.
-        key = (msgspec.msgpack.encode(statement), routes)
-        plan = self._plans.get(key)
-        if plan is None:
-            plan = QueryPlanner(manager, self.schemas, max_keys=self.max_keys).plan(
-                statement
-            )
-            if len(self._plans) >= _PLAN_CACHE_SIZE:
-                self._plans.pop(next(iter(self._plans)))
-            self._plans[key] = plan
+        key = statement.encoded()
+        cached = self._plans.get(key)
+        if cached is not None:
+            names, routes, plan = cached
+            if routes == tuple(id(manager.get_connection_pool(n)) for n in names):
+                return plan
+        statement = statement.validated()
+        names = tuple(sorted(statement.table_names()))
+        if not self.schemas.keys() >= set(names):
+            await self._load(statement)
+        routes = tuple(id(manager.get_connection_pool(n)) for n in names)
+        planner = QueryPlanner(manager, self.schemas, max_keys=self.max_keys)
+        plan = planner.plan(statement, validated=True)
+        if key not in self._plans and len(self._plans) >= _PLAN_CACHE_SIZE:
+            self._plans.pop(next(iter(self._plans)))
+        self._plans[key] = (names, routes, plan)
         return plan
 
     async def explain(self, statement: QueryStatement) -> str:

@@ -39,6 +39,7 @@ __all__ = [
     "drop_table",
     "literal",
     "rebuild_table",
+    "rename_table",
     "sql_type",
 ]
 
@@ -163,6 +164,13 @@ def create_table(
         sql,
         *(create_index(dialect, schema, i, prefix=prefix) for i in schema.indexes),
     ]
+
+
+def rename_table(dialect: Dialect, name: str, new_name: str) -> list[str]:
+    """ALTER TABLE RENAME TO: rows, indexes and constraints go with the table,
+    and foreign keys of other tables follow it (on SQLite too, unless its
+    ``legacy_alter_table`` is on)."""
+    return [f"ALTER TABLE {quote(name, 'table')} RENAME TO {quote(new_name, 'table')}"]
 
 
 def drop_table(dialect: Dialect, name: str, *, if_exists: bool = False) -> list[str]:

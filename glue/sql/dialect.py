@@ -101,12 +101,27 @@ def _iso_out(value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.date) else value
 
 
+# SQLite stores what a table's affinity makes of a value, and a table glue did
+# not create may hold anything: text that does not parse as the column's type
+# is returned as stored rather than failing the whole read.
+
+
 def _datetime_in(value: Any) -> Any:
-    return dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+    if isinstance(value, str):
+        try:
+            return dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    return value
 
 
 def _date_in(value: Any) -> Any:
-    return dt.date.fromisoformat(value) if isinstance(value, str) else value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            return value
+    return value
 
 
 def _str_out(value: Any) -> Any:
@@ -114,11 +129,24 @@ def _str_out(value: Any) -> Any:
 
 
 def _uuid_in(value: Any) -> Any:
-    return uuid.UUID(value) if isinstance(value, str) else value
+    if isinstance(value, str):
+        try:
+            return uuid.UUID(value)
+        except ValueError:
+            return value
+    return value
 
 
 def _decimal_in(value: Any) -> Any:
-    return decimal.Decimal(value) if isinstance(value, str | int | float) else value
+    if isinstance(value, str):
+        try:
+            return decimal.Decimal(value)
+        except decimal.InvalidOperation:
+            return value
+    if isinstance(value, float):
+        # A NUMERIC column of SQLite's own holds REALs: their shortest text.
+        return decimal.Decimal(repr(value))
+    return decimal.Decimal(value) if isinstance(value, int) else value
 
 
 def _bool_out(value: Any) -> Any:
@@ -160,9 +188,13 @@ _DECODERS: Final[dict[Dialect, dict[ColumnType, Convert]]] = {
 
 
 def coerce(value: Any, column_type: ColumnType, place: str = "") -> Any:
-    """A constant as a column of ``column_type`` holds it (``"7"`` for an INTEGER
-    column is 7; a naive datetime is UTC). The compiler binds it so, and the
-    in-memory planner compares with it so: both must agree.
+    """A constant as a column of ``column_type`` holds it. The compiler binds it
+    so, and the in-memory planner compares with it so: both must agree.
+
+    The conversions are SQLite's type-affinity rules for a constant meeting a
+    column: text that spells a number is that number for a numeric column
+    (``"7"`` for INTEGER is 7), a number is its text for a TEXT column (``7``
+    is ``"7"``). Besides: a naive datetime is UTC.
 
     Raises:
         glue.QueryError: the value cannot be one of that column's, naming ``place``.
@@ -173,6 +205,9 @@ def coerce(value: Any, column_type: ColumnType, place: str = "") -> Any:
     try:
         value = msgspec.convert(value, python_type, strict=False)
     except msgspec.ValidationError:
+        if python_type is str and isinstance(value, int | float | decimal.Decimal):
+            if not isinstance(value, bool):
+                return str(value)
         where = f"{place}: " if place else ""
         problem = f"{value!r} is not a valid {column_type} value"
         raise QueryError(where + problem) from None

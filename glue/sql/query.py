@@ -15,6 +15,9 @@ The same statement returns the same rows on both databases:
   case (``ILIKE`` on PostgreSQL, ``LIKE`` on SQLite, which folds ASCII letters only).
 - With ``distinct``, sort keys must be selected; with grouping, selected fields
   must be grouped: PostgreSQL requires both and SQLite would silently differ.
+- ``distinct=[field, ...]`` is PostgreSQL's DISTINCT ON, whose rule holds on both:
+  ``order_by`` begins with those fields. SQLite numbers each group's rows with
+  ``ROW_NUMBER()`` in a subquery and keeps the first.
 - ``regex`` is PostgreSQL's ``~``; on SQLite it is ``REGEXP``, which needs the
   connection to register a ``regexp(pattern, value)`` function.
 """
@@ -135,10 +138,12 @@ def compile_query(
         the SQL text and its parameters, in placeholder order.
 
     Raises:
-        QueryError: an unknown table, field, alias or lookup, or a value that does
-            not fit its column, named with the part of the statement it is in.
+        QueryError: a node of the wrong type (see
+            :meth:`glue.QueryStatement.validated`), an unknown table, field, alias
+            or lookup, or a value that does not fit its column, named with the
+            part of the statement it is in.
     """
-    compiled = QueryCompiler(dialect, schemas).compile(statement)
+    compiled = QueryCompiler(dialect, schemas).compile(statement.validated())
     return compiled.sql, compiled.params
 
 
@@ -239,6 +244,17 @@ def _ident(name: str, what: str, part: str) -> str:
 class _Selected(NamedTuple):
     frag: _Frag
     column: OutputColumn
+
+
+class _OrderKey(NamedTuple):
+    """A sort key: what ORDER BY names (an alias, or the expression), the
+    expression itself (usable anywhere in the SELECT), the SQL of the value it
+    sorts by (matched against DISTINCT ON), and the direction."""
+
+    sort: _Frag
+    expression: _Frag
+    target: str
+    direction: OrderDirection
 
 
 class QueryCompiler:
@@ -364,44 +380,144 @@ class QueryCompiler:
         ]
         if statement.group_by or statement.aggregations:
             self._check_grouped(statement, scope, group)
-        parts = [
-            _Frag("SELECT DISTINCT " if statement.distinct else "SELECT ", []),
-            _join(
-                [
-                    _join(
-                        [
-                            s.frag,
-                            _Frag(
-                                " AS " + _ident(s.column.name, "alias", "select"), []
-                            ),
-                        ],
-                        "",
-                    )
-                    for s in selected
-                ],
-                ", ",
-            ),
-            _Frag(" FROM ", []),
-            from_frag,
-            *joins,
-        ]
+        body = [_Frag(" FROM ", []), from_frag, *joins]
         if statement.where is not None:
-            parts += [
+            body += [
                 _Frag(" WHERE ", []),
                 self._conditions(statement.where, scope, "where"),
             ]
         if group:
-            parts += [_Frag(" GROUP BY ", []), _join(group, ", ")]
+            body += [_Frag(" GROUP BY ", []), _join(group, ", ")]
         if statement.having is not None:
-            parts += [
+            body += [
                 _Frag(" HAVING ", []),
                 self._conditions(statement.having, scope, "having"),
             ]
-        if tail:
-            parts.append(self._order_by(statement, scope, selected))
-            parts.append(self._limit(statement))
         columns = tuple(s.column for s in selected)
+        if statement.distinct_on:
+            if not tail:
+                raise QueryError(
+                    "distinct on: a statement with set operations sorts the "
+                    "combined rows, so nothing would decide which row of each "
+                    "group is kept; make it a set operation's or a subquery's"
+                )
+            frag = self._distinct_on(statement, scope, selected, group, body)
+            return frag, columns
+        parts = [
+            _Frag("SELECT DISTINCT " if statement.distinct is True else "SELECT ", []),
+            self._select_list(selected),
+            *body,
+        ]
+        if tail:
+            keys = self._order_keys(statement, scope, selected)
+            if keys:
+                parts.append(self._order_clause([(k.sort, k.direction) for k in keys]))
+            parts.append(self._limit(statement))
         return _join(parts, ""), columns
+
+    @staticmethod
+    def _select_list(selected: Sequence[_Selected]) -> _Frag:
+        return _join(
+            [
+                _join(
+                    [
+                        s.frag,
+                        _Frag(" AS " + _ident(s.column.name, "alias", "select"), []),
+                    ],
+                    "",
+                )
+                for s in selected
+            ],
+            ", ",
+        )
+
+    def _distinct_on(
+        self,
+        statement: QueryStatement,
+        scope: _Scope,
+        selected: list[_Selected],
+        group: list[_Frag],
+        body: list[_Frag],
+    ) -> _Frag:
+        """SELECT DISTINCT ON: PostgreSQL's own; on SQLite, the first row of each
+        partition by ROW_NUMBER() in a subquery, sorted outside it."""
+        fields = statement.distinct_on
+        names = ", ".join(repr(".".join(f.field.path)) for f in fields)
+        part = f"distinct on ({names})"
+        on = [self._operand(f, scope, part, compare=False)[0] for f in fields]
+        grouped = {g.sql for g in group}
+        if statement.group_by or statement.aggregations:
+            for ref, frag in zip(fields, on, strict=True):
+                if frag.sql not in grouped:
+                    raise QueryError(
+                        f"{part}: {ref.field.name!r} is not grouped; add it to group_by"
+                    )
+        keys = self._order_keys(statement, scope, selected)
+        targets = {frag.sql for frag in on}
+        leading = [k.target for k in keys[: len(on)]]
+        if keys and (len(keys) < len(on) or set(leading) != targets):
+            raise QueryError(
+                f"{part}: order_by must begin with these fields (in any order), "
+                "then say which row of each group is kept, as PostgreSQL requires"
+            )
+        if self.dialect == "postgres":
+            parts = [
+                _Frag("SELECT DISTINCT ON (", []),
+                _join(on, ", "),
+                _Frag(") ", []),
+                self._select_list(selected),
+                *body,
+            ]
+            if keys:
+                parts.append(self._order_clause([(k.sort, k.direction) for k in keys]))
+            parts.append(self._limit(statement))
+            return _join(parts, "")
+        # SQLite has no DISTINCT ON: number the rows of each partition in the
+        # order asked, keep the first, and sort again outside.
+        outputs = [s.column.name for s in selected]
+        hidden = [f"_glue_order{n}" for n in range(1, len(keys) + 1)]
+        clash = sorted(set(outputs) & {"_glue_row", *hidden})
+        if clash:
+            raise QueryError(f"{part}: the names {clash} are glue's own; rename them")
+        window = [_Frag("ROW_NUMBER() OVER (PARTITION BY ", []), _join(on, ", ")]
+        if keys:
+            window.append(
+                self._order_clause([(k.expression, k.direction) for k in keys])
+            )
+        window.append(_Frag(') AS "_glue_row"', []))
+        inner = [
+            _Frag("SELECT ", []),
+            self._select_list(selected),
+            _Frag(", ", []),
+            *window,
+            *(
+                _join([_Frag(", ", []), k.expression, _Frag(f' AS "{name}"', [])], "")
+                for k, name in zip(keys, hidden, strict=True)
+            ),
+            *body,
+        ]
+        columns = [
+            _Frag(f'"_glue_distinct".{_ident(name, "alias", part)}', [])
+            for name in outputs
+        ]
+        parts = [
+            _Frag("SELECT ", []),
+            _join(columns, ", "),
+            _Frag(" FROM (", []),
+            _join(inner, ""),
+            _Frag(') AS "_glue_distinct" WHERE "_glue_row" = 1', []),
+        ]
+        if keys:
+            parts.append(
+                self._order_clause(
+                    [
+                        (_Frag(f'"_glue_distinct"."{name}"', []), k.direction)
+                        for k, name in zip(keys, hidden, strict=True)
+                    ]
+                )
+            )
+        parts.append(self._limit(statement))
+        return _join(parts, "")
 
     @staticmethod
     def _source_name(source: SchemaReference | SubQueryStatement) -> str:
@@ -635,42 +751,54 @@ class QueryCompiler:
         nulls = "NULLS FIRST" if direction is OrderDirection.ASC else "NULLS LAST"
         return f"{key} {direction.value} {nulls}"
 
-    def _order_by(
+    def _order_clause(self, keys: Sequence[tuple[_Frag, OrderDirection]]) -> _Frag:
+        parts = [
+            _join([key, _Frag(self._direction("", direction), [])], "")
+            for key, direction in keys
+        ]
+        return _join([_Frag(" ORDER BY ", []), _join(parts, ", ")], "")
+
+    def _order_keys(
         self, statement: QueryStatement, scope: _Scope, selected: list[_Selected]
-    ) -> _Frag:
-        if not statement.order_by:
-            return _Frag("", [])
-        outputs = {s.column.name for s in selected}
+    ) -> list[_OrderKey]:
+        """The sort keys of a SELECT, checked against DISTINCT and grouping."""
+        by_name = {s.column.name: s for s in selected}
         expressions = {s.frag.sql for s in selected}
         grouping = bool(statement.group_by or statement.aggregations)
-        keys: list[str] = []
+        keys: list[_OrderKey] = []
         for order in statement.order_by:
             ref = order.field
-            if (
-                not ref.table_name
-                and ref.field.child is None
-                and ref.field.name in outputs
-            ):
-                key = _ident(ref.field.name, "column", "order by")
-            else:
-                frag, column_type, _ = self._operand(
-                    ref, scope, "order by", compare=False
+            item = by_name.get(ref.field.name)
+            if not ref.table_name and ref.field.child is None and item is not None:
+                # A selected field, aggregation or annotation, by its alias.
+                expression = item.frag
+                sort = _Frag(_ident(ref.field.name, "column", "order by"), [])
+                if self._decimal_text(item.column.type):
+                    expression = self._as_real(expression)
+                    sort = expression
+                keys.append(_OrderKey(sort, expression, item.frag.sql, order.direction))
+                continue
+            frag, column_type, _ = self._operand(ref, scope, "order by", compare=False)
+            if statement.distinct is True and frag.sql not in expressions:
+                raise QueryError(
+                    f"order by: with distinct, the sort key {ref.field.name!r} "
+                    "must be selected"
                 )
-                key = frag.sql
-                if statement.distinct and key not in expressions:
-                    raise QueryError(
-                        f"order by: with distinct, the sort key {ref.field.name!r} "
-                        "must be selected"
-                    )
-                if grouping and key not in expressions:
-                    raise QueryError(
-                        f"order by: {ref.field.name!r} is neither grouped nor "
-                        "aggregated; sort by a group_by field or an aggregation alias"
-                    )
-                if self._decimal_text(column_type):
-                    key = f"CAST({key} AS REAL)"
-            keys.append(self._direction(key, order.direction))
-        return _Frag(f" ORDER BY {', '.join(keys)}", [])
+            if grouping and frag.sql not in expressions:
+                raise QueryError(
+                    f"order by: {ref.field.name!r} is neither grouped nor "
+                    "aggregated; sort by a group_by field or an aggregation alias"
+                )
+            expression = (
+                self._as_real(frag) if self._decimal_text(column_type) else frag
+            )
+            keys.append(_OrderKey(expression, expression, frag.sql, order.direction))
+        return keys
+
+    @staticmethod
+    def _as_real(frag: _Frag) -> _Frag:
+        # SQLite keeps decimals as text: sort them as numbers.
+        return _Frag(f"CAST({frag.sql} AS REAL)", frag.params)
 
     def _limit(self, statement: QueryStatement) -> _Frag:
         limit = statement.limit

@@ -3,6 +3,7 @@ in this process (``main(argv)``) and as a child process (``python -m glue``)."""
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from typing import TYPE_CHECKING
@@ -326,7 +327,95 @@ def test_schema_as_json(seeded: object, glue: Glue) -> None:
         "type": "text",
         "sql_type": "TEXT",
         "nullable": False,
+        "default": "'placed'",
     } in orders["columns"]
+
+
+# Shop tables that drifted from the shop's schemas: customers lacks email (NOT
+# NULL, no default) and updated_by (nullable); stock's quantity is text.
+DRIFTED = [
+    "CREATE TABLE customers (id INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, "
+    "etag TEXT NOT NULL, created_at DATETIME_TEXT NOT NULL, "
+    "updated_at DATETIME_TEXT NOT NULL, created_by TEXT)",
+    "CREATE TABLE stock (sku TEXT NOT NULL PRIMARY KEY, quantity TEXT NOT NULL, "
+    "etag TEXT NOT NULL)",
+]
+
+
+@pytest.fixture
+def drifted(shop_env: dict[str, str]) -> dict[str, str]:
+    """The shop's default database holding the DRIFTED tables."""
+    path = shop_env[DATABASE_ENV].removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:
+        for sql in DRIFTED:
+            conn.execute(sql)
+    conn.close()
+    return shop_env
+
+
+def test_an_app_on_drifted_tables_stops_at_startup(drifted: object, glue: Glue) -> None:
+    done = glue("query", "--app", APP, STOCK)
+    assert done.code == 1
+    assert done.out == ""
+    assert "default.customers: missing column email (text, not null)" in done.err
+    assert "default.stock: column quantity is text in the database" in done.err
+    assert "glue schema --diff" in done.err
+
+
+def test_schema_diff_then_apply(drifted: object, glue: Glue) -> None:
+    diff = glue("schema", "--app", APP, "--diff")
+    assert diff.code == 1
+    lines = diff.out.splitlines()
+    assert (
+        "default.customers: missing column email (text, not null) (--apply "
+        "refuses: it is NOT NULL without a default: the rows already there would "
+        "have no value; give it a default or make it nullable, breaks reads or "
+        "writes)"
+    ) in lines
+    assert (
+        "default.customers: missing column updated_by (text, null) (--apply adds "
+        "it, breaks reads or writes)"
+    ) in lines
+    assert "orders.orders: missing table (--apply adds it)" in lines
+    assert diff.err.startswith("glue: ")
+    assert "difference(s) between the declared tables and the databases" in diff.err
+
+    as_json = glue("schema", "--app", APP, "--diff", "--json")
+    assert as_json.code == 1
+    changes = {(d["table"], d["change"], d["name"]) for d in msgspec.json.decode(
+        as_json.out)}  # fmt: skip
+    assert ("stock", "column_type", "quantity") in changes
+
+    applied = glue("schema", "--app", APP, "--apply")
+    assert applied.code == 1
+    out = applied.out.splitlines()
+    assert "added: default.customers: missing column updated_by (text, null)" in out
+    assert "added: orders.orders: missing table" in out
+    assert any(
+        line.startswith("refused: default.stock: column quantity is text")
+        and line.endswith("(changing a column's type rewrites its values)")
+        for line in out
+    )
+    assert "refused 2 change(s)" in applied.err
+
+    after = glue("schema", "--app", APP, "--diff")
+    assert after.code == 1
+    assert len(after.out.splitlines()) == 2  # the two refused
+
+
+def test_schema_diff_of_matching_tables(seeded: object, glue: Glue) -> None:
+    done = glue("schema", "--app", APP, "--diff")
+    assert done.code == 0, done.err
+    assert done.out == "no differences: every declared table matches its database\n"
+    applied = glue("schema", "--app", APP, "--apply")
+    assert applied.code == 0, applied.err
+    assert applied.out == "nothing to do: every declared table matches\n"
+
+
+def test_schema_diff_and_apply_are_one_or_the_other(seeded: object, glue: Glue) -> None:
+    done = glue("schema", "--app", APP, "--diff", "--apply")
+    assert done.code == 2
+    assert "not allowed with argument" in done.err
 
 
 def test_dispatch_query_and_schema_on_postgres(

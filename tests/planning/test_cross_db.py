@@ -399,6 +399,53 @@ QUERIES: dict[str, QueryStatement] = {
     ),
 }
 
+# DISTINCT ON: each order_by decides the kept row (ids break every tie).
+QUERIES |= {
+    "distinct on: each customer's biggest order": QueryStatement(
+        table=C,
+        only=[f("c", "name"), f("o", "id").aliased("oid"), f("o", "amount")],
+        joins=[join(ORD, ON_CO)],
+        distinct=[f("c", "id")],
+        order_by=[asc("c", "id"), desc("o", "amount"), asc("o", "id")],
+    ),
+    "distinct on, keys not selected, outer join, limited": QueryStatement(
+        table=C,
+        only=[f("o", "id").aliased("oid"), f("o", "status")],
+        joins=[join(ORD, ON_CO, JoinType.LEFT)],
+        distinct=[f("c", "country"), f("o", "status")],
+        order_by=[
+            desc("o", "status"),
+            asc("c", "country"),
+            asc("o", "amount"),
+            desc("c", "id"),
+            asc("o", "id"),
+        ],
+        limit=LimitQuery(limit=6, offset=2),
+    ),
+    "distinct on, ordered by the alias of a selected field": QueryStatement(
+        table=ORD,
+        only=[f("o", "customer_id").aliased("who"), f("o", "id"), f("p", "title")],
+        joins=[join(P, ON_OP)],
+        where=Conditions(cond("o", "customer_id", FieldLookup.ISNULL, False)),
+        distinct=[f("o", "customer_id")],
+        order_by=[asc("", "who"), desc("p", "price"), asc("o", "id")],
+        limit=LimitQuery(limit=100),
+    ),
+    "distinct on a grouped field": QueryStatement(
+        table=C,
+        only=[f("c", "country"), f("o", "status")],
+        joins=[join(ORD, ON_CO)],
+        aggregations=[agg("n", Count())],
+        group_by=[
+            GroupByQuery(field=f("c", "country")),
+            GroupByQuery(field=f("o", "status")),
+        ],
+        distinct=[f("c", "country")],
+        order_by=[asc("c", "country"), desc("", "n"), asc("o", "status")],
+        limit=LimitQuery(limit=100),
+    ),
+}
+
 _IDS_C = QueryStatement(
     table=SchemaReference(name="customers"), only=[f("customers", "id")]
 )

@@ -4,9 +4,15 @@ import datetime as dt
 import decimal
 from typing import TYPE_CHECKING
 
+import msgspec
 import pytest
 
-from glue.connections import pool_from_url
+from glue.connections import (
+    ConnectionManager,
+    Container,
+    init_default_containers,
+    pool_from_url,
+)
 from glue.errors import IntegrityError, ProgrammingError, SchemaError
 from glue.schema import Check, Column, ColumnType, ForeignKey, Index, Schema, Unique
 from glue.services.schema import (
@@ -98,6 +104,7 @@ async def test_create_tables_and_read_them_back(pool: DefaultConnectionPool) -> 
             kind="foreign_key",
             columns=("customer_id",),
             references="customers",
+            referenced_columns=("id",),
         ),
     )
     customers = await queries.describe("customers")
@@ -305,3 +312,77 @@ def test_create_table_sql_is_quoted() -> None:
     sqlite = ddl.create_table("sqlite", ORDERS)[0]
     assert '"placed" DATETIME_TEXT NOT NULL' in sqlite
     assert """CHECK (CAST("amount" AS REAL) > CAST('0' AS REAL))""" in sqlite
+
+
+async def test_rename_a_table_keeping_rows_indexes_and_references(
+    pool: DefaultConnectionPool,
+) -> None:
+    commands = SchemaCommandService(pool)
+    await commands.create_table(CUSTOMERS)
+    await commands.create_table(ORDERS)
+    async with pool.acquire(write=True) as conn:
+        await conn.execute(
+            "INSERT INTO customers (id, email, score, etag) VALUES (1, 'a@x', 1.5, 'e')"
+        )
+    renamed = await commands.rename_table(CUSTOMERS, "clients")
+    assert renamed == msgspec.structs.replace(CUSTOMERS, name="clients")
+    queries = SchemaQueryService(pool)
+    assert await queries.tables() == ["clients", "orders"]
+    clients = await queries.describe("clients")
+    assert [c.kind for c in clients.constraints] == ["unique"]
+    orders = await queries.describe("orders")
+    assert [c.references for c in orders.constraints if c.kind == "foreign_key"] == [
+        "clients"
+    ]
+    assert [i.name for i in orders.indexes] == ["orders_by_customer"]
+    async with pool.acquire() as conn:
+        assert (await conn.fetch("SELECT id, email FROM clients")).rows == [(1, "a@x")]
+
+    assert await commands.rename_table("orders", "purchases") is None
+    assert await queries.tables() == ["clients", "purchases"]
+    with pytest.raises(SchemaError, match="not a valid name"):
+        await commands.rename_table("clients", 'x"; DROP TABLE clients; --')
+    with pytest.raises(ProgrammingError):
+        await commands.rename_table("nowhere", "somewhere")
+    assert await queries.tables() == ["clients", "purchases"]
+
+
+@pytest.mark.postgres
+async def test_schema_services_on_a_manager_see_every_database(
+    sqlite_path: object, postgres_dsn: str
+) -> None:
+    """Customers in SQLite (the default), orders in PostgreSQL: one service lists
+    and describes both, naming each table's database, and commands route by
+    table name."""
+    manager = ConnectionManager()
+    manager.register_connection_pool(pool_from_url(f"sqlite:///{sqlite_path}"))
+    manager.register_connection_pool(pool_from_url(postgres_dsn), "orders")
+    plain_orders = msgspec.structs.replace(ORDERS, constraints=(), indexes=())
+    async with manager:
+        commands = SchemaCommandService(manager)
+        await commands.create_table(CUSTOMERS)
+        await commands.create_table(plain_orders)
+        queries = SchemaQueryService(manager)
+        assert await queries.tables() == ["customers", "orders"]
+        assert await queries.databases() == {
+            "default": ["customers"],
+            "orders": ["orders"],
+        }
+        described = await queries.describe_all()
+        assert [(t.database, t.name) for t in described] == [
+            ("default", "customers"),
+            ("orders", "orders"),
+        ]
+        orders = await queries.describe("orders")
+        assert orders.database == "orders"
+        assert orders.column("placed").sql_type == "timestamp with time zone"
+
+        # The seed's style: the manager of Container.managers, by default.
+        init_default_containers()
+        Container.managers.register(ConnectionManager, manager)
+        assert await SchemaQueryService().databases() == await queries.databases()
+        await SchemaCommandService().rename_table("customers", "clients")
+        assert await queries.databases() == {
+            "default": ["clients"],
+            "orders": ["orders"],
+        }

@@ -235,7 +235,8 @@ def cond(table: str, name: str, lookup: FieldLookup, value: Any) -> Condition:
         ),
         pytest.param(
             where("c", Condition(field=f("c", "id"), lookup="like", value=Value(1))),  # type: ignore[arg-type]  # a lookup from untyped input
-            r"where: unknown lookup 'like' on 'id' \(lookups: eq, neq,",
+            r"Invalid enum value 'like' - at `\$.where.children\[0\].lookup` "
+            r"\(lookups: eq, neq,",
             id="unknown-lookup",
         ),
         pytest.param(
