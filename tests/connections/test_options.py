@@ -11,7 +11,12 @@ import pytest
 
 from glue import App
 from glue.connections import ConnectionManager, Database, PoolOptions, pool_from_url
-from glue.errors import ConfigurationError, ConnectionError, OperationalError, PoolTimeout
+from glue.errors import (
+    ConfigurationError,
+    ConnectionError,
+    OperationalError,
+    PoolTimeout,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
