@@ -26,6 +26,7 @@ and its key: ``glue.toml: databases.orders.max_size: Expected `int` >= 1``,
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tomllib
@@ -181,27 +182,33 @@ def _file(
             if not found.is_file():
                 return None
         elif Path(PYPROJECT).is_file():
-            pyproject = _read(Path(PYPROJECT))
-            if isinstance(pyproject.get("tool"), dict) and "glue" in pyproject["tool"]:
-                notes.append(
-                    f"{PYPROJECT}: [tool.glue] not read: {CONFIG_FILE} is there, "
-                    "and wins"
-                )
+            with contextlib.suppress(ConfigurationError):  # not read: no error
+                if _glue_table(Path(PYPROJECT)) is not None:
+                    notes.append(
+                        f"{PYPROJECT}: [tool.glue] not read: {CONFIG_FILE} is "
+                        "there, and wins"
+                    )
     else:
         found = Path(path)
         if not found.is_file():
             raise ConfigurationError(f"{found}: no such configuration file")
-    data = _read(found)
     if found.name != PYPROJECT:
-        return _leaves(data, (), Source("file", str(found)))
-    tool = data.get("tool", {})
-    table = tool.get("glue") if isinstance(tool, dict) else None
+        return _leaves(_read(found), (), Source("file", str(found)))
+    table = _glue_table(found)
     if table is None:
+        if path is not None:
+            raise ConfigurationError(f"{found}: no [tool.glue] table")
         return None
-    source = Source("file", str(found), prefix="tool.glue")
-    if not isinstance(table, dict):
-        raise ConfigurationError(f"{found}: tool.glue: expected a table")
-    return _leaves(table, (), source)
+    return _leaves(table, (), Source("file", str(found), prefix="tool.glue"))
+
+
+def _glue_table(path: Path) -> dict[str, Any] | None:
+    """The ``[tool.glue]`` table of a ``pyproject.toml``, if it has one."""
+    tool = _read(path).get("tool", {})
+    table = tool.get("glue") if isinstance(tool, dict) else None
+    if table is not None and not isinstance(table, dict):
+        raise ConfigurationError(f"{path}: tool.glue: expected a table")
+    return table
 
 
 def _read(path: Path) -> dict[str, Any]:

@@ -182,3 +182,10 @@ def test_a_file_that_cannot_be_read(folder: Path) -> None:
     (folder / "glue.toml").write_bytes(b'app = "\xff"\n')
     with pytest.raises(ConfigurationError, match=r"^glue\.toml: not valid TOML"):
         load(environ={})
+
+
+def test_a_pyproject_named_explicitly_needs_a_glue_table(folder: Path) -> None:
+    (folder / "pyproject.toml").write_text('[project]\nname = "shop"\n')
+    with pytest.raises(ConfigurationError) as caught:
+        load("pyproject.toml", environ={})
+    assert str(caught.value) == "pyproject.toml: no [tool.glue] table"

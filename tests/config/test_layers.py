@@ -233,3 +233,10 @@ def test_the_config_is_frozen(folder: Path) -> None:
     with pytest.raises(AttributeError):
         config.app = "other:app"  # type: ignore[misc]
     assert msgspec.structs.replace(config, app="other:app").app == "other:app"
+
+
+def test_a_broken_pyproject_that_glue_toml_overrides_is_no_error(folder: Path) -> None:
+    write(folder, 'app = "shop:app"\n')
+    write(folder, "[tool.glue\n", name="pyproject.toml")
+    resolved = resolve(environ={})
+    assert (resolved.config.app, resolved.notes) == ("shop:app", ())
