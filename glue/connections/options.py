@@ -156,6 +156,8 @@ def split_query(url: str) -> tuple[str, dict[str, Any]]:
         glue.ConfigurationError: a pool option in the query that is no number
             of the right range.
     """
+    if not isinstance(url, str):  # Database(url=...) by hand: msgspec checks none
+        raise ConfigurationError(f"url: expected a str, got {type(url).__name__}")
     try:
         parts = urlsplit(url)
     except ValueError:

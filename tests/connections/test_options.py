@@ -164,3 +164,8 @@ def test_pool_from_url_reads_the_query_too(tmp_path: Path) -> None:
         pool_from_url(url, name="a", max_size=3)
     with pytest.raises(ConnectionError, match="cannot use"):
         pool_from_url(f"sqlite:///{tmp_path / 'a.db'}?mode=ro")
+
+
+def test_a_database_built_by_hand_with_no_url_string() -> None:
+    with pytest.raises(ConfigurationError, match="url: expected a str, got int"):
+        Database(url=5)  # type: ignore[arg-type]
