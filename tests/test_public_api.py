@@ -155,6 +155,7 @@ PUBLIC = [
 # __all__ lists are made to match (sorted case-sensitively, every public name).
 CHECKED = (
     "glue.cli",
+    "glue.config",
     "glue.connections",
     "glue.context",
     "glue.domain",

@@ -1,82 +1,73 @@
 """The shop as a ready App: ``glue dispatch --app domains.shop.app:make_app ...``.
 
-:func:`make_app` builds the shop's :class:`glue.App` on the databases given, or,
-called with no arguments (as the ``glue`` command line calls a factory), on the
-databases named by the environment:
+:func:`make_app` builds the shop's :class:`glue.App` on the databases given, or
+on those of the configuration (:mod:`glue.config`): the one the ``glue`` command
+passes it, or else ``glue.config.load()``'s. So they come from ``glue.toml``
+(``[databases]``), from the environment, or from the default below:
 
-=========================  ======================================================
-variable                   what it holds
-=========================  ======================================================
-``SHOP_DATABASE_URL``      the default database: customers and stock
-                           (``sqlite:///shop.sqlite`` when unset, a file in the
-                           working directory)
-``SHOP_ORDERS_DATABASE_URL``  the orders database; when unset, orders live in the
-                           default database too
-=========================  ======================================================
+=============================  ==================================================
+variable                       what it holds
+=============================  ==================================================
+``GLUE_DATABASES__DEFAULT``    the default database: customers and stock
+                               (``sqlite:///shop.sqlite`` when nothing names a
+                               database, a file in the working directory)
+``GLUE_DATABASES__ORDERS``     the orders database; when unset, orders live in
+                               the default database too
+=============================  ==================================================
 
 The tables are created when the app opens, if they do not exist yet.
 """
 
 from __future__ import annotations
 
-import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from glue import App
+from glue.config import load
 
 from .domain import make_shop
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = [
-    "DATABASE_ENV",
-    "DEFAULT_DATABASE",
-    "ORDERS_DATABASE_ENV",
-    "databases_from_env",
-    "make_app",
-]
+    from glue.config import Config
 
-DATABASE_ENV = "SHOP_DATABASE_URL"
+__all__ = ["DATABASE_ENV", "DEFAULT_DATABASE", "ORDERS_DATABASE_ENV", "make_app"]
+
+DATABASE_ENV = "GLUE_DATABASES__DEFAULT"
 """The environment variable naming the default database's URL."""
 
-ORDERS_DATABASE_ENV = "SHOP_ORDERS_DATABASE_URL"
+ORDERS_DATABASE_ENV = "GLUE_DATABASES__ORDERS"
 """The environment variable naming the orders database's URL (optional)."""
 
 DEFAULT_DATABASE = "sqlite:///shop.sqlite"
-"""The default database when the environment names none."""
+"""The default database when the configuration names none."""
 
 
 def make_app(
-    databases: Mapping[str, str] | None = None, *, create_tables: bool = True
+    databases: Mapping[str, Any] | None = None,
+    *,
+    config: Config | None = None,
+    create_tables: bool = True,
 ) -> App:
     """Build the shop's App, not yet open (open it with ``async with``).
 
     Args:
-        databases: database name → URL, ``"default"`` required and ``"orders"``
-            optional; read from the environment when None (see the module).
+        databases: database name → URL (or a table with ``url`` and pool
+            options), ``"default"`` required and ``"orders"`` optional; the
+            configuration's when None.
+        config: the configuration to read the databases from; when None,
+            ``glue.config.load()`` reads it.
         create_tables: create the shop's missing tables when the app opens.
 
     Returns:
         An App with the one domain ``shop``.
+
+    Raises:
+        glue.ConfigurationError: the configuration cannot be read.
     """
     if databases is None:
-        databases = databases_from_env()
+        config = config or load()
+        default = {"url": DEFAULT_DATABASE, **config.pool.given()}
+        databases = config.databases or {"default": default}
     return App([make_shop()], databases=databases, create_tables=create_tables)
-
-
-def databases_from_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The shop's database URLs named by the environment.
-
-    Args:
-        environ: the variables to read; ``os.environ`` when None.
-
-    Returns:
-        ``{"default": ...}``, with ``"orders"`` when its variable is set.
-    """
-    env = os.environ if environ is None else environ
-    databases = {"default": env.get(DATABASE_ENV) or DEFAULT_DATABASE}
-    orders = env.get(ORDERS_DATABASE_ENV)
-    if orders:
-        databases["orders"] = orders
-    return databases

@@ -1,19 +1,23 @@
 """``--app MODULE:ATTR``: find the App the command line works on.
 
-``ATTR`` names an :class:`glue.App` instance, or a callable taking no arguments
-that returns one (a factory, as uvicorn's ``--factory`` takes). ``ATTR`` may be a
-dotted path inside the module (``domains.shop.app:make_app``,
-``service:apps.main``). The current directory comes first on ``sys.path``, so a
-project's own modules import as they would in ``python -c``.
+``ATTR`` names an :class:`glue.App` instance, or a callable that returns one (a
+factory, as uvicorn's ``--factory`` takes), called with no arguments, or with
+the configuration (:class:`glue.config.Config`) as ``config=`` when it has a
+parameter of that name. ``ATTR`` may be a dotted path inside the module
+(``domains.shop.app:make_app``, ``service:apps.main``). The current directory
+comes first on ``sys.path``, so a project's own modules import as they would in
+``python -c``.
 
 Every mistake here (no colon, a module that does not import, a missing
 attribute, a factory that fails or returns something else) is a
-:class:`glue.ConfigurationError` naming the ``--app`` value and what went wrong.
+:class:`glue.ConfigurationError` naming the value, where it was given (``--app``,
+``glue.toml: app``, ``GLUE_APP``), and what went wrong.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import sys
 from typing import TYPE_CHECKING
@@ -22,7 +26,10 @@ from ..domain.app import App
 from ..errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from types import ModuleType
+
+    from ..config import Config
 
 __all__ = ["import_from_cwd", "load_app"]
 
@@ -36,12 +43,14 @@ def import_from_cwd(name: str) -> ModuleType:
     return importlib.import_module(name)
 
 
-def load_app(spec: str) -> App:
+def load_app(spec: str, *, origin: str = "--app", config: Config | None = None) -> App:
     """Import the App that ``spec`` (``MODULE:ATTR``) names, building it with
     the factory when ``ATTR`` names one.
 
     Args:
         spec: ``"package.module:attribute"``; the attribute may be dotted.
+        origin: where ``spec`` was given, for messages.
+        config: the configuration, for a factory with a ``config`` parameter.
 
     Returns:
         The App, not yet open.
@@ -54,18 +63,19 @@ def load_app(spec: str) -> App:
     module_name, colon, attribute = spec.partition(":")
     if not colon or not module_name or not attribute:
         raise ConfigurationError(
-            f"--app {spec!r}: expected MODULE:ATTR, such as 'domains.shop.app:make_app'"
+            f"{origin} {spec!r}: expected MODULE:ATTR, such as "
+            "'domains.shop.app:make_app'"
         )
     try:
         module = import_from_cwd(module_name)
     except ImportError as exc:
         raise ConfigurationError(
-            f"--app {spec!r}: cannot import module {module_name!r} ({exc}); "
+            f"{origin} {spec!r}: cannot import module {module_name!r} ({exc}); "
             "run glue from the folder the module is found from"
         ) from exc
     except Exception as exc:
         raise ConfigurationError(
-            f"--app {spec!r}: importing {module_name!r} raised "
+            f"{origin} {spec!r}: importing {module_name!r} raised "
             f"{type(exc).__name__}: {exc}"
         ) from exc
     target: object = module
@@ -74,24 +84,41 @@ def load_app(spec: str) -> App:
             target = getattr(target, part)
         except AttributeError:
             raise ConfigurationError(
-                f"--app {spec!r}: module {module_name!r} has no attribute {attribute!r}"
+                f"{origin} {spec!r}: module {module_name!r} has no attribute "
+                f"{attribute!r}"
             ) from None
     if isinstance(target, App):
         return target
     if not callable(target):
         raise ConfigurationError(
-            f"--app {spec!r}: {attribute!r} is a {type(target).__name__}, "
+            f"{origin} {spec!r}: {attribute!r} is a {type(target).__name__}, "
             "neither an App nor a factory returning one"
         )
     try:
-        built = target()
+        built = target(config=config) if _takes_config(target, config) else target()
     except Exception as exc:
         raise ConfigurationError(
-            f"--app {spec!r}: calling {attribute}() raised {type(exc).__name__}: {exc}"
+            f"{origin} {spec!r}: calling {attribute}() raised "
+            f"{type(exc).__name__}: {exc}"
         ) from exc
     if not isinstance(built, App):
         raise ConfigurationError(
-            f"--app {spec!r}: {attribute}() returned a {type(built).__name__}, "
+            f"{origin} {spec!r}: {attribute}() returned a {type(built).__name__}, "
             "not an App"
         )
     return built
+
+
+def _takes_config(factory: Callable[..., object], config: Config | None) -> bool:
+    """Whether ``factory`` has a parameter ``config`` to pass it by name."""
+    if config is None:
+        return False
+    try:
+        parameters = inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # no signature to read: a builtin, say
+        return False
+    parameter = parameters.get("config")
+    return parameter is not None and parameter.kind in (
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        inspect.Parameter.KEYWORD_ONLY,
+    )

@@ -9,10 +9,15 @@
     glue schema   --app MODULE:ATTR             the tables of every database
     glue schema   --app MODULE:ATTR --diff      how they differ from the schemas
     glue schema   --app MODULE:ATTR --apply     add missing tables, columns, indexes
+    glue config                                 the configuration, and its sources
 
-``--app`` names an App, or a factory taking no arguments that returns one
-(``domains.shop.app:make_app``). JSON comes from the argument, or from standard
-input when it is left out or is ``-``.
+``--app`` names an App, or a factory that returns one
+(``domains.shop.app:make_app``); without it, the configuration's ``app`` (see
+:mod:`glue.config`: ``glue.toml``, ``[tool.glue]`` in ``pyproject.toml``,
+``GLUE_APP``). A factory with a ``config`` parameter gets the configuration, so
+it can read its databases there. ``--log-level`` and ``--config FILE`` are
+layers of the configuration too. JSON comes from the argument, or from
+standard input when it is left out or is ``-``.
 
 Exit status: 0 on success; 2 for a usage error or input that does not validate
 (every bad field is printed by path); 1 for any other glue error, printed on one
@@ -31,15 +36,19 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from ..config import CONFIG_FILE, ENV_PREFIX, LEVELS, PYPROJECT, resolve
 from ..domain.policy import Actor
 from ..errors import FieldError, GlueError, ValidationError
 from ..log import configure
 from .commands import STATEMENT, run_dispatch, run_explain, run_query, run_schema
+from .config import run_config
 from .demo import run_demo
 from .loading import load_app
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
+
+    from ..config import Resolved
 
 __all__ = ["EXIT_ERROR", "EXIT_INVALID", "EXIT_OK", "main"]
 
@@ -53,7 +62,8 @@ EXIT_INVALID = 2
 """A usage error, or input that does not validate."""
 
 
-_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_LOG_LEVEL = "ERROR"
+"""The commands' logging level when nothing configures one."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -74,9 +84,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.code is None or isinstance(exc.code, int):
             return exc.code or EXIT_OK
         return EXIT_ERROR
-    configure(args.log_level)
     try:
-        anyio.run(_work(args, actor))
+        work = _work(args, actor)
+        if work is None:
+            print(
+                f"glue {args.command}: error: no app: give --app MODULE:ATTR, or "
+                f'app = "MODULE:ATTR" in {CONFIG_FILE}, or {ENV_PREFIX}APP',
+                file=sys.stderr,
+            )
+            return EXIT_INVALID
+        anyio.run(work)
         sys.stdout.flush()
     except BrokenPipeError:
         # The reader went away (`glue schema | head`): stop quietly, and keep
@@ -98,11 +115,32 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _work(
     args: argparse.Namespace, actor: Actor | None
-) -> Callable[[], Awaitable[Any]]:
-    """The coroutine function the chosen subcommand runs."""
+) -> Callable[[], Awaitable[Any]] | None:
+    """The coroutine function the chosen subcommand runs; None when it needs an
+    App and nothing names one.
+
+    Raises:
+        glue.ConfigurationError: the configuration or the App cannot be read.
+    """
     if args.command == "demo":
+        configure(args.log_level)
         return functools.partial(run_demo, args.database)
-    app = load_app(args.app)
+    resolved = resolve(
+        args.config, flags={"app": args.app, "logging.level": args.log_level}
+    )
+    if args.command == "config":
+        return functools.partial(_show, resolved, args.json)
+    config = resolved.config
+    configure(config.logging.level or _LOG_LEVEL, json=config.logging.json)
+    if config.app is None:
+        return None
+    source = resolved.sources["app"]
+    origin = {
+        "flag": "--app",
+        "env": source.name,
+        "file": f"{source.name}: {'.'.join(filter(None, (source.prefix, 'app')))}",
+    }[source.layer]
+    app = load_app(config.app, origin=origin, config=config)
     if args.command == "dispatch":
         payload = _payload(args.json, args.name)
         return functools.partial(run_dispatch, app, args.name, payload, actor=actor)
@@ -116,6 +154,10 @@ def _work(
     return functools.partial(
         run_schema, app, as_json=args.json, diff=args.diff, apply=args.apply
     )
+
+
+async def _show(resolved: Resolved, as_json: bool) -> None:
+    run_config(resolved, as_json=as_json)
 
 
 def _payload(text: str | None, entity: str) -> bytes:
@@ -165,22 +207,28 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    with_app = argparse.ArgumentParser(add_help=False)
-    with_app.add_argument(
-        "--log-level",
-        default="ERROR",
-        type=str.upper,
-        choices=_LEVELS,
-        help="WARNING logs failed dispatches too, INFO refused ones, DEBUG every one",
-    )
-    with_app.add_argument(
+    configured = argparse.ArgumentParser(add_help=False)
+    configured.add_argument(
         "--app",
-        required=True,
         metavar="MODULE:ATTR",
-        help="the App, or a factory taking no arguments that returns one, "
-        "such as domains.shop.app:make_app (imported from the current directory)",
+        help="the App, or a factory that returns one, such as "
+        "domains.shop.app:make_app (imported from the current directory); "
+        f"by default the configuration's app ({CONFIG_FILE}, {ENV_PREFIX}APP)",
     )
-    with_app.add_argument(
+    configured.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=LEVELS,
+        help=f"{_LOG_LEVEL} unless configured; WARNING logs failed dispatches "
+        "too, INFO refused ones, DEBUG every one",
+    )
+    configured.add_argument(
+        "--config",
+        metavar="FILE",
+        help=f"the configuration file; by default {CONFIG_FILE}, or else "
+        f"[tool.glue] in {PYPROJECT}, in the current directory",
+    )
+    configured.add_argument(
         "--traceback",
         action="store_true",
         help="print the traceback of an error, not just its message",
@@ -194,7 +242,7 @@ def _parser() -> argparse.ArgumentParser:
         "--log-level",
         default="WARNING",
         type=str.upper,
-        choices=_LEVELS,
+        choices=LEVELS,
         help="DEBUG shows every dispatch",
     )
     demo.add_argument(
@@ -206,7 +254,7 @@ def _parser() -> argparse.ArgumentParser:
 
     dispatch = commands.add_parser(
         "dispatch",
-        parents=[with_app],
+        parents=[configured],
         help="dispatch a command and print its response as JSON",
         description="Decode JSON as the command NAME, dispatch it on the app's "
         "bus, print the response as JSON.",
@@ -223,7 +271,7 @@ def _parser() -> argparse.ArgumentParser:
 
     query = commands.add_parser(
         "query",
-        parents=[with_app],
+        parents=[configured],
         help="run a query statement (JSON) and print its rows",
         description="Run a glue.query.QueryStatement given as JSON; print each "
         "row as a line of JSON, or a table.",
@@ -236,7 +284,7 @@ def _parser() -> argparse.ArgumentParser:
 
     explain = commands.add_parser(
         "explain",
-        parents=[with_app],
+        parents=[configured],
         help="print the plan of a query statement (JSON) as a tree",
         description="Print which part of a query runs on which database, with "
         "its SQL, and what runs in memory.",
@@ -245,7 +293,7 @@ def _parser() -> argparse.ArgumentParser:
 
     schema = commands.add_parser(
         "schema",
-        parents=[with_app],
+        parents=[configured],
         help="list each database's tables, columns, keys and indexes",
         description="List each database's tables; with --diff, how the app's "
         "declared tables differ from them (exit status 1 if they do); with "
@@ -264,4 +312,14 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="add what is missing (tables, columns, indexes); refuse the rest",
     )
+
+    config = commands.add_parser(
+        "config",
+        parents=[configured],
+        help="show the configuration and where each value came from",
+        description="Show the configuration (defaults, then the file, then "
+        f"{ENV_PREFIX}* variables, then flags) and where each value came from; "
+        "database passwords are hidden.",
+    )
+    config.add_argument("--json", action="store_true", help="print JSON instead")
     return parser

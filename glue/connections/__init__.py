@@ -13,6 +13,8 @@ from .containers import Container as Container
 from .containers import Registry as Registry
 from .containers import init_default_containers as init_default_containers
 from .manager import ConnectionManager as ConnectionManager
+from .options import Database as Database
+from .options import PoolOptions as PoolOptions
 from .pool import DefaultConnectionPool as DefaultConnectionPool
 from .postgres import PostgresConnection as PostgresConnection
 from .postgres import map_asyncpg_errors as map_asyncpg_errors
@@ -38,10 +40,12 @@ __all__ = [
     "ConnectionManager",
     "ConnectionPool",
     "Container",
+    "Database",
     "DefaultAsyncConnectionPool",
     "DefaultConnectionPool",
     "Dialect",
     "Params",
+    "PoolOptions",
     "PoolStatistics",
     "PostgresConnection",
     "Registry",

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Self
 import anyio
 
 from ..errors import ConfigurationError, GlueError
+from .options import database
 from .urls import pool_from_url
 
 if TYPE_CHECKING:
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from .abc import ConnectionPool
+    from .options import Database
 
 __all__ = ["ConnectionManager", "DEFAULT"]
 
@@ -46,22 +48,29 @@ class ConnectionManager:
         self._pools: dict[str, ConnectionPool] = {}
 
     @classmethod
-    def from_urls(cls, urls: Mapping[str, str], **options: Any) -> Self:
-        """Build a manager with one pool per URL, named by its key.
+    def from_urls(
+        cls, urls: Mapping[str, str | Database | Mapping[str, Any]], **options: Any
+    ) -> Self:
+        """Build a manager with one pool per database, named by its key.
 
         Args:
-            urls: schema name → database URL; the ``"default"`` key is the
-                default pool. See `glue.connections.urls` for the URL forms.
-            **options: for every pool (``max_size``, ``acquire_timeout``, ...).
+            urls: schema name → database: a URL, a mapping with ``url`` and pool
+                options, or a `Database` (see `glue.connections.options`); the
+                ``"default"`` key is the default pool. See
+                `glue.connections.urls` for the URL forms.
+            **options: for every pool (``max_size``, ``acquire_timeout``, ...),
+                unless its database sets them.
 
         Raises:
             glue.ConnectionError: a URL with an unknown scheme or no database.
+            glue.ConfigurationError: pool options that cannot work, naming the
+                database.
         """
         manager = cls()
-        for name, url in urls.items():
-            manager.register_connection_pool(
-                pool_from_url(url, name=name, **options), name
-            )
+        for name, value in urls.items():
+            found = database(value, name=name)
+            pool = pool_from_url(found.url, name=name, **{**options, **found.given()})
+            manager.register_connection_pool(pool, name)
         return manager
 
     @property

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import ConnectionError
+from .options import driver_options
 from .pool import DefaultConnectionPool
 from .postgres import PostgresConnection, redact_dsn
 from .sqlite import SqliteConnection
@@ -36,11 +37,15 @@ def pool_from_url(
             ``sqlite:///:memory:``, ``postgresql://`` or ``postgres://``.
         name: the pool's name in messages; by default the file or database name.
         **options: for `DefaultConnectionPool` (``min_size``, ``max_size``,
-            ``acquire_timeout``) and the driver.
+            ``acquire_timeout``), ``lock_timeout`` and ``statement_timeout``
+            (see `glue.connections.options`; the query may carry the first
+            three too), and the driver.
 
     Raises:
         glue.ConnectionError: the URL's scheme is unknown, or it names no database.
+        glue.ConfigurationError: a pool option that cannot work.
     """
+    url, options = driver_options(url, name, options)
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     label = name or "database"

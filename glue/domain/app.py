@@ -26,6 +26,7 @@ import anyio
 import msgspec
 
 from ..connections.manager import DEFAULT, ConnectionManager
+from ..connections.options import database
 from ..context.context import Context
 from ..errors import (
     ConfigurationError,
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from typing import Self
 
     from ..connections.abc import ConnectionPool
+    from ..connections.options import Database
     from ..entities.base import Command, Event
     from ..entities.codec import Payload
     from ..query.model import QueryStatement
@@ -75,7 +77,10 @@ class App:
         domains: the domains to compose. Two may reuse entity names (full names
             differ by domain); two may not share a name or a command type.
         databases: database name → URL (``{"default": "sqlite:///shop.db",
-            "orders": "postgresql://..."}``), or a ready ConnectionManager whose
+            "orders": "postgresql://..."}``), or → a mapping with ``url`` and
+            pool options (``{"url": ..., "max_size": 20}``), or a
+            :class:`glue.connections.Database` (see
+            :mod:`glue.connections.options`); or a ready ConnectionManager whose
             pools are named so. The App opens it when it opens and closes it
             when it closes. None for an app without databases (handlers keep
             data their own way; ``ctx.state`` is unavailable).
@@ -93,13 +98,15 @@ class App:
     Raises:
         glue.RegistrationError: domains that clash.
         glue.ConfigurationError: domains declare tables but there are no
-            databases.
+            databases; a database with unknown or bad pool options.
     """
 
     def __init__(
         self,
         domains: Iterable[Domain],
-        databases: Mapping[str, str] | ConnectionManager | None = None,
+        databases: Mapping[str, str | Database | Mapping[str, Any]]
+        | ConnectionManager
+        | None = None,
         *,
         create_tables: bool = False,
         retry: RetryPolicy | None = None,
@@ -117,7 +124,11 @@ class App:
                 f"domain(s) {', '.join(owners)} declare tables, but this App has no "
                 "databases: pass `databases={'default': 'sqlite:///app.db'}`"
             )
-        self._databases = databases
+        self._databases: dict[str, Database] | ConnectionManager | None = (
+            databases
+            if databases is None or isinstance(databases, ConnectionManager)
+            else {name: database(value, name=name) for name, value in databases.items()}
+        )
         self._manager = databases if isinstance(databases, ConnectionManager) else None
         self.create_tables_at_open = create_tables
         self._queries: DataQueryService | None = None
@@ -506,7 +517,7 @@ class App:
         return self._queries
 
     async def _open_databases(
-        self, databases: Mapping[str, str] | ConnectionManager
+        self, databases: Mapping[str, Database] | ConnectionManager
     ) -> None:
         """Open the databases, route tables to pools, give domains their access."""
         if isinstance(databases, ConnectionManager):

@@ -138,10 +138,13 @@ def test_an_app_without_databases_has_no_schema(project: str, glue: Glue) -> Non
     )
 
 
-def test_the_app_is_required(glue: Glue) -> None:
+def test_the_app_is_required(project: str, glue: Glue) -> None:
     done = glue("schema")
     assert done.code == 2
-    assert "the following arguments are required: --app" in done.err
+    assert done.err == (
+        "glue schema: error: no app: give --app MODULE:ATTR, or "
+        'app = "MODULE:ATTR" in glue.toml, or GLUE_APP\n'
+    )
 
 
 @pytest.mark.parametrize("command", ["dispatch", "query", "explain", "schema"])

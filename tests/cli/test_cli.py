@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 import msgspec
 import pytest
 
-from domains.shop.app import DATABASE_ENV, ORDERS_DATABASE_ENV, databases_from_env
+from domains.shop.app import DATABASE_ENV, ORDERS_DATABASE_ENV, make_app
+from glue.config import load
 from glue.query import (
     Condition,
     Conditions,
@@ -466,11 +467,23 @@ def test_query_takes_a_timeout(seeded: object, glue: Glue) -> None:
     assert (done.code, len(done.out.splitlines())) == (0, 2)
 
 
-def test_the_shop_app_reads_its_databases_from_the_environment() -> None:
-    assert databases_from_env({}) == {"default": "sqlite:///shop.sqlite"}
-    assert databases_from_env(
-        {DATABASE_ENV: "sqlite:///a.db", ORDERS_DATABASE_ENV: "sqlite:///b.db"}
-    ) == {"default": "sqlite:///a.db", "orders": "sqlite:///b.db"}
+async def test_the_shop_app_reads_its_databases_from_the_configuration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    async with make_app(config=load(environ={})) as app:
+        [pool] = app.connections.pools.values()
+        assert pool.location == str(tmp_path / "shop.sqlite")
+    environ = {
+        DATABASE_ENV: f"sqlite:///{tmp_path / 'a.db'}",
+        ORDERS_DATABASE_ENV: f"sqlite:///{tmp_path / 'b.db'}",
+        "GLUE_POOL__MAX_SIZE": "3",
+    }
+    async with make_app(config=load(environ=environ)) as app:
+        pools = app.connections.pools
+        assert pools["default"].location == str(tmp_path / "a.db")
+        assert pools["orders"].location == str(tmp_path / "b.db")
+        assert pools["orders"].statistics().max_size == 3
 
 
 def test_a_reader_that_goes_away_is_no_traceback(seeded: object) -> None:
