@@ -32,7 +32,8 @@ import anyio
 from ..domain.policy import Actor
 from ..errors import FieldError, GlueError, ValidationError
 from ..log import configure
-from .commands import STATEMENT, run_dispatch, run_explain, run_query, run_schema
+from ..query.decoding import STATEMENT
+from .commands import run_dispatch, run_explain, run_query, run_schema
 from .demo import run_demo
 from .loading import load_app
 

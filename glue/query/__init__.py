@@ -12,6 +12,7 @@ from .conditions import (
     FilterConnector,
     Value,
 )
+from .decoding import MAX_DEPTH, decode_statement
 from .model import (
     Aggregate,
     AggregationQuery,
@@ -54,6 +55,7 @@ __all__ = [
     "JoinQuery",
     "JoinType",
     "LimitQuery",
+    "MAX_DEPTH",
     "Max",
     "Min",
     "Operand",
@@ -68,4 +70,5 @@ __all__ = [
     "Value",
     "ValueAnnotation",
     "Version",
+    "decode_statement",
 ]
