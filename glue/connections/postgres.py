@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any, TypeAlias
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 import anyio
 import asyncpg
@@ -47,17 +47,57 @@ _PROGRAMMING = ("42", "0A", "26", "34", "3F")
 _OPERATIONAL = ("40", "53", "54", "55", "57", "58", "XX")
 _COUNTED = frozenset({"INSERT", "UPDATE", "DELETE", "MERGE", "COPY"})
 _RELATION = re.compile(r'relation "(?:\w+\.)?(\w+)" does not exist')
+_DELIMITERS = re.compile(r"[/?#@:\[\]]")
 
 
 def redact_dsn(dsn: str) -> str:
-    """Return a PostgreSQL URL without its password, for messages and logs."""
-    parts = urlsplit(dsn)
-    netloc = parts.netloc.rpartition("@")
-    if netloc[1]:
-        user = netloc[0].partition(":")[0]
-        netloc = (f"{user}@", "", netloc[2])
-    query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "password"])
-    return urlunsplit(parts._replace(netloc="".join(netloc), query=query))
+    """Return a database URL without its password, for messages and logs.
+
+    Plain string work, so that a URL too malformed to parse loses its password
+    too: everything after ``user:`` up to the last ``@``, and every ``password=``
+    parameter.
+    """
+    scheme, sep, rest = dsn.partition("://")
+    userinfo, at, location = rest.rpartition("@")
+    if sep and at:
+        rest = f"{userinfo.partition(':')[0]}@{location}"
+    base, question, query = rest.partition("?")
+    if question:
+        kept = [p for p in query.split("&") if not p.lower().startswith("password=")]
+        rest = f"{base}?{'&'.join(kept)}" if kept else base
+    return f"{scheme}{sep}{rest}"
+
+
+def _passwords(dsn: str) -> list[str]:
+    """The passwords a URL holds (after ``user:``, and ``password=``), as written
+    and decoded, with the pieces between URL delimiters that a parser may quote
+    alone (``pw`` of ``pw/x`` read as a port); longest first."""
+    found = []
+    _, sep, rest = dsn.partition("://")
+    userinfo, at, _ = rest.rpartition("@")
+    if sep and at:
+        found.append(userinfo.partition(":")[2])
+    query = rest.partition("?")[2]
+    found += [p[9:] for p in query.split("&") if p.lower().startswith("password=")]
+    found += [unquote(p) for p in found]
+    found += [piece for p in found for piece in _DELIMITERS.split(p) if len(piece) > 2]
+    return sorted({p for p in found if p}, key=len, reverse=True)
+
+
+@contextmanager
+def _connecting(database: str, dsn: str) -> Iterator[None]:
+    """`map_asyncpg_errors` while connecting to ``dsn``, with no password in the
+    error: asyncpg reading a malformed URL can quote any part of it."""
+    try:
+        with map_asyncpg_errors(database, location=redact_dsn(dsn)):
+            yield
+    except errors.ConnectionError as exc:
+        reason = exc.reason
+        for password in _passwords(dsn):
+            reason = reason.replace(password, "***")
+        if reason == exc.reason:
+            raise
+        raise errors.ConnectionError(database, reason) from None
 
 
 def _translate(database: str, exc: asyncpg.PostgresError) -> errors.GlueError:
@@ -106,6 +146,7 @@ def map_asyncpg_errors(database: str, *, location: str | None = None) -> Iterato
         asyncpg.InternalClientError,
         OSError,
         TimeoutError,
+        ValueError,  # asyncpg reading a malformed URL (a port that is no number)
     ) as exc:
         if location is not None:
             raise errors.ConnectionError(
@@ -175,7 +216,7 @@ class PostgresConnection:
             glue.ConnectionError: the server is unreachable or refuses us.
         """
         database = name or _default_name(dsn)
-        with map_asyncpg_errors(database, location=redact_dsn(dsn)):
+        with _connecting(database, dsn):
             raw = await asyncpg.connect(dsn, **options)
         return cls(raw, database=database)
 
@@ -398,7 +439,10 @@ class PostgresConnection:
 
 
 def _default_name(dsn: str) -> str:
-    parts = urlsplit(dsn)
+    try:
+        parts = urlsplit(dsn)
+    except ValueError:  # the connection will say what is wrong with the URL
+        return "postgres"
     return parts.path.lstrip("/") or parts.hostname or "postgres"
 
 
@@ -434,7 +478,7 @@ class PostgresPoolBackend:
 
     async def open(self) -> None:
         """Create asyncpg's pool and its first ``min_size`` connections."""
-        with map_asyncpg_errors(self.name, location=self.location):
+        with _connecting(self.name, self._dsn):
             self._pool = await asyncpg.create_pool(
                 self._dsn,
                 min_size=self.min_size,
@@ -445,7 +489,7 @@ class PostgresPoolBackend:
     async def take(self, write: bool) -> Connection:
         """Check out a connection; asyncpg reconnects one that died while idle."""
         assert self._pool is not None
-        with map_asyncpg_errors(self.name, location=self.location):
+        with _connecting(self.name, self._dsn):
             raw = await self._pool.acquire()
         return PostgresConnection(raw, database=self.name)
 

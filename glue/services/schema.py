@@ -23,7 +23,7 @@ import msgspec
 
 from ..connections.abc import Connection, ConnectionPool
 from ..errors import SchemaError
-from ..schema.model import ColumnType, Index, Schema
+from ..schema.model import ColumnType, Index, Schema, check_identifier
 from ..sql import ddl
 from ..sql.dialect import SQL_TYPES
 
@@ -380,8 +380,10 @@ class SchemaQueryService:
         """Columns, primary key, indexes and constraints of one table.
 
         Raises:
-            SchemaError: the database has no such table.
+            SchemaError: the database has no such table, or ``table`` is not a
+                valid name.
         """
+        check_identifier(table, "table")
         async with _connection(self.target, write=False) as conn:
             if conn.dialect == "sqlite":
                 info = await self._sqlite(conn, table)
