@@ -168,6 +168,20 @@ def map_asyncpg_errors(database: str, *, location: str | None = None) -> Iterato
         raise errors.DatabaseError(database, str(exc)) from exc
 
 
+async def _run(raw: _Raw, sql: str, params: Params) -> str:
+    """Run exactly one statement and return its status (``"UPDATE 3"``).
+
+    Always through PostgreSQL's extended protocol, which refuses text holding
+    several statements: asyncpg sends a statement without values as a simple
+    query, where ``"...; DROP TABLE t"`` would run both.
+    """
+    if params:
+        return await raw.execute(sql, *params)
+    statement = await raw.prepare(sql)
+    await statement.fetch()
+    return statement.get_statusmsg() or ""
+
+
 def _rowcount(status: str) -> int:
     """Rows changed, from a command tag such as ``"UPDATE 3"`` or ``"INSERT 0 2"``."""
     tag, _, rest = status.partition(" ")
@@ -263,9 +277,13 @@ class PostgresConnection:
         return self._closed_reason is not None or self._raw.is_closed()
 
     async def execute(self, sql: str, params: Params = ()) -> int:
-        """Run one statement; return the number of rows it changed."""
+        """Run one statement; return the number of rows it changed.
+
+        Text holding several statements is refused, with or without values
+        (see `_run`).
+        """
         async with self._use() as raw:
-            return _rowcount(await raw.execute(sql, *params))
+            return _rowcount(await _run(raw, sql, params))
 
     async def execute_many(self, sql: str, rows: Sequence[Params]) -> None:
         """Run one statement once per row of values, pipelined, all or none."""
@@ -345,7 +363,7 @@ class PostgresConnection:
         async with self.transaction(), self._use() as raw:
             for statement in statements:
                 if statement.many is None:
-                    status = await raw.execute(statement.sql, *statement.params)
+                    status = await _run(raw, statement.sql, statement.params)
                     counts.append(_rowcount(status))
                     continue
                 total = 0
