@@ -15,8 +15,11 @@ than fail in SQLite) and up to ``max_size - 1`` readers.
 from __future__ import annotations
 
 import functools
+import math
 import re
 import sqlite3
+import threading
+import time
 from collections import deque
 from contextlib import asynccontextmanager, contextmanager, suppress
 from pathlib import Path
@@ -24,6 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import aiosqlite
 import anyio
+import regex
 import structlog
 
 from .. import errors
@@ -150,14 +154,28 @@ def _in_savepoint(
     return run
 
 
+# What the statement running on a connection's worker thread may take: until
+# ``stop_at`` (time.monotonic()), None for no limit. Set by `SqliteConnection._call`.
+_running = threading.local()
+
+
 @functools.lru_cache(maxsize=256)
-def _pattern(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+def _pattern(pattern: str) -> regex.Pattern[str]:
+    return regex.compile(pattern)
 
 
 def _regexp(pattern: str, value: object) -> bool | None:
-    """SQLite's ``x REGEXP p``, which SQLite leaves to the application to define."""
-    return None if value is None else _pattern(pattern).search(str(value)) is not None
+    """SQLite's ``x REGEXP p``, which SQLite leaves to the application to define.
+
+    On the `regex` engine, which defuses most catastrophic backtracking, and
+    stops a match at the statement's deadline: sqlite3's interrupt cannot stop
+    a Python function, and one match alone can take hours.
+    """
+    if value is None:
+        return None
+    stop_at = getattr(_running, "stop_at", None)
+    timeout = None if stop_at is None else max(stop_at - time.monotonic(), 0.0)
+    return _pattern(pattern).search(str(value), timeout=timeout) is not None
 
 
 def _quote(name: str) -> str:
@@ -482,17 +500,36 @@ class SqliteConnection:
         # Unknown until the hop reports back: a cancelled hop still runs.
         self._in_transaction = None
         seen: list[bool] = []
+        cancelled: list[bool] = []
+        deadline = anyio.current_effective_deadline()
+        stop_at = (
+            None
+            if deadline == math.inf
+            else time.monotonic() + deadline - anyio.current_time()
+        )
 
         def run(db: sqlite3.Connection) -> _T:
+            if cancelled:  # the caller gave up before the hop began
+                raise sqlite3.OperationalError("interrupted")
+            _running.stop_at = stop_at
             try:
                 return fn(db)
             finally:
+                _running.stop_at = None
                 with suppress(sqlite3.ProgrammingError):  # closed meanwhile
                     seen.append(db.in_transaction)
 
         try:
             with map_sqlite_errors(self._database):
                 return await _on_thread(self._raw, run)
+        except anyio.get_cancelled_exc_class():
+            # Stop the statement on the worker thread (sqlite3's interrupt is
+            # safe from any thread), so the connection is free again soon: the
+            # rollback and the pool wait for it, and so does the caller.
+            cancelled.append(True)
+            with anyio.CancelScope(shield=True):
+                await self._raw.interrupt()
+            raise
         except errors.ConnectionError as exc:
             self._closed_reason = exc.reason
             raise
