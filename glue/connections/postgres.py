@@ -231,7 +231,7 @@ class PostgresConnection:
         """
         database = name or _default_name(dsn)
         with _connecting(database, dsn):
-            raw = await asyncpg.connect(dsn, **options)
+            raw = await _connect(dsn, **options)
         return cls(raw, database=database)
 
     @classmethod
@@ -438,11 +438,16 @@ class PostgresConnection:
             self._closed_reason = exc.reason
             raise
         except errors.GlueError as exc:
-            if not self._raw.is_closed():
+            wedged = isinstance(exc.__cause__, asyncpg.InternalClientError)
+            if not wedged and not self._raw.is_closed():
                 raise
-            # asyncpg reports a backend killed mid-statement in several ways
-            # (InternalClientError among them); a closed connection says it all.
-            self._closed_reason = f"connection lost: {exc.__cause__ or exc}"
+            # asyncpg reads a server's goodbye to an idle connection (a killed
+            # backend, a restart) as a protocol error, and reports its own state
+            # machine ("cannot switch to state 12") on the next call: the real
+            # cause it lost is that the other side closed the connection.
+            self._closed_reason = (
+                "connection lost: the server or the network closed the connection"
+            )
             raise errors.ConnectionError(
                 self._database, self._closed_reason
             ) from exc.__cause__
@@ -454,6 +459,22 @@ class PostgresConnection:
             self._closed_reason = "the connection was returned to its pool"
         self._owned = False
         return self._raw
+
+
+async def _connect(*args: Any, **options: Any) -> asyncpg.Connection[asyncpg.Record]:
+    """``asyncpg.connect``, run to its end even when the caller is cancelled.
+
+    Cancelled while asyncio sets up its socket, asyncpg leaves a future holding
+    ``ConnectionError('unexpected connection_lost() call')`` that asyncio prints
+    as "Future exception was never retrieved". Finishing instead costs at most
+    the connect timeout (``timeout=``, 60 s by default); the cancellation then
+    takes effect, and a pool keeps the connection.
+    """
+    with anyio.CancelScope(shield=True):
+        raw: asyncpg.Connection[asyncpg.Record] = await asyncpg.connect(
+            *args, **options
+        )
+    return raw
 
 
 def _default_name(dsn: str) -> str:
@@ -501,7 +522,7 @@ class PostgresPoolBackend:
                 self._dsn,
                 min_size=self.min_size,
                 max_size=self.max_size,
-                **self._options,
+                **{"connect": _connect, **self._options},
             )
 
     async def take(self, write: bool) -> Connection:
@@ -524,6 +545,10 @@ class PostgresPoolBackend:
             _log.warning(
                 "postgres connection dropped", database=self.name, error=str(exc)
             )
+
+    def bottleneck(self, write: bool) -> str | None:
+        """None: every connection of the pool serves reads and writes alike."""
+        return None
 
     async def close(self, *, force: bool) -> None:
         """Close asyncpg's pool; with ``force``, terminate checked-out connections."""

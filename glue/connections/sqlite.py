@@ -592,6 +592,8 @@ class _Slots:
         self.writer = writer
         self.free = anyio.Semaphore(capacity)
         self.idle: deque[aiosqlite.Connection] = deque()
+        # The writer's holder (task name, since when), for PoolTimeout's message.
+        self.holder: tuple[str, float] | None = None
 
 
 class SqlitePoolBackend:
@@ -669,6 +671,9 @@ class SqlitePoolBackend:
         except BaseException:
             slots.free.release()
             raise
+        if slots.writer:
+            name = anyio.get_current_task().name or "unnamed"
+            slots.holder = (name, anyio.current_time())
         return SqliteConnection(raw, database=self.name, writer=slots.writer)
 
     async def give(self, conn: Connection) -> None:
@@ -678,6 +683,7 @@ class SqlitePoolBackend:
         try:
             raw = await conn._detach()
         finally:
+            slots.holder = None
             slots.free.release()
         if raw is not None and raw in self._all:
             slots.idle.append(raw)
@@ -698,6 +704,19 @@ class SqlitePoolBackend:
         for raw in targets:
             self._all.discard(raw)
             await _close_raw(raw, self.name)
+
+    def bottleneck(self, write: bool) -> str | None:
+        """SQLite's single writer, who holds it and how many wait for it, when
+        ``take(write)`` takes the writer; None for a reader."""
+        if not write and self._readers is not None:
+            return None
+        waiting = self._writer.free.statistics().tasks_waiting
+        about = [f"{waiting} other task{'' if waiting == 1 else 's'} waiting"]
+        if self._writer.holder is not None:
+            task, since = self._writer.holder
+            age = anyio.current_time() - since
+            about.insert(0, f"held by task {task!r} for {age:.1f} s")
+        return f"SQLite's single writer ({'; '.join(about)})"
 
     async def _connect(self, slots: _Slots) -> aiosqlite.Connection:
         raw = await _open_raw(
