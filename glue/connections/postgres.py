@@ -48,23 +48,22 @@ _OPERATIONAL = ("40", "53", "54", "55", "57", "58", "XX")
 _COUNTED = frozenset({"INSERT", "UPDATE", "DELETE", "MERGE", "COPY"})
 _RELATION = re.compile(r'relation "(?:\w+\.)?(\w+)" does not exist')
 _DELIMITERS = re.compile(r"[/?#@:\[\]]")
+_PASSWORD_PARAM = re.compile(r"(?<=[?&])password=([^&#]*)", re.IGNORECASE)
+_LONE_SEPARATORS = re.compile(r"(?<=[?&])&+|[?&]+$")
 
 
 def redact_dsn(dsn: str) -> str:
     """Return a database URL without its password, for messages and logs.
 
     Plain string work, so that a URL too malformed to parse loses its password
-    too: everything after ``user:`` up to the last ``@``, and every ``password=``
-    parameter.
+    too: every ``password=`` parameter, and everything after ``user:`` up to the
+    last ``@``.
     """
+    dsn = _LONE_SEPARATORS.sub("", _PASSWORD_PARAM.sub("", dsn))
     scheme, sep, rest = dsn.partition("://")
     userinfo, at, location = rest.rpartition("@")
     if sep and at:
         rest = f"{userinfo.partition(':')[0]}@{location}"
-    base, question, query = rest.partition("?")
-    if question:
-        kept = [p for p in query.split("&") if not p.lower().startswith("password=")]
-        rest = f"{base}?{'&'.join(kept)}" if kept else base
     return f"{scheme}{sep}{rest}"
 
 
@@ -77,8 +76,7 @@ def _passwords(dsn: str) -> list[str]:
     userinfo, at, _ = rest.rpartition("@")
     if sep and at:
         found.append(userinfo.partition(":")[2])
-    query = rest.partition("?")[2]
-    found += [p[9:] for p in query.split("&") if p.lower().startswith("password=")]
+    found += _PASSWORD_PARAM.findall(dsn)
     found += [unquote(p) for p in found]
     found += [piece for p in found for piece in _DELIMITERS.split(p) if len(piece) > 2]
     return sorted({p for p in found if p}, key=len, reverse=True)

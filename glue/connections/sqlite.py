@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import aiosqlite
 import anyio
+import anyio.lowlevel
 import regex
 import structlog
 
@@ -532,6 +533,12 @@ class SqliteConnection:
             raise
         except errors.ConnectionError as exc:
             self._closed_reason = exc.reason
+            raise
+        except errors.GlueError:
+            if anyio.current_time() >= deadline:
+                # Failed past its deadline (a REGEXP stopped there): the caller's
+                # cancellation is the outcome, not the error it caused.
+                await anyio.lowlevel.checkpoint()
             raise
         finally:
             self._in_transaction = seen[0] if seen else None

@@ -201,7 +201,7 @@ near_payloads = st.fixed_dictionaries(
                 {}, optional={"sku": json_values, "quantity": json_values}
             )
         ),
-        "note": st.none() | any_text,
+        "note": st.none() | st.text(max_size=20),
         "data": st.dictionaries(st.text(max_size=5), json_values, max_size=3),
         "extra": json_values,
     },
