@@ -13,9 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from ..entities.codec import field_error
-from ..errors import FieldError, SchemaError, ValidationError
-from ..query.model import QueryStatement
+from ..errors import SchemaError
+from ..query.decoding import decode_statement
 from ..services.diff import Difference, apply_diffs, diff_tables
 from ..services.schema import SchemaQueryService, TableInfo
 
@@ -28,8 +27,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DatabaseSchema",
-    "STATEMENT",
-    "decode_statement",
     "describe_databases",
     "format_differences",
     "format_schema",
@@ -39,15 +36,6 @@ __all__ = [
     "run_query",
     "run_schema",
 ]
-
-STATEMENT = "query statement"
-"""How a bad query statement is named in its ValidationError."""
-
-_UNTAGGED = "missing required field `type`"
-_TAG_HINT = (
-    ' (each object of a statement names its kind: {"type": "schema", "name": ...} '
-    'for a table, "field", "value", "condition", "conditions", ...)'
-)
 
 
 class DatabaseSchema(msgspec.Struct, frozen=True, kw_only=True):
@@ -184,24 +172,6 @@ def format_differences(differences: Sequence[Difference]) -> str:
         breaks = ", breaks reads or writes" if difference.breaks else ""
         lines.append(f"{difference} ({action}{breaks})")
     return "\n".join(lines)
-
-
-def decode_statement(payload: bytes) -> QueryStatement:
-    """Decode a :class:`glue.query.QueryStatement` from JSON.
-
-    Raises:
-        glue.ValidationError: malformed JSON, or JSON that is not a statement;
-            the error names the first bad field by path.
-    """
-    try:
-        return msgspec.json.decode(payload, type=QueryStatement)
-    except msgspec.ValidationError as exc:
-        error = field_error(exc, "$")
-        if error.reason.endswith(_UNTAGGED):
-            error = FieldError(error.path, error.reason + _TAG_HINT)
-    except msgspec.DecodeError as exc:
-        error = FieldError("$", f"malformed JSON: {exc}")
-    raise ValidationError(STATEMENT, [error])
 
 
 async def describe_databases(

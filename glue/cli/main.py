@@ -40,7 +40,8 @@ from ..config import CONFIG_FILE, ENV_PREFIX, LEVELS, PYPROJECT, resolve
 from ..domain.policy import Actor
 from ..errors import FieldError, GlueError, ValidationError
 from ..log import configure
-from .commands import STATEMENT, run_dispatch, run_explain, run_query, run_schema
+from ..query.decoding import STATEMENT
+from .commands import run_dispatch, run_explain, run_query, run_schema
 from .config import run_config
 from .demo import run_demo
 from .loading import load_app

@@ -87,6 +87,11 @@ class PoolBackend(Protocol):
         """Close the connections; with ``force``, the checked-out ones too."""
         ...
 
+    def bottleneck(self, write: bool) -> str | None:
+        """What a ``take(write)`` waits for when that is one connection, not
+        any (SQLite's single writer), for `glue.PoolTimeout`; else None."""
+        ...
+
 
 class ConnectionFactory(Protocol):
     """A connection class that can back a pool (`SqliteConnection`, ...)."""
@@ -254,6 +259,14 @@ class DefaultConnectionPool:
         if scope.cancelled_caught:
             if self._state is _State.CLOSED:
                 raise PoolClosed(self.name, "the pool closed while we waited")
+            one = self._backend.bottleneck(write)
+            if one is not None:
+                raise PoolTimeout(
+                    self.name,
+                    f"{one} was not free within {limit:g} s; keep write "
+                    "transactions short, and read through acquire() without "
+                    "write=True",
+                )
             stats = self.statistics()
             raise PoolTimeout(
                 self.name,

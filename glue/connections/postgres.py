@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any, TypeAlias
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 import anyio
 import asyncpg
@@ -47,17 +47,55 @@ _PROGRAMMING = ("42", "0A", "26", "34", "3F")
 _OPERATIONAL = ("40", "53", "54", "55", "57", "58", "XX")
 _COUNTED = frozenset({"INSERT", "UPDATE", "DELETE", "MERGE", "COPY"})
 _RELATION = re.compile(r'relation "(?:\w+\.)?(\w+)" does not exist')
+_DELIMITERS = re.compile(r"[/?#@:\[\]]")
+_PASSWORD_PARAM = re.compile(r"(?<=[?&])password=([^&#]*)", re.IGNORECASE)
+_LONE_SEPARATORS = re.compile(r"(?<=[?&])&+|[?&]+$")
 
 
 def redact_dsn(dsn: str) -> str:
-    """Return a PostgreSQL URL without its password, for messages and logs."""
-    parts = urlsplit(dsn)
-    netloc = parts.netloc.rpartition("@")
-    if netloc[1]:
-        user = netloc[0].partition(":")[0]
-        netloc = (f"{user}@", "", netloc[2])
-    query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "password"])
-    return urlunsplit(parts._replace(netloc="".join(netloc), query=query))
+    """Return a database URL without its password, for messages and logs.
+
+    Plain string work, so that a URL too malformed to parse loses its password
+    too: every ``password=`` parameter, and everything after ``user:`` up to the
+    last ``@``.
+    """
+    dsn = _LONE_SEPARATORS.sub("", _PASSWORD_PARAM.sub("", dsn))
+    scheme, sep, rest = dsn.partition("://")
+    userinfo, at, location = rest.rpartition("@")
+    if sep and at:
+        rest = f"{userinfo.partition(':')[0]}@{location}"
+    return f"{scheme}{sep}{rest}"
+
+
+def _passwords(dsn: str) -> list[str]:
+    """The passwords a URL holds (after ``user:``, and ``password=``), as written
+    and decoded, with the pieces between URL delimiters that a parser may quote
+    alone (``pw`` of ``pw/x`` read as a port); longest first."""
+    found = []
+    _, sep, rest = dsn.partition("://")
+    userinfo, at, _ = rest.rpartition("@")
+    if sep and at:
+        found.append(userinfo.partition(":")[2])
+    found += _PASSWORD_PARAM.findall(dsn)
+    found += [unquote(p) for p in found]
+    found += [piece for p in found for piece in _DELIMITERS.split(p) if len(piece) > 2]
+    return sorted({p for p in found if p}, key=len, reverse=True)
+
+
+@contextmanager
+def _connecting(database: str, dsn: str) -> Iterator[None]:
+    """`map_asyncpg_errors` while connecting to ``dsn``, with no password in the
+    error: asyncpg reading a malformed URL can quote any part of it."""
+    try:
+        with map_asyncpg_errors(database, location=redact_dsn(dsn)):
+            yield
+    except errors.ConnectionError as exc:
+        reason = exc.reason
+        for password in _passwords(dsn):
+            reason = reason.replace(password, "***")
+        if reason == exc.reason:
+            raise
+        raise errors.ConnectionError(database, reason) from None
 
 
 def _translate(database: str, exc: asyncpg.PostgresError) -> errors.GlueError:
@@ -106,6 +144,7 @@ def map_asyncpg_errors(database: str, *, location: str | None = None) -> Iterato
         asyncpg.InternalClientError,
         OSError,
         TimeoutError,
+        ValueError,  # asyncpg reading a malformed URL (a port that is no number)
     ) as exc:
         if location is not None:
             raise errors.ConnectionError(
@@ -125,6 +164,20 @@ def map_asyncpg_errors(database: str, *, location: str | None = None) -> Iterato
         if isinstance(exc, asyncpg.InterfaceError):
             raise errors.ProgrammingError(database, str(exc)) from exc
         raise errors.DatabaseError(database, str(exc)) from exc
+
+
+async def _run(raw: _Raw, sql: str, params: Params) -> str:
+    """Run exactly one statement and return its status (``"UPDATE 3"``).
+
+    Always through PostgreSQL's extended protocol, which refuses text holding
+    several statements: asyncpg sends a statement without values as a simple
+    query, where ``"...; DROP TABLE t"`` would run both.
+    """
+    if params:
+        return await raw.execute(sql, *params)
+    statement = await raw.prepare(sql)
+    await statement.fetch()
+    return statement.get_statusmsg() or ""
 
 
 def _rowcount(status: str) -> int:
@@ -175,8 +228,8 @@ class PostgresConnection:
             glue.ConnectionError: the server is unreachable or refuses us.
         """
         database = name or _default_name(dsn)
-        with map_asyncpg_errors(database, location=redact_dsn(dsn)):
-            raw = await asyncpg.connect(dsn, **options)
+        with _connecting(database, dsn):
+            raw = await _connect(dsn, **options)
         return cls(raw, database=database)
 
     @classmethod
@@ -222,9 +275,13 @@ class PostgresConnection:
         return self._closed_reason is not None or self._raw.is_closed()
 
     async def execute(self, sql: str, params: Params = ()) -> int:
-        """Run one statement; return the number of rows it changed."""
+        """Run one statement; return the number of rows it changed.
+
+        Text holding several statements is refused, with or without values
+        (see `_run`).
+        """
         async with self._use() as raw:
-            return _rowcount(await raw.execute(sql, *params))
+            return _rowcount(await _run(raw, sql, params))
 
     async def execute_many(self, sql: str, rows: Sequence[Params]) -> None:
         """Run one statement once per row of values, pipelined, all or none."""
@@ -304,7 +361,7 @@ class PostgresConnection:
         async with self.transaction(), self._use() as raw:
             for statement in statements:
                 if statement.many is None:
-                    status = await raw.execute(statement.sql, *statement.params)
+                    status = await _run(raw, statement.sql, statement.params)
                     counts.append(_rowcount(status))
                     continue
                 total = 0
@@ -379,11 +436,16 @@ class PostgresConnection:
             self._closed_reason = exc.reason
             raise
         except errors.GlueError as exc:
-            if not self._raw.is_closed():
+            wedged = isinstance(exc.__cause__, asyncpg.InternalClientError)
+            if not wedged and not self._raw.is_closed():
                 raise
-            # asyncpg reports a backend killed mid-statement in several ways
-            # (InternalClientError among them); a closed connection says it all.
-            self._closed_reason = f"connection lost: {exc.__cause__ or exc}"
+            # asyncpg reads a server's goodbye to an idle connection (a killed
+            # backend, a restart) as a protocol error, and reports its own state
+            # machine ("cannot switch to state 12") on the next call: the real
+            # cause it lost is that the other side closed the connection.
+            self._closed_reason = (
+                "connection lost: the server or the network closed the connection"
+            )
             raise errors.ConnectionError(
                 self._database, self._closed_reason
             ) from exc.__cause__
@@ -397,8 +459,27 @@ class PostgresConnection:
         return self._raw
 
 
+async def _connect(*args: Any, **options: Any) -> asyncpg.Connection[asyncpg.Record]:
+    """``asyncpg.connect``, run to its end even when the caller is cancelled.
+
+    Cancelled while asyncio sets up its socket, asyncpg leaves a future holding
+    ``ConnectionError('unexpected connection_lost() call')`` that asyncio prints
+    as "Future exception was never retrieved". Finishing instead costs at most
+    the connect timeout (``timeout=``, 60 s by default); the cancellation then
+    takes effect, and a pool keeps the connection.
+    """
+    with anyio.CancelScope(shield=True):
+        raw: asyncpg.Connection[asyncpg.Record] = await asyncpg.connect(
+            *args, **options
+        )
+    return raw
+
+
 def _default_name(dsn: str) -> str:
-    parts = urlsplit(dsn)
+    try:
+        parts = urlsplit(dsn)
+    except ValueError:  # the connection will say what is wrong with the URL
+        return "postgres"
     return parts.path.lstrip("/") or parts.hostname or "postgres"
 
 
@@ -434,18 +515,18 @@ class PostgresPoolBackend:
 
     async def open(self) -> None:
         """Create asyncpg's pool and its first ``min_size`` connections."""
-        with map_asyncpg_errors(self.name, location=self.location):
+        with _connecting(self.name, self._dsn):
             self._pool = await asyncpg.create_pool(
                 self._dsn,
                 min_size=self.min_size,
                 max_size=self.max_size,
-                **self._options,
+                **{"connect": _connect, **self._options},
             )
 
     async def take(self, write: bool) -> Connection:
         """Check out a connection; asyncpg reconnects one that died while idle."""
         assert self._pool is not None
-        with map_asyncpg_errors(self.name, location=self.location):
+        with _connecting(self.name, self._dsn):
             raw = await self._pool.acquire()
         return PostgresConnection(raw, database=self.name)
 
@@ -462,6 +543,10 @@ class PostgresPoolBackend:
             _log.warning(
                 "postgres connection dropped", database=self.name, error=str(exc)
             )
+
+    def bottleneck(self, write: bool) -> str | None:
+        """None: every connection of the pool serves reads and writes alike."""
+        return None
 
     async def close(self, *, force: bool) -> None:
         """Close asyncpg's pool; with ``force``, terminate checked-out connections."""

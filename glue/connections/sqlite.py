@@ -17,8 +17,11 @@ than fail in SQLite) and up to ``max_size - 1`` readers.
 from __future__ import annotations
 
 import functools
+import math
 import re
 import sqlite3
+import threading
+import time
 from collections import deque
 from contextlib import asynccontextmanager, contextmanager, suppress
 from pathlib import Path
@@ -26,6 +29,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import aiosqlite
 import anyio
+import anyio.lowlevel
+import regex
 
 from .. import errors
 from ..log import get_logger
@@ -152,14 +157,28 @@ def _in_savepoint(
     return run
 
 
+# What the statement running on a connection's worker thread may take: until
+# ``stop_at`` (time.monotonic()), None for no limit. Set by `SqliteConnection._call`.
+_running = threading.local()
+
+
 @functools.lru_cache(maxsize=256)
-def _pattern(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+def _pattern(pattern: str) -> regex.Pattern[str]:
+    return regex.compile(pattern)
 
 
 def _regexp(pattern: str, value: object) -> bool | None:
-    """SQLite's ``x REGEXP p``, which SQLite leaves to the application to define."""
-    return None if value is None else _pattern(pattern).search(str(value)) is not None
+    """SQLite's ``x REGEXP p``, which SQLite leaves to the application to define.
+
+    On the `regex` engine, which defuses most catastrophic backtracking, and
+    stops a match at the statement's deadline: sqlite3's interrupt cannot stop
+    a Python function, and one match alone can take hours.
+    """
+    if value is None:
+        return None
+    stop_at = getattr(_running, "stop_at", None)
+    timeout = None if stop_at is None else max(stop_at - time.monotonic(), 0.0)
+    return _pattern(pattern).search(str(value), timeout=timeout) is not None
 
 
 def _quote(name: str) -> str:
@@ -485,19 +504,44 @@ class SqliteConnection:
         # Unknown until the hop reports back: a cancelled hop still runs.
         self._in_transaction = None
         seen: list[bool] = []
+        cancelled: list[bool] = []
+        deadline = anyio.current_effective_deadline()
+        stop_at = (
+            None
+            if deadline == math.inf
+            else time.monotonic() + deadline - anyio.current_time()
+        )
 
         def run(db: sqlite3.Connection) -> _T:
+            if cancelled:  # the caller gave up before the hop began
+                raise sqlite3.OperationalError("interrupted")
+            _running.stop_at = stop_at
             try:
                 return fn(db)
             finally:
+                _running.stop_at = None
                 with suppress(sqlite3.ProgrammingError):  # closed meanwhile
                     seen.append(db.in_transaction)
 
         try:
             with map_sqlite_errors(self._database):
                 return await _on_thread(self._raw, run)
+        except anyio.get_cancelled_exc_class():
+            # Stop the statement on the worker thread (sqlite3's interrupt is
+            # safe from any thread), so the connection is free again soon: the
+            # rollback and the pool wait for it, and so does the caller.
+            cancelled.append(True)
+            with anyio.CancelScope(shield=True):
+                await self._raw.interrupt()
+            raise
         except errors.ConnectionError as exc:
             self._closed_reason = exc.reason
+            raise
+        except errors.GlueError:
+            if anyio.current_time() >= deadline:
+                # Failed past its deadline (a REGEXP stopped there): the caller's
+                # cancellation is the outcome, not the error it caused.
+                await anyio.lowlevel.checkpoint()
             raise
         finally:
             self._in_transaction = seen[0] if seen else None
@@ -558,6 +602,8 @@ class _Slots:
         self.writer = writer
         self.free = anyio.Semaphore(capacity)
         self.idle: deque[aiosqlite.Connection] = deque()
+        # The writer's holder (task name, since when), for PoolTimeout's message.
+        self.holder: tuple[str, float] | None = None
 
 
 class SqlitePoolBackend:
@@ -635,6 +681,9 @@ class SqlitePoolBackend:
         except BaseException:
             slots.free.release()
             raise
+        if slots.writer:
+            name = anyio.get_current_task().name or "unnamed"
+            slots.holder = (name, anyio.current_time())
         return SqliteConnection(raw, database=self.name, writer=slots.writer)
 
     async def give(self, conn: Connection) -> None:
@@ -644,6 +693,7 @@ class SqlitePoolBackend:
         try:
             raw = await conn._detach()
         finally:
+            slots.holder = None
             slots.free.release()
         if raw is not None and raw in self._all:
             slots.idle.append(raw)
@@ -664,6 +714,19 @@ class SqlitePoolBackend:
         for raw in targets:
             self._all.discard(raw)
             await _close_raw(raw, self.name)
+
+    def bottleneck(self, write: bool) -> str | None:
+        """SQLite's single writer, who holds it and how many wait for it, when
+        ``take(write)`` takes the writer; None for a reader."""
+        if not write and self._readers is not None:
+            return None
+        waiting = self._writer.free.statistics().tasks_waiting
+        about = [f"{waiting} other task{'' if waiting == 1 else 's'} waiting"]
+        if self._writer.holder is not None:
+            task, since = self._writer.holder
+            age = anyio.current_time() - since
+            about.insert(0, f"held by task {task!r} for {age:.1f} s")
+        return f"SQLite's single writer ({'; '.join(about)})"
 
     async def _connect(self, slots: _Slots) -> aiosqlite.Connection:
         raw = await _open_raw(

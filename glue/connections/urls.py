@@ -42,18 +42,27 @@ def pool_from_url(
             three too), and the driver.
 
     Raises:
-        glue.ConnectionError: the URL's scheme is unknown, or it names no database.
+        glue.ConnectionError: the URL cannot be read, its scheme is unknown, or
+            it names no database; the message shows it without its password.
         glue.ConfigurationError: a pool option that cannot work.
     """
     url, options = driver_options(url, name, options)
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
     label = name or "database"
+    shown = redact_dsn(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  # raises for a port that is no number, or out of range
+    except ValueError:
+        # Not urllib's message: it can quote the URL (a password read as a port).
+        raise ConnectionError(
+            label, f"cannot read the URL {shown!r}: its host or port is malformed"
+        ) from None
+    scheme = parts.scheme.lower()
     if scheme == "sqlite":
         if parts.netloc or parts.query or len(parts.path) < 2:
             raise ConnectionError(
                 label,
-                f"cannot use {url!r}: write sqlite:///relative.db, "
+                f"cannot use {shown!r}: write sqlite:///relative.db, "
                 "sqlite:////absolute/path.db or sqlite:///:memory:",
             )
         return DefaultConnectionPool(
@@ -61,7 +70,6 @@ def pool_from_url(
         )
     if scheme in _POSTGRES_SCHEMES:
         return DefaultConnectionPool(PostgresConnection, name=name, dsn=url, **options)
-    shown = redact_dsn(url) if "://" in url else url
     raise ConnectionError(
         label,
         f"unknown database URL scheme {parts.scheme!r} in {shown!r}: use sqlite:/// "

@@ -328,12 +328,12 @@ class App:
         """
         try:
             codec = self._codecs[name]
-        except KeyError:
+        except (KeyError, TypeError):  # TypeError: an unhashable name
             raise UnknownCommand(name, self.registry.command_names()) from None
         if type(payload) is bytes:  # the usual case: one msgspec call
             try:
                 command: Command = codec.json.decode(payload)
-            except msgspec.MsgspecError:
+            except (msgspec.MsgspecError, RecursionError):
                 pass  # the codec decodes it again, naming every bad field
             else:
                 return command

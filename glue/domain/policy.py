@@ -13,14 +13,13 @@ missing, and the handler does not run.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import reprlib
+from collections.abc import Iterable
+from typing import Any
 
 import msgspec
 
 from ..errors import Forbidden, RegistrationError
-
-if TYPE_CHECKING:
-    from collections.abc import Iterable
 
 __all__ = ["Actor", "Policy"]
 
@@ -35,6 +34,13 @@ class Actor(msgspec.Struct, frozen=True, kw_only=True):
 
     id: str | int
     permissions: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        # Actor(permissions=["x"]) is a natural thing to write; keep a set.
+        held: Iterable[str] = self.permissions
+        if type(held) is not frozenset:
+            value = frozenset({held}) if isinstance(held, str) else frozenset(held)
+            msgspec.structs.force_setattr(self, "permissions", value)
 
 
 class Policy:
@@ -65,22 +71,44 @@ class Policy:
     def check(self, actor: Any) -> None:
         """Let ``actor`` through, or raise.
 
+        The actor's ``permissions`` may be any iterable of strings (a set, a
+        list, a tuple); a single string is one permission.
+
         Raises:
-            glue.Forbidden: the actor lacks a required permission (or is None).
+            glue.Forbidden: the actor lacks a required permission, has no
+                permissions that can be read, or is None.
         """
-        held = getattr(actor, "permissions", None)
+        raw = getattr(actor, "permissions", None)
+        held = raw if type(raw) is frozenset or type(raw) is set else _readable(raw)
         if held is not None and self.requires <= held:
             return
-        missing = self.requires if held is None else self.requires - set(held)
+        missing = self.requires if held is None else self.requires - held
         needed = ", ".join(sorted(missing))
+        who = getattr(actor, "id", actor)
         if actor is None:
             message = (
                 f"{self.command} needs an actor with permission {needed}; "
                 "it was dispatched without one (pass actor=...)"
             )
+        elif held is None and raw is not None:
+            message = (
+                f"actor {who!r} may not run {self.command}: its permissions "
+                f"{reprlib.repr(raw)} are not a string or an iterable of strings"
+            )
         else:
-            who = getattr(actor, "id", actor)
             message = (
                 f"actor {who!r} may not run {self.command}: missing permission {needed}"
             )
         raise Forbidden(message, missing=missing)
+
+
+def _readable(held: object) -> frozenset[object] | None:
+    """Permissions as a set (a string is one permission), or None if unreadable."""
+    if isinstance(held, str):
+        return frozenset({held})
+    if not isinstance(held, Iterable):
+        return None
+    try:
+        return frozenset(held)
+    except TypeError:  # unhashable items
+        return None

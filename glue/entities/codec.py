@@ -19,7 +19,13 @@ import msgspec
 from ..errors import FieldError, ValidationError
 from .base import Entity
 
-__all__ = ["Codec", "Payload", "field_error"]
+__all__ = [
+    "Codec",
+    "Payload",
+    "field_error",
+    "payload_type_error",
+    "text_error",
+]
 
 E = TypeVar("E", bound=Entity)
 
@@ -41,6 +47,7 @@ _SEQUENCES = frozenset(
     }
 )
 _MAPPINGS = frozenset({dict, abc.Mapping, abc.MutableMapping})
+_KEY_IN = "key` in `"  # msgspec's path of a bad key: "at `key` in `$.tags`"
 
 
 class Codec(Generic[E]):
@@ -83,11 +90,14 @@ class Codec(Generic[E]):
                 return self.json.decode(payload)
             if isinstance(payload, dict):
                 return msgspec.convert(payload, self.entity)
-            return msgspec.convert(dict(payload), self.entity)
+            if isinstance(payload, Mapping):
+                return msgspec.convert(dict(payload), self.entity)
+            # Reached by untyped callers (a JSON array or null decoded upstream).
+            errors = [payload_type_error(payload)]  # type: ignore[unreachable]
         except msgspec.ValidationError as exc:
             errors = self._explain(payload, exc)
-        except msgspec.DecodeError as exc:
-            errors = [FieldError("$", f"malformed JSON: {exc}")]
+        except (msgspec.DecodeError, RecursionError, UnicodeEncodeError) as exc:
+            errors = [text_error(exc)]
         raise ValidationError(self.full_name, errors) from None
 
     def encode(self, entity: E) -> bytes:
@@ -98,21 +108,55 @@ class Codec(Generic[E]):
         self, payload: Payload, first: msgspec.ValidationError
     ) -> list[FieldError]:
         """The slow path: every bad field of a payload that failed to decode."""
-        if isinstance(payload, Mapping):
+        try:
             value: object = payload
-        else:
-            value = msgspec.json.decode(payload)
-        errors: list[FieldError] = []
-        _collect(self.entity, value, "$", errors)
+            if not isinstance(payload, Mapping):
+                value = msgspec.json.decode(payload)
+            errors: list[FieldError] = []
+            _collect(self.entity, value, "$", errors)
+        except (msgspec.MsgspecError, RecursionError):
+            # What the typed decode got past, untyped decoding can still refuse
+            # (1e999, a deep array): the first error then says it all.
+            errors = []
         return errors or [field_error(first, "$")]
 
 
+def text_error(
+    exc: msgspec.DecodeError | RecursionError | UnicodeEncodeError,
+) -> FieldError:
+    """The error for input that is not JSON text msgspec can read."""
+    if isinstance(exc, RecursionError):
+        return FieldError("$", "arrays and objects nested too deeply")
+    if isinstance(exc, UnicodeEncodeError):
+        return FieldError(
+            "$",
+            f"not valid Unicode: character {exc.start} is a lone surrogate "
+            f"({exc.object[exc.start]!r}); send UTF-8 text",
+        )
+    return FieldError("$", f"malformed JSON: {exc}")
+
+
+def payload_type_error(payload: object) -> FieldError:
+    """The error for a payload of the wrong kind (a list, None, a number)."""
+    return FieldError(
+        "$",
+        "expected JSON text (bytes or str) or a mapping of fields, got "
+        f"{type(payload).__name__}",
+    )
+
+
 def field_error(exc: msgspec.ValidationError, path: str) -> FieldError:
-    """Turn msgspec's ``"reason - at `$.x`"`` into a FieldError under ``path``."""
+    """Turn msgspec's ``"reason - at `$.x`"`` into a FieldError under ``path``.
+
+    A bad key (``"reason - at `key` in `$.x`"``) is reported at its object.
+    """
     reason, sep, at = str(exc).rpartition(" - at `")
     if not sep:
         return FieldError(path, str(exc))
-    return FieldError(path + at[1:-1], reason)
+    at = at[:-1]
+    if at.startswith(_KEY_IN):
+        at, reason = at[len(_KEY_IN) :], f"a key: {reason}"
+    return FieldError(path + at[1:], reason)
 
 
 def _unwrap(tp: Any) -> Any:

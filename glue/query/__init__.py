@@ -13,6 +13,7 @@ from .conditions import (
     FilterConnector,
     Value,
 )
+from .decoding import MAX_DEPTH, decode_statement
 from .model import (
     Aggregate,
     AggregationQuery,
@@ -56,6 +57,7 @@ __all__ = [
     "JoinQuery",
     "JoinType",
     "LimitQuery",
+    "MAX_DEPTH",
     "Max",
     "Min",
     "Operand",
@@ -70,4 +72,5 @@ __all__ = [
     "Value",
     "ValueAnnotation",
     "Version",
+    "decode_statement",
 ]

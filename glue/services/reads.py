@@ -37,7 +37,7 @@ from ..planning.explain import explain_plan
 from ..planning.read import DEFAULT_MAX_KEYS, QueryPlanner
 from ..planning.tasks import SqlTask
 from ..query.model import QueryStatement
-from ..schema.model import Column, ColumnType, Schema
+from ..schema.model import Column, ColumnType, Schema, check_identifier
 from ..sql.query import QueryCompiler
 from .schema import SchemaQueryService
 
@@ -105,6 +105,10 @@ class DataQueryService:
     async def _load(self, statement: QueryStatement) -> None:
         """Read the schemas of tables the statement names and we do not know."""
         for name in sorted(statement.table_names() - self.schemas.keys()):
+            try:
+                check_identifier(name, "table")
+            except SchemaError as exc:
+                raise QueryError(str(exc)) from None
             pool = self.manager.get_connection_pool(name)
             try:
                 info = await SchemaQueryService(pool).describe(name)

@@ -33,7 +33,7 @@ from ..connections.abc import Connection, ConnectionPool
 from ..connections.containers import Container
 from ..connections.manager import ConnectionManager
 from ..errors import SchemaError
-from ..schema.model import ColumnType, Index, Schema
+from ..schema.model import ColumnType, Index, Schema, check_identifier
 from ..sql import ddl
 from ..sql.introspection import (
     Clause,
@@ -460,8 +460,10 @@ class SchemaQueryService(_Routed):
         ConnectionManager, in the database its name routes to.
 
         Raises:
-            SchemaError: the database has no such table.
+            SchemaError: the database has no such table, or ``table`` is not a
+                valid name.
         """
+        check_identifier(table, "table")
         database = self._database(table)
         return await self._describe(database, table, self._name_of(database))
 

@@ -3,7 +3,9 @@
 Every function returns a list of statements to run in order, in one transaction.
 Names are validated and quoted. DDL cannot take bound parameters, so column
 defaults and check values become SQL literals, and only plain ones are accepted:
-None, bools, numbers and text (quotes doubled); other values are first encoded
+None, bools, numbers and text (quotes doubled, and on PostgreSQL text holding a
+backslash written ``E'...'`` with the backslash doubled, so that it means the
+same under any ``standard_conforming_strings``); other values are first encoded
 to text the way the dialect stores them.
 
 Column types are :data:`glue.sql.dialect.SQL_TYPES`; on SQLite those names also
@@ -85,7 +87,12 @@ def literal(dialect: Dialect, value: Any, column_type: ColumnType | None = None)
     if isinstance(value, str):
         if "\x00" in value:
             raise SchemaError("a SQL literal cannot hold a NUL character")
-        return "'" + value.replace("'", "''") + "'"
+        quoted = "'" + value.replace("'", "''") + "'"
+        if dialect == "postgres" and "\\" in value:
+            # In '...' a backslash escapes the quote after it when the server's
+            # standard_conforming_strings is off; E'...' reads the same either way.
+            return "E" + quoted.replace("\\", "\\\\")
+        return quoted
     raise SchemaError(
         f"{value!r} ({type(value).__name__}) cannot be written as a SQL literal; "
         "use None, a bool, a number or text"

@@ -23,11 +23,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Convert",
+    "LIKE_ESCAPE",
     "SQL_TYPES",
     "coerce",
     "decoder",
     "encoder",
     "is_identity",
+    "like_escape",
     "placeholder",
     "quote",
 ]
@@ -67,6 +69,22 @@ SQL_TYPES: Final[dict[Dialect, dict[ColumnType, str]]] = {
 def quote(name: str, what: str = "identifier") -> str:
     """Validate ``name`` as an identifier and return it double-quoted."""
     return f'"{check_identifier(name, what)}"'
+
+
+LIKE_ESCAPE: Final = "!"
+"""The escape character of glue's LIKE patterns. Not a backslash: ``'\\'`` is an
+unterminated literal on a PostgreSQL server whose ``standard_conforming_strings``
+is off, while ``'!'`` reads the same under any setting and on SQLite."""
+
+
+def like_escape(text: str) -> str:
+    """``text`` with LIKE's wildcards (and the escape itself) escaped by
+    :data:`LIKE_ESCAPE`, to match literally in ``LIKE ... ESCAPE '!'``."""
+    return (
+        text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2)
+        .replace("%", LIKE_ESCAPE + "%")
+        .replace("_", LIKE_ESCAPE + "_")
+    )
 
 
 def placeholder(dialect: Dialect, index: int) -> str:

@@ -37,7 +37,15 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ..connections.abc import Statement
 from ..schema.model import ETAG, Schema
-from .dialect import SQL_TYPES, decoder, encoder, is_identity, quote
+from .dialect import (
+    LIKE_ESCAPE,
+    SQL_TYPES,
+    decoder,
+    encoder,
+    is_identity,
+    like_escape,
+    quote,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -502,10 +510,9 @@ def select_where(
             else:
                 where.append(f"instr({name}, {bind(text)}) > 0")
         else:
-            escaped = str(value).replace("\\", "\\\\").replace("%", "\\%")
-            escaped = escaped.replace("_", "\\_")
+            escaped = like_escape(str(value))
             pattern = f"{escaped}%" if lookup == "startswith" else f"%{escaped}%"
-            where.append(f"{name} LIKE {bind(pattern)} ESCAPE '\\'")
+            where.append(f"{name} LIKE {bind(pattern)} ESCAPE '{LIKE_ESCAPE}'")
     parts = ["SELECT", ", ".join(codec.quoted), "FROM", quote(schema.name, "table")]
     if where:
         parts += ["WHERE", " AND ".join(where)]

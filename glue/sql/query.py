@@ -51,7 +51,7 @@ from ..query.model import (
     ValueAnnotation,
 )
 from ..schema.model import ColumnType, Schema, check_identifier
-from .dialect import coerce, decoder, encoder, is_identity
+from .dialect import LIKE_ESCAPE, coerce, decoder, encoder, is_identity, like_escape
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
@@ -224,10 +224,6 @@ _CASTS = {
     float: ("DOUBLE PRECISION", ColumnType.FLOAT),
     str: ("TEXT", ColumnType.TEXT),
 }
-
-
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _glob_escape(text: str) -> str:
@@ -921,8 +917,8 @@ class QueryCompiler:
                 [template.replace("%", "*").format(_glob_escape(constant))],
             )
         op = "ILIKE" if insensitive and self.dialect == "postgres" else "LIKE"
-        pattern = template.format(_like_escape(constant))
-        return _Frag(f"{text} {op} {_MARK} ESCAPE '\\'", [pattern])
+        pattern = template.format(like_escape(constant))
+        return _Frag(f"{text} {op} {_MARK} ESCAPE '{LIKE_ESCAPE}'", [pattern])
 
     def _as_text(self, sql: str, column_type: ColumnType | None, is_path: bool) -> str:
         if is_path or column_type is ColumnType.TEXT or self.dialect == "sqlite":

@@ -112,13 +112,13 @@ def test_values_are_converted_for_the_column() -> None:
 
 def test_like_patterns_are_escaped() -> None:
     statement = where(
-        "c", Condition(field=f("c", "name"), lookup=L.ICONTAINS, value=Value("5%_\\"))
+        "c", Condition(field=f("c", "name"), lookup=L.ICONTAINS, value=Value("5%_!\\"))
     )
     sql, params = compile_query(statement, "postgres", SCHEMAS)
-    assert "ILIKE $1 ESCAPE '\\'" in sql
-    assert params == ["%5\\%\\_\\\\%"]
+    assert "ILIKE $1 ESCAPE '!'" in sql
+    assert params == ["%5!%!_!!\\%"]
     sql, params = compile_query(statement, "sqlite", SCHEMAS)
-    assert "LIKE ? ESCAPE '\\'" in sql
+    assert "LIKE ? ESCAPE '!'" in sql
     cased = where(
         "c", Condition(field=f("c", "name"), lookup=L.STARTSWITH, value=Value("a*?["))
     )
