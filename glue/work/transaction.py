@@ -231,7 +231,7 @@ class Transaction:
                 prepared.append(participant)
             else:
                 single.append(participant)
-        single.sort(key=lambda p: p.conn.dialect == "sqlite")
+        single.sort(key=lambda p: p.conn.dialect.embedded)
         for participant in prepared:
             await _prepare(participant)
         committed: list[str] = []
@@ -294,7 +294,8 @@ async def _prepare(participant: _Participant) -> None:
     """Phase one on a PostgreSQL database: ``PREPARE TRANSACTION``."""
     gid = participant.gid = f"glue_{uuid.uuid4().hex}"
     try:
-        await participant.conn.execute(f"PREPARE TRANSACTION '{gid}'")
+        conn = participant.conn
+        await conn.execute(conn.dialect.prepare_transaction(gid))
     except ConnectionLost:
         raise  # Unknown whether it prepared: the rollback tries ROLLBACK PREPARED.
     except GlueError:
@@ -311,8 +312,8 @@ async def _finish_prepared(participant: _Participant, verb: str, gid: str) -> No
     On the participant's connection, or on a fresh one from its pool when that
     connection was lost: a prepared transaction outlives its session.
     """
-    sql = f"{verb} PREPARED '{gid}'"
     conn = participant.conn
+    sql = conn.dialect.finish_prepared(gid, commit=verb == "COMMIT")
     if not conn.closed:
         try:
             await conn.execute(sql)
@@ -346,16 +347,14 @@ async def _left_behind(participant: _Participant, gid: str, exc: GlueError) -> s
     """Why ``gid`` did not commit, and whether it is still on its server."""
     try:
         async with participant.pool.acquire() as conn:
-            found = await conn.fetch(
-                "SELECT gid FROM pg_prepared_xacts WHERE gid = $1", (gid,)
-            )
+            found = await conn.dialect.is_prepared(conn, gid)
     except GlueError:
         where = (
             "may be left on the server: look in pg_prepared_xacts and finish it "
             f"with COMMIT PREPARED '{gid}' in database {participant.name!r}"
         )
     else:
-        if found.rows:
+        if found:
             where = (
                 "is left on the server, holding its locks: finish it with "
                 f"COMMIT PREPARED '{gid}' in database {participant.name!r}"
@@ -369,18 +368,17 @@ async def _left_behind(participant: _Participant, gid: str, exc: GlueError) -> s
 
 
 async def _can_prepare(participant: _Participant) -> bool:
-    if participant.conn.dialect != "postgres":
-        return False
     return await supports_two_phase(participant.pool, participant.conn)
 
 
 async def supports_two_phase(pool: ConnectionPool, conn: Connection) -> bool:
-    """Whether ``pool``'s PostgreSQL server allows prepared transactions.
+    """Whether ``pool``'s database allows prepared transactions.
 
-    Asked once per pool (``SHOW max_prepared_transactions``), then remembered.
+    Asked once per pool (PostgreSQL: ``SHOW max_prepared_transactions``), then
+    remembered; SQLite never does.
     """
     known = _TWO_PHASE.get(pool)
     if known is None:
-        result = await conn.fetch("SHOW max_prepared_transactions")
-        known = _TWO_PHASE[pool] = int(result.rows[0][0]) > 0
+        known = await conn.dialect.allows_prepared_transactions(conn)
+        _TWO_PHASE[pool] = known
     return known
