@@ -263,12 +263,9 @@ class _CounterTable:
     needs_writer = True
 
     def __init__(self, dialect: Dialect) -> None:
-        quote = dialect.quote
-        table, name, next_ = (
-            quote(COUNTERS_TABLE, "table"),
-            quote("name", "column"),
-            quote("next", "column"),
-        )
+        table = dialect.quote(COUNTERS_TABLE, "table")
+        name = dialect.quote("name", "column")
+        next_ = dialect.quote("next", "column")
         self.ddl = (
             f"CREATE TABLE IF NOT EXISTS {table} ({name} "
             f"{dialect.type_name(ColumnType.TEXT)} PRIMARY KEY, "
