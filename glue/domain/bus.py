@@ -230,6 +230,8 @@ class _Dispatch(Context):
         """The error for what a command handler yielded that is neither one of its
         domain's events nor its first response (``response``)."""
         route = self._route
+        if isinstance(item, Response) and response is None:
+            return _undeclared(route, item, "yielded")
         if isinstance(item, Response):
             return HandlerError(
                 f"the handler of {route.full_name} yielded a second response, "
@@ -417,6 +419,8 @@ class Bus:
                     ):
                         raise _bad_output(route, response, "returned")
                 ctx._emitting = False
+                if response is None and not route.gives_ok:
+                    raise _undeclared(route, None, "gave")
                 if events:
                     routes = route.events
                     for event in events:
@@ -555,9 +559,20 @@ class Bus:
 
 
 def _bad_output(route: CommandRoute, item: object, how: str) -> HandlerError:
+    if isinstance(item, Response):
+        return _undeclared(route, item, how)
     return HandlerError(
         f"the handler of {route.full_name} {how} {item!r}: command handlers "
         "yield Events and at most one Response, or return a Response or None"
+    )
+
+
+def _undeclared(route: CommandRoute, item: object, how: str) -> HandlerError:
+    declared = " | ".join(kind.__qualname__ for kind in route.returns)
+    given = "no response" if item is None else repr(item)
+    return HandlerError(
+        f"the handler of {route.full_name} {how} {given}; it declared {declared} "
+        "(returns= or its return annotation)"
     )
 
 
@@ -597,10 +612,11 @@ async def _iterate(handler: EventRoute, event: Event, ctx: _Dispatch) -> None:
 
 
 def _is_response(item: object, route: CommandRoute) -> bool:
-    """Whether a command handler gave a response; remember its type on the
-    route, so that the next dispatch asks a set rather than ``isinstance``
-    (slow for classes with a metaclass, as entities are)."""
-    if isinstance(item, Response):
+    """Whether a command handler gave a response of a type it declared;
+    remember its type on the route, so that the next dispatch asks a set
+    rather than ``isinstance`` (slow for classes with a metaclass, as entities
+    are)."""
+    if isinstance(item, route.returns):
         route.responses.add(type(item))
         return True
     return False
@@ -623,11 +639,11 @@ async def _render(
         await _late(ctx)
     if result is None:
         return response
-    if not isinstance(result, Response):
+    if not isinstance(result, ctx._route.returns):
         raise HandlerError(
             f"renderer {renderer.__qualname__} of {ctx._route.full_name} "
-            f"returned {result!r}: a renderer returns a Response, or None to "
-            "keep the handler's"
+            f"returned {result!r}: a renderer returns a Response of a type the "
+            "command declared, or None to keep the handler's"
         )
     return result
 

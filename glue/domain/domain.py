@@ -42,6 +42,7 @@ from ..errors import RegistrationError
 from ..schema.model import Schema
 from ..services.dal import Services
 from .policy import Policy
+from .returns import ANY_RESPONSE, declared_responses
 from .tables import DEFAULT_DATABASE, Table
 
 if TYPE_CHECKING:
@@ -63,7 +64,15 @@ _NAME = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
 class CommandRegistration:
     """One command type's handler, as registered (see :meth:`Domain.command`)."""
 
-    __slots__ = ("command", "generator", "handler", "requires", "retry")
+    __slots__ = (
+        "command",
+        "generator",
+        "handler",
+        "if_match",
+        "requires",
+        "retry",
+        "returns",
+    )
 
     def __init__(
         self,
@@ -72,12 +81,16 @@ class CommandRegistration:
         generator: bool,
         requires: frozenset[str],
         retry: RetryPolicy | None = None,
+        returns: tuple[type[Response], ...] = ANY_RESPONSE,
+        if_match: bool = False,
     ) -> None:
         self.command = command
         self.handler = handler
         self.generator = generator
         self.requires = requires
         self.retry = retry
+        self.returns = returns
+        self.if_match = if_match
 
 
 class EventRegistration:
@@ -200,6 +213,8 @@ class Domain:
         *commands: type[Command],
         requires: Iterable[str] = (),
         retry: RetryPolicy | None = None,
+        returns: Any = ...,
+        if_match: bool = False,
     ) -> Callable[[F], F]:
         """Register the decorated function as the handler of ``commands``.
 
@@ -213,11 +228,21 @@ class Domain:
             retry: how often to run the command again when its unit of work
                 meets a :class:`glue.ConcurrencyConflict` at commit; the App's
                 ``retry=`` when None.
+            returns: the Response class the handler gives (a union or tuple of
+                them; None in it for ``Ok``); read from the handler's return
+                annotation when not given (see :mod:`glue.domain.returns`).
+                The bus refuses any other response with
+                :class:`glue.HandlerError`.
+            if_match: the command changes a row the caller read, and needs its
+                etag: the HTTP front requires an ``If-Match`` header (428
+                without) and passes it as ``ctx.meta.if_match``, for the
+                handler to give as ``etag=``.
 
         Raises:
             glue.RegistrationError: no command type, a type that is not a Command,
-                a command that already has a handler, or a handler that is neither
-                an async function nor an async generator.
+                a command that already has a handler, a handler that is neither
+                an async function nor an async generator, or ``returns=`` that
+                is not Response classes.
         """
         self._check_open("register a command handler")
         if not commands:
@@ -236,6 +261,12 @@ class Domain:
         def decorate(handler: F) -> F:
             self._check_open("register a command handler")
             generator = _handler_kind(handler, f"{self.name}.command")
+            declared = declared_responses(
+                handler,
+                generator,
+                returns,
+                f"{self.name}.command({_describe(handler)})",
+            )
             for command in commands:
                 self._add_entity(command, Command, "command")
                 existing = self._commands.get(command)
@@ -247,7 +278,7 @@ class Domain:
                     )
             for command in commands:
                 self._commands[command] = CommandRegistration(
-                    command, handler, generator, required, retry
+                    command, handler, generator, required, retry, declared, if_match
                 )
             return handler
 
