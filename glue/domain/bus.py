@@ -58,10 +58,13 @@ from ..state.mutations import Mutation
 from ..work.unit import bind_unit
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine, Mapping
+    from collections.abc import Awaitable, Callable, Coroutine, Mapping
+    from typing import TypeAlias
 
     from ..work.unit import UnitBinding, UnitOfWork
     from .registry import CommandRoute, EventRoute, Registry
+
+    BeforeCommit: TypeAlias = Callable[[Context, Response | None], Awaitable[None]]
 
 __all__ = ["Bus", "Outcome"]
 
@@ -284,6 +287,7 @@ class Bus:
         request_id: str | None = None,
         meta: Mapping[str, Any] | None = None,
         deadline: float | None = None,
+        before_commit: BeforeCommit | None = None,
     ) -> Coroutine[Any, Any, Response]:
         """Dispatch ``command``; await the result for its response.
 
@@ -299,6 +303,12 @@ class Bus:
             meta: read-only request metadata.
             deadline: cancel the dispatch at this time on anyio's clock; the
                 caller then gets :class:`TimeoutError`.
+            before_commit: ``async def hook(ctx, response)``, awaited once
+                every handler has finished, inside the dispatch's context,
+                right before its unit of work commits (again on each retry):
+                what it writes through ``ctx.unit`` (opening it if needed)
+                commits with the command's own writes, or not at all. The
+                HTTP front records idempotency keys so.
 
         Returns:
             The handler's response, or ``Ok()`` if it gave none.
@@ -309,7 +319,9 @@ class Bus:
             glue.Forbidden: the actor lacks a required permission.
             Exception: whatever a handler, middleware or resource raised.
         """
-        return self._dispatch(command, actor, request_id, meta, deadline, False)
+        return self._dispatch(
+            command, actor, request_id, meta, deadline, False, before_commit
+        )
 
     async def execute(
         self,
@@ -337,6 +349,7 @@ class Bus:
         meta: Mapping[str, Any] | None,
         deadline: float | None,
         outcome: bool,
+        before_commit: BeforeCommit | None = None,
         attempt: int = 1,
     ) -> Any:
         """One dispatch: route, context, policy, handlers, commit, renderer, logs.
@@ -430,6 +443,8 @@ class Bus:
                             elif await handler.handler(event, ctx) is not None:
                                 raise _returned(handler)
                 # Every handler has finished and none failed: write it all.
+                if before_commit is not None:
+                    await before_commit(ctx, response)
                 if ctx._work is not None:
                     await ctx._commit()
                 completed = True
@@ -466,7 +481,7 @@ class Bus:
                 binding.reset()
         if conflict is not None:
             return await self._retry(
-                command, ctx, meta, deadline, outcome, attempt, conflict
+                command, ctx, meta, deadline, outcome, before_commit, attempt, conflict
             )
         if debug:
             self._dispatched(ctx, started)
@@ -491,6 +506,7 @@ class Bus:
         meta: Mapping[str, Any] | None,
         deadline: float | None,
         outcome: bool,
+        before_commit: BeforeCommit | None,
         attempt: int,
         conflict: ConcurrencyConflict,
     ) -> Any:
@@ -509,7 +525,14 @@ class Bus:
             )
         await anyio.sleep(delay)
         return await self._dispatch(
-            command, ctx.actor, ctx.request_id, meta, deadline, outcome, attempt + 1
+            command,
+            ctx.actor,
+            ctx.request_id,
+            meta,
+            deadline,
+            outcome,
+            before_commit,
+            attempt + 1,
         )
 
     def _failed(self, ctx: _Dispatch, exc: BaseException) -> None:

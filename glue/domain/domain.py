@@ -38,12 +38,12 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 import msgspec
 
 from ..entities.base import Command, Entity, Event, Response
-from ..errors import RegistrationError
-from ..schema.model import Schema
+from ..errors import RegistrationError, SchemaError
+from ..schema.model import DELETED_AT, Schema
 from ..services.dal import Services
 from .policy import Policy
 from .returns import ANY_RESPONSE, declared_responses
-from .tables import DEFAULT_DATABASE, Table
+from .tables import DEFAULT_DATABASE, Exposure, Table
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -131,6 +131,7 @@ class Domain:
         self._resources: dict[str, ResourceFactory[Any]] = {}
         self._middleware: list[Middleware] = []
         self._tables: dict[str, Table] = {}
+        self._exposed: dict[str, Exposure] = {}
         self._renderers: dict[type[Response], Callable[..., Any]] = {}
         self._services = Services()
         self._frozen = False
@@ -169,6 +170,11 @@ class Domain:
     def tables(self) -> Mapping[str, Table]:
         """Table name → its declaration (schema and database), in order."""
         return dict(self._tables)
+
+    @property
+    def exposed(self) -> Mapping[str, Exposure]:
+        """Table name → how clients may read it, for the tables exposed."""
+        return dict(self._exposed)
 
     @property
     def renderers(self) -> Mapping[type[Response], Callable[..., Any]]:
@@ -366,6 +372,52 @@ class Domain:
             )
         self._tables[table.name] = Table(table, database)
         return table
+
+    def expose(
+        self,
+        table: Schema | str,
+        *,
+        fields: Iterable[str] | None = None,
+        requires: Iterable[str] = (),
+    ) -> Schema:
+        """Let clients read a table this domain declared: the HTTP front
+        serves it as ``GET /{domain}/{table}`` (rows, filtered and paged) and
+        ``GET /{domain}/{table}/{key}`` (one row, with its etag). No table is
+        readable unless exposed.
+
+        Args:
+            table: the table, or its name.
+            fields: the columns clients may read, filter and order by; every
+                column but ``deleted_at`` when None.
+            requires: permissions a reader must hold.
+
+        Returns:
+            the table's schema.
+
+        Raises:
+            glue.RegistrationError: not a table this domain declared, or a
+                field that is not one of its columns.
+        """
+        self._check_open("expose a table")
+        name = table.name if isinstance(table, Schema) else table
+        declared = self._tables.get(name)
+        if declared is None:
+            raise RegistrationError(
+                f"{self.name}.expose({name!r}): declare the table first, with "
+                f"{self.name}.table(...)"
+            )
+        schema = declared.schema
+        if fields is None:
+            chosen = tuple(c for c in schema.column_names if c != DELETED_AT)
+        else:
+            chosen = tuple(fields)
+            try:
+                schema.check_columns(chosen, f"{self.name}.expose fields")
+            except SchemaError as exc:
+                raise RegistrationError(str(exc)) from None
+        required = Policy(f"{self.name}.expose({name!r})", requires).requires
+        self._exposed[name] = Exposure(schema=schema, fields=chosen, requires=required)
+        return schema
 
     def renderer(self, *responses: type[Response]) -> Callable[[F], F]:
         """Register the decorated function as the renderer of ``responses``.

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from ..entities.base import Response
     from ..typing import ResourceFactory
     from .domain import Domain
-    from .tables import Table, TableAccess
+    from .tables import Exposure, Table, TableAccess
 
 __all__ = ["CommandRoute", "DomainScope", "EventRoute", "Registry"]
 
@@ -57,6 +57,7 @@ class DomainScope:
             event registered without handlers). Only these events may be emitted.
         renderers: response type → its renderer.
         tables: table name → declaration, the only tables it may touch.
+        exposed: table name → how clients may read it (``Domain.expose``).
         access: its tables routed to their pools; set when the App opens with
             databases, None otherwise.
         services: its services, frozen.
@@ -68,6 +69,7 @@ class DomainScope:
         "chain",
         "dal",
         "events",
+        "exposed",
         "name",
         "renderers",
         "resources",
@@ -97,6 +99,7 @@ class DomainScope:
             dict(domain.renderers)
         )
         self.tables: Mapping[str, Table] = MappingProxyType(dict(domain.tables))
+        self.exposed: Mapping[str, Exposure] = MappingProxyType(dict(domain.exposed))
         self.access: TableAccess | None = None
         self.services = domain.services
         self.dal: Callable[[Context], Dal] = functools.partial(Dal, self.services)
