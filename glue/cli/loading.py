@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..domain.app import App
 from ..errors import ConfigurationError
@@ -24,7 +24,7 @@ from ..errors import ConfigurationError
 if TYPE_CHECKING:
     from types import ModuleType
 
-__all__ = ["import_from_cwd", "load_app"]
+__all__ = ["import_from_cwd", "load", "load_app"]
 
 
 def import_from_cwd(name: str) -> ModuleType:
@@ -51,6 +51,17 @@ def load_app(spec: str) -> App:
             import, the attribute is missing, or it is neither an App nor a
             factory returning one.
     """
+    app: App = load(spec, App)
+    return app
+
+
+def load(spec: str, *kinds: type) -> Any:
+    """Import what ``spec`` (``MODULE:ATTR``) names: an instance of one of
+    ``kinds``, or a factory taking no arguments that returns one.
+
+    Raises:
+        glue.ConfigurationError: as :func:`load_app` says.
+    """
     module_name, colon, attribute = spec.partition(":")
     if not colon or not module_name or not attribute:
         raise ConfigurationError(
@@ -76,12 +87,13 @@ def load_app(spec: str) -> App:
             raise ConfigurationError(
                 f"--app {spec!r}: module {module_name!r} has no attribute {attribute!r}"
             ) from None
-    if isinstance(target, App):
+    wanted = " or ".join(f"an {kind.__name__}" for kind in kinds)
+    if isinstance(target, kinds):
         return target
     if not callable(target):
         raise ConfigurationError(
             f"--app {spec!r}: {attribute!r} is a {type(target).__name__}, "
-            "neither an App nor a factory returning one"
+            f"neither {wanted} nor a factory returning one"
         )
     try:
         built = target()
@@ -89,9 +101,9 @@ def load_app(spec: str) -> App:
         raise ConfigurationError(
             f"--app {spec!r}: calling {attribute}() raised {type(exc).__name__}: {exc}"
         ) from exc
-    if not isinstance(built, App):
+    if not isinstance(built, kinds):
         raise ConfigurationError(
             f"--app {spec!r}: {attribute}() returned a {type(built).__name__}, "
-            "not an App"
+            f"not {wanted}"
         )
     return built

@@ -9,6 +9,7 @@
     glue schema   --app MODULE:ATTR             the tables of every database
     glue schema   --app MODULE:ATTR --diff      how they differ from the schemas
     glue schema   --app MODULE:ATTR --apply     add missing tables, columns, indexes
+    glue serve    --app MODULE:ATTR             serve it on HTTP (uvicorn)
 
 ``--app`` names an App, or a factory taking no arguments that returns one
 (``domains.shop.app:make_app``). JSON comes from the argument, or from standard
@@ -37,6 +38,7 @@ from ..log import configure
 from .commands import STATEMENT, run_dispatch, run_explain, run_query, run_schema
 from .demo import run_demo
 from .loading import load_app
+from .serve import ServeOptions, serve
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -74,8 +76,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.code is None or isinstance(exc.code, int):
             return exc.code or EXIT_OK
         return EXIT_ERROR
-    configure(args.log_level)
     try:
+        if args.command == "serve":
+            options = ServeOptions.from_args(args)
+            configure(options.log_level)
+            serve(options)
+            return EXIT_OK
+        configure(args.log_level)
         anyio.run(_work(args, actor))
         sys.stdout.flush()
     except BrokenPipeError:
@@ -263,5 +270,40 @@ def _parser() -> argparse.ArgumentParser:
         "--apply",
         action="store_true",
         help="add what is missing (tables, columns, indexes); refuse the rest",
+    )
+
+    # Flags left out are None: ServeOptions holds the defaults (see glue.cli.serve).
+    serve_ = commands.add_parser(
+        "serve",
+        help="serve the app on HTTP under uvicorn",
+        description="Serve an HttpApp (glue.http), or an App as glue.http.asgi(app), "
+        "under uvicorn until interrupted.",
+    )
+    serve_.add_argument(
+        "--app",
+        required=True,
+        metavar="MODULE:ATTR",
+        help="an HttpApp, an App, or a factory of either, such as "
+        "domains.shop.api:make_api (imported from the current directory)",
+    )
+    serve_.add_argument("--host", help="the address to listen on (127.0.0.1)")
+    serve_.add_argument("--port", type=int, help="the port to listen on (8000)")
+    serve_.add_argument("--workers", type=int, help="how many processes serve (1)")
+    serve_.add_argument(
+        "--reload",
+        action="store_const",
+        const=True,
+        help="restart when a source file changes (development)",
+    )
+    serve_.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=_LEVELS,
+        help="the lowest level glue and uvicorn log (INFO)",
+    )
+    serve_.add_argument(
+        "--traceback",
+        action="store_true",
+        help="print the traceback of an error, not just its message",
     )
     return parser
