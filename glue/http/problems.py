@@ -121,14 +121,14 @@ def problem_response(exc: BaseException, request_id: str | None) -> Response:
     status = status_of(exc)
     fields: dict[str, Any] = {}
     headers: dict[str, str] = {}
-    if status >= 500 and not isinstance(exc, (ConnectionError, QueryTimeout)):
+    if isinstance(exc, HTTPException):
+        detail = exc.detail
+        headers.update(exc.headers or {})
+    elif status >= 500 and not isinstance(exc, (ConnectionError, QueryTimeout)):
         detail = (
             "the server failed to answer this request; quote its request id "
             f"{request_id} when you report it"
         )
-    elif isinstance(exc, HTTPException):
-        detail = exc.detail
-        headers.update(exc.headers or {})
     else:
         detail = str(exc)
         fields["error"] = type(exc).__name__
@@ -151,6 +151,8 @@ def problem_response(exc: BaseException, request_id: str | None) -> Response:
 
 
 def is_refusal(exc: BaseException) -> bool:
-    """Whether ``exc`` is an answer to give (a glue error with a status below
-    500, or an HTTPException), not a failure to log."""
-    return isinstance(exc, (GlueError, HTTPException)) and status_of(exc) < 500
+    """Whether ``exc`` is an answer to give (an HTTPException, or a glue error
+    with a status below 500), not a failure to log."""
+    if isinstance(exc, HTTPException):
+        return True
+    return isinstance(exc, GlueError) and status_of(exc) < 500
