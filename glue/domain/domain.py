@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import msgspec
 
-from ..entities.base import Command, Entity, Event, Response
+from ..entities.base import Command, Entity, Event, Ok, Response
 from ..errors import RegistrationError, SchemaError
 from ..schema.model import DELETED_AT, Schema
 from ..services.dal import Services
@@ -282,6 +282,9 @@ class Domain:
                         f"handler, {_describe(existing.handler)}; "
                         f"{_describe(handler)} cannot handle it too"
                     )
+            for response in declared:
+                if response not in (Ok, Response):
+                    self._add_entity(response, Response, "command")
             for command in commands:
                 self._commands[command] = CommandRegistration(
                     command, handler, generator, required, retry, declared, if_match

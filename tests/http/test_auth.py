@@ -96,7 +96,7 @@ def test_tokens_verify_their_signature_and_expiry() -> None:
     assert tokens.verify(token) == Actor(
         id="ada", permissions=frozenset({"orders:read"})
     )
-    body, _, signature = token.partition(".")
+    signature = token.partition(".")[2]
     tampered = Tokens("s3cret").issue("ada", ["orders:admin"]).partition(".")[0]
     with pytest.raises(Unauthenticated, match="signature does not verify"):
         tokens.verify(f"{tampered}.{signature}")

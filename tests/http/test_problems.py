@@ -8,7 +8,6 @@ import logging
 from typing import TYPE_CHECKING
 
 import anyio
-import pytest
 
 import glue.http
 from glue import (
@@ -34,6 +33,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     import httpx
+    import pytest
 
     Connect = Callable[[object], httpx.AsyncClient]
 
