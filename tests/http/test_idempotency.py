@@ -270,3 +270,21 @@ async def test_a_bad_key_is_refused(
     async with api.lifespan(), connect(api) as http:
         refused = await http.post("/notes:note", json={"text": "b"}, headers=key(value))
     assert refused.status_code == 422
+
+
+async def test_an_app_without_databases_cannot_keep_keys(connect: Connect) -> None:
+    class Ping(Command):
+        pass
+
+    ping = Domain("ping")
+
+    @ping.command(Ping)
+    async def handle(cmd: Ping, ctx: Context) -> None:
+        return None
+
+    api = glue.http.asgi(App([ping]))
+    async with api.lifespan(), connect(api) as http:
+        refused = await http.post("/ping:ping", headers=key("k"))
+        assert refused.status_code == 422
+        assert "no database" in refused.json()["errors"][0]["reason"]
+        assert (await http.post("/ping:ping")).status_code == 200

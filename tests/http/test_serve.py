@@ -194,3 +194,29 @@ def test_the_docs_page_shows_the_shops_commands(served: Server) -> None:
         assert f"/shop:{command}" in dom, command
     assert "Order articles for a customer." in dom
     assert "opblock" in dom
+
+
+def test_serve_options_are_defaults_overridden_by_the_flags_given() -> None:
+    from glue.cli.main import _parser
+    from glue.cli.serve import ServeOptions
+
+    args = _parser().parse_args(["serve", "--app", "m:a", "--port", "9000"])
+    assert ServeOptions.from_args(args) == ServeOptions(app="m:a", port=9000)
+    args = _parser().parse_args(["serve", "--app", "m:a", "--reload", "--workers", "2"])
+    options = ServeOptions.from_args(args)
+    assert (options.reload, options.workers, options.host) == (True, 2, "127.0.0.1")
+
+
+def test_worker_processes_load_the_app_glue_serve_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With --workers or --reload, uvicorn's processes call app_from_env."""
+    from glue.cli.serve import APP_ENV, app_from_env
+    from glue.http import HttpApp
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setenv(APP_ENV, "domains.shop.app:make_app")
+    served = app_from_env()
+    assert isinstance(served, HttpApp)
+    assert served.auth is None  # an App is served as glue.http.asgi(app)
