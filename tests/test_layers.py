@@ -13,6 +13,7 @@ import glue
 # Top to bottom; parts on one line are siblings and may not import each other.
 LAYERS = [
     ["cli"],
+    ["http"],
     ["config"],
     ["domain"],
     ["services"],
