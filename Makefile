@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo serve test lint typecheck pytest bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ $(VENV)/.installed-bench: pyproject.toml $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m glue demo
+
+# The shop on HTTP (SHOP_DATABASE_URL, default shop.sqlite here); Ctrl-C stops it.
+serve: $(STAMP)
+	$(BIN)/python -m glue serve --app domains.shop.api:make_api
 
 lint: $(STAMP)
 	$(BIN)/ruff check glue tests domains examples benchmarks
@@ -38,6 +42,7 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/dispatch.py
 	$(BIN)/python benchmarks/write.py
 	$(BIN)/python benchmarks/join.py
+	$(BIN)/python benchmarks/http.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -50,6 +50,7 @@ from .errors import NotFound as NotFound
 from .errors import OperationalError as OperationalError
 from .errors import PoolClosed as PoolClosed
 from .errors import PoolTimeout as PoolTimeout
+from .errors import PreconditionRequired as PreconditionRequired
 from .errors import ProgrammingError as ProgrammingError
 from .errors import QueryError as QueryError
 from .errors import QueryTimeout as QueryTimeout
@@ -57,8 +58,10 @@ from .errors import RegistrationError as RegistrationError
 from .errors import SchemaError as SchemaError
 from .errors import SetupError as SetupError
 from .errors import StaleEtag as StaleEtag
+from .errors import Unauthenticated as Unauthenticated
 from .errors import UnknownCommand as UnknownCommand
 from .errors import UnknownService as UnknownService
+from .errors import UnsupportedMediaType as UnsupportedMediaType
 from .errors import ValidationError as ValidationError
 from .ids import IdAllocator as IdAllocator
 from .ids import Ids as Ids
@@ -229,6 +232,7 @@ __all__ = [
     "PoolStatistics",
     "PoolTimeout",
     "PostgresConnection",
+    "PreconditionRequired",
     "ProgrammingError",
     "QueryError",
     "QueryPlanner",
@@ -262,10 +266,12 @@ __all__ = [
     "Sum",
     "Transaction",
     "TransactionCommandService",
+    "Unauthenticated",
     "Unique",
     "UnitOfWork",
     "UnknownCommand",
     "UnknownService",
+    "UnsupportedMediaType",
     "Update",
     "Upsert",
     "ValidationError",

@@ -8,9 +8,14 @@
     │   ├── HandlerError (TypeError)  a handler that yields or returns the wrong thing
     │   └── UnknownService (AttributeError)  a service path nothing is registered at
     ├── ValidationError (ValueError)  input that does not fit an entity; .errors by path
+    │   └── UnsupportedMediaType      a request body that is not JSON (415)
     ├── UnknownCommand (LookupError)  a command name no domain registered
+    ├── Unauthenticated (PermissionError)  a credential missing where one is
+    │                                 needed, or one that does not verify (401)
     ├── Forbidden (PermissionError)   an actor without a permission, or a domain
     │                                 reaching for a database it did not declare
+    ├── PreconditionRequired          a command that needs the etag of the row it
+    │                                 changes was sent without one (428)
     ├── NotFound (LookupError)        a required row or parent is missing
     ├── ContextError (RuntimeError)   a context used outside its lifetime
     │   └── SetupError                a resource or middleware that did not set up
@@ -65,6 +70,7 @@ __all__ = [
     "OperationalError",
     "PoolClosed",
     "PoolTimeout",
+    "PreconditionRequired",
     "ProgrammingError",
     "QueryError",
     "QueryTimeout",
@@ -72,8 +78,10 @@ __all__ = [
     "SchemaError",
     "SetupError",
     "StaleEtag",
+    "Unauthenticated",
     "UnknownCommand",
     "UnknownService",
+    "UnsupportedMediaType",
     "ValidationError",
     "format_key",
 ]
@@ -135,6 +143,22 @@ class ValidationError(GlueError, ValueError):
         super().__init__(f"invalid {entity}: {detail}")
 
 
+class UnsupportedMediaType(ValidationError):
+    """A request body in a format other than JSON.
+
+    Attributes:
+        media_type: the media type the request named (its Content-Type).
+    """
+
+    def __init__(self, entity: str, media_type: str) -> None:
+        self.media_type = media_type
+        named = media_type or "no Content-Type"
+        super().__init__(
+            entity,
+            [FieldError("$", f"expected an application/json body, got {named}")],
+        )
+
+
 class UnknownCommand(GlueError, LookupError):
     """A command name that no domain of the app registered."""
 
@@ -155,6 +179,35 @@ class Forbidden(GlueError, PermissionError):
     def __init__(self, message: str, missing: Iterable[str] = ()) -> None:
         self.missing = frozenset(missing)
         super().__init__(message)
+
+
+class Unauthenticated(GlueError, PermissionError):
+    """A credential is missing where one is needed, or does not verify (a bad
+    signature, an expired token): who is asking is not known.
+
+    Attributes:
+        scheme: the authentication scheme expected, such as ``"Bearer"``.
+    """
+
+    def __init__(self, message: str, scheme: str = "Bearer") -> None:
+        self.scheme = scheme
+        super().__init__(message)
+
+
+class PreconditionRequired(GlueError):
+    """A command that changes a row the caller read was sent without the
+    row's etag (an HTTP If-Match).
+
+    Attributes:
+        command: the command's full name.
+    """
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+        super().__init__(
+            f"{command} changes a row you read: send its etag (the ETag of the "
+            "row, as an If-Match header)"
+        )
 
 
 class NotFound(GlueError, LookupError):

@@ -16,6 +16,7 @@ import glue
 # Top to bottom; parts on one line are siblings and may not import each other.
 LAYERS = [
     ["cli"],
+    ["http"],
     ["config"],
     ["domain"],
     ["services"],

@@ -60,6 +60,11 @@ def make_shop(*, orders_database: str = "orders") -> Domain:
     shop.table(CUSTOMERS)
     shop.table(STOCK)
     shop.table(ORDERS, database=orders_database)
+    # What clients may read over HTTP: stock is public; orders and customers
+    # (without their emails) need a permission.
+    shop.expose(STOCK)
+    shop.expose(ORDERS, requires={"orders:read"})
+    shop.expose(CUSTOMERS, fields=("id", "name"), requires={"customers:read"})
     ids = Ids()  # routed like the tables, through each command's unit of work
     shop.register(CustomerRegistered)  # emitted for other domains; no handler here
     shop.service("customers", CustomerService())
@@ -136,10 +141,14 @@ def make_shop(*, orders_database: str = "orders") -> Domain:
             status=order["status"],
         )
 
-    @shop.command(CancelOrder, requires={"orders:admin"}, retry=ORDERING)
+    @shop.command(CancelOrder, requires={"orders:admin"}, retry=ORDERING, if_match=True)
     async def cancel_order(cmd: CancelOrder, ctx: Context) -> None:
         lines = await ctx.dal.orders.open_lines(cmd.order_id)
-        await ctx.state.update(ORDERS, cmd.order_id, {"status": "cancelled"})
+        # Over HTTP, the order's etag as the client read it (If-Match): a
+        # stale one is glue.StaleEtag (412), and nothing is cancelled.
+        await ctx.state.update(
+            ORDERS, cmd.order_id, {"status": "cancelled"}, etag=ctx.meta.if_match
+        )
         ctx.emit(OrderCancelled(order_id=cmd.order_id, lines=lines))
 
     @shop.event(OrderCancelled)

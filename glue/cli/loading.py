@@ -20,7 +20,7 @@ import importlib
 import inspect
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..domain.app import App
 from ..errors import ConfigurationError
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from ..config import Config
 
-__all__ = ["import_from_cwd", "load_app"]
+__all__ = ["import_from_cwd", "load", "load_app"]
 
 
 def import_from_cwd(name: str) -> ModuleType:
@@ -60,6 +60,20 @@ def load_app(spec: str, *, origin: str = "--app", config: Config | None = None) 
             import, the attribute is missing, or it is neither an App nor a
             factory returning one.
     """
+    app: App = load(spec, App, origin=origin, config=config)
+    return app
+
+
+def load(
+    spec: str, *kinds: type, origin: str = "--app", config: Config | None = None
+) -> Any:
+    """Import what ``spec`` (``MODULE:ATTR``) names: an instance of one of
+    ``kinds``, or a factory that returns one (given ``config`` when it has a
+    ``config`` parameter).
+
+    Raises:
+        glue.ConfigurationError: as :func:`load_app` says.
+    """
     module_name, colon, attribute = spec.partition(":")
     if not colon or not module_name or not attribute:
         raise ConfigurationError(
@@ -87,12 +101,13 @@ def load_app(spec: str, *, origin: str = "--app", config: Config | None = None) 
                 f"{origin} {spec!r}: module {module_name!r} has no attribute "
                 f"{attribute!r}"
             ) from None
-    if isinstance(target, App):
+    wanted = " or ".join(f"an {kind.__name__}" for kind in kinds)
+    if isinstance(target, kinds):
         return target
     if not callable(target):
         raise ConfigurationError(
             f"{origin} {spec!r}: {attribute!r} is a {type(target).__name__}, "
-            "neither an App nor a factory returning one"
+            f"neither {wanted} nor a factory returning one"
         )
     try:
         built = target(config=config) if _takes_config(target, config) else target()
@@ -101,10 +116,10 @@ def load_app(spec: str, *, origin: str = "--app", config: Config | None = None) 
             f"{origin} {spec!r}: calling {attribute}() raised "
             f"{type(exc).__name__}: {exc}"
         ) from exc
-    if not isinstance(built, App):
+    if not isinstance(built, kinds):
         raise ConfigurationError(
             f"{origin} {spec!r}: {attribute}() returned a {type(built).__name__}, "
-            "not an App"
+            f"not {wanted}"
         )
     return built
 

@@ -10,6 +10,7 @@
     glue schema   --app MODULE:ATTR --diff      how they differ from the schemas
     glue schema   --app MODULE:ATTR --apply     add missing tables, columns, indexes
     glue config                                 the configuration, and its sources
+    glue serve    --app MODULE:ATTR             serve it on HTTP (uvicorn)
 
 ``--app`` names an App, or a factory that returns one
 (``domains.shop.app:make_app``); without it, the configuration's ``app`` (see
@@ -45,6 +46,7 @@ from .commands import run_dispatch, run_explain, run_query, run_schema
 from .config import run_config
 from .demo import run_demo
 from .loading import load_app
+from .serve import ServeOptions, serve
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -86,14 +88,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return exc.code or EXIT_OK
         return EXIT_ERROR
     try:
+        if args.command == "serve":
+            options = _serve_options(args)
+            if options is None:
+                return _no_app(args)
+            configure(options.log_level, json=options.log_json)
+            serve(options)
+            return EXIT_OK
         work = _work(args, actor)
         if work is None:
-            print(
-                f"glue {args.command}: error: no app: give --app MODULE:ATTR, or "
-                f'app = "MODULE:ATTR" in {CONFIG_FILE}, or {ENV_PREFIX}APP',
-                file=sys.stderr,
-            )
-            return EXIT_INVALID
+            return _no_app(args)
         anyio.run(work)
         sys.stdout.flush()
     except BrokenPipeError:
@@ -112,6 +116,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"glue: {exc}", file=sys.stderr)
         return EXIT_ERROR
     return EXIT_OK
+
+
+def _no_app(args: argparse.Namespace) -> int:
+    print(
+        f"glue {args.command}: error: no app: give --app MODULE:ATTR, or "
+        f'app = "MODULE:ATTR" in {CONFIG_FILE}, or {ENV_PREFIX}APP',
+        file=sys.stderr,
+    )
+    return EXIT_INVALID
+
+
+def _serve_options(args: argparse.Namespace) -> ServeOptions | None:
+    """How ``glue serve`` serves: the configuration's ``[serve]``, app and
+    logging, with the flags given on top; None when nothing names an app.
+
+    Raises:
+        glue.ConfigurationError: the configuration cannot be read.
+    """
+    flags = {"app": args.app, "logging.level": args.log_level}
+    flags.update(
+        {f"serve.{key}": getattr(args, key) for key in ("host", "port", "workers")}
+    )
+    flags["serve.reload"] = args.reload
+    config = resolve(args.config, flags=flags).config
+    if config.app is None:
+        return None
+    return ServeOptions(
+        app=config.app,
+        host=config.serve.host,
+        port=config.serve.port,
+        workers=config.serve.workers,
+        reload=config.serve.reload,
+        log_level=config.logging.level or "INFO",
+        log_json=config.logging.json,
+    )
 
 
 def _work(
@@ -323,4 +362,23 @@ def _parser() -> argparse.ArgumentParser:
         "database passwords are hidden.",
     )
     config.add_argument("--json", action="store_true", help="print JSON instead")
+
+    # Flags left out are None: the configuration's values (see glue.config) stand.
+    serve_ = commands.add_parser(
+        "serve",
+        parents=[configured],
+        help="serve the app on HTTP under uvicorn",
+        description="Serve an HttpApp (glue.http), or an App as glue.http.asgi(app), "
+        "under uvicorn until interrupted. --app may also name an HttpApp or a "
+        "factory of one, such as domains.shop.api:make_api.",
+    )
+    serve_.add_argument("--host", help="the address to listen on (127.0.0.1)")
+    serve_.add_argument("--port", type=int, help="the port to listen on (8000)")
+    serve_.add_argument("--workers", type=int, help="how many processes serve (1)")
+    serve_.add_argument(
+        "--reload",
+        action="store_const",
+        const=True,
+        help="restart when a source file changes (development)",
+    )
     return parser

@@ -58,10 +58,13 @@ from ..state.mutations import Mutation
 from ..work.unit import bind_unit
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine, Mapping
+    from collections.abc import Awaitable, Callable, Coroutine, Mapping
+    from typing import TypeAlias
 
     from ..work.unit import UnitBinding, UnitOfWork
     from .registry import CommandRoute, EventRoute, Registry
+
+    BeforeCommit: TypeAlias = Callable[[Context, Response | None], Awaitable[None]]
 
 __all__ = ["Bus", "Outcome"]
 
@@ -230,6 +233,8 @@ class _Dispatch(Context):
         """The error for what a command handler yielded that is neither one of its
         domain's events nor its first response (``response``)."""
         route = self._route
+        if isinstance(item, Response) and response is None:
+            return _undeclared(route, item, "yielded")
         if isinstance(item, Response):
             return HandlerError(
                 f"the handler of {route.full_name} yielded a second response, "
@@ -282,6 +287,7 @@ class Bus:
         request_id: str | None = None,
         meta: Mapping[str, Any] | None = None,
         deadline: float | None = None,
+        before_commit: BeforeCommit | None = None,
     ) -> Coroutine[Any, Any, Response]:
         """Dispatch ``command``; await the result for its response.
 
@@ -297,6 +303,12 @@ class Bus:
             meta: read-only request metadata.
             deadline: cancel the dispatch at this time on anyio's clock; the
                 caller then gets :class:`TimeoutError`.
+            before_commit: ``async def hook(ctx, response)``, awaited once
+                every handler has finished, inside the dispatch's context,
+                right before its unit of work commits (again on each retry):
+                what it writes through ``ctx.unit`` (opening it if needed)
+                commits with the command's own writes, or not at all. The
+                HTTP front records idempotency keys so.
 
         Returns:
             The handler's response, or ``Ok()`` if it gave none.
@@ -307,7 +319,9 @@ class Bus:
             glue.Forbidden: the actor lacks a required permission.
             Exception: whatever a handler, middleware or resource raised.
         """
-        return self._dispatch(command, actor, request_id, meta, deadline, False)
+        return self._dispatch(
+            command, actor, request_id, meta, deadline, False, before_commit
+        )
 
     async def execute(
         self,
@@ -335,6 +349,7 @@ class Bus:
         meta: Mapping[str, Any] | None,
         deadline: float | None,
         outcome: bool,
+        before_commit: BeforeCommit | None = None,
         attempt: int = 1,
     ) -> Any:
         """One dispatch: route, context, policy, handlers, commit, renderer, logs.
@@ -417,6 +432,8 @@ class Bus:
                     ):
                         raise _bad_output(route, response, "returned")
                 ctx._emitting = False
+                if response is None and not route.gives_ok:
+                    raise _undeclared(route, None, "gave")
                 if events:
                     routes = route.events
                     for event in events:
@@ -426,6 +443,8 @@ class Bus:
                             elif await handler.handler(event, ctx) is not None:
                                 raise _returned(handler)
                 # Every handler has finished and none failed: write it all.
+                if before_commit is not None:
+                    await before_commit(ctx, response)
                 if ctx._work is not None:
                     await ctx._commit()
                 completed = True
@@ -462,7 +481,7 @@ class Bus:
                 binding.reset()
         if conflict is not None:
             return await self._retry(
-                command, ctx, meta, deadline, outcome, attempt, conflict
+                command, ctx, meta, deadline, outcome, before_commit, attempt, conflict
             )
         if debug:
             self._dispatched(ctx, started)
@@ -487,6 +506,7 @@ class Bus:
         meta: Mapping[str, Any] | None,
         deadline: float | None,
         outcome: bool,
+        before_commit: BeforeCommit | None,
         attempt: int,
         conflict: ConcurrencyConflict,
     ) -> Any:
@@ -505,7 +525,14 @@ class Bus:
             )
         await anyio.sleep(delay)
         return await self._dispatch(
-            command, ctx.actor, ctx.request_id, meta, deadline, outcome, attempt + 1
+            command,
+            ctx.actor,
+            ctx.request_id,
+            meta,
+            deadline,
+            outcome,
+            before_commit,
+            attempt + 1,
         )
 
     def _failed(self, ctx: _Dispatch, exc: BaseException) -> None:
@@ -555,9 +582,20 @@ class Bus:
 
 
 def _bad_output(route: CommandRoute, item: object, how: str) -> HandlerError:
+    if isinstance(item, Response):
+        return _undeclared(route, item, how)
     return HandlerError(
         f"the handler of {route.full_name} {how} {item!r}: command handlers "
         "yield Events and at most one Response, or return a Response or None"
+    )
+
+
+def _undeclared(route: CommandRoute, item: object, how: str) -> HandlerError:
+    declared = " | ".join(kind.__qualname__ for kind in route.returns)
+    given = "no response" if item is None else repr(item)
+    return HandlerError(
+        f"the handler of {route.full_name} {how} {given}; it declared {declared} "
+        "(returns= or its return annotation)"
     )
 
 
@@ -597,10 +635,11 @@ async def _iterate(handler: EventRoute, event: Event, ctx: _Dispatch) -> None:
 
 
 def _is_response(item: object, route: CommandRoute) -> bool:
-    """Whether a command handler gave a response; remember its type on the
-    route, so that the next dispatch asks a set rather than ``isinstance``
-    (slow for classes with a metaclass, as entities are)."""
-    if isinstance(item, Response):
+    """Whether a command handler gave a response of a type it declared;
+    remember its type on the route, so that the next dispatch asks a set
+    rather than ``isinstance`` (slow for classes with a metaclass, as entities
+    are)."""
+    if isinstance(item, route.returns):
         route.responses.add(type(item))
         return True
     return False
@@ -623,11 +662,11 @@ async def _render(
         await _late(ctx)
     if result is None:
         return response
-    if not isinstance(result, Response):
+    if not isinstance(result, ctx._route.returns):
         raise HandlerError(
             f"renderer {renderer.__qualname__} of {ctx._route.full_name} "
-            f"returned {result!r}: a renderer returns a Response, or None to "
-            "keep the handler's"
+            f"returned {result!r}: a renderer returns a Response of a type the "
+            "command declared, or None to keep the handler's"
         )
     return result
 

@@ -37,12 +37,13 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import msgspec
 
-from ..entities.base import Command, Entity, Event, Response
-from ..errors import RegistrationError
-from ..schema.model import Schema
+from ..entities.base import Command, Entity, Event, Ok, Response
+from ..errors import RegistrationError, SchemaError
+from ..schema.model import DELETED_AT, Schema
 from ..services.dal import Services
 from .policy import Policy
-from .tables import DEFAULT_DATABASE, Table
+from .returns import ANY_RESPONSE, declared_responses
+from .tables import DEFAULT_DATABASE, Exposure, Table
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -63,7 +64,15 @@ _NAME = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
 class CommandRegistration:
     """One command type's handler, as registered (see :meth:`Domain.command`)."""
 
-    __slots__ = ("command", "generator", "handler", "requires", "retry")
+    __slots__ = (
+        "command",
+        "generator",
+        "handler",
+        "if_match",
+        "requires",
+        "retry",
+        "returns",
+    )
 
     def __init__(
         self,
@@ -72,12 +81,16 @@ class CommandRegistration:
         generator: bool,
         requires: frozenset[str],
         retry: RetryPolicy | None = None,
+        returns: tuple[type[Response], ...] = ANY_RESPONSE,
+        if_match: bool = False,
     ) -> None:
         self.command = command
         self.handler = handler
         self.generator = generator
         self.requires = requires
         self.retry = retry
+        self.returns = returns
+        self.if_match = if_match
 
 
 class EventRegistration:
@@ -118,6 +131,7 @@ class Domain:
         self._resources: dict[str, ResourceFactory[Any]] = {}
         self._middleware: list[Middleware] = []
         self._tables: dict[str, Table] = {}
+        self._exposed: dict[str, Exposure] = {}
         self._renderers: dict[type[Response], Callable[..., Any]] = {}
         self._services = Services()
         self._frozen = False
@@ -156,6 +170,11 @@ class Domain:
     def tables(self) -> Mapping[str, Table]:
         """Table name → its declaration (schema and database), in order."""
         return dict(self._tables)
+
+    @property
+    def exposed(self) -> Mapping[str, Exposure]:
+        """Table name → how clients may read it, for the tables exposed."""
+        return dict(self._exposed)
 
     @property
     def renderers(self) -> Mapping[type[Response], Callable[..., Any]]:
@@ -200,6 +219,8 @@ class Domain:
         *commands: type[Command],
         requires: Iterable[str] = (),
         retry: RetryPolicy | None = None,
+        returns: Any = ...,
+        if_match: bool = False,
     ) -> Callable[[F], F]:
         """Register the decorated function as the handler of ``commands``.
 
@@ -213,11 +234,21 @@ class Domain:
             retry: how often to run the command again when its unit of work
                 meets a :class:`glue.ConcurrencyConflict` at commit; the App's
                 ``retry=`` when None.
+            returns: the Response class the handler gives (a union or tuple of
+                them; None in it for ``Ok``); read from the handler's return
+                annotation when not given (see :mod:`glue.domain.returns`).
+                The bus refuses any other response with
+                :class:`glue.HandlerError`.
+            if_match: the command changes a row the caller read, and needs its
+                etag: the HTTP front requires an ``If-Match`` header (428
+                without) and passes it as ``ctx.meta.if_match``, for the
+                handler to give as ``etag=``.
 
         Raises:
             glue.RegistrationError: no command type, a type that is not a Command,
-                a command that already has a handler, or a handler that is neither
-                an async function nor an async generator.
+                a command that already has a handler, a handler that is neither
+                an async function nor an async generator, or ``returns=`` that
+                is not Response classes.
         """
         self._check_open("register a command handler")
         if not commands:
@@ -236,6 +267,12 @@ class Domain:
         def decorate(handler: F) -> F:
             self._check_open("register a command handler")
             generator = _handler_kind(handler, f"{self.name}.command")
+            declared = declared_responses(
+                handler,
+                generator,
+                returns,
+                f"{self.name}.command({_describe(handler)})",
+            )
             for command in commands:
                 self._add_entity(command, Command, "command")
                 existing = self._commands.get(command)
@@ -245,9 +282,12 @@ class Domain:
                         f"handler, {_describe(existing.handler)}; "
                         f"{_describe(handler)} cannot handle it too"
                     )
+            for response in declared:
+                if response not in (Ok, Response):
+                    self._add_entity(response, Response, "command")
             for command in commands:
                 self._commands[command] = CommandRegistration(
-                    command, handler, generator, required, retry
+                    command, handler, generator, required, retry, declared, if_match
                 )
             return handler
 
@@ -335,6 +375,52 @@ class Domain:
             )
         self._tables[table.name] = Table(table, database)
         return table
+
+    def expose(
+        self,
+        table: Schema | str,
+        *,
+        fields: Iterable[str] | None = None,
+        requires: Iterable[str] = (),
+    ) -> Schema:
+        """Let clients read a table this domain declared: the HTTP front
+        serves it as ``GET /{domain}/{table}`` (rows, filtered and paged) and
+        ``GET /{domain}/{table}/{key}`` (one row, with its etag). No table is
+        readable unless exposed.
+
+        Args:
+            table: the table, or its name.
+            fields: the columns clients may read, filter and order by; every
+                column but ``deleted_at`` when None.
+            requires: permissions a reader must hold.
+
+        Returns:
+            the table's schema.
+
+        Raises:
+            glue.RegistrationError: not a table this domain declared, or a
+                field that is not one of its columns.
+        """
+        self._check_open("expose a table")
+        name = table.name if isinstance(table, Schema) else table
+        declared = self._tables.get(name)
+        if declared is None:
+            raise RegistrationError(
+                f"{self.name}.expose({name!r}): declare the table first, with "
+                f"{self.name}.table(...)"
+            )
+        schema = declared.schema
+        if fields is None:
+            chosen = tuple(c for c in schema.column_names if c != DELETED_AT)
+        else:
+            chosen = tuple(fields)
+            try:
+                schema.check_columns(chosen, f"{self.name}.expose fields")
+            except SchemaError as exc:
+                raise RegistrationError(str(exc)) from None
+        required = Policy(f"{self.name}.expose({name!r})", requires).requires
+        self._exposed[name] = Exposure(schema=schema, fields=chosen, requires=required)
+        return schema
 
     def renderer(self, *responses: type[Response]) -> Callable[[F], F]:
         """Register the decorated function as the renderer of ``responses``.

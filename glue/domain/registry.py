@@ -14,12 +14,13 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ..context.middleware import MiddlewareChain
-from ..entities.base import Command, Event
+from ..entities.base import Command, Event, Ok
 from ..entities.codec import Codec
 from ..errors import ConfigurationError, ContextError, RegistrationError
 from ..services.dal import Dal
 from ..work.retry import RetryPolicy
 from .policy import Policy
+from .returns import ANY_RESPONSE
 from .tables import DomainUnit
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from ..entities.base import Response
     from ..typing import ResourceFactory
     from .domain import Domain
-    from .tables import Table, TableAccess
+    from .tables import Exposure, Table, TableAccess
 
 __all__ = ["CommandRoute", "DomainScope", "EventRoute", "Registry"]
 
@@ -56,6 +57,7 @@ class DomainScope:
             event registered without handlers). Only these events may be emitted.
         renderers: response type → its renderer.
         tables: table name → declaration, the only tables it may touch.
+        exposed: table name → how clients may read it (``Domain.expose``).
         access: its tables routed to their pools; set when the App opens with
             databases, None otherwise.
         services: its services, frozen.
@@ -67,6 +69,7 @@ class DomainScope:
         "chain",
         "dal",
         "events",
+        "exposed",
         "name",
         "renderers",
         "resources",
@@ -96,6 +99,7 @@ class DomainScope:
             dict(domain.renderers)
         )
         self.tables: Mapping[str, Table] = MappingProxyType(dict(domain.tables))
+        self.exposed: Mapping[str, Exposure] = MappingProxyType(dict(domain.exposed))
         self.access: TableAccess | None = None
         self.services = domain.services
         self.dal: Callable[[Context], Dal] = functools.partial(Dal, self.services)
@@ -181,6 +185,9 @@ class CommandRoute:
             has none.
         responses: the response types its handler gave so far, cached by the
             bus (a set lookup is cheaper than ``isinstance`` on an entity).
+        returns: the response types it declared (``(Response,)`` for any).
+        gives_ok: whether its handler may give no response (``Ok``).
+        if_match: whether it needs the etag of the row it changes.
     """
 
     __slots__ = (
@@ -188,12 +195,15 @@ class CommandRoute:
         "events",
         "full_name",
         "generator",
+        "gives_ok",
         "handler",
+        "if_match",
         "plain",
         "policy",
         "renderers",
         "responses",
         "retry",
+        "returns",
         "scope",
     )
 
@@ -205,6 +215,8 @@ class CommandRoute:
         generator: bool,
         requires: frozenset[str],
         retry: RetryPolicy,
+        returns: tuple[type[Response], ...] = (),
+        if_match: bool = False,
     ) -> None:
         self.command = command
         self.full_name = f"{scope.name}:{command.__entity_name__}"
@@ -217,6 +229,9 @@ class CommandRoute:
         self.retry = retry
         self.renderers = dict(scope.renderers) or None
         self.responses: set[type[Response]] = set()
+        self.returns = returns or ANY_RESPONSE
+        self.gives_ok = any(issubclass(Ok, kind) for kind in self.returns)
+        self.if_match = if_match
 
 
 class Registry:
@@ -278,6 +293,8 @@ class Registry:
                 registration.generator,
                 registration.requires,
                 registration.retry or self.retry,
+                registration.returns,
+                registration.if_match,
             )
             claimed = self.routes.get(command)
             if claimed is not None:

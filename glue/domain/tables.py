@@ -30,7 +30,14 @@ if TYPE_CHECKING:
     from ..state.identity import Row
     from ..state.manager import Clock
 
-__all__ = ["DEFAULT_DATABASE", "DomainState", "DomainUnit", "Table", "TableAccess"]
+__all__ = [
+    "DEFAULT_DATABASE",
+    "DomainState",
+    "DomainUnit",
+    "Exposure",
+    "Table",
+    "TableAccess",
+]
 
 DEFAULT_DATABASE = "default"
 """The database a table lives in unless its declaration names another."""
@@ -46,6 +53,20 @@ class Table(msgspec.Struct, frozen=True):
 
     schema: Schema
     database: str = DEFAULT_DATABASE
+
+
+class Exposure(msgspec.Struct, frozen=True, kw_only=True):
+    """A table a domain lets clients read (see :meth:`glue.Domain.expose`).
+
+    Attributes:
+        schema: the table.
+        fields: the columns clients may select, filter and order by.
+        requires: the permissions a reader must hold.
+    """
+
+    schema: Schema
+    fields: tuple[str, ...]
+    requires: frozenset[str] = frozenset()
 
 
 class TableAccess:
