@@ -381,9 +381,24 @@ class Dialect(Protocol):
 # -- shared pieces ------------------------------------------------------------------
 
 
+_QUOTED: dict[str, str] = {}
+_QUOTED_MAX: Final = 4096
+
+
 def quote_identifier(name: str, what: str = "identifier") -> str:
-    """``name`` validated as an identifier and double-quoted (standard SQL)."""
-    return f'"{check_identifier(name, what)}"'
+    """``name`` validated as an identifier and double-quoted (standard SQL).
+
+    Raises:
+        glue.SchemaError: not a valid name; the message names it as ``what``.
+    """
+    # Every name of every statement comes through here and the same few names
+    # recur: each is checked once (a bounded cache; refusals are not kept).
+    quoted = _QUOTED.get(name) if isinstance(name, str) else None
+    if quoted is None:
+        quoted = f'"{check_identifier(name, what)}"'
+        if len(_QUOTED) < _QUOTED_MAX:
+            _QUOTED[name] = quoted
+    return quoted
 
 
 def join_sql(*parts: str) -> str:

@@ -115,8 +115,9 @@ class PostgresDialect:
 
     # -- names, placeholders, values --------------------------------------------
 
-    def quote(self, name: str, what: str = "identifier") -> str:
-        return quote_identifier(name, what)
+    # The shared function itself, not a method around it: the compiler calls it
+    # for every name of every statement.
+    quote = staticmethod(quote_identifier)
 
     def placeholder(self, index: int) -> str:
         return f"${index}"
