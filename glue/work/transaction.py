@@ -8,10 +8,11 @@ the end.
 one canonical order (by pool name), all before they write (`connections`), so
 two of them never hold one each while waiting for the other's. A database
 joined later, out of that order while the transaction holds one that sorts
-after it (a lock taken by a handler, an early flush), is waited for at most
-``lock_timeout`` seconds, and so is any lock inside PostgreSQL
-(``SET LOCAL lock_timeout``); SQLite waits for another process's write lock at
-most its busy timeout. A wait that runs out raises `glue.LockConflict`, a
+after it (a lock taken by a handler, an early flush), is waited for a tenth of
+``lock_timeout`` at most (units waiting in order for what this one holds queue
+behind that wait), and any lock inside PostgreSQL at most ``lock_timeout``
+seconds (``SET LOCAL lock_timeout``); SQLite waits for another process's write
+lock at most its busy timeout. A wait that runs out raises `glue.LockConflict`, a
 `glue.ConcurrencyConflict`: nothing was written, and the bus runs the command
 again. No server sees a cycle that spans two databases; bounded waits break it.
 
@@ -81,6 +82,10 @@ _log = structlog.get_logger("glue.work")
 
 LOCK_TIMEOUT = 2.0
 """Seconds a transaction waits for a lock by default (see the module notes)."""
+
+# How much of the lock timeout a write connection taken out of order is waited
+# for (see `Transaction._join`).
+_GLANCE = 0.025
 
 # max_prepared_transactions per PostgreSQL pool, learnt once.
 _TWO_PHASE: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
@@ -295,18 +300,20 @@ class Transaction:
         after = [
             p.name for p in self._participants.values() if _order(p.pool) > _order(pool)
         ]
-        # In canonical order a wait cannot close a cycle; out of it, it may.
-        bounded = timeout is not None and bool(after)
-        checkout = pool.acquire(write=True, timeout=timeout if bounded else None)
+        # In canonical order a wait cannot close a cycle; out of it, it may,
+        # and whoever waits in order for what this one holds waits with it:
+        # a glance, not the whole lock timeout.
+        glance = None if timeout is None or not after else timeout * _GLANCE
+        checkout = pool.acquire(write=True, timeout=glance)
         try:
             conn = await checkout.__aenter__()
         except PoolTimeout as exc:
-            if not bounded:
+            if glance is None:
                 raise
             raise LockConflict(
                 pool.name,
-                f"no write connection within {timeout:g} s while this "
-                f"transaction holds {', '.join(after)}'s: its holder may be "
+                f"its write connection was not free within {glance:g} s while "
+                f"this transaction holds {', '.join(after)}'s: its holder may be "
                 "waiting for one of those",
             ) from exc
         participant = _Participant(pool, checkout, conn)
