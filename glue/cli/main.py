@@ -7,6 +7,8 @@
     glue query    --app MODULE:ATTR [JSON]      run a query statement, print its rows
     glue explain  --app MODULE:ATTR [JSON]      print a query's plan
     glue schema   --app MODULE:ATTR             the tables of every database
+    glue transactions list|recover --app MODULE:ATTR
+                                                prepared transactions a crash left
 
 ``--app`` names an App, or a factory taking no arguments that returns one
 (``domains.shop.app:make_app``). JSON comes from the argument, or from standard
@@ -35,6 +37,7 @@ from ..log import configure
 from .commands import STATEMENT, run_dispatch, run_explain, run_query, run_schema
 from .demo import run_demo
 from .loading import load_app
+from .transactions import run_transactions
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -111,6 +114,10 @@ def _work(
         )
     if args.command == "explain":
         return functools.partial(run_explain, app, _payload(args.json, STATEMENT))
+    if args.command == "transactions":
+        return functools.partial(
+            run_transactions, app, recover=args.action == "recover"
+        )
     return functools.partial(run_schema, app, as_json=args.json)
 
 
@@ -245,4 +252,15 @@ def _parser() -> argparse.ArgumentParser:
         help="list each database's tables, columns, keys and indexes",
     )
     schema.add_argument("--json", action="store_true", help="print JSON instead")
+
+    transactions = commands.add_parser(
+        "transactions",
+        parents=[with_app],
+        help="list or finish the prepared transactions two-phase commit left",
+        description="list: each prepared transaction glue left in the app's "
+        "databases, with its unit's decision; recover: commit or roll back each "
+        "as its unit decided (status 1 if one is left). The App itself is not "
+        "opened; opening it recovers too.",
+    )
+    transactions.add_argument("action", choices=("list", "recover"))
     return parser

@@ -10,6 +10,9 @@ from glue import App, Command, Context, Domain, Response, RetryPolicy
 from glue.connections import ConnectionManager
 from glue.query import QueryStatement, SchemaReference
 from glue.schema import Column, ColumnType, Schema
+from glue.work import UnitOfWork
+
+from .faults import Crash, HookedPool
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -29,7 +32,7 @@ OPENING = 1_000
 """Every account's opening balance."""
 
 # Contention on a handful of rows: a transfer may lose many races in a row.
-PATIENT = RetryPolicy(attempts=1_000, base_delay=0.002, max_delay=0.05)
+PATIENT = RetryPolicy(attempts=200, base_delay=0.005, max_delay=0.2)
 
 
 class Transfer(Command):
@@ -139,3 +142,29 @@ def checked_out(app: App) -> int:
     """Connections still checked out of the app's pools."""
     pools = {id(p): p for p in app.connections.pools.values()}
     return sum(p.statistics().checked_out for p in pools.values())
+
+
+async def move_and_crash(urls: Mapping[str, str], moment: str, what: str) -> None:
+    """Move 10 from account a/1 to b/1 in a unit of work on databases ``urls``
+    that dies (`Crash`) at the hook's (``moment``, statement starting with
+    ``what``), as a process would, leaving whatever it left."""
+    manager = ConnectionManager.from_urls(urls)
+    async with manager:
+        pools = {name: HookedPool(manager.get_connection_pool(name)) for name in urls}
+
+        async def hook(when: str, sql: str) -> None:
+            if when == moment and sql.startswith(what):
+                raise Crash
+
+        for pool in pools.values():
+            pool.hook = hook
+        try:
+            async with UnitOfWork(lambda table: pools[table[-1]]) as unit:
+                a, b = ACCOUNTS["a"], ACCOUNTS["b"]
+                src = await unit.state.require(a, 1)
+                dst = await unit.state.require(b, 1)
+                await unit.state.update(a, 1, {"balance": src["balance"] - 10})
+                await unit.state.update(b, 1, {"balance": dst["balance"] + 10})
+        except Crash:
+            return
+        raise AssertionError(f"the unit never reached {moment} {what!r}")

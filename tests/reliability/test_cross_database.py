@@ -25,7 +25,7 @@ from .bank import (
     open_accounts,
     transfers,
 )
-from .conftest import prepared_transactions
+from .faults import prepared_transactions
 
 
 class Deposit(Command):
