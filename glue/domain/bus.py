@@ -430,11 +430,12 @@ class Bus:
                 deadline = outer.deadline
             if (
                 type(outer) is _Dispatch
-                and not outer._sealed
                 and route.scope.access is not None
                 and outer._route.scope.access is not None
             ):
                 owner = outer._owner or outer
+                if owner._sealed:  # committed, or committing: this one is alone
+                    owner = None
         ctx = _Dispatch(route, actor, request_id, meta, deadline)
         # With databases, the dispatch's unit is current from here (it opens
         # when first needed): repositories built without one find it.

@@ -8,13 +8,14 @@ the end.
 one canonical order (by pool name), all before they write (`connections`), so
 two of them never hold one each while waiting for the other's. A database
 joined later, out of that order while the transaction holds one that sorts
-after it (a lock taken by a handler, an early flush), is waited for a tenth of
-``lock_timeout`` at most (units waiting in order for what this one holds queue
-behind that wait), and any lock inside PostgreSQL at most ``lock_timeout``
-seconds (``SET LOCAL lock_timeout``); SQLite waits for another process's write
-lock at most its busy timeout. A wait that runs out raises `glue.LockConflict`, a
-`glue.ConcurrencyConflict`: nothing was written, and the bus runs the command
-again. No server sees a cycle that spans two databases; bounded waits break it.
+after it (a lock taken by a handler, an early flush), is waited for at most a
+fortieth of ``lock_timeout`` (50 ms by default: units waiting in order for what
+this one holds queue behind that wait), and any lock inside PostgreSQL at most
+``lock_timeout`` seconds (``SET LOCAL lock_timeout``); SQLite waits for another
+process's write lock at most its busy timeout. A wait that runs out raises
+`glue.LockConflict`, a `glue.ConcurrencyConflict`: nothing was written, and the
+bus runs the command again. No server sees a cycle that spans two databases;
+bounded waits break it.
 
 **Committing.** The outcome a caller sees is one of three: the call returns
 (committed everywhere); it raises any other error (nothing committed); or it

@@ -273,6 +273,7 @@ async def test_a_nested_dispatch_of_another_domain_keeps_its_fence(
 
     class Sell(Command):
         peek: bool = False
+        fail: bool = False
 
     @shop.command(Sell)
     async def sell(cmd: Sell, ctx: Context) -> None:
@@ -285,6 +286,8 @@ async def test_a_nested_dispatch_of_another_domain_keeps_its_fence(
             await ctx.state.get(INVOICES, row["value"])
         except Forbidden:
             seen.append("shop kept out of invoices")
+        if cmd.fail:
+            raise RuntimeError("the sale fell through")
 
     @billing.command(Charge)
     async def charge(cmd: Charge, ctx: Context) -> None:
@@ -302,6 +305,11 @@ async def test_a_nested_dispatch_of_another_domain_keeps_its_fence(
         with pytest.raises(Forbidden, match="billing"):
             await app.bus.dispatch(Sell(peek=True))
         assert await value_of(app) == 1  # all or nothing: the unit rolled back
+        assert await count(app, "invoices") == 1
+        with pytest.raises(RuntimeError):
+            await app.bus.dispatch(Sell(fail=True))
+        # billing's invoice was part of the sale's unit: not written either.
+        assert await value_of(app) == 1
         assert await count(app, "invoices") == 1
 
 
@@ -326,3 +334,34 @@ async def test_a_renderer_that_fails_says_the_command_committed(
         assert isinstance(caught.value.__cause__, LookupError)
         assert await value_of(app) == 3
         assert runs == {"bump": 1}  # not retried: it committed
+
+
+async def test_a_command_dispatched_from_a_renderer_runs_on_its_own(
+    database_url: str,
+) -> None:
+    """After the commit there is no unit to join: the renderer's dispatch
+    commits by itself."""
+    shop = Domain("shop")
+    shop.table(COUNTERS)
+    shop.table(AUDIT)
+
+    @shop.command(Hit)
+    async def hit(cmd: Hit, ctx: Context) -> Counted:
+        row = await ctx.state.require(COUNTERS, "hits")
+        await ctx.state.update(COUNTERS, "hits", {"value": row["value"] + 1})
+        return Counted(value=row["value"] + 1)
+
+    @shop.command(Audit)
+    async def audit(cmd: Audit, ctx: Context) -> None:
+        await ctx.state.insert(AUDIT, {"id": cmd.id, "note": "rendered"})
+
+    @shop.renderer(Counted)
+    async def render(counted: Counted, ctx: Context) -> None:
+        await app.bus.dispatch(Audit(id=counted.value))
+
+    app = App([shop], databases={"default": database_url}, create_tables=True)
+    async with app:
+        await seed(app)
+        assert await app.bus.dispatch(Hit(id=1)) == Counted(value=1)
+        assert await value_of(app) == 1
+        assert await count(app, "audit") == 1
