@@ -3,10 +3,11 @@ retries and repositories."""
 
 from __future__ import annotations
 
+from .commit import supports_two_phase
 from .recovery import PreparedTransaction, find_prepared, recover_prepared
 from .repository import Repository
 from .retry import RetryPolicy, run_with_retry
-from .transaction import LOCK_TIMEOUT, Transaction, TransactionState, supports_two_phase
+from .transaction import LOCK_TIMEOUT, Transaction, TransactionState
 from .unit import (
     PoolSource,
     UnitBinding,

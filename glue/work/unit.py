@@ -5,8 +5,9 @@ the connections on first use (each at most once); changes collect in the state
 manager; :meth:`UnitOfWork.commit` plans them (:mod:`glue.planning.write`),
 takes every database's write connection in one order shared by all units, then
 flushes each database's batches in that order, each in its own transaction, and
-commits only when every flush succeeded (see :mod:`glue.work.transaction` for
-what is guaranteed across databases, and how long a unit waits for a lock).
+commits only when every flush succeeded (see :mod:`glue.work.commit` for what is
+guaranteed across databases, :mod:`glue.work.transaction` for how long a unit
+waits for a lock).
 Any error rolls the whole unit back and is re-raised; connections always go back
 to their pools.
 
