@@ -36,6 +36,7 @@ from .entities.base import Event as Event
 from .entities.base import Ok as Ok
 from .entities.base import Response as Response
 from .errors import CommitError as CommitError
+from .errors import CommitInDoubt as CommitInDoubt
 from .errors import ConcurrencyConflict as ConcurrencyConflict
 from .errors import ConfigurationError as ConfigurationError
 from .errors import ConnectionError as ConnectionError
@@ -46,6 +47,7 @@ from .errors import Forbidden as Forbidden
 from .errors import GlueError as GlueError
 from .errors import HandlerError as HandlerError
 from .errors import IntegrityError as IntegrityError
+from .errors import LockConflict as LockConflict
 from .errors import NotFound as NotFound
 from .errors import OperationalError as OperationalError
 from .errors import PoolClosed as PoolClosed
@@ -55,6 +57,7 @@ from .errors import ProgrammingError as ProgrammingError
 from .errors import QueryError as QueryError
 from .errors import QueryTimeout as QueryTimeout
 from .errors import RegistrationError as RegistrationError
+from .errors import RenderError as RenderError
 from .errors import SchemaError as SchemaError
 from .errors import SetupError as SetupError
 from .errors import StaleEtag as StaleEtag
@@ -169,6 +172,7 @@ __all__ = [
     "ColumnType",
     "Command",
     "CommitError",
+    "CommitInDoubt",
     "ConcurrencyConflict",
     "Condition",
     "Conditions",
@@ -216,6 +220,7 @@ __all__ = [
     "JoinType",
     "LimitQuery",
     "LockCommandService",
+    "LockConflict",
     "Max",
     "MemoryTask",
     "Metadata",
@@ -239,6 +244,7 @@ __all__ = [
     "QueryStatement",
     "QueryTimeout",
     "RegistrationError",
+    "RenderError",
     "Repository",
     "Response",
     "Result",

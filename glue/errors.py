@@ -21,8 +21,10 @@
     │   └── SetupError                a resource or middleware that did not set up
     ├── ConcurrencyConflict           a row changed between its read and the
     │   │                             commit; the bus runs the command again (409)
-    │   └── StaleEtag                 a client's etag (If-Match) is not the row's:
-    │                                 stale or made up; never retried (412)
+    │   ├── StaleEtag                 a client's etag (If-Match) is not the row's:
+    │   │                             stale or made up; never retried (412)
+    │   └── LockConflict (OperationalError)  a lock not granted in time, or a
+    │                                 deadlock victim: retried like a conflict
     ├── ConnectionError               a database could not be reached or was lost
     │   ├── PoolTimeout (TimeoutError)  no connection free within the acquire timeout
     │   └── PoolClosed                the pool was closed
@@ -33,7 +35,9 @@
     ├── SchemaError                   a table schema that cannot be declared or used
     ├── QueryError                    a query that refers to what does not exist
     ├── QueryTimeout (TimeoutError)   a query that ran past its deadline
-    └── CommitError                   a multi-database commit that could not complete
+    ├── CommitError                   a multi-database commit that could not complete
+    │   └── CommitInDoubt             not known yet: names each prepared transaction
+    └── RenderError                   a renderer failed after its command committed
 
 Messages are built from the arguments; the arguments stay available as attributes.
 Keys and values in messages read as a user writes them (`format_key`): ``orders 7
@@ -56,6 +60,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CommitError",
+    "CommitInDoubt",
     "ConcurrencyConflict",
     "ConfigurationError",
     "ConnectionError",
@@ -66,6 +71,7 @@ __all__ = [
     "GlueError",
     "HandlerError",
     "IntegrityError",
+    "LockConflict",
     "NotFound",
     "OperationalError",
     "PoolClosed",
@@ -75,6 +81,7 @@ __all__ = [
     "QueryError",
     "QueryTimeout",
     "RegistrationError",
+    "RenderError",
     "SchemaError",
     "SetupError",
     "StaleEtag",
@@ -239,10 +246,12 @@ class ConcurrencyConflict(GlueError):
     ``except ConcurrencyConflict`` catches `StaleEtag` too.
 
     Attributes:
-        table: the table of the row.
+        table: the table of the row (None for a `LockConflict` naming none).
         key: its primary key (one value for a one-column key).
         expected: the etag the unit of work held.
     """
+
+    table: str | None
 
     def __init__(self, table: str, key: Any, expected: str | None = None) -> None:
         self.table = table
@@ -327,6 +336,35 @@ class ProgrammingError(DatabaseError):
     """The statement itself was wrong: bad SQL, an unknown table or column."""
 
 
+class LockConflict(ConcurrencyConflict, OperationalError):
+    """A lock was not granted in time, or the database broke a deadlock with us.
+
+    Another transaction held what this one waited for: a row (PostgreSQL's
+    ``lock_timeout``, a deadlock, a serialization failure), a SQLite database's
+    write lock (its busy timeout), or a write connection that a unit of work
+    waited for while holding another database's (a cycle across databases no
+    server can see). Nothing of the transaction was written; like any
+    `ConcurrencyConflict`, the bus runs the command again.
+
+    Attributes:
+        database: the database whose lock was not granted.
+        table: the table concerned, when known.
+    """
+
+    def __init__(self, database: str, reason: str, table: str | None = None) -> None:
+        self.database = database
+        self.reason = reason
+        self.table = table
+        self.key = None
+        self.expected = None
+        where = f", table {table!r}" if table else ""
+        Exception.__init__(
+            self,
+            f"database {database!r}{where}: {reason}; nothing of the transaction "
+            "was written",
+        )
+
+
 class SchemaError(GlueError):
     """A table schema that cannot be declared, created or used as written."""
 
@@ -383,3 +421,69 @@ def format_key(value: Any) -> str:
 
 def _spaced(text: str) -> bool:
     return not text.isprintable() or any(ch.isspace() for ch in text)
+
+
+class CommitInDoubt(CommitError):
+    """A commit whose outcome is not known yet, everywhere: do not run it again.
+
+    The connection was lost while a database committed (its reply never came),
+    or databases stay prepared (two-phase commit) after the unit decided.
+    ``decision`` says what is known: ``"commit"`` when the unit's decision to
+    commit is recorded (its prepared transactions will be committed by glue's
+    recovery: the next App start, or ``glue transactions recover``), None when
+    nobody knows yet whether it committed.
+
+    Attributes:
+        decision: ``"commit"``, or None when undecided or unknown.
+        prepared: (database, transaction id) of each prepared transaction left
+            on a server, holding its locks until it is finished.
+    """
+
+    def __init__(
+        self,
+        failed: str,
+        committed: Iterable[str],
+        reason: str,
+        *,
+        decision: str | None = None,
+        prepared: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        self.failed = failed
+        self.committed = sorted(committed)
+        self.reason = reason
+        self.decision = decision
+        self.prepared = tuple(prepared)
+        done = ", ".join(self.committed) or "none"
+        left = "".join(
+            f"; prepared transaction {gid!r} is left in database {database!r}"
+            for database, gid in self.prepared
+        )
+        known = (
+            "the unit decided to commit: glue's recovery finishes it"
+            if decision == "commit"
+            else "whether it committed is not known"
+        )
+        GlueError.__init__(
+            self,
+            f"commit in doubt on {failed!r} ({reason}); {known}; committed: "
+            f"{done}{left}. Do not run it again",
+        )
+
+
+class RenderError(GlueError):
+    """A response renderer failed after its command had committed.
+
+    The command's writes stay; only the rendering failed.
+
+    Attributes:
+        command: the full name of the command (``"shop:place-order"``).
+        response: the handler's response, committed, before rendering.
+    """
+
+    def __init__(self, command: str, response: Any, reason: str) -> None:
+        self.command = command
+        self.response = response
+        super().__init__(
+            f"the renderer of {command} failed after the command committed (its "
+            f"writes stay): {reason}"
+        )

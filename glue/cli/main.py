@@ -11,6 +11,8 @@
     glue schema   --app MODULE:ATTR --apply     add missing tables, columns, indexes
     glue config                                 the configuration, and its sources
     glue serve    --app MODULE:ATTR             serve it on HTTP (uvicorn)
+    glue transactions list|recover --app MODULE:ATTR
+                                                prepared transactions a crash left
 
 ``--app`` names an App, or a factory that returns one
 (``domains.shop.app:make_app``); without it, the configuration's ``app`` (see
@@ -47,6 +49,7 @@ from .config import run_config
 from .demo import run_demo
 from .loading import load_app
 from .serve import ServeOptions, serve
+from .transactions import run_transactions
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -191,6 +194,10 @@ def _work(
         )
     if args.command == "explain":
         return functools.partial(run_explain, app, _payload(args.json, STATEMENT))
+    if args.command == "transactions":
+        return functools.partial(
+            run_transactions, app, recover=args.action == "recover"
+        )
     return functools.partial(
         run_schema, app, as_json=args.json, diff=args.diff, apply=args.apply
     )
@@ -381,4 +388,15 @@ def _parser() -> argparse.ArgumentParser:
         const=True,
         help="restart when a source file changes (development)",
     )
+
+    transactions = commands.add_parser(
+        "transactions",
+        parents=[configured],
+        help="list or finish the prepared transactions two-phase commit left",
+        description="list: each prepared transaction glue left in the app's "
+        "databases, with its unit's decision; recover: commit or roll back each "
+        "as its unit decided (status 1 if one is left). The App itself is not "
+        "opened; opening it recovers too.",
+    )
+    transactions.add_argument("action", choices=("list", "recover"))
     return parser

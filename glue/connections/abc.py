@@ -138,8 +138,17 @@ class Connection(Protocol):
         """
         ...
 
-    def transaction(self) -> AbstractAsyncContextManager[None]:
-        """Begin a transaction that commits on a clean exit and rolls back on error."""
+    def transaction(
+        self, *, lock_timeout: float | None = None
+    ) -> AbstractAsyncContextManager[None]:
+        """Begin a transaction that commits on a clean exit and rolls back on error.
+
+        Args:
+            lock_timeout: the most seconds a statement of the transaction waits
+                for a lock another transaction holds, then `glue.LockConflict`;
+                for databases that bound lock waits per transaction
+                (PostgreSQL). SQLite bounds them with its busy timeout.
+        """
         ...
 
     async def aclose(self) -> None:

@@ -45,6 +45,9 @@ _Raw: TypeAlias = (
 
 # SQLSTATE classes (https://www.postgresql.org/docs/current/errcodes-appendix.html).
 _LOST = ("08", "57P01", "57P02", "57P03", "28", "3D000")
+# Lock timeout, deadlock victim, serialization failure: nothing was written, and
+# running the transaction again may well succeed.
+_LOCK = ("55P03", "40P01", "40001")
 _INTEGRITY = ("23",)
 _PROGRAMMING = ("42", "0A", "26", "34", "3F")
 _OPERATIONAL = ("40", "53", "54", "55", "57", "58", "XX")
@@ -110,6 +113,8 @@ def _translate(database: str, exc: asyncpg.PostgresError) -> errors.GlueError:
         return errors.ConnectionError(database, f"connection lost: {message}")
     if state.startswith(_INTEGRITY):
         return errors.IntegrityError(database, message, table=exc.table_name)
+    if state.startswith(_LOCK):
+        return errors.LockConflict(database, message, table=exc.table_name)
     if state.startswith(_PROGRAMMING):
         relation = _RELATION.search(message)
         table = exc.table_name or (relation.group(1) if relation else None)
@@ -133,8 +138,9 @@ def map_asyncpg_errors(database: str, *, location: str | None = None) -> Iterato
             or a connection the server closed.
         glue.IntegrityError: a constraint was violated (SQLSTATE class 23).
         glue.ProgrammingError: bad SQL, an unknown table or column, bad parameters.
-        glue.OperationalError: serialization failures, deadlocks, cancelled
-            statements, resource limits.
+        glue.LockConflict: a lock wait past ``lock_timeout``, a deadlock victim,
+            a serialization failure.
+        glue.OperationalError: cancelled statements, resource limits.
         glue.DatabaseError: anything else the server refused.
     """
     try:
@@ -215,6 +221,7 @@ class PostgresConnection:
         # Until the connection is closed or handed back to its pool.
         self._owned = True
         self._stream: RowStream | None = None
+        self._depth = 0
 
     @classmethod
     async def connect(
@@ -275,7 +282,12 @@ class PostgresConnection:
     @property
     def closed(self) -> bool:
         """Whether the connection was closed, lost or returned to its pool."""
-        return self._closed_reason is not None or self._raw.is_closed()
+        if self._closed_reason is not None:
+            return True
+        try:
+            return self._raw.is_closed()
+        except asyncpg.InterfaceError:  # a proxy asyncpg's pool took back (lost)
+            return True
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; return the number of rows it changed.
@@ -374,22 +386,57 @@ class PostgresConnection:
         return counts
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[None]:
+    async def transaction(
+        self, *, lock_timeout: float | None = None
+    ) -> AsyncIterator[None]:
         """Begin a transaction; nested use makes a savepoint.
 
         Commits on a clean exit. Rolls back on any error or cancellation (the
-        rollback is shielded from cancellation) and re-raises.
+        rollback is shielded from cancellation) and re-raises. A transaction
+        that ``PREPARE TRANSACTION`` ended (two-phase commit) is the server's
+        to finish: leaving the block sends nothing.
+
+        Args:
+            lock_timeout: the most seconds any statement of the transaction
+                waits for a lock (``SET LOCAL lock_timeout``, sent with
+                ``BEGIN``: no extra round trip); past it, `glue.LockConflict`.
+                None waits as the server is configured. Ignored for a savepoint.
+
+        Raises:
+            glue.OperationalError: ``COMMIT`` found the transaction failed (a
+                statement's error was caught inside it) and rolled it back.
         """
+        depth = self._depth
+        if depth:
+            begin = f"SAVEPOINT glue_{depth}"
+        elif lock_timeout is None:
+            begin = "BEGIN"
+        else:
+            # Simple-query protocol: both statements go out in one message.
+            millis = max(1, round(lock_timeout * 1000))
+            begin = f"BEGIN; SET LOCAL lock_timeout = {millis}"
         async with self._use() as raw:
-            transaction = raw.transaction()
-            await transaction.start()
+            await raw.execute(begin)
+        self._depth = depth + 1
         try:
             yield
-            async with self._use():
-                await transaction.commit()
+            self._depth = depth
+            async with self._use() as raw:
+                if depth:
+                    await raw.execute(f"RELEASE SAVEPOINT glue_{depth}")
+                # PREPARE TRANSACTION leaves no transaction to commit.
+                elif (
+                    raw.is_in_transaction() and await raw.execute("COMMIT") != "COMMIT"
+                ):
+                    raise errors.OperationalError(
+                        self._database,
+                        "the transaction had failed (a statement's error was "
+                        "caught inside it), so COMMIT rolled it back",
+                    )
         except BaseException:
+            self._depth = depth
             with anyio.CancelScope(shield=True):
-                await self._rollback(transaction)
+                await self._undo(depth)
             raise
 
     async def aclose(self) -> None:
@@ -417,6 +464,28 @@ class PostgresConnection:
         try:
             async with self._use(stream):
                 await transaction.rollback()
+        except errors.GlueError as exc:
+            _log.warning(
+                "postgres rollback failed", database=self._database, error=str(exc)
+            )
+
+    async def _undo(self, depth: int) -> None:
+        """Roll back to ``depth`` after an error, which stays the error raised.
+
+        A lost connection took its transaction with it; a transaction the server
+        already ended (a failed COMMIT, PREPARE TRANSACTION) needs nothing.
+        """
+        if self._closed_reason is not None:
+            return
+        try:
+            async with self._use() as raw:
+                if depth:
+                    await raw.execute(
+                        f"ROLLBACK TO SAVEPOINT glue_{depth}; "
+                        f"RELEASE SAVEPOINT glue_{depth}"
+                    )
+                elif raw.is_in_transaction():
+                    await raw.execute("ROLLBACK")
         except errors.GlueError as exc:
             _log.warning(
                 "postgres rollback failed", database=self._database, error=str(exc)

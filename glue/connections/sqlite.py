@@ -56,6 +56,7 @@ _MEMORY = ":memory:"
 # MISUSE, RANGE (a bind index out of range).
 _PROGRAMMING_CODES = frozenset({1, 20, 21, 25})
 _CONSTRAINT = 19
+_BUSY = 5
 _TABLE_IN_MESSAGE = re.compile(
     r"(?:constraint failed|no such table): (?:main\.)?(\w+)|table (\w+) has no column"
 )
@@ -81,6 +82,15 @@ def _translate(database: str, exc: sqlite3.Error) -> errors.GlueError:
         return errors.ProgrammingError(database, message, table=_table_of(message))
     if isinstance(exc, sqlite3.DataError):
         return errors.DatabaseError(database, message)
+    if primary == _BUSY:
+        # Another connection (another process) held the write lock past the
+        # busy timeout: nothing was written, and trying again may succeed.
+        return errors.LockConflict(
+            database,
+            f"{message} (another connection held the write lock past the busy "
+            "timeout; write through acquire(write=True) so writers queue in the "
+            "pool)",
+        )
     if "locked" in message:
         message += (
             " (another connection held the write lock past the busy timeout; "
@@ -103,7 +113,8 @@ def map_sqlite_errors(database: str, *, location: str | None = None) -> Iterator
             file cannot be opened.
         glue.IntegrityError: a constraint was violated.
         glue.ProgrammingError: bad SQL, an unknown table or column, bad parameters.
-        glue.OperationalError: locked, busy, disk or I/O trouble.
+        glue.LockConflict: the write lock stayed busy past the busy timeout.
+        glue.OperationalError: locked tables, disk or I/O trouble.
     """
     try:
         yield
@@ -447,11 +458,18 @@ class SqliteConnection:
         return await self._call(_in_savepoint(run))
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[None]:
+    async def transaction(
+        self, *, lock_timeout: float | None = None
+    ) -> AsyncIterator[None]:
         """Begin a transaction; nested use makes a savepoint.
 
         Commits on a clean exit. Rolls back on any error or cancellation (the
         rollback is shielded from cancellation) and re-raises.
+
+        Args:
+            lock_timeout: not used: a writer's transaction takes the database's
+                write lock at ``BEGIN IMMEDIATE`` and waits for another
+                process's at most the busy timeout (`glue.LockConflict` then).
         """
         depth = self._depth
         if depth == 0:

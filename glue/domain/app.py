@@ -11,9 +11,10 @@
 Building an App checks and freezes its domains and builds every table the bus
 needs, so mistakes surface there. Opening it (``async with``) opens every database
 (a bad URL or an unreachable database fails here, with :class:`glue.ConnectionError`),
-routes each declared table to its database's pool, creates missing tables when
-asked, and makes the bus accept dispatches; closing it releases what it opened, in
-reverse order, every pool included, even on error.
+finishes the prepared transactions a crash left in them (two-phase commit: see
+:mod:`glue.work.recovery`), routes each declared table to its database's pool,
+creates missing tables when asked, and makes the bus accept dispatches; closing it
+releases what it opened, in reverse order, every pool included, even on error.
 """
 
 from __future__ import annotations
@@ -31,14 +32,17 @@ from ..context.context import Context
 from ..errors import (
     ConfigurationError,
     ContextError,
+    GlueError,
     SchemaError,
     UnknownCommand,
     UnknownService,
 )
+from ..log import get_logger
 from ..services.dal import Dal
 from ..services.diff import diff_tables
 from ..services.reads import DataQueryService
 from ..services.schema import SchemaCommandService
+from ..work.recovery import recover_prepared
 from ..work.unit import UnitState
 from .bus import Bus
 from .registry import DomainScope, Registry
@@ -142,6 +146,12 @@ class App:
     def state(self) -> AppState:
         """Whether the app is new, open or closed."""
         return self._state
+
+    @property
+    def databases(self) -> Mapping[str, Database] | ConnectionManager | None:
+        """The databases as given: name → `glue.connections.Database` (its URL and
+        pool options), a ConnectionManager, or None."""
+        return self._databases
 
     @property
     def connections(self) -> ConnectionManager:
@@ -529,6 +539,12 @@ class App:
             self._stack.callback(manager.unregister_connection_pool, name)
         await manager.open()
         self._stack.push_async_callback(manager.aclose)
+        try:
+            await recover_prepared(manager.pools.values())
+        except GlueError as exc:  # the databases work; say so and go on
+            get_logger("glue.work").warning(
+                "could not look for prepared transactions to recover", error=str(exc)
+            )
         tables = self.registry.tables
         where = {name: table.database for name, table in tables.items()}
         for scope in self.registry.domains.values():

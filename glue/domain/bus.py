@@ -26,11 +26,34 @@ yielded mutations are only collected (:attr:`Outcome.mutations`).
 
 If anything raises, the unit of work rolls back (shielded from cancellation, so a
 cancelled or timed-out dispatch writes nothing) and the caller sees the error. A
-:class:`glue.ConcurrencyConflict` at commit runs the whole command again in a fresh
+:class:`glue.ConcurrencyConflict` at commit, or a :class:`glue.LockConflict`
+anywhere (a lock not granted in time), runs the whole command again in a fresh
 context and unit of work, as the command's :class:`glue.work.RetryPolicy` allows;
-the last conflict reaches the caller. A middleware that swallows an error makes the
+the last conflict reaches the caller. A conflict a handler raises itself (a
+client's stale etag) is not retried. A middleware that swallows an error makes the
 context exit cleanly: nothing was committed, and dispatch returns ``Ok()``
 (:attr:`Outcome.completed` is False).
+
+**A command dispatched inside another** (from a handler, an event handler, a
+service or middleware, before the outer command commits) **joins the outer
+command's unit of work**: it reads the rows the outer one changed, its changes
+and its event handlers' mutations go into that unit, and they commit with it, or
+not at all. It is never retried alone, and never commits alone: a conflict
+retries the outermost command, nested dispatches included, and nothing of an
+attempt that failed was written. Its own domain's fence applies while it runs. If
+it fails after changing the unit and the outer handler catches the error, the
+outer commit raises :class:`glue.ContextError` (a unit commits whole): nothing is
+written. A command dispatched from a renderer, after the commit, runs on its own.
+
+**Retries run everything again**: the command handler, every event handler,
+nested dispatches, middleware and resources (set up afresh; each failed attempt's
+teardown sees the conflict). Only the last attempt's writes, events and response
+reach the caller, and renderers run once, after the commit. What a handler does
+outside the unit of work (a request to another service, an e-mail) happens once
+per attempt: do it in a renderer, or after ``dispatch`` returns.
+
+A renderer that fails raises :class:`glue.RenderError`, carrying the committed
+response: the command's writes stay.
 """
 
 from __future__ import annotations
@@ -49,13 +72,16 @@ from ..errors import (
     ContextError,
     Forbidden,
     HandlerError,
+    LockConflict,
     NotFound,
+    RenderError,
     UnknownCommand,
     ValidationError,
 )
 from ..log import get_logger, is_enabled
 from ..state.mutations import Mutation
 from ..work.unit import bind_unit
+from .tables import fence, unfence
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine, Mapping
@@ -63,6 +89,7 @@ if TYPE_CHECKING:
 
     from ..work.unit import UnitBinding, UnitOfWork
     from .registry import CommandRoute, EventRoute, Registry
+    from .tables import DomainUnit
 
     BeforeCommit: TypeAlias = Callable[[Context, Response | None], Awaitable[None]]
 
@@ -112,6 +139,11 @@ class _Dispatch(Context):
     _committing = False
     _written = 0
     _mutations: list[Any] | None = None
+    # A nested dispatch joins the unit of work of `_owner`, the outermost one.
+    _owner: _Dispatch | None = None
+    _mark = 0  # the length of the unit's log when a nested dispatch joined it
+    _sealed = False  # the handlers finished: later dispatches run on their own
+    _doomed: tuple[str, BaseException] | None = None
 
     def __init__(
         self,
@@ -137,7 +169,7 @@ class _Dispatch(Context):
         # attribute reads faster than a class-level default).
         self._route = route
         self._events: list[Event] = []
-        self._work: UnitOfWork | None = None
+        self._work: DomainUnit | None = None
 
     # -- the hooks -------------------------------------------------------------------
 
@@ -172,11 +204,23 @@ class _Dispatch(Context):
                 "ctx.unit and ctx.state work inside a dispatch of a domain whose App "
                 "has databases (`App([...], databases={...})`), while it runs"
             )
+        return self._unit()
+
+    def _unit(self) -> DomainUnit:
         work = self._work
         if work is not None:
             return work
         route = self._route
-        work = self._work = route.scope.open_unit(self._actor, route.full_name)
+        owner = self._owner
+        if owner is None:
+            work = route.scope.open_unit(self._actor, route.full_name, self)
+        else:
+            work = owner._unit()
+            access = route.scope.access
+            assert access is not None
+            work.admit(access)
+            self._mark = len(work.state.log)
+        self._work = work
         return work
 
     def open_unit(self) -> UnitOfWork:
@@ -184,7 +228,11 @@ class _Dispatch(Context):
         return self.unit
 
     def opened_unit(self) -> UnitOfWork | None:
-        """The dispatch's unit of work if it is open, else None."""
+        """The dispatch's unit of work if it is open, else None (a nested
+        dispatch's is its owner's)."""
+        owner = self._owner
+        if self._work is None and owner is not None and owner._work is not None:
+            return self._unit()
         return self._work
 
     @property
@@ -208,24 +256,45 @@ class _Dispatch(Context):
         await self.unit.state.apply(item)
 
     async def _commit(self) -> None:
-        """Commit the unit of work; a conflict here may be retried."""
+        """Commit the unit of work; a conflict here may be retried.
+
+        A nested dispatch commits nothing: its owner commits the unit.
+        """
         work = self._work
         assert work is not None
+        if self._owner is not None:
+            self._work = None
+            return
+        if self._doomed is not None:
+            who, error = self._doomed
+            raise ContextError(
+                f"{who} failed inside the unit of work of {self._route.full_name} "
+                f"after changing it ({error!r}), and the error was caught: a unit "
+                "of work commits whole or not at all, so nothing was written"
+            ) from error
         self._committing = True
         changeset = await work.commit()
         self._committing = False
         self._written = len(changeset)
         self._work = None
 
-    async def _abort(self) -> None:
-        """Roll the unit of work back, even when cancelled, and let it go."""
+    async def _abort(self, exc: BaseException | None = None) -> None:
+        """Roll the unit of work back, even when cancelled, and let it go.
+
+        A nested dispatch leaves its owner's unit alone; if it changed it, the
+        owner can no longer commit (its handler may catch ``exc``).
+        """
         work = self._work
         assert work is not None
-        try:
-            with anyio.CancelScope(shield=True):
-                await work.rollback()
-        finally:
-            self._work = None
+        self._work = None
+        owner = self._owner
+        if owner is not None:
+            changed = len(work.state.log) != self._mark
+            if exc is not None and changed and owner._doomed is None:
+                owner._doomed = (self._route.full_name, exc)
+            return
+        with anyio.CancelScope(shield=True):
+            await work.rollback()
 
     # -- the response ------------------------------------------------------------------
 
@@ -372,6 +441,7 @@ class Bus:
                 "use `async with App([...]) as app:`"
             )
         outer = _current.get()
+        owner: _Dispatch | None = None
         if outer is not None:
             if actor is None:
                 actor = outer.actor
@@ -383,12 +453,25 @@ class Bus:
                 deadline is None or outer.deadline < deadline
             ):
                 deadline = outer.deadline
+            if (
+                type(outer) is _Dispatch
+                and route.scope.access is not None
+                and outer._route.scope.access is not None
+            ):
+                owner = outer._owner or outer
+                if owner._sealed:  # committed, or committing: this one is alone
+                    owner = None
         ctx = _Dispatch(route, actor, request_id, meta, deadline)
         # With databases, the dispatch's unit is current from here (it opens
         # when first needed): repositories built without one find it.
         binding: UnitBinding | None = (
             None if route.scope.access is None else bind_unit(ctx)
         )
+        fenced = None
+        if owner is not None:
+            ctx._owner = owner
+            assert route.scope.access is not None
+            fenced = fence(owner, route.scope.access)
         debug = self._debug
         started = time.perf_counter() if debug else 0.0
         response: Response | None = None
@@ -445,6 +528,7 @@ class Bus:
                 # Every handler has finished and none failed: write it all.
                 if before_commit is not None:
                     await before_commit(ctx, response)
+                ctx._sealed = True
                 if ctx._work is not None:
                     await ctx._commit()
                 completed = True
@@ -454,7 +538,7 @@ class Bus:
                         response = await _render(renderer, response, ctx)
             except BaseException as exc:
                 if ctx._work is not None:
-                    await ctx._abort()
+                    await ctx._abort(exc)
                 if not await ctx.__aexit__(type(exc), exc, exc.__traceback__):
                     raise
                 # A middleware swallowed the error: before the commit, nothing
@@ -467,16 +551,19 @@ class Bus:
                     await ctx.__aexit__(None, None, None)
         except BaseException as exc:
             if ctx._work is not None:
-                await ctx._abort()
+                await ctx._abort(exc)
             if not (
-                ctx._committing
-                and isinstance(exc, ConcurrencyConflict)
+                isinstance(exc, ConcurrencyConflict)
+                and (ctx._committing or isinstance(exc, LockConflict))
+                and ctx._owner is None
                 and attempt < route.retry.attempts
             ):
                 self._failed(ctx, exc)
                 raise
             conflict = exc
         finally:
+            if fenced is not None:
+                unfence(fenced)
             if binding is not None:
                 binding.reset()
         if conflict is not None:
@@ -656,10 +743,30 @@ async def _render(
     renderer: Callable[..., Any], response: Response, ctx: _Dispatch
 ) -> Response:
     """Run a renderer after the commit (it reads in a fresh unit of work);
-    return the response dispatch returns."""
+    return the response dispatch returns.
+
+    Raises:
+        glue.RenderError: the renderer failed (its error is the cause): the
+            command committed. A nested dispatch's renderer runs before its
+            owner commits, and its error passes as it is.
+    """
+    if ctx._owner is not None:
+        return await _rendered(renderer, response, ctx)
+    try:
+        return await _rendered(renderer, response, ctx)
+    except Exception as exc:
+        raise RenderError(ctx._route.full_name, response, repr(exc)) from exc
+
+
+async def _rendered(
+    renderer: Callable[..., Any], response: Response, ctx: _Dispatch
+) -> Response:
     result = await renderer(response, ctx)
     if ctx._work is not None:
-        await _late(ctx)
+        if ctx._owner is None:
+            await _late(ctx)
+        else:
+            ctx._work = None
     if result is None:
         return response
     if not isinstance(result, ctx._route.returns):

@@ -146,13 +146,14 @@ class DomainScope:
         """Undo the replacements made since `parts` was taken."""
         self.services, self.dal, self.resources = parts
 
-    def open_unit(self, actor: Any, who: str) -> DomainUnit:
+    def open_unit(self, actor: Any, who: str, owner: object = None) -> DomainUnit:
         """A new unit of work over this domain's tables, stamping ``actor``.
 
         Args:
             actor: who is acting: its ``id`` (or itself, if a string) is stamped
                 into audit columns.
             who: what asks, for the error (``"shop:place-order"``).
+            owner: the dispatch that opens it, which nested dispatches join.
 
         Raises:
             glue.ContextError: the App is not open or has no databases.
@@ -164,7 +165,7 @@ class DomainScope:
             )
         if actor is not None and not isinstance(actor, str):
             actor = str(getattr(actor, "id", actor))
-        return DomainUnit(self.access, actor=actor)
+        return DomainUnit(self.access, actor=actor, owner=owner)
 
 
 class CommandRoute:

@@ -1,10 +1,13 @@
-"""Units of work, their transactions across databases, retries and repositories."""
+"""Units of work, their transactions across databases (and their recovery),
+retries and repositories."""
 
 from __future__ import annotations
 
+from .commit import supports_two_phase
+from .recovery import PreparedTransaction, find_prepared, recover_prepared
 from .repository import Repository
 from .retry import RetryPolicy, run_with_retry
-from .transaction import Transaction, TransactionState, supports_two_phase
+from .transaction import LOCK_TIMEOUT, Transaction, TransactionState
 from .unit import (
     PoolSource,
     UnitBinding,
@@ -17,7 +20,9 @@ from .unit import (
 )
 
 __all__ = [
+    "LOCK_TIMEOUT",
     "PoolSource",
+    "PreparedTransaction",
     "Repository",
     "RetryPolicy",
     "Transaction",
@@ -28,6 +33,8 @@ __all__ = [
     "UnitState",
     "bind_unit",
     "current_unit",
+    "find_prepared",
+    "recover_prepared",
     "require_unit",
     "run_with_retry",
     "supports_two_phase",

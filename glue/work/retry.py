@@ -12,8 +12,9 @@ the new state. The bus does this for every command; anything else can too::
 
     await run_with_retry(RetryPolicy(attempts=5), increment)
 
-Only `glue.ConcurrencyConflict` is retried (not `glue.StaleEtag`, a caller's etag
-that no rerun makes current); every other error propagates at once.
+Only `glue.ConcurrencyConflict` is retried (`glue.LockConflict`, a lock not granted
+in time or a deadlock broken, is one; `glue.StaleEtag`, a caller's etag that no
+rerun makes current, is not); every other error propagates at once.
 Between attempts the policy sleeps with "full jitter" exponential backoff: a
 random time between 0 and ``min(max_delay, base_delay * 2 ** (attempt - 1))``,
 which spreads competing writers out instead of letting them collide again.

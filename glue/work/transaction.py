@@ -2,32 +2,26 @@
 
 A :class:`Transaction` opens a write connection and a transaction on each
 database the first time it is asked for one, and commits them all, or none, at
-the end. What "all or none" can mean depends on the databases involved:
+the end.
 
-- **One database**: its own transaction. Atomic.
-- **Several PostgreSQL databases whose servers allow prepared transactions**
-  (``max_prepared_transactions > 0``): two-phase commit. Each is prepared
-  (``PREPARE TRANSACTION 'glue_...'``) in first-use order; a database that
-  refuses to prepare (a deferred constraint, a lost connection) rolls every one
-  back, the prepared ones with ``ROLLBACK PREPARED``. Once every one prepared the
-  unit is decided, and each is committed (``COMMIT PREPARED``), on its own
-  connection or, when that was lost, on a fresh one from its pool. Prepared
-  transactions are never rolled back after that point: one that still cannot be
-  committed raises `glue.CommitError`, naming the databases that committed and,
-  for the one that failed, its transaction id and whether it is still on the
-  server (check ``pg_prepared_xacts``; finish it with ``COMMIT PREPARED 'id'``,
-  connected to that database). The other prepared databases are still committed.
-  That is the only case that leaves a prepared transaction behind.
-- **SQLite among them, or a PostgreSQL server with max_prepared_transactions = 0**
-  (neither can prepare): every flush must have succeeded before anything
-  commits; then the databases that can prepare are prepared, then the others
-  commit one at a time (PostgreSQL ones first, then SQLite ones, each in
-  first-use order), and only then are the prepared ones committed. When exactly
-  one database cannot prepare, the unit is atomic except for a crash between its
-  commit and the prepared ones' commits. When several cannot, a commit that
-  fails after an earlier one succeeded raises `glue.CommitError` naming the
-  database that failed and the databases already committed; everything not yet
-  committed is rolled back.
+**Waiting.** Transactions take the write connections of several databases in
+one canonical order (by pool name), all before they write (`connections`), so
+two of them never hold one each while waiting for the other's. A database
+joined later, out of that order while the transaction holds one that sorts
+after it (a lock taken by a handler, an early flush), is waited for at most a
+fortieth of ``lock_timeout`` (50 ms by default: units waiting in order for what
+this one holds queue behind that wait), and any lock inside PostgreSQL at most
+``lock_timeout`` seconds (``SET LOCAL lock_timeout``); SQLite waits for another
+process's write lock at most its busy timeout. A wait that runs out raises
+`glue.LockConflict`, a `glue.ConcurrencyConflict`: nothing was written, and the
+bus runs the command again. No server sees a cycle that spans two databases;
+bounded waits break it.
+
+**Committing.** `commit` commits every database or none, as
+:mod:`glue.work.commit` describes: the outcome a caller sees is that the call
+returns (committed everywhere), any other error (nothing committed), or
+`glue.CommitInDoubt` (not known yet: it names each prepared transaction and what
+is decided).
 
 Rollback (on any error, or cancellation before the commit starts) runs under a
 shielded cancel scope, and every connection goes back to its pool. Once the
@@ -38,28 +32,30 @@ caller never leaves a half-committed unit behind it.
 from __future__ import annotations
 
 import enum
-import uuid
-import weakref
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Self
 
 import anyio
 
-from ..errors import CommitError, ContextError, GlueError
-from ..errors import ConnectionError as ConnectionLost
+from ..errors import ContextError, GlueError, LockConflict, PoolTimeout
 from ..log import get_logger
+from .commit import Participant, commit_all, end
 
 if TYPE_CHECKING:
-    from contextlib import AbstractAsyncContextManager
+    from collections.abc import Sequence
     from types import TracebackType
 
     from ..connections.abc import Connection, ConnectionPool
 
-__all__ = ["Transaction", "TransactionState", "supports_two_phase"]
+__all__ = ["LOCK_TIMEOUT", "Transaction", "TransactionState"]
 
 _log = get_logger(__name__)
 
-# max_prepared_transactions per PostgreSQL pool, learnt once.
-_TWO_PHASE: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+LOCK_TIMEOUT = 2.0
+"""Seconds a transaction waits for a lock by default (see the module notes)."""
+
+# How much of the lock timeout a write connection taken out of order is waited
+# for (see `Transaction._join`).
+_GLANCE = 0.025
 
 
 class TransactionState(enum.Enum):
@@ -71,32 +67,9 @@ class TransactionState(enum.Enum):
     FAILED = "failed"
 
 
-class _RolledBack(Exception):
-    """Thrown into a connection's transaction to make it roll back."""
-
-
-class _Participant:
-    """One database of a transaction: its checkout and its transaction."""
-
-    __slots__ = ("checkout", "conn", "gid", "pool", "prepared", "transaction")
-
-    def __init__(
-        self,
-        pool: ConnectionPool,
-        checkout: AbstractAsyncContextManager[Connection],
-        conn: Connection,
-    ) -> None:
-        self.pool = pool
-        self.checkout = checkout
-        self.conn = conn
-        self.transaction: AbstractAsyncContextManager[None] | None = None
-        # The prepared transaction's id while it may need ROLLBACK PREPARED.
-        self.gid: str | None = None
-        self.prepared = False
-
-    @property
-    def name(self) -> str:
-        return self.pool.name
+def _order(pool: ConnectionPool) -> tuple[str, int]:
+    """The canonical order in which transactions take write connections."""
+    return (pool.name, id(pool))
 
 
 class Transaction:
@@ -110,18 +83,29 @@ class Transaction:
         # committed on a clean exit, rolled back on error
 
     A transaction is used once; after `commit` or `rollback` it refuses more work.
+
+    Args:
+        lock_timeout: the most seconds to wait for a lock another transaction
+            holds (see the module notes); None waits as long as the pools and
+            servers let it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, lock_timeout: float | None = LOCK_TIMEOUT) -> None:
         """Create a transaction; nothing connects until `connection`."""
-        self._participants: dict[int, _Participant] = {}
+        self._participants: dict[int, Participant] = {}
         self._state = TransactionState.OPEN
         self._opening = anyio.Lock()
+        self._lock_timeout = lock_timeout
 
     @property
     def state(self) -> TransactionState:
         """Where the transaction is in its life."""
         return self._state
+
+    @property
+    def lock_timeout(self) -> float | None:
+        """The most seconds it waits for a lock another transaction holds."""
+        return self._lock_timeout
 
     @property
     def databases(self) -> tuple[str, ...]:
@@ -138,10 +122,12 @@ class Transaction:
 
         The first call for a pool checks out its writer (``acquire(write=True)``)
         and begins a transaction (``BEGIN IMMEDIATE`` on SQLite: the database's
-        write lock is held from here on).
+        write lock is held from here on). Joining a pool that sorts before one
+        already joined waits at most ``lock_timeout``.
 
         Raises:
             glue.ContextError: the transaction has ended.
+            glue.LockConflict: joining out of order waited past ``lock_timeout``.
             glue.PoolTimeout: no connection became free in time.
         """
         participant = self._participants.get(id(pool))
@@ -155,19 +141,45 @@ class Transaction:
                 participant = await self._join(pool)
             return participant.conn
 
+    async def connections(
+        self, pools: Sequence[ConnectionPool]
+    ) -> list[tuple[ConnectionPool, Connection]]:
+        """The write connections to ``pools``, each joined as by `connection`.
+
+        The pools not joined yet are joined in canonical order, before anything
+        is written through them: then no two transactions can each hold one
+        writer while waiting for the other's.
+
+        Returns:
+            (pool, connection) for each distinct pool, in canonical order: the
+            order to write in, so that row locks are taken in one order too.
+        """
+        distinct = sorted({id(p): p for p in pools}.values(), key=_order)
+        async with self._opening:
+            self._check_open()
+            for pool in distinct:
+                if id(pool) not in self._participants:
+                    await self._join(pool)
+        return [(pool, self._participants[id(pool)].conn) for pool in distinct]
+
     async def commit(self) -> None:
         """Commit on every database, or on none (see the module notes).
 
         Raises:
-            glue.CommitError: a database failed to commit after another one had
-                committed.
+            glue.CommitInDoubt: the outcome is not known yet on some database.
+            glue.CommitError: a database that cannot prepare failed to commit
+                after another one had committed, or a prepared transaction was
+                finished the other way by someone else.
             glue.GlueError: a database failed before anything committed; all
                 were rolled back.
         """
         self._check_open()
         with anyio.CancelScope(shield=True):
             try:
-                await self._commit()
+                await commit_all(
+                    sorted(self._participants.values(), key=lambda p: _order(p.pool)),
+                    lock_timeout=self._lock_timeout,
+                )
             except BaseException:
                 self._state = TransactionState.FAILED
                 await self._release_all(rollback=True)
@@ -205,61 +217,38 @@ class Transaction:
                 f"this transaction is {self._state.value}: begin a new one"
             )
 
-    async def _join(self, pool: ConnectionPool) -> _Participant:
-        checkout = pool.acquire(write=True)
-        conn = await checkout.__aenter__()
-        participant = _Participant(pool, checkout, conn)
+    async def _join(self, pool: ConnectionPool) -> Participant:
+        timeout = self._lock_timeout
+        after = [
+            p.name for p in self._participants.values() if _order(p.pool) > _order(pool)
+        ]
+        # In canonical order a wait cannot close a cycle; out of it, it may,
+        # and whoever waits in order for what this one holds waits with it:
+        # a glance, not the whole lock timeout.
+        glance = None if timeout is None or not after else timeout * _GLANCE
+        checkout = pool.acquire(write=True, timeout=glance)
         try:
-            transaction = conn.transaction()
+            conn = await checkout.__aenter__()
+        except PoolTimeout as exc:
+            if glance is None:
+                raise
+            raise LockConflict(
+                pool.name,
+                f"its write connection was not free within {glance:g} s while "
+                f"this transaction holds {', '.join(after)}'s: its holder may be "
+                "waiting for one of those",
+            ) from exc
+        participant = Participant(pool, checkout, conn)
+        try:
+            transaction = conn.transaction(lock_timeout=timeout)
             await transaction.__aenter__()
             participant.transaction = transaction
         except BaseException:
             with anyio.CancelScope(shield=True):
-                await checkout.__aexit__(None, None, None)
+                await participant.release()
             raise
         self._participants[id(pool)] = participant
         return participant
-
-    async def _commit(self) -> None:
-        participants = list(self._participants.values())
-        if len(participants) == 1:
-            await _end(participants[0], commit=True)
-            return
-        prepared, single = [], []
-        for participant in participants:
-            if await _can_prepare(participant):
-                prepared.append(participant)
-            else:
-                single.append(participant)
-        single.sort(key=lambda p: p.conn.dialect.embedded)
-        for participant in prepared:
-            await _prepare(participant)
-        committed: list[str] = []
-        for participant in single:
-            try:
-                await _end(participant, commit=True)
-            except GlueError as exc:
-                if not committed:
-                    raise
-                raise CommitError(participant.name, committed, str(exc)) from exc
-            committed.append(participant.name)
-        # Decided: every database prepared or committed. Roll forward only.
-        failed: list[tuple[_Participant, str, GlueError]] = []
-        for participant in prepared:
-            gid = participant.gid
-            assert gid is not None
-            participant.gid = None
-            try:
-                await _finish_prepared(participant, "COMMIT", gid)
-            except GlueError as exc:
-                failed.append((participant, gid, exc))
-                continue
-            committed.append(participant.name)
-        if failed:
-            reasons = [await _left_behind(*failure) for failure in failed]
-            raise CommitError(
-                failed[0][0].name, committed, "; ".join(reasons)
-            ) from failed[0][2]
 
     async def _release_all(self, *, rollback: bool) -> None:
         participants = list(self._participants.values())
@@ -267,118 +256,10 @@ class Transaction:
         for participant in participants:
             try:
                 if rollback:
-                    await _end(participant, commit=False)
-                    if participant.gid is not None:
-                        await _rollback_prepared(participant, participant.gid)
+                    await end(participant, commit=False)
             except GlueError as exc:
                 _log.warning(
                     "rollback failed", database=participant.name, error=str(exc)
                 )
             finally:
-                await participant.checkout.__aexit__(None, None, None)
-
-
-async def _end(participant: _Participant, *, commit: bool) -> None:
-    """Leave the participant's transaction: commit, or roll back."""
-    transaction, participant.transaction = participant.transaction, None
-    if transaction is None:
-        return
-    if commit:
-        await transaction.__aexit__(None, None, None)
-    else:
-        signal = _RolledBack()
-        await transaction.__aexit__(_RolledBack, signal, None)
-
-
-async def _prepare(participant: _Participant) -> None:
-    """Phase one on a PostgreSQL database: ``PREPARE TRANSACTION``."""
-    gid = participant.gid = f"glue_{uuid.uuid4().hex}"
-    try:
-        conn = participant.conn
-        await conn.execute(conn.dialect.prepare_transaction(gid))
-    except ConnectionLost:
-        raise  # Unknown whether it prepared: the rollback tries ROLLBACK PREPARED.
-    except GlueError:
-        participant.gid = None  # Refused: the server rolled it back.
-        raise
-    participant.prepared = True
-    # The session has left its transaction; this ends glue's side of it.
-    await _end(participant, commit=True)
-
-
-async def _finish_prepared(participant: _Participant, verb: str, gid: str) -> None:
-    """Run ``COMMIT PREPARED`` or ``ROLLBACK PREPARED`` for ``gid``.
-
-    On the participant's connection, or on a fresh one from its pool when that
-    connection was lost: a prepared transaction outlives its session.
-    """
-    conn = participant.conn
-    sql = conn.dialect.finish_prepared(gid, commit=verb == "COMMIT")
-    if not conn.closed:
-        try:
-            await conn.execute(sql)
-        except ConnectionLost as exc:
-            _log.info(
-                "connection lost finishing a prepared transaction; retrying",
-                database=participant.name,
-                statement=sql,
-                error=str(exc),
-            )
-        else:
-            return
-    async with participant.pool.acquire() as fresh:
-        await fresh.execute(sql)
-
-
-async def _rollback_prepared(participant: _Participant, gid: str) -> None:
-    try:
-        await _finish_prepared(participant, "ROLLBACK", gid)
-    except GlueError as exc:
-        if participant.prepared:
-            raise GlueError(
-                f"{exc}; prepared transaction {gid!r} may be left on the server: "
-                "finish it with ROLLBACK PREPARED"
-            ) from exc
-        # Its PREPARE never answered: most likely it never ran.
-        _log.debug("no prepared transaction to roll back", gid=gid, error=str(exc))
-
-
-async def _left_behind(participant: _Participant, gid: str, exc: GlueError) -> str:
-    """Why ``gid`` did not commit, and whether it is still on its server."""
-    try:
-        async with participant.pool.acquire() as conn:
-            found = await conn.dialect.is_prepared(conn, gid)
-    except GlueError:
-        where = (
-            "may be left on the server: look in pg_prepared_xacts and finish it "
-            f"with COMMIT PREPARED '{gid}' in database {participant.name!r}"
-        )
-    else:
-        if found:
-            where = (
-                "is left on the server, holding its locks: finish it with "
-                f"COMMIT PREPARED '{gid}' in database {participant.name!r}"
-            )
-        else:
-            where = (
-                "is no longer on the server (someone else finished it: check "
-                "whether its writes are there)"
-            )
-    return f"{participant.name}: {exc}; its prepared transaction {gid!r} {where}"
-
-
-async def _can_prepare(participant: _Participant) -> bool:
-    return await supports_two_phase(participant.pool, participant.conn)
-
-
-async def supports_two_phase(pool: ConnectionPool, conn: Connection) -> bool:
-    """Whether ``pool``'s database allows prepared transactions.
-
-    Asked once per pool (PostgreSQL: ``SHOW max_prepared_transactions``), then
-    remembered; SQLite never does.
-    """
-    known = _TWO_PHASE.get(pool)
-    if known is None:
-        known = await conn.dialect.allows_prepared_transactions(conn)
-        _TWO_PHASE[pool] = known
-    return known
+                await participant.release()

@@ -3,10 +3,13 @@
 A unit of work owns a :class:`~glue.state.StateManager`. Rows are read through
 the connections on first use (each at most once); changes collect in the state
 manager; :meth:`UnitOfWork.commit` plans them (:mod:`glue.planning.write`),
-flushes every database's batches concurrently, each in its own transaction, and
-commits only when every flush succeeded (see :mod:`glue.work.transaction` for
-what is guaranteed across databases). Any error rolls the whole unit back and is
-re-raised; connections always go back to their pools.
+takes every database's write connection in one order shared by all units, then
+flushes each database's batches in that order, each in its own transaction, and
+commits only when every flush succeeded (see :mod:`glue.work.commit` for what is
+guaranteed across databases, :mod:`glue.work.transaction` for how long a unit
+waits for a lock).
+Any error rolls the whole unit back and is re-raised; connections always go back
+to their pools.
 
 ::
 
@@ -43,7 +46,7 @@ from ..planning.write import WritePlan, flush, plan_writes, select_rows
 from ..schema.model import ETAG
 from ..state.identity import RowKind
 from ..state.manager import StateManager, normalize_key
-from .transaction import Transaction
+from .transaction import LOCK_TIMEOUT, Transaction
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Sequence
@@ -200,6 +203,9 @@ class UnitOfWork:
         clock: the time source for audit and soft-delete columns.
         transaction: a transaction to write into instead of the unit's own; the
             unit then flushes into it and leaves committing to its owner.
+        lock_timeout: the most seconds the unit's transaction waits for a lock
+            another one holds, then `glue.LockConflict` (see
+            :mod:`glue.work.transaction`); None waits as long as it takes.
     """
 
     def __init__(
@@ -209,13 +215,14 @@ class UnitOfWork:
         actor: str | None = None,
         clock: Clock | None = None,
         transaction: Transaction | None = None,
+        lock_timeout: float | None = LOCK_TIMEOUT,
     ) -> None:
         if callable(pools):
             self._route: Callable[[str], ConnectionPool] = pools
         else:
             self._route = pools.get_connection_pool
         self._external = transaction
-        self._transaction = transaction or Transaction()
+        self._transaction = transaction or Transaction(lock_timeout=lock_timeout)
         self._state = UnitState.NEW
         self._binding: UnitBinding | None = None
         # What earlier `flush` calls wrote: their guards count at commit too.
@@ -320,13 +327,16 @@ class UnitOfWork:
             async with writes.pool.acquire(write=True) as conn:
                 await flush(conn, writes.batches)
             return changeset
-        connections = [
-            (await transaction.connection(w.pool), w.batches) for w in plan.connections
-        ]
-        if len(connections) == 1:
-            await flush(*connections[0])
+        if len(plan.connections) == 1:
+            (writes,) = plan.connections
+            await flush(await transaction.connection(writes.pool), writes.batches)
         else:
-            await _flush_concurrently(connections)
+            # Every writer first, then the writes, one database at a time in
+            # the same order as every other unit: row locks never cross.
+            batches = {id(w.pool): w.batches for w in plan.connections}
+            pools = [w.pool for w in plan.connections]
+            for pool, conn in await transaction.connections(pools):
+                await flush(conn, batches[id(pool)])
         if mark:
             self.state.mark_flushed(changeset)
         return changeset
@@ -489,21 +499,3 @@ def _one_shot(plan: WritePlan) -> bool:
     if len(writes.batches) != 1 and not writes.pool.dialect.batched_writes:
         return False
     return all(batch.kind is RowKind.INSERT for batch in writes.batches)
-
-
-async def _flush_concurrently(connections: list[tuple[Connection, Any]]) -> None:
-    """Flush each connection in its own task; raise the first error alone."""
-    errors: list[BaseException] = []
-
-    async def run(conn: Connection, batches: Any) -> None:
-        try:
-            await flush(conn, batches)
-        except Exception as exc:  # the first error alone; cancellation passes through
-            errors.append(exc)
-            group.cancel_scope.cancel()
-
-    async with anyio.create_task_group() as group:
-        for conn, batches in connections:
-            group.start_soon(run, conn, batches)
-    if errors:
-        raise errors[0]

@@ -23,6 +23,7 @@ from glue import (
     Event,
     Forbidden,
     RegistrationError,
+    RenderError,
     Response,
     StaleEtag,
 )
@@ -38,7 +39,7 @@ from glue.query import (
 )
 from glue.schema import Column, ColumnType, Schema
 from glue.state import Delete, Insert, Update
-from glue.work import Repository, RetryPolicy, current_unit
+from glue.work import Repository, RetryPolicy, UnitOfWork, current_unit
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -389,8 +390,11 @@ async def test_retry_exhausted_raises_the_last_conflict(database_url: str) -> No
     async def stale(cmd: Stale, ctx: Context) -> None:
         row = await ctx.state.require(COUNTERS, "hits")
         runs.append(row["value"])
-        # Another dispatch commits a change to the row in between, every time.
-        await app_ref[0].bus.dispatch(Increment())
+        # Another unit of work commits a change to the row in between, every
+        # time (a dispatch here would join this one's unit).
+        async with UnitOfWork(app_ref[0].connections) as other:
+            seen = await other.state.require(COUNTERS, "hits")
+            await other.state.update(COUNTERS, "hits", {"value": seen["value"] + 1})
         await ctx.state.update(COUNTERS, "hits", {"value": row["value"] + 100})
 
     app_ref: list[App] = []
@@ -476,8 +480,10 @@ async def test_a_renderer_cannot_write(database_url: str) -> None:
     async with App(
         [shop], databases={"default": database_url}, create_tables=True
     ) as app:
-        with pytest.raises(ConfigurationError, match="in a renderer"):
+        with pytest.raises(RenderError, match="in a renderer") as caught:
             await app.bus.dispatch(PlaceOrder(id=1, customer="ada"))
+        assert isinstance(caught.value.__cause__, ConfigurationError)
+        assert caught.value.response == Placed(id=1)
         ((order),) = await rows(app, "orders")
         assert order["status"] == "accepted"  # committed, and not re-written
 

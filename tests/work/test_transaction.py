@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from glue.connections import ConnectionManager
+from glue.connections import ConnectionManager, pool_from_url
 from glue.errors import CommitError, ConcurrencyConflict, IntegrityError
 from glue.schema import Column, ColumnType, Schema
 from glue.work import Transaction, UnitOfWork, supports_two_phase
@@ -28,10 +28,18 @@ CHILDREN = Schema(
 
 @pytest.fixture
 async def both(two_urls: tuple[str, str]) -> AsyncIterator[ConnectionManager]:
-    """Orders in the first database; counters and children in the second."""
+    """Orders in the first database; counters and children in the second.
+
+    The children's pool is named to come last in the order databases commit in
+    (by pool name, PostgreSQL before SQLite): a failure there comes after the
+    others committed.
+    """
     first, second = two_urls
-    urls = {"default": first, "counters": second, "children": second}
-    async with ConnectionManager.from_urls(urls, max_size=4) as manager:
+    manager = ConnectionManager.from_urls({"default": first, "counters": second})
+    manager.register_connection_pool(
+        pool_from_url(second, name="~children", max_size=4), "children"
+    )
+    async with manager:
         await create_tables(manager.get_connection_pool(), ORDERS)
         pool = manager.get_connection_pool("counters")
         await create_tables(pool, COUNTERS)

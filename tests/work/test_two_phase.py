@@ -1,11 +1,14 @@
 """Two-phase commit across two PostgreSQL databases, for real.
 
 The server allows prepared transactions (``postgres_2pc_server``), so a unit of
-work on two of its databases goes out as PREPARE TRANSACTION on each, then
-COMMIT PREPARED on each. The pools are real; `Watched` wraps them to record the
-statements sent and to inject a fault between the two phases (just before a
-COMMIT PREPARED): a lost connection, a prepared transaction finished by someone
-else, a database refusing connections.
+work on two of its databases goes out as: the coordinator (the pool first by
+name, ``counters``) records the decision in its transaction; the other
+(``default``) runs PREPARE TRANSACTION; the coordinator commits (the decision);
+the other runs COMMIT PREPARED. The pools are real; `Watched` wraps them to
+record the statements sent and to inject a fault between the decision and the
+COMMIT PREPARED: a lost connection, a prepared transaction finished by someone
+else, a database refusing connections. Faults on the wire (lost replies) are in
+``tests/reliability/test_two_phase_faults.py``.
 """
 
 from __future__ import annotations
@@ -20,9 +23,15 @@ import asyncpg
 import pytest
 
 from glue.connections import ConnectionManager
-from glue.errors import CommitError, ConcurrencyConflict, IntegrityError
+from glue.errors import (
+    CommitError,
+    CommitInDoubt,
+    ConcurrencyConflict,
+    IntegrityError,
+)
 from glue.schema import Column, ColumnType, Schema
 from glue.work import UnitOfWork, supports_two_phase
+from glue.work.recovery import recover_prepared
 
 from .tables import COUNTERS, ORDERS, create_tables
 
@@ -144,8 +153,10 @@ class WatchedConnection:
         self.owner.statements.append(f"COPY {table}")
         return await self.conn.copy_records(table, columns, records)
 
-    def transaction(self) -> AbstractAsyncContextManager[None]:
-        return self.conn.transaction()
+    def transaction(
+        self, *, lock_timeout: float | None = None
+    ) -> AbstractAsyncContextManager[None]:
+        return self.conn.transaction(lock_timeout=lock_timeout)
 
     async def aclose(self) -> None:
         await self.conn.aclose()
@@ -239,17 +250,20 @@ async def test_the_server_allows_prepared_transactions(dbs: Databases) -> None:
             assert await supports_two_phase(pool, conn)
 
 
-async def test_success_prepares_then_commits_both(dbs: Databases) -> None:
+async def test_success_prepares_one_and_commits_both(dbs: Databases) -> None:
     await insert_both(dbs)
     assert await dbs.state() == (1.0, 1)
-    for pool in (dbs.first, dbs.second):
-        assert pool.sent("PREPARE TRANSACTION") == 1
-        assert pool.sent("COMMIT PREPARED") == 1
+    assert dbs.first.sent("PREPARE TRANSACTION") == 1
+    assert dbs.first.sent("COMMIT PREPARED") == 1
+    # The coordinator records the decision and commits in one phase.
+    assert dbs.second.sent("PREPARE TRANSACTION") == 0
+    assert dbs.second.sent("INSERT INTO glue_decisions") == 1
+    assert dbs.second.sent("DELETE FROM glue_decisions") == 1
     async with dbs.unit() as unit:
         await unit.state.update(ORDERS, 1, {"total": 2.0})
         await unit.state.update(COUNTERS, "c", {"value": 2})
     assert await dbs.state() == (2.0, 2)
-    assert dbs.second.sent("COMMIT PREPARED") == 2
+    assert dbs.first.sent("COMMIT PREPARED") == 2
     await dbs.assert_clean()
 
 
@@ -271,7 +285,8 @@ async def test_a_conflict_on_one_rolls_back_both(dbs: Databases) -> None:
 async def test_a_database_refusing_to_prepare_rolls_back_the_prepared_one(
     dbs: Databases,
 ) -> None:
-    """The first database prepared; the second's deferred key fails at PREPARE."""
+    """The first database prepared; the coordinator's deferred key fails at its
+    COMMIT, the decision: the prepared one is rolled back."""
     with pytest.raises(IntegrityError):
         async with dbs.unit() as unit:
             await unit.state.insert(ORDERS, order(1.0))
@@ -290,9 +305,9 @@ async def test_a_connection_lost_between_phases_still_commits(dbs: Databases) ->
         pid = (await conn.fetch("SELECT pg_backend_pid()")).rows[0][0]
         await dbs.admin("SELECT pg_terminate_backend($1, 10000)", pid)
 
-    dbs.second.fault = kill
+    dbs.first.fault = kill
     await insert_both(dbs)
-    assert dbs.second.sent("COMMIT PREPARED") == 2  # the lost one, then again
+    assert dbs.first.sent("COMMIT PREPARED") == 2  # the lost one, then again
     assert await dbs.state() == (1.0, 1)
     await dbs.assert_clean()
 
@@ -300,56 +315,62 @@ async def test_a_connection_lost_between_phases_still_commits(dbs: Databases) ->
 async def test_a_prepared_transaction_finished_by_someone_else(
     dbs: Databases,
 ) -> None:
-    """Between the phases an operator rolls back the second's prepared transaction.
+    """After the decision an operator rolls back the first's prepared transaction.
 
-    The first database committed; CommitError names it, and the second, and says
-    that the prepared transaction is gone: nothing is left dangling.
+    The coordinator committed; CommitError names it, and the first, and says
+    that someone else rolled the prepared transaction back (the server says
+    so): nothing is left dangling.
     """
 
     async def roll_back(conn: Connection, gid: str) -> None:
-        await dbs.admin(f"ROLLBACK PREPARED '{gid}'", database=1)
+        await dbs.admin(f"ROLLBACK PREPARED '{gid}'", database=0)
 
-    dbs.second.fault = roll_back
+    dbs.first.fault = roll_back
     with pytest.raises(CommitError) as caught:
         await insert_both(dbs)
     error = caught.value
-    assert error.failed == dbs.second.name
-    assert error.committed == [dbs.first.name]
-    assert "is no longer on the server" in error.reason
-    assert await dbs.state() == (1.0, None)
+    assert not isinstance(error, CommitInDoubt)
+    assert error.failed == dbs.first.name
+    assert error.committed == [dbs.second.name]
+    assert "rolled back by someone else" in error.reason
+    assert await dbs.state() == (None, 1)
     await dbs.assert_clean()
 
 
 async def test_a_database_unreachable_between_phases_leaves_one_named_prepared(
     dbs: Databases,
 ) -> None:
-    """The documented case: the second database takes no connection to commit.
+    """The first database takes no connection to commit, after the decision.
 
-    Its prepared transaction stays on the server, named in the CommitError with
-    how to finish it; finishing it as told completes the unit.
+    Its prepared transaction stays on the server, named in the CommitInDoubt
+    with the decision (commit); recovery finishing it completes the unit.
     """
-    second = urlsplit(dbs.urls[1]).path.lstrip("/")
+    first = urlsplit(dbs.urls[0]).path.lstrip("/")
 
     async def shut(conn: Connection, gid: str) -> None:
-        await dbs.admin(f'ALTER DATABASE "{second}" ALLOW_CONNECTIONS false')
+        await dbs.admin(f'ALTER DATABASE "{first}" ALLOW_CONNECTIONS false')
         await dbs.admin(
             "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
             "WHERE datname = $1",
-            second,
+            first,
         )
 
-    dbs.second.fault = shut
-    with pytest.raises(CommitError) as caught:
+    dbs.first.fault = shut
+    with pytest.raises(CommitInDoubt) as caught:
         await insert_both(dbs)
     error = caught.value
-    assert (error.failed, error.committed) == (dbs.second.name, [dbs.first.name])
+    assert (error.failed, error.committed) == (dbs.first.name, [dbs.second.name])
+    assert error.decision == "commit"
     ((database, gid),) = await dbs.prepared()
-    assert database == second
-    assert f"COMMIT PREPARED '{gid}'" in error.reason
+    assert database == first
+    assert error.prepared == ((dbs.first.name, gid),)
+    assert gid in str(error)
     for pool in (dbs.first, dbs.second):
         assert pool.statistics().checked_out == 0
-    await dbs.admin(f'ALTER DATABASE "{second}" ALLOW_CONNECTIONS true')
-    await dbs.admin(f"COMMIT PREPARED '{gid}'", database=1)
+    await dbs.admin(f'ALTER DATABASE "{first}" ALLOW_CONNECTIONS true')
+    (recovered,) = await recover_prepared([dbs.first, dbs.second])
+    assert (recovered.gid, recovered.decision) == (gid, "commit")
+    assert recovered.outcome == "committed"
     assert await dbs.state() == (1.0, 1)
     await dbs.assert_clean()
 
@@ -378,7 +399,7 @@ async def test_cancellation_between_phases_still_commits_both(
             scope.cancel()
             await anyio.lowlevel.checkpoint()
 
-        dbs.second.fault = cancel
+        dbs.first.fault = cancel
         await insert_both(dbs)
     assert await dbs.state() == (1.0, 1)
     await dbs.assert_clean()

@@ -40,9 +40,11 @@ their ``dialect`` property). The dialect module provides one object satisfying
 - the write path: ``insert`` (plain and if absent), ``update`` and ``delete``
   guarded by etags, ``select_by_keys`` (optionally locking), and how those
   report matches and go out (``batched_writes``, ``copy_from``), ``upsert``;
-- transactions and locks: ``embedded``, ``allows_prepared_transactions``,
+- transactions and locks: ``embedded``, ``two_phase``,
+  ``allows_prepared_transactions``,
   ``prepare_transaction``, ``finish_prepared``, ``is_prepared``,
-  ``advisory_lock``, ``try_advisory_lock``;
+  ``prepared_transactions``, ``current_transaction``, ``transaction_status``
+  (two-phase commit and its recovery), ``advisory_lock``, ``try_advisory_lock``;
 - tables: ``type_name`` and ``column_type`` (the way back, with the database's
   affinity rules), ``literal`` for DDL, ``rebuilds_tables`` and
   ``rebuild_prelude``, ``sequences`` with ``create_sequence`` and

@@ -19,6 +19,7 @@ from ...errors import SchemaError
 from ...schema.model import ColumnType, check_identifier
 
 if TYPE_CHECKING:
+    import datetime as dt
     from collections.abc import Mapping
 
     from ...connections.abc import Connection
@@ -292,6 +293,12 @@ class Dialect(Protocol):
         its reply, so it is the safest database to commit a unit's decision on."""
         ...
 
+    @property
+    def two_phase(self) -> bool:
+        """Whether the database can take part in two-phase commit at all (its
+        server may still not allow it: :meth:`allows_prepared_transactions`)."""
+        ...
+
     async def allows_prepared_transactions(self, conn: Connection) -> bool:
         """Whether ``conn``'s database can prepare transactions (two-phase
         commit); SQLite never can, PostgreSQL when its server is set to."""
@@ -309,6 +316,23 @@ class Dialect(Protocol):
 
     async def is_prepared(self, conn: Connection, gid: str) -> bool:
         """Whether ``gid`` is still a prepared transaction of ``conn``'s server."""
+        ...
+
+    async def prepared_transactions(
+        self, conn: Connection, prefix: str
+    ) -> list[tuple[str, dt.datetime]]:
+        """The transactions prepared in ``conn``'s database whose id starts with
+        ``prefix``, each with when it was prepared, oldest first."""
+        ...
+
+    async def current_transaction(self, conn: Connection) -> int:
+        """The server's number for ``conn``'s open transaction, by which
+        :meth:`transaction_status` tells later how it ended."""
+        ...
+
+    async def transaction_status(self, conn: Connection, number: int) -> str | None:
+        """``"committed"``, ``"aborted"`` or ``"in progress"`` for transaction
+        ``number`` of ``conn``'s server; None when it cannot tell any more."""
         ...
 
     async def advisory_lock(self, conn: Connection, key: int) -> None:

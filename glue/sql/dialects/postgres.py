@@ -41,6 +41,7 @@ from .base import (
 from .codecs import TableCodec, json_in, json_out, utc
 
 if TYPE_CHECKING:
+    import datetime as dt
     from collections.abc import Iterable, Mapping, Sequence
 
     from ...connections.abc import Connection
@@ -100,6 +101,7 @@ class PostgresDialect:
     batched_writes: Final = False
     copy_from: Final = COPY_ROWS
     embedded: Final = False
+    two_phase: Final = True
     rebuilds_tables: Final = False
     rebuild_prelude: Final = ()
     sequences: Final = True
@@ -343,9 +345,30 @@ class PostgresDialect:
 
     async def is_prepared(self, conn: Connection, gid: str) -> bool:
         result = await conn.fetch(
-            "SELECT gid FROM pg_prepared_xacts WHERE gid = $1", (gid,)
+            "SELECT 1 FROM pg_prepared_xacts WHERE gid = $1", (gid,)
         )
         return bool(result.rows)
+
+    async def prepared_transactions(
+        self, conn: Connection, prefix: str
+    ) -> list[tuple[str, dt.datetime]]:
+        # pg_prepared_xacts lists the whole server's: keep this database's.
+        result = await conn.fetch(
+            "SELECT gid, prepared FROM pg_prepared_xacts "
+            "WHERE database = current_database() AND starts_with(gid, $1) "
+            "ORDER BY prepared",
+            (prefix,),
+        )
+        return [(gid, prepared) for gid, prepared in result.rows]
+
+    async def current_transaction(self, conn: Connection) -> int:
+        result = await conn.fetch("SELECT txid_current()")
+        return int(result.rows[0][0])
+
+    async def transaction_status(self, conn: Connection, number: int) -> str | None:
+        result = await conn.fetch("SELECT txid_status($1)", (number,))
+        status = result.rows[0][0]
+        return None if status is None else str(status)
 
     async def advisory_lock(self, conn: Connection, key: int) -> None:
         await conn.fetch("SELECT pg_advisory_xact_lock($1)", (key,))

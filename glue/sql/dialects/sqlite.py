@@ -54,6 +54,7 @@ from .codecs import (
 )
 
 if TYPE_CHECKING:
+    import datetime as dt
     from collections.abc import Mapping, Sequence
 
     from ...connections.abc import Connection
@@ -107,6 +108,7 @@ class SqliteDialect:
     batched_writes: Final = True
     copy_from: Final = None
     embedded: Final = True
+    two_phase: Final = False
     # SQLite cannot add or drop a constraint, nor change a column, in place.
     rebuilds_tables: Final = True
     # The copy drops and renames tables that others reference: check foreign
@@ -311,6 +313,17 @@ class SqliteDialect:
 
     async def is_prepared(self, conn: Connection, gid: str) -> bool:
         return False
+
+    async def prepared_transactions(
+        self, conn: Connection, prefix: str
+    ) -> list[tuple[str, dt.datetime]]:
+        return []
+
+    async def current_transaction(self, conn: Connection) -> int:
+        raise GlueError("SQLite does not number its transactions")
+
+    async def transaction_status(self, conn: Connection, number: int) -> str | None:
+        return None
 
     async def advisory_lock(self, conn: Connection, key: int) -> None:
         """Nothing to take: the transaction holds the database's write lock."""

@@ -1,0 +1,1 @@
+"""The reliability suite: contention, faults and recovery on real databases."""
