@@ -178,11 +178,13 @@ def map_asyncpg_errors(database: str, *, location: str | None = None) -> Iterato
 async def _run(raw: _Raw, sql: str, params: Params) -> str:
     """Run exactly one statement and return its status (``"UPDATE 3"``).
 
-    Always through PostgreSQL's extended protocol, which refuses text holding
-    several statements: asyncpg sends a statement without values as a simple
-    query, where ``"...; DROP TABLE t"`` would run both.
+    asyncpg sends a statement without values as a simple query, where
+    ``"...; DROP TABLE t"`` would run both. Text holding a semicolon goes
+    through the extended protocol instead, which refuses several statements;
+    text without one is one statement, and keeps the simple protocol's single
+    round trip (BEGIN, PREPARE TRANSACTION, most DDL).
     """
-    if params:
+    if params or ";" not in sql:
         return await raw.execute(sql, *params)
     statement = await raw.prepare(sql)
     await statement.fetch()

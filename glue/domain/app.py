@@ -65,6 +65,8 @@ if TYPE_CHECKING:
 
 __all__ = ["App", "AppState"]
 
+_log = get_logger(__name__)
+
 
 class AppState(enum.Enum):
     """Where an App is in its life: built, open, or closed (for good)."""
@@ -542,7 +544,7 @@ class App:
         try:
             await recover_prepared(manager.pools.values())
         except GlueError as exc:  # the databases work; say so and go on
-            get_logger("glue.work").warning(
+            _log.warning(
                 "could not look for prepared transactions to recover", error=str(exc)
             )
         tables = self.registry.tables

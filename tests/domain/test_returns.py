@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from glue import App, Command, Context, Domain, Event, HandlerError, Ok, Response
-from glue.errors import RegistrationError
+from glue.errors import RegistrationError, RenderError
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -158,5 +158,8 @@ async def test_a_renderer_gives_a_declared_type_too() -> None:
         return Refused(why="rendered")
 
     async with App([shop]) as app:
-        with pytest.raises(HandlerError, match="a Response of a type the command"):
+        with pytest.raises(RenderError) as caught:
             await app.bus.dispatch(Place())
+    assert caught.value.response == Placed(n=1)
+    assert isinstance(caught.value.__cause__, HandlerError)
+    assert "a Response of a type the command" in str(caught.value.__cause__)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
+from domains.shop.app import DATABASE_ENV, ORDERS_DATABASE_ENV
 from domains.shop.auth import tokens_from_env
 
 if TYPE_CHECKING:
@@ -69,8 +70,8 @@ def served(tmp_path: Path) -> Iterator[Server]:
     port = _free_port()
     env = {
         **os.environ,
-        "SHOP_DATABASE_URL": f"sqlite:///{tmp_path / 'shop.sqlite'}",
-        "SHOP_ORDERS_DATABASE_URL": f"sqlite:///{tmp_path / 'orders.sqlite'}",
+        DATABASE_ENV: f"sqlite:///{tmp_path / 'shop.sqlite'}",
+        ORDERS_DATABASE_ENV: f"sqlite:///{tmp_path / 'orders.sqlite'}",
     }
     command = [sys.executable, "-m", "glue", "serve", "--port", str(port)]
     process = subprocess.Popen(

@@ -20,7 +20,8 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import anyio
 import anyio.abc
 import asyncpg
-from conftest import ThrowawayPostgres  # the root conftest of tests/
+
+from ..conftest import ThrowawayPostgres
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping, Sequence

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 APP = """
 from glue import App
-from reliability.bank import bank_domain
+from tests.reliability.bank import bank_domain
 
 app = App([bank_domain()], databases={urls!r})
 """
