@@ -12,9 +12,9 @@ outside this package and ``glue.connections`` compares a database's name;
 ====================  ===========================================================
 module                holds
 ====================  ===========================================================
-``base``              the :class:`Dialect` Protocol, :class:`Statement`, and the
-                      pieces every dialect writes alike (quoting, literals,
-                      upsert, LIKE escaping)
+``base``              the :class:`Dialect` Protocol and :class:`Statement`
+``standard``          what every dialect writes alike: quoting, literals,
+                      upsert, LIKE escaping
 ``codecs``            value converters, :func:`coerce`, :class:`TableCodec`
 ``catalog``           :class:`TableInfo` and its parts: a table as read back
 ``sqlite``            :data:`SQLITE`; ``sqlite_catalog`` and
@@ -57,23 +57,23 @@ Where a member does not apply (SQLite has no sequences), it raises
 
 from __future__ import annotations
 
-from .base import LIKE_ESCAPE as LIKE_ESCAPE
 from .base import Convert as Convert
 from .base import Dialect as Dialect
 from .base import Params as Params
 from .base import Statement as Statement
-from .base import is_identity as is_identity
-from .base import like_escape as like_escape
 from .catalog import ColumnInfo as ColumnInfo
 from .catalog import ConstraintInfo as ConstraintInfo
 from .catalog import IndexInfo as IndexInfo
 from .catalog import TableInfo as TableInfo
 from .codecs import TableCodec as TableCodec
 from .codecs import coerce as coerce
+from .codecs import is_identity as is_identity
 from .postgres import POSTGRES as POSTGRES
 from .postgres import PostgresDialect as PostgresDialect
 from .sqlite import SQLITE as SQLITE
 from .sqlite import SqliteDialect as SqliteDialect
+from .standard import LIKE_ESCAPE as LIKE_ESCAPE
+from .standard import like_escape as like_escape
 
 __all__ = [
     "ColumnInfo",

@@ -1,49 +1,31 @@
-"""The contract every dialect keeps, and the pieces all dialects share.
+"""The contract every dialect keeps: :class:`Dialect`, and its vocabulary.
 
 :class:`Dialect` is what the rest of glue may ask of a database's SQL; a dialect
-module implements it once, as one object (``SQLITE``, ``POSTGRES``). What every
-dialect builds the same way lives here too: statements with their bound values
-(:class:`Statement`), quoting, LIKE escaping and literals. How values are
-converted on their way in and out is :mod:`glue.sql.dialects.codecs`.
+module implements it once, as one object (``SQLITE``, ``POSTGRES``). A
+:class:`Statement` is SQL with its bound values, as the batched DML builds it
+and connections run it. What every dialect writes alike is
+:mod:`glue.sql.dialects.standard`; how values are converted on their way in and
+out, :mod:`glue.sql.dialects.codecs`.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
-
-from ...errors import SchemaError
-from ...schema.model import ColumnType, check_identifier
 
 if TYPE_CHECKING:
     import datetime as dt
     from collections.abc import Mapping
 
     from ...connections.abc import Connection
-    from ...schema.model import Schema
+    from ...schema.model import ColumnType, Schema
     from ...state.identity import Key, Row
     from .catalog import TableInfo
     from .codecs import TableCodec
 
-__all__ = [
-    "Convert",
-    "Dialect",
-    "LIKE_ESCAPE",
-    "Params",
-    "Statement",
-    "identity",
-    "is_identity",
-    "join_sql",
-    "like_escape",
-    "literal_value",
-    "plain_literal",
-    "quote_identifier",
-    "text_literal",
-    "upsert_sql",
-]
+__all__ = ["Convert", "Dialect", "Params", "Statement"]
 
 Params = Sequence[Any]
 """Positional values bound to a statement's placeholders."""
@@ -105,13 +87,13 @@ class Dialect(Protocol):
 
     def encoder(self, column_type: ColumnType) -> Convert:
         """The function turning a Python value of ``column_type`` into what the
-        driver stores; :func:`identity` (see :func:`is_identity`) when the driver
+        driver stores; :func:`~glue.sql.dialects.codecs.identity` when the driver
         takes the value as it is."""
         ...
 
     def decoder(self, column_type: ColumnType) -> Convert:
         """The function turning what the driver returns for ``column_type`` back
-        into the Python value; :func:`identity` when there is nothing to do."""
+        into the Python value; ``identity`` when there is nothing to do."""
         ...
 
     def codec(self, schema: Schema) -> TableCodec:
@@ -400,127 +382,3 @@ class Dialect(Protocol):
         """Columns, key, indexes and constraints of ``table``; no columns when
         there is no such table."""
         ...
-
-
-# -- shared pieces ------------------------------------------------------------------
-
-
-_QUOTED: dict[str, str] = {}
-_QUOTED_MAX: Final = 4096
-
-
-def quote_identifier(name: str, what: str = "identifier") -> str:
-    """``name`` validated as an identifier and double-quoted (standard SQL).
-
-    Raises:
-        glue.SchemaError: not a valid name; the message names it as ``what``.
-    """
-    # Every name of every statement comes through here and the same few names
-    # recur: each is checked once (a bounded cache; refusals are not kept).
-    quoted = _QUOTED.get(name) if isinstance(name, str) else None
-    if quoted is None:
-        quoted = f'"{check_identifier(name, what)}"'
-        if len(_QUOTED) < _QUOTED_MAX:
-            _QUOTED[name] = quoted
-    return quoted
-
-
-def join_sql(*parts: str) -> str:
-    """Join SQL pieces (quoted names, placeholders, keywords) with spaces,
-    leaving out empty ones."""
-    return " ".join(p for p in parts if p)
-
-
-def identity(value: Any) -> Any:
-    """The converter that leaves a value as it is."""
-    return value
-
-
-def is_identity(convert: Convert) -> bool:
-    """Whether ``convert`` leaves values as they are (so it can be skipped)."""
-    return convert is identity
-
-
-LIKE_ESCAPE: Final = "!"
-"""The escape character of glue's LIKE patterns. Not a backslash: ``'\\'`` is an
-unterminated literal on a PostgreSQL server whose ``standard_conforming_strings``
-is off, while ``'!'`` reads the same under any setting and on SQLite."""
-
-
-def like_escape(text: str) -> str:
-    """``text`` with LIKE's wildcards (and the escape itself) escaped by
-    :data:`LIKE_ESCAPE`, to match literally in ``LIKE ... ESCAPE '!'``."""
-    return (
-        text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2)
-        .replace("%", LIKE_ESCAPE + "%")
-        .replace("_", LIKE_ESCAPE + "_")
-    )
-
-
-def text_literal(value: str) -> str:
-    """Text as a standard SQL literal: in single quotes, quotes doubled.
-
-    Raises:
-        glue.SchemaError: it holds a NUL character.
-    """
-    if "\x00" in value:
-        raise SchemaError("a SQL literal cannot hold a NUL character")
-    return "'" + value.replace("'", "''") + "'"
-
-
-def plain_literal(value: Any) -> str:
-    """None, an int or a finite float as a SQL literal (what every dialect
-    writes alike).
-
-    Raises:
-        glue.SchemaError: any other value.
-    """
-    if value is None:
-        return "NULL"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise SchemaError(f"{value!r} cannot be a SQL literal")
-        return repr(value)
-    raise SchemaError(
-        f"{value!r} ({type(value).__name__}) cannot be written as a SQL literal; "
-        "use None, a bool, a number or text"
-    )
-
-
-def literal_value(dialect: Dialect, value: Any, column_type: ColumnType | None) -> Any:
-    """A constant to write as a literal: with ``column_type``, first encoded as
-    ``dialect`` stores that type (as text, when the encoding is no SQL value)."""
-    if column_type is not None and value is not None:
-        value = dialect.encoder(column_type)(value)
-        if not isinstance(value, bool | int | float | str | bytes):
-            value = str(value)
-    return value
-
-
-def upsert_sql(
-    dialect: Dialect,
-    table: str,
-    columns: Sequence[str],
-    key: Sequence[str],
-    update: Mapping[str, str] | None,
-    returning: Sequence[str],
-) -> str:
-    """:meth:`Dialect.upsert` as ``INSERT ... ON CONFLICT (key) DO ...``, which
-    SQLite (since 3.24) and PostgreSQL (since 9.5) both write."""
-    quote = dialect.quote
-    names = ", ".join(quote(c, "column") for c in columns)
-    marks = ", ".join(dialect.placeholder(i) for i in range(1, len(columns) + 1))
-    target = ", ".join(quote(c, "column") for c in key)
-    action = "NOTHING"
-    if update:
-        sets = ", ".join(f"{quote(c, 'column')} = {e}" for c, e in update.items())
-        action = f"UPDATE SET {sets}"
-    sql = (
-        f"INSERT INTO {quote(table, 'table')} ({names}) VALUES ({marks}) "  # noqa: S608
-        f"ON CONFLICT ({target}) DO {action}"
-    )
-    if returning:
-        sql += " RETURNING " + ", ".join(quote(c, "column") for c in returning)
-    return sql

@@ -18,14 +18,13 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from ...errors import QueryError
-from .base import is_identity
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
     from ...schema.model import ColumnType, Schema
     from ...state.identity import Key, Row
-    from .base import Dialect
+    from .base import Convert, Dialect
 
 __all__ = [
     "TableCodec",
@@ -35,6 +34,8 @@ __all__ = [
     "date_in",
     "datetime_in",
     "decimal_in",
+    "identity",
+    "is_identity",
     "iso_out",
     "json_in",
     "json_out",
@@ -42,6 +43,16 @@ __all__ = [
     "utc",
     "uuid_in",
 ]
+
+
+def identity(value: Any) -> Any:
+    """The converter that leaves a value as it is."""
+    return value
+
+
+def is_identity(convert: Convert) -> bool:
+    """Whether ``convert`` leaves values as they are (so it can be skipped)."""
+    return convert is identity
 
 
 def json_out(value: Any) -> Any:

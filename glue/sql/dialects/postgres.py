@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ...schema.model import ETAG, ColumnType
 from . import postgres_catalog
-from .base import (
+from .base import Statement
+from .codecs import TableCodec, identity, json_in, json_out, utc
+from .standard import (
     LIKE_ESCAPE,
-    Statement,
-    identity,
     join_sql,
     like_escape,
     literal_value,
@@ -38,7 +38,6 @@ from .base import (
     text_literal,
     upsert_sql,
 )
-from .codecs import TableCodec, json_in, json_out, utc
 
 if TYPE_CHECKING:
     import datetime as dt

@@ -27,18 +27,7 @@ from typing import TYPE_CHECKING, Any, Final
 from ...errors import GlueError
 from ...schema.model import ETAG, ColumnType
 from . import sqlite_catalog
-from .base import (
-    LIKE_ESCAPE,
-    Statement,
-    identity,
-    join_sql,
-    like_escape,
-    literal_value,
-    plain_literal,
-    quote_identifier,
-    text_literal,
-    upsert_sql,
-)
+from .base import Statement
 from .codecs import (
     TableCodec,
     bool_in,
@@ -46,11 +35,22 @@ from .codecs import (
     date_in,
     datetime_in,
     decimal_in,
+    identity,
     iso_out,
     json_in,
     json_out,
     str_out,
     uuid_in,
+)
+from .standard import (
+    LIKE_ESCAPE,
+    join_sql,
+    like_escape,
+    literal_value,
+    plain_literal,
+    quote_identifier,
+    text_literal,
+    upsert_sql,
 )
 
 if TYPE_CHECKING:
