@@ -44,7 +44,7 @@ class DatabaseSchema(msgspec.Struct, frozen=True, kw_only=True):
 
     Attributes:
         database: the database's name in the App (``"default"``, ``"orders"``).
-        dialect: ``"sqlite"`` or ``"postgres"``.
+        dialect: the name of its dialect (``sqlite``, ``postgres``).
         tables: its tables, by name.
     """
 
