@@ -35,7 +35,6 @@ from glue.query import (
 from glue.schema import Column, ColumnType, Schema
 from glue.services.reads import DataQueryService
 from glue.services.schema import SchemaCommandService
-from glue.sql import dml
 
 CUSTOMERS = Schema(
     name="customers",
@@ -72,7 +71,7 @@ async def create(url: str, schema: Schema, rows: list[dict[str, object]]) -> Non
     async with pool_from_url(url) as pool:
         await SchemaCommandService(pool).create_table(schema)
         async with pool.acquire(write=True) as conn:
-            await conn.batch(dml.insert(conn.dialect, schema, rows))
+            await conn.batch(conn.dialect.insert(schema, rows))
 
 
 async def main() -> None:

@@ -16,7 +16,8 @@ import msgspec
 from ..errors import SchemaError
 from ..query.decoding import decode_statement
 from ..services.diff import Difference, apply_diffs, diff_tables
-from ..services.schema import SchemaQueryService, TableInfo
+from ..services.schema import SchemaQueryService
+from ..sql.dialects import TableInfo
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -43,7 +44,7 @@ class DatabaseSchema(msgspec.Struct, frozen=True, kw_only=True):
 
     Attributes:
         database: the database's name in the App (``"default"``, ``"orders"``).
-        dialect: ``"sqlite"`` or ``"postgres"``.
+        dialect: the name of its dialect (``sqlite``, ``postgres``).
         tables: its tables, by name.
     """
 
@@ -190,7 +191,9 @@ async def describe_databases(
             for table in await SchemaQueryService(pool).describe_all()
         ]
         described.append(
-            DatabaseSchema(database=name, dialect=pool.dialect, tables=tuple(tables))
+            DatabaseSchema(
+                database=name, dialect=pool.dialect.name, tables=tuple(tables)
+            )
         )
     return described
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from ..sql.dialects import Dialect as Dialect
+from ..sql.dialects import Params as Params
+from ..sql.dialects import Statement as Statement
 from .abc import Connection as Connection
 from .abc import ConnectionPool as ConnectionPool
-from .abc import Dialect as Dialect
-from .abc import Params as Params
 from .abc import PoolStatistics as PoolStatistics
 from .abc import Result as Result
-from .abc import Statement as Statement
 from .containers import Container as Container
 from .containers import Registry as Registry
 from .containers import init_default_containers as init_default_containers

@@ -1,52 +1,29 @@
 """What every database connection and pool promises to the layers above.
 
-A connection names its dialect (``"sqlite"`` or ``"postgres"``); the SQL compilers
-above choose placeholders and syntax from it. Values always travel as bound
-parameters: ``?`` placeholders on SQLite, ``$1, $2, ...`` on PostgreSQL.
+A connection and a pool name their dialect object (:class:`glue.sql.dialects.Dialect`,
+``conn.dialect``); everything above asks it how that database's SQL is written.
+Values always travel as bound parameters, in the dialect's placeholders.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import msgspec
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from contextlib import AbstractAsyncContextManager
 
+    from ..sql.dialects import Dialect, Params, Statement
     from .streams import RowStream
 
 __all__ = [
     "Connection",
     "ConnectionPool",
-    "Dialect",
-    "Params",
     "PoolStatistics",
     "Result",
-    "Statement",
 ]
-
-Dialect = Literal["sqlite", "postgres"]
-"""The SQL dialect a connection speaks."""
-
-Params = Sequence[Any]
-"""Positional values bound to a statement's placeholders."""
-
-
-class Statement(msgspec.Struct, frozen=True):
-    """One step of a batch: a statement run once, or once per parameter row.
-
-    Attributes:
-        sql: the statement, with the dialect's placeholders.
-        params: the values for one run.
-        many: when set, the statement runs once per row of values, and ``params``
-            is ignored.
-    """
-
-    sql: str
-    params: Params = ()
-    many: Sequence[Params] | None = None
 
 
 class Result(msgspec.Struct, frozen=True):
@@ -94,7 +71,7 @@ class Connection(Protocol):
 
     @property
     def dialect(self) -> Dialect:
-        """The SQL dialect this connection speaks."""
+        """The dialect of this connection's database."""
         ...
 
     @property
@@ -194,7 +171,7 @@ class ConnectionPool(Protocol):
 
     @property
     def dialect(self) -> Dialect:
-        """The SQL dialect of the pool's connections."""
+        """The dialect of the pool's database."""
         ...
 
     async def open(self) -> None:

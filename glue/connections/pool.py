@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator
     from types import TracebackType
 
-    from .abc import Connection, Dialect
+    from ..sql.dialects import Dialect
+    from .abc import Connection
 
 __all__ = ["ConnectionFactory", "DefaultConnectionPool", "PoolBackend"]
 
@@ -64,7 +65,7 @@ class PoolBackend(Protocol):
 
     @property
     def dialect(self) -> Dialect:
-        """The SQL dialect of the connections."""
+        """The dialect of the database."""
         ...
 
     def size(self) -> int:
@@ -185,7 +186,7 @@ class DefaultConnectionPool:
         stats = self.statistics()
         return (
             f"<DefaultConnectionPool {self.name!r} {self._state.value} "
-            f"{self.dialect} size={stats.size}/{stats.max_size} "
+            f"{self.dialect.name} size={stats.size}/{stats.max_size} "
             f"checked_out={stats.checked_out}>"
         )
 
@@ -196,7 +197,7 @@ class DefaultConnectionPool:
 
     @property
     def dialect(self) -> Dialect:
-        """The SQL dialect of the pool's connections."""
+        """The dialect of the pool's database."""
         return self._backend.dialect
 
     @property

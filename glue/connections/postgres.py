@@ -18,7 +18,8 @@ from asyncpg.pool import PoolConnectionProxy
 
 from .. import errors
 from ..log import get_logger
-from .abc import Connection, Dialect, Params, Result, Statement
+from ..sql.dialects.postgres import POSTGRES
+from .abc import Connection, Result
 from .streams import RowStream
 
 if TYPE_CHECKING:
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 
     from asyncpg.cursor import Cursor
     from asyncpg.transaction import Transaction
+
+    from ..sql.dialects import Dialect, Params, Statement
 
 __all__ = [
     "PostgresConnection",
@@ -270,8 +273,8 @@ class PostgresConnection:
 
     @property
     def dialect(self) -> Dialect:
-        """Always ``"postgres"``."""
-        return "postgres"
+        """PostgreSQL's dialect."""
+        return POSTGRES
 
     @property
     def database(self) -> str:
@@ -577,8 +580,8 @@ class PostgresPoolBackend:
 
     @property
     def dialect(self) -> Dialect:
-        """Always ``"postgres"``."""
-        return "postgres"
+        """PostgreSQL's dialect."""
+        return POSTGRES
 
     def size(self) -> int:
         """Connections open now."""

@@ -34,12 +34,15 @@ import regex
 
 from .. import errors
 from ..log import get_logger
-from .abc import Connection, Dialect, Params, Result, Statement
+from ..sql.dialects.sqlite import SQLITE
+from .abc import Connection, Result
 from .streams import RowStream
 
 if TYPE_CHECKING:
     import os
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+
+    from ..sql.dialects import Dialect, Params, Statement
 
 __all__ = ["SqliteConnection", "SqlitePoolBackend", "map_sqlite_errors"]
 
@@ -332,8 +335,8 @@ class SqliteConnection:
 
     @property
     def dialect(self) -> Dialect:
-        """Always ``"sqlite"``."""
-        return "sqlite"
+        """SQLite's dialect."""
+        return SQLITE
 
     @property
     def database(self) -> str:
@@ -670,8 +673,8 @@ class SqlitePoolBackend:
 
     @property
     def dialect(self) -> Dialect:
-        """Always ``"sqlite"``."""
-        return "sqlite"
+        """SQLite's dialect."""
+        return SQLITE
 
     def size(self) -> int:
         """Connections open now."""

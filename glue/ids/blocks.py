@@ -36,13 +36,13 @@ import anyio
 
 from ..errors import ConfigurationError, ContextError, DatabaseError
 from ..schema.model import ColumnType, Schema, check_identifier
-from ..sql.dialect import SQL_TYPES, placeholder, quote
 from ..work.unit import current_unit, require_unit
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from ..connections.abc import Connection, ConnectionPool, Dialect
+    from ..connections.abc import Connection, ConnectionPool
+    from ..sql.dialects import Dialect
     from ..work.unit import PoolSource
 
 __all__ = ["COUNTERS_TABLE", "DEFAULT_BLOCK", "IdAllocator", "Ids", "Store"]
@@ -263,20 +263,23 @@ class _CounterTable:
     needs_writer = True
 
     def __init__(self, dialect: Dialect) -> None:
-        table = quote(COUNTERS_TABLE, "table")
-        integer = SQL_TYPES[dialect][ColumnType.INTEGER]
+        table = dialect.quote(COUNTERS_TABLE, "table")
+        name = dialect.quote("name", "column")
+        next_ = dialect.quote("next", "column")
         self.ddl = (
-            f"CREATE TABLE IF NOT EXISTS {table} ("
-            f'"name" TEXT PRIMARY KEY, "next" {integer} NOT NULL)'
+            f"CREATE TABLE IF NOT EXISTS {table} ({name} "
+            f"{dialect.type_name(ColumnType.TEXT)} PRIMARY KEY, "
+            f"{next_} {dialect.type_name(ColumnType.INTEGER)} NOT NULL)"
         )
-        name, first, count = (placeholder(dialect, i) for i in (1, 2, 3))
-        # One statement, atomic on both databases: the row is created or moved
-        # on, and the new value comes back; the block is the `count` ids below.
-        # A quoted name and placeholders only: values are bound.
-        self.reserve = (
-            f'INSERT INTO {table} ("name", "next") VALUES ({name}, {first}) '  # noqa: S608
-            f'ON CONFLICT ("name") DO UPDATE SET "next" = {table}."next" + {count} '
-            'RETURNING "next"'
+        # One statement, atomic: the row is created or moved on, and the new
+        # value comes back; the block is the `count` ids below it. Quoted names
+        # and placeholders only: the name, the first end, and `count` are bound.
+        self.reserve = dialect.upsert(
+            COUNTERS_TABLE,
+            ("name", "next"),
+            ("name",),
+            update={"next": f"{table}.{next_} + {dialect.placeholder(3)}"},
+            returning=("next",),
         )
 
     async def create(self, conn: Connection, allocator: IdAllocator) -> None:
@@ -298,22 +301,20 @@ class _Sequence:
     kind: Literal["sequence"] = "sequence"
     needs_writer = False
 
-    def __init__(self, name: str) -> None:
-        self.sequence = quote(check_identifier(f"glue_ids_{name}", "sequence"))
+    def __init__(self, dialect: Dialect, name: str) -> None:
+        self.dialect = dialect
+        self.sequence = dialect.quote(f"glue_ids_{name}", "sequence")
 
     async def create(self, conn: Connection, allocator: IdAllocator) -> None:
-        start = int(allocator.start)
         await _create(
-            conn, f"CREATE SEQUENCE IF NOT EXISTS {self.sequence} START WITH {start}"
+            conn, self.dialect.create_sequence(self.sequence, int(allocator.start))
         )
 
     async def draw(
         self, conn: Connection, allocator: IdAllocator, count: int
     ) -> Iterable[int]:
-        result = await conn.fetch(
-            "SELECT nextval($1::regclass) FROM generate_series(1, $2)",
-            (self.sequence, count),
-        )
+        statement = self.dialect.next_values(self.sequence, count)
+        result = await conn.fetch(statement.sql, statement.params)
         return sorted(int(row[0]) for row in result.rows)
 
 
@@ -328,15 +329,15 @@ async def _create(conn: Connection, ddl: str) -> None:
 
 
 def _store(dialect: Dialect, store: Store, name: str) -> _Storage:
-    if store == "table" or (store == "auto" and dialect == "sqlite"):
+    if store == "table" or (store == "auto" and not dialect.sequences):
         return _CounterTable(dialect)
     if store not in ("auto", "sequence"):
         raise ConfigurationError(
             f"id counter {name!r}: store must be 'auto', 'sequence' or 'table', "
             f"not {store!r}"
         )
-    if dialect != "postgres":
+    if not dialect.sequences:
         raise ConfigurationError(
-            f"id counter {name!r}: {dialect} has no sequences; use store='table'"
+            f"id counter {name!r}: {dialect.name} has no sequences; use store='table'"
         )
-    return _Sequence(name)
+    return _Sequence(dialect, name)

@@ -85,7 +85,7 @@ def _label(task: Task, schemas: Mapping[str, Schema] | None) -> str:
         case GroupTask():
             return f"group ({len(task.children)} in parallel)"
         case SqlTask():
-            text = f"sql {task.slot} on {task.database!r} ({task.dialect})"
+            text = f"sql {task.slot} on {task.database!r} ({task.dialect.name})"
             for key_filter in task.key_filters:
                 text += (
                     f", only {_field(key_filter.field)} in keys of "

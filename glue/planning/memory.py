@@ -65,7 +65,7 @@ from ..query.model import (
     Sum,
 )
 from ..schema.model import ColumnType
-from ..sql.dialect import coerce
+from ..sql.dialects import coerce
 from .tasks import InputColumn, JoinStep, SelectStep, SetStep
 
 __all__ = ["Row", "run_step"]

@@ -53,6 +53,7 @@ from ..query.model import (
     SubQueryStatement,
     ValueAnnotation,
 )
+from ..sql.dialects import SQLITE
 from ..sql.query import CompiledQuery, QueryCompiler
 from .tasks import (
     ChainTask,
@@ -76,6 +77,7 @@ if TYPE_CHECKING:
     from ..connections.abc import ConnectionPool
     from ..connections.manager import ConnectionManager
     from ..schema.model import ColumnType, Schema
+    from ..sql.dialects import Dialect
 
 __all__ = ["DEFAULT_MAX_KEYS", "QueryPlanner"]
 
@@ -180,13 +182,13 @@ class QueryPlanner:
     def _slot(self, kind: str) -> str:
         return f"{kind}{next(self._slots)}"
 
-    def _compile(self, statement: QueryStatement, dialect: str) -> CompiledQuery:
-        return QueryCompiler(
-            "postgres" if dialect == "postgres" else "sqlite", self.schemas
-        ).compile(statement)
+    def _compile(self, statement: QueryStatement, dialect: Dialect) -> CompiledQuery:
+        return QueryCompiler(dialect, self.schemas).compile(statement)
 
     def _outputs(self, statement: QueryStatement) -> tuple[str, ...]:
-        return tuple(c.name for c in self._compile(statement, "sqlite").columns)
+        # Output columns are the same in every dialect: any one checks and
+        # names them.
+        return tuple(c.name for c in self._compile(statement, SQLITE).columns)
 
     def _pool(self, name: str) -> ConnectionPool:
         return self.manager.get_connection_pool(name)
@@ -294,7 +296,7 @@ class _SelectPlanner:
                 route=node.name,
                 columns=[(c.name, c.type) for c in schema.all_columns],
             )
-        compiled = planner._compile(node.query, "sqlite")
+        compiled = planner._compile(node.query, SQLITE)  # for its columns only
         return _Source(
             index=index,
             ref=node.alias,

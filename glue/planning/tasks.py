@@ -11,8 +11,9 @@ A plan is a tree of four kinds of task:
 
 Slots name results: a task writes its rows under its ``slot``, later tasks read
 them by that name. A :class:`Plan` says which slot holds the answer and what
-its columns are called. Everything is plain data, so a plan can be printed
-(:func:`glue.planning.explain.explain`), compared and encoded.
+its columns are called. Everything is plain data (an SQL task names its
+database's dialect object), so a plan can be printed
+(:func:`glue.planning.explain.explain`) and compared.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from typing import TypeAlias
 
 import msgspec
 
-from ..connections.abc import Dialect
 from ..query.conditions import Conditions, FieldReference, FieldReferenceAliased
 from ..query.model import (
     AggregationQuery,
@@ -34,6 +34,7 @@ from ..query.model import (
     SetOperator,
 )
 from ..schema.model import ColumnType
+from ..sql.dialects import Dialect
 from ..sql.query import CompiledQuery
 
 __all__ = [
@@ -83,7 +84,7 @@ class SqlTask(msgspec.Struct, frozen=True, kw_only=True, tag="sql"):
         slot: where its rows are kept.
         route: a schema name the ConnectionManager routes to the database.
         database: the database's (pool's) name, for people.
-        dialect: the database's SQL dialect.
+        dialect: the database's dialect.
         statement: what to read.
         key_filters: keys from earlier tasks that narrow the read.
         columns: the names of the columns it returns, in order.

@@ -7,9 +7,11 @@ of its first row, so rows created first are written first. :func:`flush` runs on
 connection's batches inside the caller's transaction and raises
 `glue.ConcurrencyConflict` for the first row whose etag guard did not match.
 
-On PostgreSQL an insert of :data:`~glue.sql.dml.COPY_ROWS` rows or more goes out
-by ``COPY`` (`Connection.copy_records`); on SQLite every batch of a flush goes
-out in one thread hop (`Connection.batch`).
+The connection's dialect writes each batch's statements, and says how they go
+out (:attr:`~glue.sql.dialects.Dialect.batched_writes`): all of a flush in one
+`Connection.batch` call (SQLite: one thread hop), or one at a time, an insert of
+:attr:`~glue.sql.dialects.Dialect.copy_from` rows or more by ``COPY``
+(`Connection.copy_records`, PostgreSQL).
 """
 
 from __future__ import annotations
@@ -21,13 +23,13 @@ import msgspec
 
 from ..connections.abc import ConnectionPool
 from ..schema.model import ETAG, Schema
-from ..sql import dml
 from ..state.identity import Changeset, Key, Row, RowKind, Tracked
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from ..connections.abc import Connection, Dialect, Statement
+    from ..connections.abc import Connection
+    from ..sql.dialects import Dialect, Statement
 
 __all__ = [
     "Batch",
@@ -61,20 +63,15 @@ class Batch(msgspec.Struct, frozen=True):
         rows = self.rows
         match self.kind:
             case RowKind.INSERT | RowKind.CREATE:
-                return dml.insert(
-                    dialect,
-                    self.schema,
-                    self.currents(),
-                    if_absent=self.kind is RowKind.CREATE,
+                return dialect.insert(
+                    self.schema, self.currents(), if_absent=self.kind is RowKind.CREATE
                 )
             case RowKind.UPDATE:
-                return dml.update(
-                    dialect, self.schema, self.columns, self.currents(), self.held()
+                return dialect.update(
+                    self.schema, self.columns, self.currents(), self.held()
                 )
             case RowKind.DELETE:
-                return dml.delete(
-                    dialect, self.schema, [t.key for t in rows], self.held()
-                )
+                return dialect.delete(self.schema, [t.key for t in rows], self.held())
 
     def currents(self) -> list[Row]:
         """The new state of each row (none for deletes)."""
@@ -119,7 +116,9 @@ class WritePlan(msgspec.Struct, frozen=True):
         """The plan as indented text: databases, then batches with row counts."""
         lines = []
         for writes in self.connections:
-            lines.append(f"{writes.pool.name} ({writes.pool.dialect}): transaction")
+            lines.append(
+                f"{writes.pool.name} ({writes.pool.dialect.name}): transaction"
+            )
             for batch in writes.batches:
                 columns = f" ({', '.join(batch.columns)})" if batch.columns else ""
                 lines.append(
@@ -212,20 +211,30 @@ async def flush(conn: Connection, batches: tuple[Batch, ...]) -> None:
             caller must roll back.
         glue.IntegrityError: an insert broke a constraint.
     """
-    if conn.dialect == "sqlite":
-        await _flush_sqlite(conn, batches)
+    dialect = conn.dialect
+    if dialect.batched_writes:
+        await _flush_batched(conn, dialect, batches)
     else:
-        await _flush_postgres(conn, batches)
+        await _flush_each(conn, dialect, batches)
 
 
-async def _flush_postgres(conn: Connection, batches: tuple[Batch, ...]) -> None:
+async def _flush_each(
+    conn: Connection, dialect: Dialect, batches: tuple[Batch, ...]
+) -> None:
+    """One statement at a time; creates and deletes return the keys they matched."""
+    copy_from = dialect.copy_from
     for batch in batches:
         kind = batch.kind
-        if kind is RowKind.INSERT and len(batch.rows) >= dml.COPY_ROWS:
-            columns, records = dml.records("postgres", batch.schema, batch.currents())
-            await conn.copy_records(batch.schema.name, columns, records)
+        if (
+            kind is RowKind.INSERT
+            and copy_from is not None
+            and len(batch.rows) >= copy_from
+        ):
+            codec = dialect.codec(batch.schema)
+            records = codec.encode_rows(batch.currents())
+            await conn.copy_records(batch.schema.name, codec.names, records)
             continue
-        for statement in batch.statements("postgres"):
+        for statement in batch.statements(dialect):
             if kind is RowKind.INSERT:
                 await conn.execute(statement.sql, statement.params)
             elif kind is RowKind.UPDATE:
@@ -239,11 +248,15 @@ async def _flush_postgres(conn: Connection, batches: tuple[Batch, ...]) -> None:
                     _conflict(batch, [t for t in batch.rows if t.key not in matched])
 
 
-async def _flush_sqlite(conn: Connection, batches: tuple[Batch, ...]) -> None:
+async def _flush_batched(
+    conn: Connection, dialect: Dialect, batches: tuple[Batch, ...]
+) -> None:
+    """Every statement in one `Connection.batch`; a create or delete is one
+    statement per row, whose count says whether it matched."""
     statements: list[Statement] = []
     spans: list[tuple[Batch, int, int]] = []
     for batch in batches:
-        compiled = batch.statements("sqlite")
+        compiled = batch.statements(dialect)
         spans.append((batch, len(statements), len(statements) + len(compiled)))
         statements += compiled
     counts = await conn.batch(statements)
@@ -271,10 +284,11 @@ async def select_rows(
         for_update: lock them until the transaction ends (PostgreSQL).
     """
     dialect = conn.dialect
+    decode_all = dialect.codec(schema).decode_all
     rows: list[dict[str, Any]] = []
-    for statement in dml.select_by_keys(dialect, schema, keys, for_update=for_update):
+    for statement in dialect.select_by_keys(schema, keys, for_update=for_update):
         result = await conn.fetch(statement.sql, statement.params)
-        rows += dml.decode_rows(dialect, schema, result.rows)
+        rows += decode_all(result.rows)
     return rows
 
 

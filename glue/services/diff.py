@@ -31,14 +31,15 @@ import msgspec
 from ..errors import SchemaError
 from ..schema.model import Check, ForeignKey, Schema, Unique
 from ..sql import ddl
-from .schema import SchemaQueryService, TableInfo
+from ..sql.dialects import TableInfo
+from .schema import SchemaQueryService
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from ..connections.abc import Dialect
     from ..connections.manager import ConnectionManager
     from ..schema.model import Column, Constraint, Index
+    from ..sql.dialects import Dialect
 
 __all__ = ["Difference", "TableDiff", "apply_diffs", "compare", "diff_tables"]
 

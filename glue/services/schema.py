@@ -6,14 +6,13 @@ transaction, so a failed command changes nothing, and returns the table's new
 schema.
 
 :class:`SchemaQueryService` lists the tables of a database with their columns
-(portable types included), primary keys, indexes and constraints: SQLite through
-its pragmas (and, for CHECK constraints and constraint names, the tokens of the
-CREATE TABLE statement), PostgreSQL through ``information_schema`` and
-``pg_catalog``. Tables glue did not create read back as well as glue's own: a
-SQLite column's portable type follows SQLite's type-affinity rules
-(:func:`glue.sql.introspection.sqlite_column_type`), and a constraint written
-without a name gets PostgreSQL's (``orders_customer_id_fkey``,
-``users_email_key``, ``orders_amount_check``).
+(portable types included), primary keys, indexes and constraints, as each
+database's dialect reads its catalog (:meth:`glue.sql.dialects.Dialect.describe`:
+SQLite's pragmas and CREATE TABLE statements, PostgreSQL's
+``information_schema`` and ``pg_catalog``). Tables glue did not create read back
+as well as glue's own: a SQLite column's portable type follows SQLite's
+type-affinity rules, and a constraint written without a name gets PostgreSQL's
+(``orders_customer_id_fkey``, ``users_email_key``, ``orders_amount_check``).
 
 Both work on a connection, on a pool (taking a connection per call), or on a
 :class:`~glue.connections.ConnectionManager` (by default the one in
@@ -25,7 +24,7 @@ database, naming the database of each.
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Literal, overload
+from typing import TYPE_CHECKING, overload
 
 import msgspec
 
@@ -33,100 +32,20 @@ from ..connections.abc import Connection, ConnectionPool
 from ..connections.containers import Container
 from ..connections.manager import ConnectionManager
 from ..errors import SchemaError
-from ..schema.model import ColumnType, Index, Schema, check_identifier
+from ..schema.model import Index, Schema, check_identifier
 from ..sql import ddl
-from ..sql.introspection import (
-    Clause,
-    postgres_column_type,
-    sqlite_column_type,
-    sqlite_constraints,
-)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Sequence
 
-    from ..connections.abc import Dialect
     from ..schema.model import Column, Constraint
+    from ..sql.dialects import Dialect, TableInfo
 
 __all__ = [
-    "ColumnInfo",
-    "ConstraintInfo",
-    "IndexInfo",
     "SchemaCommandService",
     "SchemaQueryService",
-    "TableInfo",
     "Target",
 ]
-
-
-class ColumnInfo(msgspec.Struct, frozen=True, kw_only=True):
-    """A column as the database reports it.
-
-    Attributes:
-        name: the column's name.
-        type: its portable type, or None when the declared type has none.
-        sql_type: the type as the database declares it.
-        nullable: whether it accepts NULL.
-        default: its default as the database writes it (an SQL expression),
-            or None without one.
-    """
-
-    name: str
-    type: ColumnType | None
-    sql_type: str
-    nullable: bool
-    default: str | None = None
-
-
-class IndexInfo(msgspec.Struct, frozen=True, kw_only=True):
-    """A secondary index (not one backing a key or a constraint)."""
-
-    name: str
-    columns: tuple[str, ...]
-    unique: bool
-
-
-class ConstraintInfo(msgspec.Struct, frozen=True, kw_only=True):
-    """A unique, foreign key or check constraint.
-
-    Attributes:
-        name: its name.
-        kind: ``"unique"``, ``"foreign_key"`` or ``"check"``.
-        columns: the columns it covers (for a check, the columns it reads).
-        references: for a foreign key, the referenced table.
-        referenced_columns: for a foreign key, the columns it references.
-    """
-
-    name: str
-    kind: Literal["unique", "foreign_key", "check"]
-    columns: tuple[str, ...]
-    references: str | None = None
-    referenced_columns: tuple[str, ...] = ()
-
-
-class TableInfo(msgspec.Struct, frozen=True, kw_only=True):
-    """A table as the database reports it: columns in order, key, indexes and
-    constraints sorted by name.
-
-    Attributes:
-        database: the database it was read from: its name in the
-            ConnectionManager (the first name its pool is registered under),
-            else the pool's or connection's own name.
-    """
-
-    name: str
-    columns: tuple[ColumnInfo, ...]
-    primary_key: tuple[str, ...]
-    indexes: tuple[IndexInfo, ...]
-    constraints: tuple[ConstraintInfo, ...]
-    database: str = ""
-
-    def column(self, name: str) -> ColumnInfo:
-        """The column called ``name``; SchemaError if there is none."""
-        for column in self.columns:
-            if column.name == name:
-                return column
-        raise SchemaError(f"table {self.name!r} has no column {name!r}")
 
 
 Target = Connection | ConnectionPool
@@ -319,13 +238,13 @@ class SchemaCommandService(_Routed):
         new_constraints = {c.name: c for c in new.constraints}
         constraints_differ = old_constraints != new_constraints
         if changed or old.primary_key != new.primary_key:
-            if dialect != "sqlite":
+            if not dialect.rebuilds_tables:
                 raise SchemaError(
                     f"table {old.name!r}: changing a column ({', '.join(changed)}) or "
                     "the primary key in place is not supported; add a new column"
                 )
             return ddl.rebuild_table(dialect, old, new)
-        if dialect == "sqlite" and constraints_differ:
+        if constraints_differ and dialect.rebuilds_tables:
             return ddl.rebuild_table(dialect, old, new)
         statements: list[str] = []
         old_indexes = {i.name: i for i in old.indexes}
@@ -348,56 +267,6 @@ class SchemaCommandService(_Routed):
             if old_indexes.get(name) != index:
                 statements.append(ddl.create_index(dialect, new, index))
         return statements
-
-
-_KINDS: dict[str, Literal["unique", "foreign_key", "check"]] = {
-    "u": "unique",
-    "f": "foreign_key",
-    "c": "check",
-}
-
-_PG_TABLES = (
-    "SELECT table_name FROM information_schema.tables "
-    "WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' "
-    "ORDER BY table_name"
-)
-_PG_COLUMNS = (
-    "SELECT column_name, data_type, is_nullable = 'YES', "
-    "COALESCE(column_default, CASE WHEN is_identity = 'YES' "
-    "THEN 'GENERATED ' || identity_generation || ' AS IDENTITY' END) "
-    "FROM information_schema.columns "
-    "WHERE table_schema = current_schema() AND table_name = $1 "
-    "ORDER BY ordinal_position"
-)
-_PG_CONSTRAINTS = (
-    "SELECT c.conname, c.contype::text, f.relname, ARRAY("
-    "  SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY AS k(n, i)"
-    "  JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n"
-    "  ORDER BY k.i)::text[], ARRAY("
-    "  SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY AS k(n, i)"
-    "  JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n"
-    "  ORDER BY k.i)::text[] "
-    "FROM pg_constraint c "
-    "JOIN pg_class t ON t.oid = c.conrelid "
-    "JOIN pg_namespace s ON s.oid = t.relnamespace "
-    "LEFT JOIN pg_class f ON f.oid = c.confrelid "
-    "WHERE s.nspname = current_schema() AND t.relname = $1 "
-    "AND c.contype IN ('p', 'u', 'f', 'c') "
-    "ORDER BY c.conname"
-)
-_PG_INDEXES = (
-    "SELECT i.relname, x.indisunique, ARRAY("
-    "  SELECT a.attname FROM unnest(x.indkey::int2[]) WITH ORDINALITY AS k(n, o)"
-    "  JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.n"
-    "  ORDER BY k.o)::text[] "
-    "FROM pg_index x "
-    "JOIN pg_class t ON t.oid = x.indrelid "
-    "JOIN pg_class i ON i.oid = x.indexrelid "
-    "JOIN pg_namespace s ON s.oid = t.relnamespace "
-    "WHERE s.nspname = current_schema() AND t.relname = $1 "
-    "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid) "
-    "ORDER BY i.relname"
-)
 
 
 class SchemaQueryService(_Routed):
@@ -446,14 +315,7 @@ class SchemaQueryService(_Routed):
 
     async def _tables(self, database: Target) -> list[str]:
         async with _connection(database, write=False) as conn:
-            if conn.dialect == "sqlite":
-                result = await conn.fetch(
-                    "SELECT name FROM sqlite_master WHERE type = 'table' "
-                    "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"
-                )
-            else:
-                result = await conn.fetch(_PG_TABLES)
-        return [row[0] for row in result.rows]
+            return await conn.dialect.table_names(conn)
 
     async def describe(self, table: str) -> TableInfo:
         """Columns, primary key, indexes and constraints of one table; with a
@@ -469,10 +331,7 @@ class SchemaQueryService(_Routed):
 
     async def _describe(self, database: Target, table: str, name: str) -> TableInfo:
         async with _connection(database, write=False) as conn:
-            if conn.dialect == "sqlite":
-                info = await self._sqlite(conn, table)
-            else:
-                info = await self._postgres(conn, table)
+            info = await conn.dialect.describe(conn, table)
         if not info.columns:
             raise SchemaError(f"database {conn.database!r} has no table {table!r}")
         return msgspec.structs.replace(info, database=name or conn.database)
@@ -486,181 +345,3 @@ class SchemaQueryService(_Routed):
             for name, database in self._databases()
             for table in await self._tables(database)
         ]
-
-    async def _sqlite(self, conn: Connection, table: str) -> TableInfo:
-        column_rows = await conn.fetch(
-            'SELECT name, type, "notnull", pk, dflt_value FROM pragma_table_info(?)',
-            [table],
-        )
-        column_infos = tuple(
-            ColumnInfo(
-                name=name,
-                type=sqlite_column_type(str(declared)),
-                sql_type=declared,
-                nullable=not notnull and not pk,
-                default=default,
-            )
-            for name, declared, notnull, pk, default in column_rows.rows
-        )
-        key_rows = sorted((r for r in column_rows.rows if r[3]), key=lambda r: r[3])
-        key = tuple(row[0] for row in key_rows)
-        index_rows = await conn.fetch(
-            'SELECT name, "unique", origin FROM pragma_index_list(?) '
-            "WHERE origin IN ('c', 'u') ORDER BY name",
-            [table],
-        )
-        indexes = []
-        uniques = []
-        for index_name, unique, origin in index_rows.rows:
-            cols = await conn.fetch(
-                "SELECT name FROM pragma_index_info(?) ORDER BY seqno", [index_name]
-            )
-            covered = tuple(r[0] for r in cols.rows)
-            if origin == "u":
-                uniques.append(covered)
-            else:
-                indexes.append(
-                    IndexInfo(name=index_name, columns=covered, unique=bool(unique))
-                )
-        foreign = await conn.fetch(
-            'SELECT id, "table", "from", "to" FROM pragma_foreign_key_list(?) '
-            "ORDER BY id, seq",
-            [table],
-        )
-        keys: dict[int, tuple[str, list[str], list[str | None]]] = {}
-        for number, target, source, to in foreign.rows:
-            keys.setdefault(number, (target, [], []))
-            keys[number][1].append(source)
-            keys[number][2].append(to)
-        created = await conn.fetch(
-            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", [table]
-        )
-        sql = (created.rows[0][0] if created.rows else None) or ""
-        clauses = sqlite_constraints(sql, [c.name for c in column_infos])
-        names = _Names(table)
-        constraints = [
-            ConstraintInfo(
-                name=names.take("unique", columns, clauses),
-                kind="unique",
-                columns=columns,
-            )
-            for columns in uniques
-        ]
-        for target, sources, targets in keys.values():
-            # A foreign key to the other table's primary key may leave "to" out.
-            if None in targets:
-                primary = await conn.fetch(
-                    "SELECT name FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk",
-                    [target],
-                )
-                targets = [row[0] for row in primary.rows]
-            columns = tuple(sources)
-            constraints.append(
-                ConstraintInfo(
-                    name=names.take("foreign_key", columns, clauses),
-                    kind="foreign_key",
-                    columns=columns,
-                    references=target,
-                    referenced_columns=tuple(str(t) for t in targets),
-                )
-            )
-        constraints += [
-            ConstraintInfo(
-                name=clause.name or names.made("check", clause.columns),
-                kind="check",
-                columns=clause.columns,
-            )
-            for clause in clauses
-            if clause.kind == "check"
-        ]
-        return TableInfo(
-            name=table,
-            columns=column_infos,
-            primary_key=key,
-            indexes=tuple(indexes),
-            constraints=tuple(sorted(constraints, key=lambda c: c.name)),
-        )
-
-    async def _postgres(self, conn: Connection, table: str) -> TableInfo:
-        columns = await conn.fetch(_PG_COLUMNS, [table])
-        constraint_rows = await conn.fetch(_PG_CONSTRAINTS, [table])
-        index_rows = await conn.fetch(_PG_INDEXES, [table])
-        key: tuple[str, ...] = ()
-        constraints = []
-        for name, kind, references, cols, referenced in constraint_rows.rows:
-            if kind == "p":
-                key = tuple(cols)
-                continue
-            constraints.append(
-                ConstraintInfo(
-                    name=name,
-                    kind=_KINDS[kind],
-                    columns=tuple(cols),
-                    references=references,
-                    referenced_columns=tuple(referenced),
-                )
-            )
-        return TableInfo(
-            name=table,
-            columns=tuple(
-                ColumnInfo(
-                    name=name,
-                    type=postgres_column_type(sql_type),
-                    sql_type=sql_type,
-                    nullable=nullable,
-                    default=default,
-                )
-                for name, sql_type, nullable, default in columns.rows
-            ),
-            primary_key=key,
-            indexes=tuple(
-                IndexInfo(name=name, columns=tuple(cols), unique=unique)
-                for name, unique, cols in index_rows.rows
-            ),
-            constraints=tuple(constraints),
-        )
-
-
-_SUFFIXES = {"unique": "key", "foreign_key": "fkey", "check": "check"}
-
-
-class _Names:
-    """Names for a table's constraints: the one its CREATE statement gives, else
-    the one PostgreSQL would have made (``orders_customer_id_fkey``)."""
-
-    def __init__(self, table: str) -> None:
-        self.table = table
-        self.used: set[str] = set()
-
-    def take(
-        self,
-        kind: Literal["unique", "foreign_key"],
-        columns: tuple[str, ...],
-        clauses: list[Clause],
-    ) -> str:
-        """The name of the written clause of this kind over these columns."""
-        wanted = tuple(c.lower() for c in columns)
-        for number, clause in enumerate(clauses):
-            if (
-                clause.kind == kind
-                and tuple(c.lower() for c in clause.columns) == wanted
-            ):
-                del clauses[number]  # each clause names one constraint
-                if clause.name is not None:
-                    self.used.add(clause.name)
-                    return clause.name
-                break
-        return self.made(kind, columns)
-
-    def made(self, kind: str, columns: tuple[str, ...]) -> str:
-        """PostgreSQL's name for an unnamed constraint, numbered if taken."""
-        parts = [self.table]
-        if kind != "check" or len(columns) == 1:
-            parts += columns
-        base = "_".join([*parts, _SUFFIXES[kind]])
-        name, number = base, 0
-        while name in self.used:
-            number += 1
-            name = f"{base}{number}"
-        self.used.add(name)
-        return name

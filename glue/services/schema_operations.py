@@ -38,7 +38,8 @@ from ..query.conditions import Condition, Conditions, FieldLookup, FilterConnect
 from ..query.conditions import Value as QueryValue
 from ..query.model import SchemaReference
 from ..schema.model import Column, Constraint, Index, Schema
-from .schema import SchemaCommandService, SchemaQueryService, TableInfo
+from ..sql.dialects import TableInfo
+from .schema import SchemaCommandService, SchemaQueryService
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -208,7 +209,7 @@ class SchemaResult(msgspec.Struct, kw_only=True):
         message: why it did not.
         exception: the error, when it did not.
         schemas: for a query, each table as its database reports it
-            (`glue.services.schema.TableInfo`); for a command, per mutation the
+            (`glue.sql.dialects.TableInfo`); for a command, per mutation the
             table's new `Schema`, or None for a dropped table.
     """
 

@@ -173,8 +173,7 @@ class LockCommandService:
         ends. SQLite: the database's write lock, which the transaction now holds.
         """
         conn = await transaction.connection(self._route(database))
-        if conn.dialect == "postgres":
-            await conn.fetch("SELECT pg_advisory_xact_lock($1)", (key,))
+        await conn.dialect.advisory_lock(conn, key)
 
     async def try_advisory_lock(
         self, transaction: Transaction, database: str, key: int
@@ -185,10 +184,7 @@ class LockCommandService:
         busy timeout), so this returns True once it holds it.
         """
         conn = await transaction.connection(self._route(database))
-        if conn.dialect != "postgres":
-            return True
-        result = await conn.fetch("SELECT pg_try_advisory_xact_lock($1)", (key,))
-        return bool(result.rows[0][0])
+        return await conn.dialect.try_advisory_lock(conn, key)
 
 
 AsyncDataCommandService = DataCommandService

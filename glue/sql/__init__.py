@@ -1,14 +1,24 @@
-"""SQL for SQLite and PostgreSQL, built from validated names and bound values."""
+"""SQL built from validated names and bound values, for every dialect.
+
+``glue.sql.dialects`` holds what differs between databases (one dialect object
+per database); the compiler (``query``), the DDL (``ddl``) and the repository
+reads (``dml``) ask it.
+"""
 
 from __future__ import annotations
 
-from .dialect import placeholder, quote
-from .query import CompiledQuery, QueryCompiler, compile_query
+from .dialects import POSTGRES as POSTGRES
+from .dialects import SQLITE as SQLITE
+from .dialects import Dialect as Dialect
+from .query import CompiledQuery as CompiledQuery
+from .query import QueryCompiler as QueryCompiler
+from .query import compile_query as compile_query
 
 __all__ = [
     "CompiledQuery",
+    "Dialect",
+    "POSTGRES",
     "QueryCompiler",
+    "SQLITE",
     "compile_query",
-    "placeholder",
-    "quote",
 ]

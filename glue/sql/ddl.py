@@ -1,34 +1,32 @@
-"""DDL for SQLite and PostgreSQL: tables, columns, indexes and constraints.
+"""DDL: tables, columns, indexes and constraints, for any dialect.
 
 Every function returns a list of statements to run in order, in one transaction.
-Names are validated and quoted. DDL cannot take bound parameters, so column
-defaults and check values become SQL literals, and only plain ones are accepted:
-None, bools, numbers and text (quotes doubled, and on PostgreSQL text holding a
-backslash written ``E'...'`` with the backslash doubled, so that it means the
-same under any ``standard_conforming_strings``); other values are first encoded
-to text the way the dialect stores them.
+Names are validated and quoted by the dialect. DDL cannot take bound parameters,
+so column defaults and check values become SQL literals
+(:meth:`~glue.sql.dialects.Dialect.literal`), and only plain ones are accepted:
+None, bools, numbers and text; other values are first encoded to text the way
+the dialect stores them.
 
-Column types are :data:`glue.sql.dialect.SQL_TYPES`; on SQLite those names also
-name the portable type (``DATETIME_TEXT``, ``BOOLEAN_INTEGER``...), so
-:class:`SchemaQueryService` reads back the same :class:`ColumnType` on both
-databases. SQLite cannot add or drop a
-constraint in place: :func:`rebuild_table` copies the table into its new shape.
+Column types are :meth:`Dialect.type_name <glue.sql.dialects.Dialect.type_name>`;
+on SQLite those names also name the portable type (``DATETIME_TEXT``,
+``BOOLEAN_INTEGER``...), so :class:`SchemaQueryService` reads back the same
+:class:`ColumnType` on both databases. A dialect that cannot add or drop a
+constraint in place (SQLite, :attr:`Dialect.rebuilds_tables`) has
+:func:`rebuild_table` copy the table into its new shape.
 """
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from ..errors import SchemaError
 from ..schema.model import Check, Column, ColumnType, ForeignKey, Index, Schema, Unique
-from .dialect import SQL_TYPES, encoder, quote
 
 if TYPE_CHECKING:
-    from ..connections.abc import Dialect
     from ..schema.model import Constraint
+    from .dialects import Dialect
 
 __all__ = [
     "add_column",
@@ -39,76 +37,23 @@ __all__ = [
     "drop_constraint",
     "drop_index",
     "drop_table",
-    "literal",
     "rebuild_table",
     "rename_table",
-    "sql_type",
 ]
 
 _ON_DELETE = frozenset({"NO ACTION", "RESTRICT", "CASCADE", "SET NULL", "SET DEFAULT"})
 
 
-def sql_type(dialect: Dialect, column_type: ColumnType) -> str:
-    """The type name glue declares for ``column_type`` in ``dialect``."""
-    try:
-        return SQL_TYPES[dialect][column_type]
-    except KeyError:
-        raise SchemaError(f"unknown SQL dialect {dialect!r}") from None
-
-
-def literal(dialect: Dialect, value: Any, column_type: ColumnType | None = None) -> str:
-    """Render a constant as a SQL literal, for DDL, which cannot bind values.
-
-    Args:
-        dialect: the SQL dialect.
-        value: the constant.
-        column_type: when given, the value is first encoded as the dialect
-            stores that type.
-
-    Raises:
-        SchemaError: the value cannot be written safely as a literal.
-    """
-    if column_type is not None and value is not None:
-        value = encoder(dialect, column_type)(value)
-        if not isinstance(value, bool | int | float | str | bytes):
-            value = str(value)
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        if dialect == "sqlite":
-            return "1" if value else "0"
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise SchemaError(f"{value!r} cannot be a SQL literal")
-        return repr(value)
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise SchemaError("a SQL literal cannot hold a NUL character")
-        quoted = "'" + value.replace("'", "''") + "'"
-        if dialect == "postgres" and "\\" in value:
-            # In '...' a backslash escapes the quote after it when the server's
-            # standard_conforming_strings is off; E'...' reads the same either way.
-            return "E" + quoted.replace("\\", "\\\\")
-        return quoted
-    raise SchemaError(
-        f"{value!r} ({type(value).__name__}) cannot be written as a SQL literal; "
-        "use None, a bool, a number or text"
-    )
-
-
-def _names(names: tuple[str, ...], what: str) -> str:
-    return ", ".join(quote(name, what) for name in names)
+def _names(dialect: Dialect, names: tuple[str, ...], what: str) -> str:
+    return ", ".join(dialect.quote(name, what) for name in names)
 
 
 def _column(dialect: Dialect, column: Column) -> str:
-    parts = [quote(column.name, "column"), sql_type(dialect, column.type)]
+    parts = [dialect.quote(column.name, "column"), dialect.type_name(column.type)]
     if not column.nullable:
         parts.append("NOT NULL")
     if column.default is not None and not _unset(column.default):
-        parts.append("DEFAULT " + literal(dialect, column.default, column.type))
+        parts.append("DEFAULT " + dialect.literal(column.default, column.type))
     return " ".join(parts)
 
 
@@ -117,10 +62,12 @@ def _unset(value: Any) -> bool:
 
 
 def _constraint(dialect: Dialect, schema: Schema, constraint: Constraint) -> str:
+    quote = dialect.quote
     name = quote(constraint.name, "constraint")
     match constraint:
         case Unique():
-            return f"CONSTRAINT {name} UNIQUE ({_names(constraint.columns, 'column')})"
+            columns = _names(dialect, constraint.columns, "column")
+            return f"CONSTRAINT {name} UNIQUE ({columns})"
         case ForeignKey():
             action = constraint.on_delete.upper()
             if action not in _ON_DELETE:
@@ -130,17 +77,17 @@ def _constraint(dialect: Dialect, schema: Schema, constraint: Constraint) -> str
                 )
             return (
                 f"CONSTRAINT {name} FOREIGN KEY "
-                f"({_names(constraint.columns, 'column')}) REFERENCES "
+                f"({_names(dialect, constraint.columns, 'column')}) REFERENCES "
                 f"{quote(constraint.references, 'table')} "
-                f"({_names(constraint.referenced_columns, 'column')}) "
+                f"({_names(dialect, constraint.referenced_columns, 'column')}) "
                 f"ON DELETE {action}"
             )
         case Check():
             column = schema.column(constraint.column)
-            value = literal(dialect, constraint.value, column.type)
+            value = dialect.literal(constraint.value, column.type)
             target = quote(column.name, "column")
-            if dialect == "sqlite" and column.type is ColumnType.DECIMAL:
-                target, value = f"CAST({target} AS REAL)", f"CAST({value} AS REAL)"
+            if column.type is ColumnType.DECIMAL and dialect.decimals_as_text:
+                target, value = dialect.numeric(target), dialect.numeric(value)
             return f"CONSTRAINT {name} CHECK ({target} {constraint.op} {value})"
     raise SchemaError(f"unknown constraint {constraint!r}")
 
@@ -153,10 +100,10 @@ def _create_table_sql(
 ) -> str:
     columns = schema.all_columns if columns is None else columns
     lines = [_column(dialect, column) for column in columns]
-    lines.append(f"PRIMARY KEY ({_names(schema.primary_key, 'column')})")
+    lines.append(f"PRIMARY KEY ({_names(dialect, schema.primary_key, 'column')})")
     lines += [_constraint(dialect, schema, c) for c in schema.constraints]
     body = ",\n    ".join(lines)
-    return f"CREATE TABLE {quote(name, 'table')} (\n    {body}\n)"
+    return f"CREATE TABLE {dialect.quote(name, 'table')} (\n    {body}\n)"
 
 
 def create_table(
@@ -177,13 +124,14 @@ def rename_table(dialect: Dialect, name: str, new_name: str) -> list[str]:
     """ALTER TABLE RENAME TO: rows, indexes and constraints go with the table,
     and foreign keys of other tables follow it (on SQLite too, unless its
     ``legacy_alter_table`` is on)."""
-    return [f"ALTER TABLE {quote(name, 'table')} RENAME TO {quote(new_name, 'table')}"]
+    old, new = dialect.quote(name, "table"), dialect.quote(new_name, "table")
+    return [f"ALTER TABLE {old} RENAME TO {new}"]
 
 
 def drop_table(dialect: Dialect, name: str, *, if_exists: bool = False) -> list[str]:
     """DROP TABLE (its indexes go with it)."""
     guard = "IF EXISTS " if if_exists else ""
-    return [f"DROP TABLE {guard}{quote(name, 'table')}"]
+    return [f"DROP TABLE {guard}{dialect.quote(name, 'table')}"]
 
 
 def create_index(
@@ -192,15 +140,16 @@ def create_index(
     """CREATE [UNIQUE] INDEX over columns of ``schema``."""
     schema.check_columns(index.columns, f"index {index.name!r}")
     unique = "UNIQUE " if index.unique else ""
+    columns = _names(dialect, index.columns, "column")
     return (
-        f"CREATE {unique}INDEX {prefix}{quote(index.name, 'index')} ON "
-        f"{quote(schema.name, 'table')} ({_names(index.columns, 'column')})"
+        f"CREATE {unique}INDEX {prefix}{dialect.quote(index.name, 'index')} ON "
+        f"{dialect.quote(schema.name, 'table')} ({columns})"
     )
 
 
 def drop_index(dialect: Dialect, name: str) -> list[str]:
     """DROP INDEX by name."""
-    return [f"DROP INDEX {quote(name, 'index')}"]
+    return [f"DROP INDEX {dialect.quote(name, 'index')}"]
 
 
 def add_column(dialect: Dialect, schema: Schema, column: Column) -> list[str]:
@@ -216,7 +165,7 @@ def add_column(dialect: Dialect, schema: Schema, column: Column) -> list[str]:
             f"new column {column.name!r} of {schema.name!r} is NOT NULL: give it a "
             "default for the rows already there, or make it nullable"
         )
-    table = quote(schema.name, "table")
+    table = dialect.quote(schema.name, "table")
     return [f"ALTER TABLE {table} ADD COLUMN {_column(dialect, column)}"]
 
 
@@ -237,7 +186,7 @@ def drop_column(
     """
     schema.column(name)
     if not check:
-        return [_drop_column_sql(schema.name, name)]
+        return [_drop_column_sql(dialect, schema.name, name)]
     users = ["the primary key"] if name in schema.primary_key else []
     users += [f"index {i.name!r}" for i in schema.indexes if name in i.columns]
     for constraint in schema.constraints:
@@ -253,10 +202,11 @@ def drop_column(
             f"column {name!r} of {schema.name!r} is used by {', '.join(users)}; "
             "drop those first"
         )
-    return [_drop_column_sql(schema.name, name)]
+    return [_drop_column_sql(dialect, schema.name, name)]
 
 
-def _drop_column_sql(table: str, name: str) -> str:
+def _drop_column_sql(dialect: Dialect, table: str, name: str) -> str:
+    quote = dialect.quote
     return f"ALTER TABLE {quote(table, 'table')} DROP COLUMN {quote(name, 'column')}"
 
 
@@ -267,10 +217,10 @@ def add_constraint(
 
     PostgreSQL alters the table; SQLite rebuilds it.
     """
-    if dialect == "sqlite":
+    if dialect.rebuilds_tables:
         return rebuild_table(dialect, old, new)
     return [
-        f"ALTER TABLE {quote(new.name, 'table')} ADD "
+        f"ALTER TABLE {dialect.quote(new.name, 'table')} ADD "
         f"{_constraint(dialect, new, constraint)}"
     ]
 
@@ -280,40 +230,46 @@ def drop_constraint(dialect: Dialect, old: Schema, new: Schema, name: str) -> li
 
     PostgreSQL alters the table; SQLite rebuilds it.
     """
-    if dialect == "sqlite":
+    if dialect.rebuilds_tables:
         return rebuild_table(dialect, old, new)
     return [
-        f"ALTER TABLE {quote(new.name, 'table')} DROP CONSTRAINT "
-        f"{quote(name, 'constraint')}"
+        f"ALTER TABLE {dialect.quote(new.name, 'table')} DROP CONSTRAINT "
+        f"{dialect.quote(name, 'constraint')}"
     ]
 
 
 def rebuild_table(dialect: Dialect, old: Schema, new: Schema) -> list[str]:
-    """Copy a SQLite table into a new shape: create, copy, drop, rename, index.
+    """Copy a table into a new shape: create, copy, drop, rename, index.
 
-    Columns both shapes share are copied, in the old order; new columns go last,
-    where ``ALTER TABLE ADD COLUMN`` would put them. Run it in a transaction;
-    foreign keys are checked at commit (``PRAGMA defer_foreign_keys``).
+    For a dialect that :attr:`~glue.sql.dialects.Dialect.rebuilds_tables`
+    (SQLite). Columns both shapes share are copied, in the old order; new columns
+    go last, where ``ALTER TABLE ADD COLUMN`` would put them. Run it in a
+    transaction; the dialect's :attr:`~glue.sql.dialects.Dialect.rebuild_prelude`
+    comes first (SQLite: foreign keys checked at commit).
+
+    Raises:
+        SchemaError: the dialect alters tables in place instead.
     """
-    if dialect != "sqlite":
-        raise SchemaError("only SQLite tables are rebuilt; PostgreSQL alters them")
+    if not dialect.rebuilds_tables:
+        raise SchemaError(f"{dialect.name} tables are altered in place, not rebuilt")
     temporary = f"_glue_new_{new.name}"[:63]
     wanted = {c.name: c for c in new.all_columns}
     # Keep the old column order, new columns last, as ALTER TABLE would.
     order = [wanted[n] for n in old.column_names if n in wanted]
     order += [c for c in new.all_columns if c.name not in set(old.column_names)]
     shared = tuple(n for n in old.column_names if n in wanted)
-    columns = _names(shared, "column")
+    columns = _names(dialect, shared, "column")
+    copy = dialect.quote(temporary, "table")
     return [
-        "PRAGMA defer_foreign_keys = ON",
+        *dialect.rebuild_prelude,
         _create_table_sql(dialect, new, temporary, tuple(order)),
         " ".join(
             (
-                *("INSERT INTO", quote(temporary, "table"), f"({columns})"),
-                *("SELECT", columns, "FROM", quote(old.name, "table")),
+                *("INSERT INTO", copy, f"({columns})"),
+                *("SELECT", columns, "FROM", dialect.quote(old.name, "table")),
             )
         ),
         *drop_table(dialect, old.name),
-        f"ALTER TABLE {quote(temporary, 'table')} RENAME TO {quote(new.name, 'table')}",
+        f"ALTER TABLE {copy} RENAME TO {dialect.quote(new.name, 'table')}",
         *(create_index(dialect, new, index) for index in new.indexes),
     ]

@@ -3,8 +3,9 @@
 :func:`compile_query` checks every table, field, alias and lookup of a statement
 against the known schemas first, and raises :class:`glue.QueryError` naming what is
 unknown and where, before any SQL exists. Identifiers are validated and quoted;
-every value is a bound parameter (``?`` on SQLite, ``$n`` on PostgreSQL), converted
-to the type of the column it meets.
+every value is a bound parameter (the dialect's placeholders), converted to the
+type of the column it meets. What differs between databases is asked of the
+:class:`~glue.sql.dialects.Dialect` the compiler is given.
 
 The same statement returns the same rows on both databases:
 
@@ -25,8 +26,6 @@ The same statement returns the same rows on both databases:
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NamedTuple
-
-import msgspec
 
 from ..errors import QueryError, SchemaError
 from ..query.conditions import (
@@ -50,13 +49,11 @@ from ..query.model import (
     Sum,
     ValueAnnotation,
 )
-from ..schema.model import ColumnType, Schema, check_identifier
-from .dialect import LIKE_ESCAPE, coerce, decoder, encoder, is_identity, like_escape
+from ..schema.model import ColumnType, Schema
+from .dialects import Dialect, coerce, is_identity
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
-
-    from ..connections.abc import Dialect
+    from collections.abc import Callable, Iterator, Mapping, Sequence
 
 __all__ = [
     "CompiledQuery",
@@ -98,9 +95,9 @@ class CompiledQuery(NamedTuple):
 
     def decode_rows(self, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
         """Convert rows the driver returned into Python values per column type."""
+        decoder = self.dialect.decoder
         converters = [
-            decoder(self.dialect, c.type) if c.type is not None else None
-            for c in self.columns
+            decoder(c.type) if c.type is not None else None for c in self.columns
         ]
         active = [
             (i, f)
@@ -131,7 +128,7 @@ def compile_query(
 
     Args:
         statement: the query.
-        dialect: ``"sqlite"`` or ``"postgres"``.
+        dialect: the database's dialect (``glue.sql.dialects.SQLITE``, ``POSTGRES``).
         schemas: every table the statement may read, by name.
 
     Returns:
@@ -202,13 +199,14 @@ _REGEX = frozenset({FieldLookup.REGEX, FieldLookup.IREGEX})
 
 _EQUALITY = frozenset({FieldLookup.EQ, FieldLookup.NEQ})
 
+# Lookup: (the value starts with the text, ends with it, case ignored).
 _PATTERNS = {
-    FieldLookup.CONTAINS: ("%{}%", False),
-    FieldLookup.ICONTAINS: ("%{}%", True),
-    FieldLookup.STARTSWITH: ("{}%", False),
-    FieldLookup.ISTARTSWITH: ("{}%", True),
-    FieldLookup.ENDSWITH: ("%{}", False),
-    FieldLookup.IENDSWITH: ("%{}", True),
+    FieldLookup.CONTAINS: (False, False, False),
+    FieldLookup.ICONTAINS: (False, False, True),
+    FieldLookup.STARTSWITH: (True, False, False),
+    FieldLookup.ISTARTSWITH: (True, False, True),
+    FieldLookup.ENDSWITH: (False, True, False),
+    FieldLookup.IENDSWITH: (False, True, True),
 }
 
 _JOINS = {
@@ -219,22 +217,11 @@ _JOINS = {
 }
 
 _CASTS = {
-    bool: ("BOOLEAN", ColumnType.BOOLEAN),
-    int: ("BIGINT", ColumnType.INTEGER),
-    float: ("DOUBLE PRECISION", ColumnType.FLOAT),
-    str: ("TEXT", ColumnType.TEXT),
+    bool: ColumnType.BOOLEAN,
+    int: ColumnType.INTEGER,
+    float: ColumnType.FLOAT,
+    str: ColumnType.TEXT,
 }
-
-
-def _glob_escape(text: str) -> str:
-    return text.replace("[", "[[]").replace("*", "[*]").replace("?", "[?]")
-
-
-def _ident(name: str, what: str, part: str) -> str:
-    try:
-        return f'"{check_identifier(name, what)}"'
-    except SchemaError as exc:
-        raise QueryError(f"{part}: {exc}") from None
 
 
 class _Selected(NamedTuple):
@@ -257,15 +244,15 @@ class QueryCompiler:
     """Compiles statements for one dialect against a fixed set of schemas.
 
     Args:
-        dialect: ``"sqlite"`` or ``"postgres"``.
+        dialect: the database's dialect.
         schemas: the tables statements may read, by name.
     """
 
     def __init__(self, dialect: Dialect, schemas: Mapping[str, Schema]) -> None:
-        if dialect not in ("sqlite", "postgres"):
-            raise QueryError(f"unknown SQL dialect {dialect!r}")
-        self.dialect: Dialect = dialect
+        self.dialect = dialect
         self.schemas = schemas
+        # Bound once: every name of a statement is quoted through it.
+        self._quote: Callable[[str, str], str] = dialect.quote
 
     def compile(self, statement: QueryStatement) -> CompiledQuery:
         """Compile a statement into SQL, parameters and result columns.
@@ -274,18 +261,14 @@ class QueryCompiler:
             QueryError: as :func:`compile_query`.
         """
         frag, columns = self._statement(statement, None)
-        sql = self._number(frag.sql)
+        sql = self.dialect.number_placeholders(frag.sql.split(_MARK))
         return CompiledQuery(sql, frag.params, columns, self.dialect)
 
-    def _number(self, sql: str) -> str:
-        pieces = sql.split(_MARK)
-        if self.dialect == "sqlite":
-            return "?".join(pieces)
-        out = [pieces[0]]
-        for index, piece in enumerate(pieces[1:], start=1):
-            out.append(f"${index}")
-            out.append(piece)
-        return "".join(out)
+    def _ident(self, name: str, what: str, part: str) -> str:
+        try:
+            return self._quote(name, what)
+        except SchemaError as exc:
+            raise QueryError(f"{part}: {exc}") from None
 
     # -- statements -----------------------------------------------------------
 
@@ -307,12 +290,11 @@ class QueryCompiler:
                     f"({', '.join(c.name for c in columns)})"
                 )
             if self._needs_wrap(operation.query):
-                alias = _ident(f"_set{number}", "alias", part)
+                alias = self._ident(f"_set{number}", "alias", part)
                 wrapped = [_Frag("SELECT * FROM (", []), branch, _Frag(") AS ", [])]
                 branch = _join([*wrapped, _Frag(alias, [])], "")
-            if number > 1 and self.dialect == "postgres":
-                # Set operations combine left to right, as on SQLite; PostgreSQL
-                # binds INTERSECT tighter unless the left side is parenthesised.
+            if number > 1 and self.dialect.parenthesized_set_operations:
+                # Set operations combine left to right, on every database.
                 frag = _join([_Frag("(", []), frag, _Frag(")", [])], "")
             frag = _join([frag, _Frag(operation.operator.value, []), branch], " ")
         tail = self._compound_tail(statement, columns)
@@ -335,7 +317,9 @@ class QueryCompiler:
                     f"column (selected: {', '.join(sorted(names))})"
                 )
             keys.append(
-                self._direction(_ident(name, "column", "order by"), order.direction)
+                self._direction(
+                    self._ident(name, "column", "order by"), order.direction
+                )
             )
         parts = [_Frag(f" ORDER BY {', '.join(keys)}", [])] if keys else []
         parts.append(self._limit(statement))
@@ -411,14 +395,15 @@ class QueryCompiler:
             parts.append(self._limit(statement))
         return _join(parts, ""), columns
 
-    @staticmethod
-    def _select_list(selected: Sequence[_Selected]) -> _Frag:
+    def _select_list(self, selected: Sequence[_Selected]) -> _Frag:
         return _join(
             [
                 _join(
                     [
                         s.frag,
-                        _Frag(" AS " + _ident(s.column.name, "alias", "select"), []),
+                        _Frag(
+                            " AS " + self._ident(s.column.name, "alias", "select"), []
+                        ),
                     ],
                     "",
                 )
@@ -456,7 +441,7 @@ class QueryCompiler:
                 f"{part}: order_by must begin with these fields (in any order), "
                 "then say which row of each group is kept, as PostgreSQL requires"
             )
-        if self.dialect == "postgres":
+        if self.dialect.distinct_on:
             parts = [
                 _Frag("SELECT DISTINCT ON (", []),
                 _join(on, ", "),
@@ -468,32 +453,35 @@ class QueryCompiler:
                 parts.append(self._order_clause([(k.sort, k.direction) for k in keys]))
             parts.append(self._limit(statement))
             return _join(parts, "")
-        # SQLite has no DISTINCT ON: number the rows of each partition in the
+        # No DISTINCT ON (SQLite): number the rows of each partition in the
         # order asked, keep the first, and sort again outside.
         outputs = [s.column.name for s in selected]
         hidden = [f"_glue_order{n}" for n in range(1, len(keys) + 1)]
         clash = sorted(set(outputs) & {"_glue_row", *hidden})
         if clash:
             raise QueryError(f"{part}: the names {clash} are glue's own; rename them")
+        row = self._ident("_glue_row", "alias", part)
+        wrapper = self._ident("_glue_distinct", "alias", part)
+        quoted = [self._ident(name, "alias", part) for name in hidden]
         window = [_Frag("ROW_NUMBER() OVER (PARTITION BY ", []), _join(on, ", ")]
         if keys:
             window.append(
                 self._order_clause([(k.expression, k.direction) for k in keys])
             )
-        window.append(_Frag(') AS "_glue_row"', []))
+        window.append(_Frag(f") AS {row}", []))
         inner = [
             _Frag("SELECT ", []),
             self._select_list(selected),
             _Frag(", ", []),
             *window,
             *(
-                _join([_Frag(", ", []), k.expression, _Frag(f' AS "{name}"', [])], "")
-                for k, name in zip(keys, hidden, strict=True)
+                _join([_Frag(", ", []), k.expression, _Frag(f" AS {name}", [])], "")
+                for k, name in zip(keys, quoted, strict=True)
             ),
             *body,
         ]
         columns = [
-            _Frag(f'"_glue_distinct".{_ident(name, "alias", part)}', [])
+            _Frag(f"{wrapper}.{self._ident(name, 'alias', part)}", [])
             for name in outputs
         ]
         parts = [
@@ -501,14 +489,14 @@ class QueryCompiler:
             _join(columns, ", "),
             _Frag(" FROM (", []),
             _join(inner, ""),
-            _Frag(') AS "_glue_distinct" WHERE "_glue_row" = 1', []),
+            _Frag(f") AS {wrapper} WHERE {row} = 1", []),
         ]
         if keys:
             parts.append(
                 self._order_clause(
                     [
-                        (_Frag(f'"_glue_distinct"."{name}"', []), k.direction)
-                        for k, name in zip(keys, hidden, strict=True)
+                        (_Frag(f"{wrapper}.{name}", []), k.direction)
+                        for k, name in zip(keys, quoted, strict=True)
                     ]
                 )
             )
@@ -529,17 +517,19 @@ class QueryCompiler:
                 raise QueryError(
                     f"{part}: unknown table {source.name!r} (known tables: {known})"
                 )
-            name = _ident(source.name, "table", part)
+            name = self._ident(source.name, "table", part)
             columns: dict[str, ColumnType | None] = {
                 c.name: c.type for c in schema.all_columns
             }
             scope.add(_Source(source.ref_name, f"table {source.name!r}", columns), part)
             if source.alias:
-                return _Frag(f"{name} AS {_ident(source.alias, 'alias', part)}", [])
+                return _Frag(
+                    f"{name} AS {self._ident(source.alias, 'alias', part)}", []
+                )
             return _Frag(name, [])
         if not source.alias:
             raise QueryError(f"{part}: a subquery used as a table needs an alias")
-        alias = _ident(source.alias, "alias", part)
+        alias = self._ident(source.alias, "alias", part)
         frag, out = self._statement(source.query, None)
         scope.add(
             _Source(
@@ -564,7 +554,8 @@ class QueryCompiler:
                 f"{part}: {source.label} has no field {name!r} "
                 f"(fields: {', '.join(source.columns)})"
             )
-        column = f"{_ident(source.ref, 'table', part)}.{_ident(name, 'field', part)}"
+        table = self._ident(source.ref, "table", part)
+        column = f"{table}.{self._ident(name, 'field', part)}"
         column_type = source.columns[name]
         path = ref.field.path[1:]
         if not path:
@@ -575,7 +566,7 @@ class QueryCompiler:
                 f"not json, so it has no key {path[0]!r}"
             )
         for key in path:
-            _ident(key, "JSON key", part)
+            self._ident(key, "JSON key", part)
         return _Frag(column, []), None, True
 
     def _find_source(self, ref: FieldReference, scope: _Scope, part: str) -> _Source:
@@ -602,13 +593,6 @@ class QueryCompiler:
             f"{part}: unknown field {ref.field.name!r} (tables here: {known})"
         )
 
-    def _json_path(self, column: str, keys: Sequence[str], *, text: bool) -> str:
-        if self.dialect == "sqlite":
-            path = "$." + ".".join(keys)
-            return f"({column} {'->>' if text else '->'} '{path}')"
-        path = "{" + ",".join(keys) + "}"
-        return f"({column} {'#>>' if text else '#>'} '{path}')"
-
     def _operand(
         self,
         ref: FieldReference,
@@ -619,14 +603,15 @@ class QueryCompiler:
         text: bool = False,
     ) -> tuple[_Frag, ColumnType | None, bool]:
         """A field as an expression: selected (a JSON path as JSON), compared
-        (SQLite: a JSON path by its SQL value; PostgreSQL: as jsonb), or matched
-        as text."""
+        (a JSON path by its SQL value or as JSON, as the dialect compares them),
+        or matched as text."""
         frag, column_type, is_path = self._field(ref, scope, part)
         if not is_path:
             return frag, column_type, False
         keys = ref.field.path[1:]
-        as_text = text or (compare and self.dialect == "sqlite")
-        return _Frag(self._json_path(frag.sql, keys, text=as_text), []), None, True
+        as_text = text or (compare and self.dialect.json_compares_sql_values)
+        path = self.dialect.json_path(frag.sql, keys, text=as_text)
+        return _Frag(path, []), None, True
 
     # -- selection ------------------------------------------------------------
 
@@ -651,11 +636,11 @@ class QueryCompiler:
         else:
             taken: set[str] = set()
             for source in scope.sources.values():
-                table = _ident(source.ref, "table", "select")
+                table = self._ident(source.ref, "table", "select")
                 for name, column_type in source.columns.items():
                     output = name if name not in taken else f"{source.ref}__{name}"
                     taken.add(output)
-                    frag = _Frag(f"{table}.{_ident(name, 'field', 'select')}", [])
+                    frag = _Frag(f"{table}.{self._ident(name, 'field', 'select')}", [])
                     selected.append(_Selected(frag, OutputColumn(output, column_type)))
         selected.extend(self._annotation(a.value, scope) for a in statement.annotations)
         selected.extend(self._aggregation(a, scope) for a in statement.aggregations)
@@ -685,9 +670,9 @@ class QueryCompiler:
                 f"{part}: a selected constant must be a bool, int, float or str, "
                 f"not {type(constant).__name__}"
             )
-        sql_type, column_type = cast
-        bound = encoder(self.dialect, column_type)(constant)
-        sql = _MARK if self.dialect == "sqlite" else f"CAST({_MARK} AS {sql_type})"
+        column_type = cast
+        bound = self.dialect.encoder(column_type)(constant)
+        sql = self.dialect.typed_constant(_MARK, column_type)
         return _Selected(_Frag(sql, [bound]), OutputColumn(value.alias, column_type))
 
     def _aggregation(self, aggregation: AggregationQuery, scope: _Scope) -> _Selected:
@@ -720,12 +705,9 @@ class QueryCompiler:
                 f"{expression.field.field.name!r} is {column_type or 'a JSON value'}"
             )
         if isinstance(expression, Avg):
-            if self.dialect == "postgres":
-                call = f"CAST({call} AS DOUBLE PRECISION)"
-            return _Frag(call, []), ColumnType.FLOAT
+            return _Frag(self.dialect.average(call), []), ColumnType.FLOAT
         if isinstance(expression, Sum) and column_type is ColumnType.INTEGER:
-            if self.dialect == "postgres":
-                call = f"CAST({call} AS BIGINT)"
+            call = self.dialect.integer_sum(call)
         return _Frag(call, []), column_type
 
     def _check_grouped(
@@ -768,7 +750,7 @@ class QueryCompiler:
             if not ref.table_name and ref.field.child is None and item is not None:
                 # A selected field, aggregation or annotation, by its alias.
                 expression = item.frag
-                sort = _Frag(_ident(ref.field.name, "column", "order by"), [])
+                sort = _Frag(self._ident(ref.field.name, "column", "order by"), [])
                 if self._decimal_text(item.column.type):
                     expression = self._as_real(expression)
                     sort = expression
@@ -791,10 +773,9 @@ class QueryCompiler:
             keys.append(_OrderKey(expression, expression, frag.sql, order.direction))
         return keys
 
-    @staticmethod
-    def _as_real(frag: _Frag) -> _Frag:
-        # SQLite keeps decimals as text: sort them as numbers.
-        return _Frag(f"CAST({frag.sql} AS REAL)", frag.params)
+    def _as_real(self, frag: _Frag) -> _Frag:
+        # Decimals kept as text: sort and compare them as numbers.
+        return _Frag(self.dialect.numeric(frag.sql), frag.params)
 
     def _limit(self, statement: QueryStatement) -> _Frag:
         limit = statement.limit
@@ -807,17 +788,15 @@ class QueryCompiler:
                 raise QueryError(
                     f"limit: {name} must be a whole number >= 0, not {value!r}"
                 )
-        sql: list[str] = []
         params: list[Any] = []
         if limit.limit is not None:
-            sql.append(f" LIMIT {_MARK}")
             params.append(limit.limit)
-        elif limit.offset and self.dialect == "sqlite":
-            sql.append(" LIMIT -1")
         if limit.offset:
-            sql.append(f" OFFSET {_MARK}")
             params.append(limit.offset)
-        return _Frag("".join(sql), params)
+        sql = self.dialect.limit(
+            None if limit.limit is None else _MARK, _MARK if limit.offset else None
+        )
+        return _Frag(sql, params)
 
     # -- conditions -----------------------------------------------------------
 
@@ -894,36 +873,31 @@ class QueryCompiler:
             bound_value = self._bind(constant, column_type, is_path, place)
             mark = self._mark(is_path)
             if self._decimal_text(column_type) and lookup not in _EQUALITY:
-                # SQLite keeps decimals as text: compare them as numbers.
+                # Decimals kept as text: compare them as numbers.
+                numeric = self.dialect.numeric
                 return _Frag(
-                    f"CAST({left.sql} AS REAL) {_COMPARE[lookup]} CAST({mark} AS REAL)",
+                    f"{numeric(left.sql)} {_COMPARE[lookup]} {numeric(mark)}",
                     [bound_value],
                 )
             return _Frag(f"{left.sql} {_COMPARE[lookup]} {mark}", [bound_value])
         if not isinstance(constant, str):
             raise QueryError(f"{place}: the value must be text, not {constant!r}")
-        text = self._as_text(left.sql, column_type, is_path)
+        dialect = self.dialect
+        text = left.sql
+        if not is_path and column_type is not ColumnType.TEXT:
+            text = dialect.as_text(text)
         if lookup in _REGEX:
-            insensitive = lookup is FieldLookup.IREGEX
-            if self.dialect == "postgres":
-                op = "~*" if insensitive else "~"
-                return _Frag(f"{text} {op} {_MARK}", [constant])
-            pattern = f"(?i){constant}" if insensitive else constant
-            return _Frag(f"{text} REGEXP {_MARK}", [pattern])
-        template, insensitive = _PATTERNS[lookup]
-        if self.dialect == "sqlite" and not insensitive:
-            return _Frag(
-                f"{text} GLOB {_MARK}",
-                [template.replace("%", "*").format(_glob_escape(constant))],
-            )
-        op = "ILIKE" if insensitive and self.dialect == "postgres" else "LIKE"
-        pattern = template.format(like_escape(constant))
-        return _Frag(f"{text} {op} {_MARK} ESCAPE '{LIKE_ESCAPE}'", [pattern])
-
-    def _as_text(self, sql: str, column_type: ColumnType | None, is_path: bool) -> str:
-        if is_path or column_type is ColumnType.TEXT or self.dialect == "sqlite":
-            return sql
-        return f"CAST({sql} AS TEXT)"
+            ignore_case = lookup is FieldLookup.IREGEX
+            pattern = dialect.regex_pattern(constant, ignore_case=ignore_case)
+            sql = dialect.regex_match(text, _MARK, ignore_case=ignore_case)
+            return _Frag(sql, [pattern])
+        starts, ends, ignore_case = _PATTERNS[lookup]
+        pattern = dialect.text_pattern(
+            constant, starts=starts, ends=ends, ignore_case=ignore_case
+        )
+        return _Frag(
+            dialect.text_match(text, _MARK, ignore_case=ignore_case), [pattern]
+        )
 
     def _subquery_condition(
         self,
@@ -946,10 +920,10 @@ class QueryCompiler:
         raise QueryError(f"{place}: a subquery works with in and comparisons only")
 
     def _decimal_text(self, column_type: ColumnType | None) -> bool:
-        return self.dialect == "sqlite" and column_type is ColumnType.DECIMAL
+        return column_type is ColumnType.DECIMAL and self.dialect.decimals_as_text
 
     def _mark(self, is_path: bool) -> str:
-        return f"{_MARK}::jsonb" if is_path and self.dialect == "postgres" else _MARK
+        return self.dialect.json_placeholder(_MARK) if is_path else _MARK
 
     def _bind(
         self, value: Any, column_type: ColumnType | None, is_path: bool, place: str
@@ -957,9 +931,7 @@ class QueryCompiler:
         if value is None:
             return None
         if is_path:
-            if self.dialect == "postgres":
-                return msgspec.json.encode(value).decode()
-            return value
+            return self.dialect.json_parameter(value)
         if column_type is None:
             return value
-        return encoder(self.dialect, column_type)(coerce(value, column_type, place))
+        return self.dialect.encoder(column_type)(coerce(value, column_type, place))

@@ -132,9 +132,10 @@ async def commit_all(
             single.append(participant)
     if not single:
         single.append(prepared.pop(0))
-    # PostgreSQL first (the likelier to fail), SQLite last: the coordinator
-    # is then one whose commit cannot lose its reply, when there is one.
-    single.sort(key=lambda p: p.conn.dialect == "sqlite")
+    # Network databases first (the likelier to fail), embedded ones (SQLite)
+    # last: the coordinator is then one whose commit cannot lose its reply,
+    # when there is one.
+    single.sort(key=lambda p: p.conn.dialect.embedded)
     await _two_phase(prepared, single, lock_timeout)
 
 
@@ -318,7 +319,7 @@ async def _commit_one(participant: Participant) -> None:
         glue.GlueError: it did not commit.
     """
     conn = participant.conn
-    sent = not conn.closed and conn.dialect == "postgres"
+    sent = not conn.closed and not conn.dialect.embedded
     try:
         await end(participant, commit=True)
     except ConnectionLost as exc:
@@ -330,11 +331,10 @@ async def _commit_one(participant: Participant) -> None:
 async def _prepare(participant: Participant, gid: str) -> None:
     """Phase one on a PostgreSQL database: ``PREPARE TRANSACTION``."""
     conn = participant.conn
-    result = await conn.fetch("SELECT txid_current()")
-    participant.xid = int(result.rows[0][0])
+    participant.xid = await conn.dialect.current_transaction(conn)
     participant.gid = gid
     try:
-        await conn.execute(f"PREPARE TRANSACTION '{gid}'")
+        await conn.execute(conn.dialect.prepare_transaction(gid))
     except ConnectionLost:
         raise  # Unknown whether it prepared: `_settle` finds out.
     except GlueError:
@@ -355,9 +355,9 @@ async def _settle(
     """
     gid = participant.gid
     assert gid is not None
-    verb = "COMMIT" if decision is Decision.COMMIT else "ROLLBACK"
-    sql = f"{verb} PREPARED '{gid}'"
     conn = participant.conn
+    dialect = conn.dialect
+    sql = dialect.finish_prepared(gid, commit=decision is Decision.COMMIT)
     if participant.checkout is not None and not conn.closed:
         try:
             await conn.execute(sql)
@@ -373,12 +373,12 @@ async def _settle(
     await participant.release()
     try:
         async with participant.pool.acquire(timeout=timeout) as fresh:
-            if await recovery.is_prepared(fresh, gid):
+            if await dialect.is_prepared(fresh, gid):
                 await fresh.execute(sql)
                 return _Settled.DONE
             status = None
             if participant.xid is not None:
-                status = await recovery.xact_status(fresh, participant.xid)
+                status = await dialect.transaction_status(fresh, participant.xid)
     except GlueError as exc:
         _log.warning(
             "cannot finish a prepared transaction now",
@@ -396,18 +396,19 @@ async def _settle(
 
 
 async def _can_prepare(participant: Participant) -> bool:
-    if participant.conn.dialect != "postgres":
+    if not participant.conn.dialect.two_phase:
         return False
     return await supports_two_phase(participant.pool, participant.conn)
 
 
 async def supports_two_phase(pool: ConnectionPool, conn: Connection) -> bool:
-    """Whether ``pool``'s PostgreSQL server allows prepared transactions.
+    """Whether ``pool``'s database allows prepared transactions.
 
-    Asked once per pool (``SHOW max_prepared_transactions``), then remembered.
+    Asked once per pool (PostgreSQL: ``SHOW max_prepared_transactions``), then
+    remembered; SQLite never does.
     """
     known = _TWO_PHASE.get(pool)
     if known is None:
-        result = await conn.fetch("SHOW max_prepared_transactions")
-        known = _TWO_PHASE[pool] = int(result.rows[0][0]) > 0
+        known = await conn.dialect.allows_prepared_transactions(conn)
+        _TWO_PHASE[pool] = known
     return known

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from ..connections.abc import Connection, ConnectionPool
+    from ..sql.dialects import Dialect
 
 __all__ = [
     "Decision",
@@ -51,12 +52,10 @@ __all__ = [
     "decide",
     "find_prepared",
     "forget",
-    "is_prepared",
     "record",
     "recover_prepared",
     "remember_table",
     "transaction_id",
-    "xact_status",
 ]
 
 _log = get_logger(__name__)
@@ -66,29 +65,10 @@ _CREATE = (
     "CREATE TABLE IF NOT EXISTS glue_decisions "
     "(unit TEXT PRIMARY KEY, decision TEXT NOT NULL)"
 )
-_RECORD = {
-    "sqlite": "INSERT INTO glue_decisions (unit, decision) VALUES (?, 'commit')",
-    "postgres": "INSERT INTO glue_decisions (unit, decision) VALUES ($1, 'commit')",
-}
-_FENCE = {
-    "sqlite": "INSERT INTO glue_decisions (unit, decision) VALUES (?, 'abort') "
-    "ON CONFLICT (unit) DO NOTHING",
-    "postgres": "INSERT INTO glue_decisions (unit, decision) VALUES ($1, 'abort') "
-    "ON CONFLICT (unit) DO NOTHING",
-}
-_READ = {
-    "sqlite": "SELECT decision FROM glue_decisions WHERE unit = ?",
-    "postgres": "SELECT decision FROM glue_decisions WHERE unit = $1",
-}
-_FORGET = {
-    "sqlite": "DELETE FROM glue_decisions WHERE unit = ?",
-    "postgres": "DELETE FROM glue_decisions WHERE unit = $1",
-}
-_PREPARED = (
-    "SELECT gid, prepared FROM pg_prepared_xacts "
-    "WHERE database = current_database() AND starts_with(gid, 'glue_') "
-    "ORDER BY prepared"
-)
+# {unit} is the dialect's placeholder for the unit, which is always bound.
+_RECORD = "INSERT INTO glue_decisions (unit, decision) VALUES ({unit}, 'commit')"
+_READ = "SELECT decision FROM glue_decisions WHERE unit = {unit}"
+_FORGET = "DELETE FROM glue_decisions WHERE unit = {unit}"
 
 # Pools whose database is known to have glue_decisions.
 _TABLES: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
@@ -141,7 +121,7 @@ async def record(conn: Connection, pool: ConnectionPool, unit: str) -> None:
     It counts once that transaction commits, and not before.
     """
     await _ensure_table(conn, pool)
-    await conn.execute(_RECORD[conn.dialect], (unit,))
+    await conn.execute(_by_unit(conn.dialect, _RECORD), (unit,))
 
 
 def remember_table(pool: ConnectionPool) -> None:
@@ -153,7 +133,7 @@ def remember_table(pool: ConnectionPool) -> None:
 async def forget(conn: Connection, unit: str) -> None:
     """Delete a unit's decision once every database finished (best effort)."""
     try:
-        await conn.execute(_FORGET[conn.dialect], (unit,))
+        await conn.execute(_by_unit(conn.dialect, _FORGET), (unit,))
     except GlueError as exc:
         _log.warning("could not delete a commit decision", unit=unit, error=str(exc))
 
@@ -175,8 +155,11 @@ async def decide(
     async with pool.acquire(write=True, timeout=lock_timeout) as conn:
         async with conn.transaction(lock_timeout=lock_timeout):
             await _ensure_table(conn, pool)
-            await conn.execute(_FENCE[conn.dialect], (unit,))
-            result = await conn.fetch(_READ[conn.dialect], (unit,))
+            fence = conn.dialect.upsert(
+                "glue_decisions", ("unit", "decision"), ("unit",)
+            )
+            await conn.execute(fence, (unit, Decision.ABORT.value))
+            result = await conn.fetch(_by_unit(conn.dialect, _READ), (unit,))
     remember_table(pool)
     return Decision(result.rows[0][0])
 
@@ -299,11 +282,11 @@ async def _scan(
     """(pool, gid, prepared at) of glue's prepared transactions, per database."""
     found = []
     for pool in pools:
-        if pool.dialect != "postgres":
-            continue  # SQLite never prepares
+        if not pool.dialect.two_phase:
+            continue  # it never prepares
         async with pool.acquire() as conn:
-            result = await conn.fetch(_PREPARED)
-        found += [(pool, gid, prepared_at) for gid, prepared_at in result.rows]
+            rows = await conn.dialect.prepared_transactions(conn, "glue_")
+        found += [(pool, gid, prepared_at) for gid, prepared_at in rows]
     return found
 
 
@@ -311,20 +294,21 @@ async def _read(pool: ConnectionPool, unit: str) -> str | None:
     """The decision recorded for ``unit``, without waiting or recording one."""
     try:
         async with pool.acquire() as conn:
-            result = await conn.fetch(_READ[conn.dialect], (unit,))
+            result = await conn.fetch(_by_unit(conn.dialect, _READ), (unit,))
     except GlueError:  # no table yet, or unreachable: nothing is known
         return None
     return str(result.rows[0][0]) if result.rows else None
 
 
 async def _finish(pool: ConnectionPool, gid: str, decision: Decision) -> str:
-    verb = "COMMIT" if decision is Decision.COMMIT else "ROLLBACK"
+    commit = decision is Decision.COMMIT
+    verb = "COMMIT" if commit else "ROLLBACK"
     try:
         async with pool.acquire() as conn:
             try:
-                await conn.execute(f"{verb} PREPARED '{gid}'")
+                await conn.execute(conn.dialect.finish_prepared(gid, commit=commit))
             except GlueError:
-                if await is_prepared(conn, gid):
+                if await conn.dialect.is_prepared(conn, gid):
                     raise
                 return "finished meanwhile by its own unit of work"
     except GlueError as exc:
@@ -332,18 +316,8 @@ async def _finish(pool: ConnectionPool, gid: str, decision: Decision) -> str:
     return "committed" if decision is Decision.COMMIT else "rolled back"
 
 
-async def is_prepared(conn: Connection, gid: str) -> bool:
-    """Whether ``gid`` is a prepared transaction of ``conn``'s server."""
-    result = await conn.fetch("SELECT 1 FROM pg_prepared_xacts WHERE gid = $1", (gid,))
-    return bool(result.rows)
-
-
-async def xact_status(conn: Connection, xid: int) -> str | None:
-    """``"committed"``, ``"aborted"`` or ``"in progress"`` for transaction
-    ``xid`` of ``conn``'s server (from ``txid_current()``); None if unknown."""
-    result = await conn.fetch("SELECT txid_status($1)", (xid,))
-    status = result.rows[0][0]
-    return None if status is None else str(status)
+def _by_unit(dialect: Dialect, template: str) -> str:
+    return template.format(unit=dialect.placeholder(1))
 
 
 async def _ensure_table(conn: Connection, pool: ConnectionPool) -> None:

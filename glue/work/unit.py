@@ -488,13 +488,14 @@ def _one_shot(plan: WritePlan) -> bool:
     """Whether the plan is atomic without a transaction of its own.
 
     True for inserts into one database that go out as one atomic call: any
-    number of batches on SQLite (a batch is one savepoint in one thread hop),
-    one batch (one statement) on PostgreSQL. Inserts need no count check
-    before committing, so BEGIN and COMMIT would only cost round trips.
+    number of batches where a flush is one `Connection.batch` (SQLite: one
+    savepoint in one thread hop), else one batch (one statement, PostgreSQL).
+    Inserts need no count check before committing, so BEGIN and COMMIT would
+    only cost round trips.
     """
     if len(plan.connections) != 1:
         return False
     (writes,) = plan.connections
-    if writes.pool.dialect == "postgres" and len(writes.batches) != 1:
+    if len(writes.batches) != 1 and not writes.pool.dialect.batched_writes:
         return False
     return all(batch.kind is RowKind.INSERT for batch in writes.batches)

@@ -104,8 +104,8 @@ async def test_from_urls_builds_one_pool_per_name(
             manager.get_connection_pool(),
             manager.get_connection_pool("orders"),
         )
-        assert (shop.name, shop.dialect) == ("default", "sqlite")
-        assert (orders.name, orders.dialect) == ("orders", "postgres")
+        assert (shop.name, shop.dialect.name) == ("default", "sqlite")
+        assert (orders.name, orders.dialect.name) == ("orders", "postgres")
         assert orders.statistics().max_size == 3
         for pool in (shop, orders):
             async with pool.acquire(write=True) as conn:

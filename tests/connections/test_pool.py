@@ -236,7 +236,9 @@ def pool_from_url_like(
     pool: DefaultConnectionPool, **options: int
 ) -> DefaultConnectionPool:
     """A second pool on the same database as ``pool``."""
-    url = f"sqlite:///{pool.location}" if pool.dialect == "sqlite" else _dsn_of(pool)
+    url = (
+        f"sqlite:///{pool.location}" if pool.dialect.name == "sqlite" else _dsn_of(pool)
+    )
     return pool_from_url(url, name=pool.name, **options)
 
 

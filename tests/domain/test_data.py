@@ -354,8 +354,8 @@ async def test_two_writers_of_one_row_one_retries_both_count(database_url: str) 
 async def seed_counter(app: App, name: str, value: int) -> None:
     """Write a counter row outside any command."""
     pool = app.connections.get_connection_pool("counters")
-    placeholder = "?" if pool.dialect == "sqlite" else "$1"
-    second = "?" if pool.dialect == "sqlite" else "$2"
+    placeholder = pool.dialect.placeholder(1)
+    second = pool.dialect.placeholder(2)
     async with pool.acquire(write=True) as conn:
         await conn.execute(
             f"INSERT INTO counters (name, value, etag) VALUES "  # noqa: S608

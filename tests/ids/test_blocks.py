@@ -44,7 +44,7 @@ async def pool(database_url: str) -> AsyncIterator[ConnectionPool]:
 
 def stores(pool: ConnectionPool) -> list[Any]:
     """The stores a database offers: the counter table, and sequences on PostgreSQL."""
-    return ["table", "sequence"] if pool.dialect == "postgres" else ["table"]
+    return ["table", "sequence"] if pool.dialect.name == "postgres" else ["table"]
 
 
 async def counter_state(pool: ConnectionPool, allocator: IdAllocator) -> int:
@@ -54,7 +54,7 @@ async def counter_state(pool: ConnectionPool, allocator: IdAllocator) -> int:
         sql, params = "SELECT next FROM glue_ids WHERE name = $1", (allocator.name,)
     else:
         sql, params = f"SELECT last_value FROM glue_ids_{allocator.name}", ()  # noqa: S608
-    if pool.dialect == "sqlite":
+    if pool.dialect.name == "sqlite":
         sql = sql.replace("$1", "?")
     async with pool.acquire() as conn:
         result = await conn.fetch(sql, params)
@@ -77,10 +77,12 @@ async def test_auto_picks_a_sequence_on_postgres_and_the_table_on_sqlite(
     pool: ConnectionPool,
 ) -> None:
     allocator = IdAllocator(pool, "picked")
-    assert allocator.store == ("sequence" if pool.dialect == "postgres" else "table")
+    assert allocator.store == (
+        "sequence" if pool.dialect.name == "postgres" else "table"
+    )
     started = IdAllocator(pool, "started", start=1000, block=5)
     assert await started.next() == 1000
-    if pool.dialect == "sqlite":
+    if pool.dialect.name == "sqlite":
         with pytest.raises(ConfigurationError, match="sqlite has no sequences"):
             IdAllocator(pool, "orders", store="sequence")
     cases: list[tuple[dict[str, Any], type[Exception], str]] = [
@@ -144,7 +146,7 @@ async def test_blocks_are_reserved_outside_the_units_transaction(
         assert await ids.next(ORDERS) == first + 1
         async with UnitOfWork(manager) as unit:
             await unit.lock(ORDERS, [first])  # the unit's transaction is open now
-            if pool.dialect == "postgres":
+            if pool.dialect.name == "postgres":
                 # Another connection reserves the block: no wait for the unit.
                 assert await ids.take(ORDERS, 5) == list(range(first + 2, first + 7))
             else:

@@ -20,7 +20,7 @@ import pytest
 from glue.connections import ConnectionManager, pool_from_url
 from glue.schema import Column, ColumnType, Index, Schema
 from glue.services.reads import DataQueryService
-from glue.sql import ddl, dml
+from glue.sql import ddl
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping
@@ -119,7 +119,7 @@ async def load(
             await conn.execute(sql)
         if table_rows:
             full = [{c: row.get(c) for c in schema.column_names} for row in table_rows]
-            await conn.batch(dml.insert(dialect, schema, full))
+            await conn.batch(dialect.insert(schema, full))
 
 
 def run_sync(coro: Coroutine[Any, Any, Any]) -> Any:

@@ -23,6 +23,7 @@ from glue.query import (
 )
 from glue.schema import Column, ColumnType, Schema
 from glue.services.reads import DataQueryService
+from glue.sql.dialects import POSTGRES, SQLITE
 
 from .conftest import LAYOUTS, SCHEMAS, manager_for
 
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from glue.connections import ConnectionManager
+    from glue.sql.dialects import Dialect
 
 pytestmark = pytest.mark.postgres
 
@@ -83,12 +85,12 @@ async def lock_orders(dsn: str, locked: anyio.Event, release: anyio.Event) -> No
         await conn.close()
 
 
-def sql_task(slot: str, table: str, dialect: str = "postgres") -> SqlTask:
+def sql_task(slot: str, table: str, dialect: Dialect = POSTGRES) -> SqlTask:
     return SqlTask(
         slot=slot,
         route=table,
         database=table,
-        dialect="postgres" if dialect == "postgres" else "sqlite",
+        dialect=dialect,
         statement=QueryStatement(
             table=SchemaReference(name=table),
             only=[FieldReference.of(table, "id")],
@@ -107,11 +109,11 @@ async def test_a_failing_child_cancels_its_siblings(
                 GroupTask(
                     children=(
                         sql_task("blocked", "orders"),
-                        sql_task("quick", "customers", "sqlite"),
+                        sql_task("quick", "customers", SQLITE),
                         sql_task("broken", "ghosts"),
                     )
                 ),
-                sql_task("never", "customers", "sqlite"),
+                sql_task("never", "customers", SQLITE),
             )
         ),
         slot="never",

@@ -17,8 +17,7 @@ import asyncpg
 import pytest
 
 from glue import DatabaseError, QueryError, SchemaError
-from glue.connections import ConnectionManager
-from glue.connections.abc import Statement
+from glue.connections import ConnectionManager, Statement
 from glue.query import (
     Condition,
     Conditions,
@@ -112,7 +111,7 @@ async def manager(
         await _set_database(url, setting)
     async with ConnectionManager.from_urls({"default": url}) as opened:
         pool = opened.get_connection_pool()
-        if pool.dialect == "postgres":
+        if pool.dialect.name == "postgres":
             async with pool.acquire() as conn:
                 shown = await conn.fetch("SHOW standard_conforming_strings")
             assert shown.rows == [(setting,)]

@@ -30,7 +30,7 @@ from glue.query import (
 )
 from glue.query.decoding import STATEMENT
 from glue.schema import check_identifier
-from glue.sql.dialect import quote
+from glue.sql.dialects import POSTGRES, SQLITE
 
 EXAMPLES = int(os.environ.get("GLUE_PROPERTY_EXAMPLES", "200"))
 FUZZ = settings(
@@ -403,8 +403,10 @@ def test_an_identifier_is_safe_or_refused(name: str) -> None:
     except SchemaError as exc:
         assert SAFE.fullmatch(name) is None
         assert "is not a valid name" in str(exc)
-        with pytest.raises(SchemaError):
-            quote(name, "table")
+        for dialect in (SQLITE, POSTGRES):
+            with pytest.raises(SchemaError):
+                dialect.quote(name, "table")
     else:
         assert checked == name and SAFE.fullmatch(name)
-        assert quote(name, "table") == f'"{name}"'
+        assert SQLITE.quote(name, "table") == POSTGRES.quote(name, "table")
+        assert SQLITE.quote(name, "table") == f'"{name}"'

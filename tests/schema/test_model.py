@@ -10,7 +10,7 @@ import pytest
 
 from glue.errors import SchemaError
 from glue.schema import Check, Column, ColumnType, Index, Schema, Unique
-from glue.sql.dialect import decoder, encoder, is_identity, placeholder, quote
+from glue.sql.dialects import POSTGRES, SQLITE, is_identity
 
 
 class Order(msgspec.Struct):
@@ -57,7 +57,7 @@ def test_bad_identifiers_are_refused(name: str) -> None:
             primary_key=("id",),
         )
     with pytest.raises(SchemaError):
-        quote(name)
+        SQLITE.quote(name)
 
 
 def test_duplicate_and_system_columns_are_refused() -> None:
@@ -107,9 +107,9 @@ def test_schema_round_trips_through_json() -> None:
 
 
 def test_quote_and_placeholders() -> None:
-    assert quote("orders") == '"orders"'
-    assert placeholder("sqlite", 3) == "?"
-    assert placeholder("postgres", 3) == "$3"
+    assert SQLITE.quote("orders") == POSTGRES.quote("orders") == '"orders"'
+    assert SQLITE.placeholder(3) == "?"
+    assert POSTGRES.placeholder(3) == "$3"
 
 
 @pytest.mark.parametrize(
@@ -125,10 +125,10 @@ def test_quote_and_placeholders() -> None:
     ],
 )
 def test_sqlite_values_round_trip(column_type: ColumnType, value: object) -> None:
-    stored = encoder("sqlite", column_type)(value)
-    assert decoder("sqlite", column_type)(stored) == value
+    stored = SQLITE.encoder(column_type)(value)
+    assert SQLITE.decoder(column_type)(stored) == value
 
 
 def test_identity_conversions_are_recognised() -> None:
-    assert is_identity(encoder("postgres", ColumnType.INTEGER))
-    assert not is_identity(encoder("postgres", ColumnType.JSON))
+    assert is_identity(POSTGRES.encoder(ColumnType.INTEGER))
+    assert not is_identity(POSTGRES.encoder(ColumnType.JSON))

@@ -37,7 +37,6 @@ from glue.query import (
 from glue.schema import Column, ColumnType, Schema
 from glue.services.reads import DataQueryService
 from glue.services.schema import SchemaCommandService
-from glue.sql import dml
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -115,7 +114,7 @@ async def fill(url: str, schema: Schema, rows: list[dict[str, Any]]) -> None:
     async with pool_from_url(url) as pool:
         await SchemaCommandService(pool).create_table(schema)
         async with pool.acquire(write=True) as conn:
-            await conn.batch(dml.insert(conn.dialect, schema, rows))
+            await conn.batch(conn.dialect.insert(schema, rows))
 
 
 @pytest.fixture

@@ -21,8 +21,10 @@ from glue.query import (
 )
 from glue.schema import ColumnType
 from glue.services.reads import DataQueryService
-from glue.services.schema import ConstraintInfo, SchemaQueryService
-from glue.sql.introspection import sqlite_column_type, sqlite_constraints
+from glue.services.schema import SchemaQueryService
+from glue.sql.dialects import ConstraintInfo
+from glue.sql.dialects.sqlite_catalog import column_type as sqlite_column_type
+from glue.sql.dialects.sqlite_constraints import sqlite_constraints
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -38,7 +38,6 @@ from glue.services.reads import (
     DataResult,
 )
 from glue.services.schema import SchemaCommandService
-from glue.sql import dml
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -99,7 +98,7 @@ async def fill(url: str, schema: Schema, rows: list[dict[str, object]]) -> None:
     async with pool_from_url(url) as pool:
         await SchemaCommandService(pool).create_table(schema)
         async with pool.acquire(write=True) as conn:
-            await conn.batch(dml.insert(conn.dialect, schema, rows))
+            await conn.batch(conn.dialect.insert(schema, rows))
 
 
 @pytest.fixture

@@ -15,14 +15,15 @@ from glue.connections import (
 )
 from glue.errors import IntegrityError, ProgrammingError, SchemaError
 from glue.schema import Check, Column, ColumnType, ForeignKey, Index, Schema, Unique
-from glue.services.schema import (
+from glue.services.schema import SchemaCommandService, SchemaQueryService
+from glue.sql import ddl
+from glue.sql.dialects import (
+    POSTGRES,
+    SQLITE,
     ColumnInfo,
     ConstraintInfo,
     IndexInfo,
-    SchemaCommandService,
-    SchemaQueryService,
 )
-from glue.sql import ddl
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -286,30 +287,30 @@ async def test_commands_on_a_connection(pool: DefaultConnectionPool) -> None:
 
 def test_mistakes_are_refused_before_any_sql() -> None:
     with pytest.raises(SchemaError, match="NOT NULL"):
-        ddl.add_column("sqlite", CUSTOMERS, Column(name="x", type=ColumnType.TEXT))
+        ddl.add_column(SQLITE, CUSTOMERS, Column(name="x", type=ColumnType.TEXT))
     with pytest.raises(SchemaError, match="already has column"):
-        ddl.add_column("sqlite", CUSTOMERS, Column(name="email", type=ColumnType.TEXT))
+        ddl.add_column(SQLITE, CUSTOMERS, Column(name="email", type=ColumnType.TEXT))
     with pytest.raises(SchemaError, match="customers_email_key"):
-        ddl.drop_column("postgres", CUSTOMERS, "email")
+        ddl.drop_column(POSTGRES, CUSTOMERS, "email")
     with pytest.raises(SchemaError, match="primary key"):
-        ddl.drop_column("postgres", CUSTOMERS, "id")
+        ddl.drop_column(POSTGRES, CUSTOMERS, "id")
     with pytest.raises(SchemaError, match="not a valid name"):
-        ddl.drop_table("sqlite", 'x"; DROP TABLE customers; --')
+        ddl.drop_table(SQLITE, 'x"; DROP TABLE customers; --')
     with pytest.raises(SchemaError, match="literal"):
-        ddl.literal("postgres", object())
-    assert ddl.literal("postgres", "it's") == "'it''s'"
-    assert ddl.literal("sqlite", True) == "1"
-    assert ddl.literal("postgres", None) == "NULL"
+        POSTGRES.literal(object())
+    assert POSTGRES.literal("it's") == "'it''s'"
+    assert SQLITE.literal(True) == "1"
+    assert POSTGRES.literal(None) == "NULL"
 
 
 def test_create_table_sql_is_quoted() -> None:
-    statements = ddl.create_table("postgres", ORDERS)
+    statements = ddl.create_table(POSTGRES, ORDERS)
     assert statements[0].startswith('CREATE TABLE "orders" (\n    "id" BIGINT NOT NULL')
     assert 'CONSTRAINT "orders_amount_positive" CHECK ("amount" > 0)' in statements[0]
     assert statements[1] == (
         'CREATE INDEX "orders_by_customer" ON "orders" ("customer_id", "placed")'
     )
-    sqlite = ddl.create_table("sqlite", ORDERS)[0]
+    sqlite = ddl.create_table(SQLITE, ORDERS)[0]
     assert '"placed" DATETIME_TEXT NOT NULL' in sqlite
     assert """CHECK (CAST("amount" AS REAL) > CAST('0' AS REAL))""" in sqlite
 

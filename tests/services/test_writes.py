@@ -127,7 +127,7 @@ async def test_advisory_locks(manager: ConnectionManager) -> None:
     async with transactions.begin() as tx:
         await locks.advisory_lock(tx, "accounts", 42)
         assert await locks.try_advisory_lock(tx, "accounts", 42)
-        if manager.get_connection_pool().dialect == "postgres":
+        if manager.get_connection_pool().dialect.name == "postgres":
             async with transactions.begin() as other:
                 assert not await locks.try_advisory_lock(other, "accounts", 42)
                 assert await locks.try_advisory_lock(other, "accounts", 43)

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 from glue.schema import Column, ColumnType, Schema
 from glue.services.schema import SchemaCommandService
-from glue.sql.dialect import encoder, placeholder, quote
 from glue.sql.query import QueryCompiler
 
 if TYPE_CHECKING:
@@ -76,9 +75,11 @@ async def fill(pool: DefaultConnectionPool) -> None:
     commands = SchemaCommandService(pool)
     for schema, rows in ((CUSTOMERS, CUSTOMER_ROWS), (ORDERS, ORDER_ROWS)):
         await commands.create_table(schema)
-        converters = [encoder(pool.dialect, c.type) for c in schema.columns]
-        marks = ", ".join(placeholder(pool.dialect, i + 1) for i in range(len(rows[0])))
-        sql = " ".join(("INSERT INTO", quote(schema.name), "VALUES", f"({marks})"))
+        dialect = pool.dialect
+        converters = [dialect.encoder(c.type) for c in schema.columns]
+        marks = ", ".join(dialect.placeholder(i + 1) for i in range(len(rows[0])))
+        table = dialect.quote(schema.name)
+        sql = " ".join(("INSERT INTO", table, "VALUES", f"({marks})"))
         async with pool.acquire(write=True) as conn:
             await conn.execute_many(
                 sql,

@@ -27,7 +27,7 @@ from glue.query import (
 )
 from glue.schema import Column, ColumnType, Schema
 from glue.services.schema import SchemaCommandService
-from glue.sql import dml
+from glue.sql.dialects import POSTGRES, SQLITE
 from glue.sql.query import QueryCompiler, compile_query
 
 from .shop import SCHEMAS
@@ -154,9 +154,9 @@ async def test_without_order_by_one_row_per_group(both: Both) -> None:
 def test_distinct_true_and_an_empty_list_are_not_distinct_on() -> None:
     assert QueryStatement(table=ORDERS, distinct=True).distinct_on == ()
     assert QueryStatement(table=ORDERS, distinct=[]).distinct is False
-    for dialect in ("sqlite", "postgres"):
+    for dialect in (SQLITE, POSTGRES):
         sql, _ = compile_query(latest_per_status(), dialect, SCHEMAS)
-        assert "DISTINCT ON" in sql if dialect == "postgres" else "ROW_NUMBER()" in sql
+        assert "DISTINCT ON" in sql if dialect.distinct_on else "ROW_NUMBER()" in sql
         plain, _ = compile_query(
             QueryStatement(table=ORDERS, distinct=True), dialect, SCHEMAS
         )
@@ -211,7 +211,7 @@ def test_a_statement_from_json_plans_the_same() -> None:
     ],
 )
 def test_what_decides_nothing_is_refused(statement: QueryStatement, match: str) -> None:
-    for dialect in ("sqlite", "postgres"):
+    for dialect in (SQLITE, POSTGRES):
         with pytest.raises(QueryError, match=match):
             QueryCompiler(dialect, SCHEMAS).compile(statement)
 
@@ -240,7 +240,7 @@ async def test_decimals_sort_as_numbers_by_alias_too(database_url: str) -> None:
     async with pool_from_url(database_url) as pool:
         await SchemaCommandService(pool).create_table(PRICES)
         async with pool.acquire(write=True) as conn:
-            await conn.batch(dml.insert(conn.dialect, PRICES, rows))
+            await conn.batch(conn.dialect.insert(PRICES, rows))
             price = OrderByQuery(
                 field=FieldReference(field=Field(name="price")), direction=DESC
             )

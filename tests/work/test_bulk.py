@@ -1,8 +1,8 @@
 """Bulk writes on SQLite and PostgreSQL: COPY, batched guarded updates, pinning.
 
-From `glue.sql.dml.COPY_ROWS` rows an insert goes out by ``copy_records``
-(``COPY`` on PostgreSQL); an UPDATE batch is checked by its row count, and a
-short count is pinned to the rows that missed.
+From `glue.sql.dialects.postgres.COPY_ROWS` rows an insert goes out by
+``copy_records`` (``COPY`` on PostgreSQL); an UPDATE batch is checked by its row
+count, and a short count is pinned to the rows that missed.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from glue.errors import ConcurrencyConflict, IntegrityError
-from glue.sql.dml import COPY_ROWS
+from glue.sql.dialects.postgres import COPY_ROWS
 from glue.work import UnitOfWork
 
 from .tables import ORDERS, PAIRS, PLAIN
@@ -155,7 +155,7 @@ async def test_copy_records_inserts_all_or_none(manager: ConnectionManager) -> N
             async with conn.transaction():
                 await conn.copy_records("plain", ("id", "value"), [(N + 2, 0)])
                 raise RuntimeError("roll back")
-        mark = "$1" if conn.dialect == "postgres" else "?"
+        mark = conn.dialect.placeholder(1)
         result = await conn.fetch(
             f'SELECT "id", "value" FROM "plain" WHERE "id" >= {mark}',  # noqa: S608
             (N,),

@@ -120,7 +120,9 @@ async def test_a_commit_that_fails_late_says_what_committed(
     first = both.get_connection_pool()
     second = both.get_connection_pool("children")
     async with first.acquire() as conn:
-        prepared = conn.dialect == "postgres" and await supports_two_phase(first, conn)
+        prepared = conn.dialect.name == "postgres" and await supports_two_phase(
+            first, conn
+        )
     with pytest.raises((CommitError, IntegrityError)) as caught:
         async with UnitOfWork(both) as unit:
             await unit.state.insert(ORDERS, order(1.0))

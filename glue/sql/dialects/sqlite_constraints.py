@@ -1,13 +1,4 @@
-"""Reading tables back: declared types as portable types, and what SQLite keeps
-only in a table's CREATE statement.
-
-SQLite gives every column a type *affinity* from the name it was declared with
-(https://www.sqlite.org/datatype3.html, section 3.1): a name holding ``INT`` is
-INTEGER, one holding ``CHAR``, ``CLOB`` or ``TEXT`` is TEXT, ``BLOB`` or no name
-at all is BLOB, ``REAL``, ``FLOA`` or ``DOUB`` is REAL, anything else NUMERIC.
-:func:`sqlite_column_type` follows those rules, after glue's own names and the
-names that say more than their affinity (``BOOLEAN``, ``DATETIME``, ``DATE``,
-``UUID``, ``JSON``).
+"""SQLite's constraints as its CREATE TABLE statement writes them.
 
 SQLite's pragmas report foreign keys and unique constraints, but not their names,
 and not CHECK constraints at all. :func:`sqlite_constraints` reads those from the
@@ -20,97 +11,17 @@ split at top-level commas.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Literal, NamedTuple
-
-from ..schema.model import ColumnType
-from .dialect import SQL_TYPES
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
+    from .catalog import ConstraintKind
+
 __all__ = [
     "Clause",
-    "postgres_column_type",
-    "sqlite_column_type",
     "sqlite_constraints",
 ]
-
-
-# -- types ----------------------------------------------------------------------
-
-_GLUE_SQLITE = {name: column_type for column_type, name in SQL_TYPES["sqlite"].items()}
-
-# Names whose portable type is narrower than the affinity they get (NUMERIC for
-# all but JSONB): SQLite stores what glue writes for them unchanged.
-_NAMED = {
-    "BOOL": ColumnType.BOOLEAN,
-    "BOOLEAN": ColumnType.BOOLEAN,
-    "DATETIME": ColumnType.DATETIME,
-    "TIMESTAMP": ColumnType.DATETIME,
-    "TIMESTAMPTZ": ColumnType.DATETIME,
-    "DATE": ColumnType.DATE,
-    "UUID": ColumnType.UUID,
-    "JSON": ColumnType.JSON,
-    "JSONB": ColumnType.JSON,
-}
-
-_POSTGRES: dict[str, ColumnType] = {
-    "bigint": ColumnType.INTEGER,
-    "integer": ColumnType.INTEGER,
-    "smallint": ColumnType.INTEGER,
-    "double precision": ColumnType.FLOAT,
-    "real": ColumnType.FLOAT,
-    "numeric": ColumnType.DECIMAL,
-    "text": ColumnType.TEXT,
-    "character varying": ColumnType.TEXT,
-    "character": ColumnType.TEXT,
-    "boolean": ColumnType.BOOLEAN,
-    "timestamp with time zone": ColumnType.DATETIME,
-    "timestamp without time zone": ColumnType.DATETIME,
-    "date": ColumnType.DATE,
-    "uuid": ColumnType.UUID,
-    "bytea": ColumnType.BYTES,
-    "jsonb": ColumnType.JSON,
-    "json": ColumnType.JSON,
-}
-
-
-def sqlite_column_type(declared: str) -> ColumnType | None:
-    """The portable type of a SQLite column declared as ``declared``.
-
-    ``varchar(255)`` is TEXT, ``decimal(10,2)`` DECIMAL, ``bigint unsigned``
-    INTEGER, ``double`` FLOAT, ``blob`` BYTES; a column declared without a type
-    (BLOB affinity: values kept as they come) has none.
-    """
-    name = declared.strip().upper()
-    exact = _GLUE_SQLITE.get(name)
-    if exact is not None:
-        return exact
-    head = name.partition("(")[0].split()
-    named = _NAMED.get(head[0]) if head else None
-    if named is not None:
-        return named
-    # SQLite's affinity rules, in their order.
-    if "INT" in name:
-        return ColumnType.INTEGER
-    if "CHAR" in name or "CLOB" in name or "TEXT" in name:
-        return ColumnType.TEXT
-    if not name:
-        return None
-    if "BLOB" in name:
-        return ColumnType.BYTES
-    if "REAL" in name or "FLOA" in name or "DOUB" in name:
-        return ColumnType.FLOAT
-    return ColumnType.DECIMAL
-
-
-def postgres_column_type(data_type: str) -> ColumnType | None:
-    """The portable type of a PostgreSQL column whose ``information_schema``
-    data type is ``data_type`` (``character varying``, ``numeric``, ...)."""
-    return _POSTGRES.get(data_type)
-
-
-# -- SQLite's CREATE TABLE --------------------------------------------------------
 
 
 class Clause(NamedTuple):
@@ -124,7 +35,7 @@ class Clause(NamedTuple):
         references: for a foreign key, the referenced table.
     """
 
-    kind: Literal["unique", "foreign_key", "check"]
+    kind: ConstraintKind
     name: str | None
     columns: tuple[str, ...]
     references: str | None = None
