@@ -18,6 +18,11 @@ collector on:
 - **glue, plan only**: ``service.plan(statement)`` for the same statements (no
   database): what glue adds before any SQL runs, to see where time goes.
 
+On PostgreSQL, one more table: a pool checkout running the point query's SQL,
+through glue's pool as it is (a clean checkout skips asyncpg's reset query) and
+with asyncpg's ``reset=None`` (the reset query on every release, as before #14),
+against raw asyncpg's pool (which resets) and the held connection.
+
 Targets (#14): point query at most 1.3x raw, range query at most 1.5x raw, on both
 databases. Run::
 
@@ -54,6 +59,7 @@ from glue import (
     SchemaReference,
     Value,
 )
+from glue.connections import DefaultConnectionPool, PostgresConnection
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -181,6 +187,54 @@ async def compare(
             (await comparison.run(rounds)).print()
 
 
+async def checkouts(
+    dsn: str,
+    held: Callable[[str, tuple[Any, ...]], Awaitable[Any]],
+    rounds: int,
+    seconds: float,
+) -> None:
+    """A pool checkout and one point query: the reset query skipped or not."""
+    sql = SQL["postgres"][0]
+    skips = DefaultConnectionPool(PostgresConnection, dsn=dsn)
+    resets = DefaultConnectionPool(PostgresConnection, dsn=dsn, reset=None)
+    raw_pool = await asyncpg.create_pool(dsn, min_size=1, max_size=10)
+    try:
+        async with skips, resets:
+
+            def through(pool: DefaultConnectionPool) -> Callable[[int], Awaitable[Any]]:
+                async def call(i: int) -> Any:
+                    async with pool.acquire() as conn:
+                        return await conn.fetch(sql, (key(i),))
+
+                return call
+
+            async def raw_checkout(i: int) -> Any:
+                async with raw_pool.acquire() as conn:
+                    return await conn.fetch(sql, key(i))
+
+            async def raw_held(i: int) -> Any:
+                return await held(sql, (key(i),))
+
+            comparison = Comparison(
+                "PostgreSQL: pool checkout + point query", reference="raw driver"
+            )
+            comparison.add("raw driver", per_call(raw_held, seconds))
+            comparison.add(
+                "glue pool, clean checkout: no reset query",
+                per_call(through(skips), seconds),
+            )
+            comparison.add(
+                "glue pool, reset=None: reset on every release",
+                per_call(through(resets), seconds),
+            )
+            comparison.add(
+                "raw asyncpg pool (resets on release)", per_call(raw_checkout, seconds)
+            )
+            (await comparison.run(rounds)).print()
+    finally:
+        await raw_pool.close()
+
+
 async def run(options: argparse.Namespace) -> None:
     print(machine())
     with tempfile.TemporaryDirectory() as directory:
@@ -215,6 +269,7 @@ async def run(options: argparse.Namespace) -> None:
                 options.rounds,
                 options.seconds,
             )
+            await checkouts(dsn, postgres_raw, options.rounds, options.seconds)
         finally:
             await conn.close()
     finally:

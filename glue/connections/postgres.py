@@ -93,11 +93,17 @@ def _passwords(dsn: str) -> list[str]:
 
 
 @contextmanager
-def _connecting(database: str, dsn: str) -> Iterator[None]:
+def _connecting(
+    database: str, dsn: str, location: str | None = None
+) -> Iterator[None]:
     """`map_asyncpg_errors` while connecting to ``dsn``, with no password in the
-    error: asyncpg reading a malformed URL can quote any part of it."""
+    error: asyncpg reading a malformed URL can quote any part of it.
+
+    ``location`` is ``redact_dsn(dsn)`` when the caller has it already (a pool
+    checks out often: no need to redact the URL each time).
+    """
     try:
-        with map_asyncpg_errors(database, location=redact_dsn(dsn)):
+        with map_asyncpg_errors(database, location=location or redact_dsn(dsn)):
             yield
     except errors.ConnectionError as exc:
         reason = exc.reason
@@ -635,7 +641,7 @@ class PostgresPoolBackend:
 
     async def open(self) -> None:
         """Create asyncpg's pool and its first ``min_size`` connections."""
-        with _connecting(self.name, self._dsn):
+        with _connecting(self.name, self._dsn, self.location):
             self._pool = await asyncpg.create_pool(
                 self._dsn,
                 min_size=self.min_size,
@@ -646,7 +652,7 @@ class PostgresPoolBackend:
     async def take(self, write: bool) -> Connection:
         """Check out a connection; asyncpg reconnects one that died while idle."""
         assert self._pool is not None
-        with _connecting(self.name, self._dsn):
+        with _connecting(self.name, self._dsn, self.location):
             raw = await self._pool.acquire()
         return PostgresConnection(raw, database=self.name)
 
