@@ -23,7 +23,7 @@ collector on. Targets (#14): the generator handler with a dict payload at most
 4x the floor; on PostgreSQL at least 0.85x raw's throughput. Peers that are not
 installed are skipped with a message (``pip install -e '.[bench]'``). Run::
 
-    python benchmarks/dispatch.py [--rounds 7] [--seconds 0.3]
+    python benchmarks/dispatch.py [--rounds 21] [--seconds 0.1]
                                   [--concurrency 1000] [--postgres DSN]
 """
 
@@ -421,9 +421,9 @@ async def run(options: argparse.Namespace) -> None:
 def main() -> None:
     """Run the benchmark and print Markdown tables."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds")
+    parser.add_argument("--rounds", type=int, default=21, help="interleaved rounds")
     parser.add_argument(
-        "--seconds", type=float, default=0.3, help="about how long one round runs"
+        "--seconds", type=float, default=0.1, help="about how long one round runs"
     )
     parser.add_argument("--concurrency", type=int, default=1000)
     parser.add_argument(

@@ -9,9 +9,11 @@ for figures printed beside those, never instead of them.
 
 Reported per contender: the median of the rounds and their spread (min-max), and
 against the reference (the raw driver doing the same work), the median of the
-per-round ratios with their spread. A ratio is a time ratio (``x ref``: 2.0x
-takes twice as long) for latencies, a speed ratio (``x ref speed``: 0.8x does
-80% of the work per second) for throughputs.
+per-round ratios with their interquartile range (the middle half of the rounds:
+robust to a burst of load that min-max would show). Many short rounds pair the
+contenders more closely in time than a few long ones. A ratio is a time ratio
+(``x ref``: 2.0x takes twice as long) for latencies, a speed ratio (``x ref
+speed``: 0.8x does 80% of the work per second) for throughputs.
 
 Run alone, this module prints the machine's description.
 """
@@ -158,7 +160,8 @@ class Comparison:
         return [b.per_op / a.per_op for a, b in zip(ours, theirs, strict=True)]
 
     def rows(self) -> list[tuple[str, float, float, float, float, float, float]]:
-        """Per contender: name, median, min, max, ratio median, min, max."""
+        """Per contender: name, median, min, max, and the ratio's median and
+        interquartile range (the middle half of the rounds)."""
         out = []
         for name, samples in self.samples.items():
             if self.unit == "ops":
@@ -167,15 +170,20 @@ class Comparison:
                 scale = 1e6 if self.unit == "us" else 1e3
                 values = [s.per_op * scale for s in samples]
             ratios = self.ratios(name)
+            low, mid, high = (
+                statistics.quantiles(ratios, n=4, method="inclusive")
+                if len(ratios) > 1
+                else ratios * 3
+            )
             out.append(
                 (
                     name,
                     statistics.median(values),
                     min(values),
                     max(values),
-                    statistics.median(ratios),
-                    min(ratios),
-                    max(ratios),
+                    mid,
+                    low,
+                    high,
                 )
             )
         return out
@@ -189,7 +197,7 @@ class Comparison:
             f"\n{self.title} ({rounds} interleaved rounds, GC on unless said; "
             f"reference: {self.reference})\n",
             f"| contender | {what}, median | spread (min-max) | {ratio}, median "
-            "| ratio spread |",
+            "| ratio IQR |",
             "| --- | ---: | ---: | ---: | ---: |",
         ]
         for name, median, low, high, r_median, r_low, r_high in self.rows():

@@ -26,7 +26,7 @@ against raw asyncpg's pool (which resets) and the held connection.
 Targets (#14): point query at most 1.3x raw, range query at most 1.5x raw, on both
 databases. Run::
 
-    python benchmarks/query.py [--rounds 7] [--seconds 0.4] [--postgres DSN]
+    python benchmarks/query.py [--rounds 21] [--seconds 0.1] [--postgres DSN]
 """
 
 from __future__ import annotations
@@ -278,8 +278,8 @@ async def run(options: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--seconds", type=float, default=0.4)
+    parser.add_argument("--rounds", type=int, default=21)
+    parser.add_argument("--seconds", type=float, default=0.1)
     parser.add_argument(
         "--postgres", default=os.environ.get("GLUE_BENCH_POSTGRES_DSN", LOCAL)
     )

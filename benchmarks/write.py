@@ -35,8 +35,12 @@ the timed blocks, beside the others. ``--orm`` adds SQLAlchemy's async ORM
 Targets (#14): one-row units at most 1.3x raw; bulk inserts at least 0.8x and
 bulk updates at least 0.7x the raw speed. Run::
 
-    python benchmarks/write.py [--rounds 5] [--seconds 0.4] [--rows 50000]
-                               [--gc-paused] [--orm] [--postgres DSN]
+    python benchmarks/write.py [--unit-rounds 21] [--seconds 0.1] [--rounds 7]
+                               [--rows 50000] [--gc-paused] [--orm]
+                               [--postgres DSN]
+
+``--unit-rounds`` rounds of about ``--seconds`` each for the one-row units,
+``--rounds`` rounds of one bulk operation each.
 """
 
 from __future__ import annotations
@@ -464,7 +468,7 @@ async def bulk(
 async def database(
     label: str, url: str, raw: Raw, options: argparse.Namespace, orm_url: str | None
 ) -> None:
-    await units(label, url, raw, options.rounds, options.seconds)
+    await units(label, url, raw, options.unit_rounds, options.seconds)
     await bulk(label, url, raw, options, False, orm_url)
     if options.gc_paused:
         await bulk(label, url, raw, options, True, None)
@@ -508,8 +512,9 @@ async def run(options: argparse.Namespace) -> None:
 def main() -> None:
     """Parse arguments and run every comparison."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--seconds", type=float, default=0.4)
+    parser.add_argument("--unit-rounds", type=int, default=21)
+    parser.add_argument("--seconds", type=float, default=0.1)
+    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--rows", type=int, default=50_000)
     parser.add_argument("--gc-paused", action="store_true")
     parser.add_argument("--orm", action="store_true")
