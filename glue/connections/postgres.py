@@ -93,9 +93,7 @@ def _passwords(dsn: str) -> list[str]:
 
 
 @contextmanager
-def _connecting(
-    database: str, dsn: str, location: str | None = None
-) -> Iterator[None]:
+def _connecting(database: str, dsn: str, location: str | None = None) -> Iterator[None]:
     """`map_asyncpg_errors` while connecting to ``dsn``, with no password in the
     error: asyncpg reading a malformed URL can quote any part of it.
 
