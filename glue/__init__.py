@@ -303,7 +303,8 @@ def _relabel(value: object) -> None:
     if isinstance(value, type) and issubclass(value, _msgspec.Struct):
         if value.__struct_fields__:
             return
-    value.__module__ = __name__
+    if isinstance(value, type) or hasattr(value, "__code__"):  # not a builtin
+        value.__module__ = __name__
 
 
 for _name in __all__:
