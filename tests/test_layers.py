@@ -18,7 +18,7 @@ LAYERS = [
     ["cli"],
     ["http"],
     ["config"],
-    ["domain"],
+    ["domain", "compat"],
     ["services"],
     ["context", "ids"],
     ["work"],
