@@ -278,7 +278,6 @@ class Bus:
                     route.policy.check(actor)
                 # 4. The command handler: its events and at most one response.
                 events = ctx._events
-                ctx._emitting = True
                 if route.generator:
                     generator = route.handler(command, ctx)
                     known = route.events

@@ -51,7 +51,7 @@ class DomainContext(Context[D]):
     """
 
     # Rarely written: class-level defaults keep a new context cheap.
-    _emitting = False  # True while the command handler runs
+    _emitting = True  # False once the command handler finished (or failed)
     _committing = False
     _written = 0
     _mutations: list[Any] | None = None
