@@ -157,7 +157,7 @@ def test_a_moved_name_still_imports_from_glue_with_a_warning(name: str) -> None:
 
 def test_an_unknown_name_is_no_attribute_of_glue() -> None:
     with pytest.raises(AttributeError, match="no attribute 'Nothing'"):
-        glue.Nothing  # type: ignore[attr-defined]  # noqa: B018
+        glue.Nothing  # noqa: B018
 
 
 def test_amsdal_glue_names_are_in_glue_compat() -> None:
