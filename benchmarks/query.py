@@ -50,16 +50,16 @@ from glue import (
     ColumnType,
     Condition,
     Conditions,
-    DataQueryService,
     Domain,
     FieldLookup,
     FieldReference,
     QueryStatement,
     Schema,
     SchemaReference,
-    Value,
 )
 from glue.connections import DefaultConnectionPool, PostgresConnection
+from glue.query import Value
+from glue.services import DataQueryService
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
