@@ -1,5 +1,5 @@
 """Runs plans: SQL tasks on pooled connections, in-memory steps here, groups in
-parallel and chains in order.
+parallel and chains in order; or streams a plan's rows (:meth:`PlanExecutor.iterate`).
 
 A :class:`GroupTask`'s children run in one anyio task group. The first child to
 fail cancels its siblings, and that one error reaches the caller as itself (a
@@ -11,6 +11,7 @@ pool, and the caller gets :class:`glue.QueryTimeout`.
 from __future__ import annotations
 
 import math
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -24,11 +25,13 @@ from .memory import Row, run_step
 from .tasks import ChainTask, GroupTask, MemoryTask, Plan, SqlTask
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 
+    from ..connections.abc import Connection
     from ..connections.manager import ConnectionManager
     from ..query.model import QueryStatement
     from ..schema.model import Schema
+    from ..sql.query import CompiledQuery
     from .tasks import KeyFilter, Task
 
 __all__ = ["PlanExecutor", "THREAD_THRESHOLD"]
@@ -43,7 +46,8 @@ class PlanExecutor:
 
     Args:
         manager: routes each SQL task to its pool.
-        schemas: the tables statements may read, for compiling at run time.
+        schemas: the tables statements may read, for compiling a task whose
+            key filters change its statement at run time.
     """
 
     def __init__(
@@ -121,6 +125,46 @@ class PlanExecutor:
         if failures:
             raise failures[0]
 
+    async def iterate(
+        self,
+        plan: Plan,
+        *,
+        batch_size: int = 500,
+        timeout: float | None = None,
+        deadline: float | None = None,
+    ) -> AsyncGenerator[tuple[Any, ...], None]:
+        """Yield a plan's result rows one by one.
+
+        A plan that is one SQL task streams from its cursor, ``batch_size`` rows
+        at a time (``timeout`` and ``deadline`` do not apply: the reader sets
+        the pace); any other runs as :meth:`run` does, then yields its answer.
+        Close the iterator when stopping early (``contextlib.aclosing``) so its
+        connection goes back to the pool at once.
+        """
+        root = plan.root
+        if not isinstance(root, SqlTask):
+            for row in await self.run(plan, timeout=timeout, deadline=deadline):
+                yield row
+            return
+        compiled = self.compile(root, {})
+        if compiled is None:
+            return
+        async with (
+            self._connection(root) as conn,
+            conn.iterate(
+                compiled.sql, compiled.params, batch_size=batch_size
+            ) as stream,
+        ):
+            batch: list[tuple[Any, ...]] = []
+            async for row in stream:
+                batch.append(row)
+                if len(batch) >= batch_size:
+                    for item in compiled.decode_rows(batch):
+                        yield item
+                    batch = []
+            for item in compiled.decode_rows(batch):
+                yield item
+
     def statement_of(
         self, task: SqlTask, results: Mapping[str, list[Row]]
     ) -> QueryStatement | None:
@@ -147,18 +191,35 @@ class PlanExecutor:
             statement = msgspec.structs.replace(statement, where=where)
         return statement
 
+    def compile(
+        self, task: SqlTask, results: Mapping[str, list[Row]]
+    ) -> CompiledQuery | None:
+        """The task's SQL: compiled when planned, or now with its key filters
+        applied (None when a filter has no keys: nothing can match)."""
+        if task.compiled is not None:
+            return task.compiled
+        statement = self.statement_of(task, results)
+        if statement is None:
+            return None
+        # The planner checked the statement; key filters only add IN lists on
+        # fields it already names.
+        compiler = QueryCompiler(task.dialect, self.schemas)
+        return compiler.compile(statement, checked=True)
+
     async def fetch(self, task: SqlTask, results: Mapping[str, list[Row]]) -> list[Row]:
         """Run one SQL task and return its decoded rows."""
-        compiled = task.compiled
+        compiled = self.compile(task, results)
         if compiled is None:
-            statement = self.statement_of(task, results)
-            if statement is None:
-                return []
-            compiled = QueryCompiler(task.dialect, self.schemas).compile(statement)
-        pool = self.manager.get_connection_pool(task.route)
-        async with pool.acquire() as conn:
+            return []
+        async with self._connection(task) as conn:
             result = await conn.fetch(compiled.sql, compiled.params)
         return compiled.decode_rows(result.rows)
+
+    @asynccontextmanager
+    async def _connection(self, task: SqlTask) -> AsyncIterator[Connection]:
+        pool = self.manager.get_connection_pool(task.route)
+        async with pool.acquire() as conn:
+            yield conn
 
 
 def _keys(key_filter: KeyFilter, results: Mapping[str, list[Row]]) -> list[Any]:
