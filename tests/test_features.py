@@ -1,4 +1,4 @@
-"""Every behaviour id that code, tests or docs cite (E11, S12, ...) is in docs/FEATURES.md."""
+"""Every behaviour id cited in code, tests or docs (E11, S12) is in docs/FEATURES.md."""
 
 import re
 from pathlib import Path

@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +23,7 @@ import pytest
 
 from domains.shop.app import DATABASE_ENV, ORDERS_DATABASE_ENV
 from domains.shop.auth import tokens_from_env
+from glue.testing import free_port
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -30,13 +31,6 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP = 60.0
 """Seconds the server may take to answer its first request."""
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _unavailable(reason: str) -> None:
@@ -67,7 +61,7 @@ class Server:
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Server]:
     """The shop served by ``glue serve`` on a free loopback port."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         DATABASE_ENV: f"sqlite:///{tmp_path / 'shop.sqlite'}",
@@ -153,12 +147,13 @@ def _chromium() -> str:
     """Chromium's path, installed with apt-get if need be."""
     found = shutil.which("chromium")
     if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        quiet = {"capture_output": True, "text": True, "timeout": 900, "check": False}
-        subprocess.run(["apt-get", "update", "-qq"], **quiet)  # type: ignore[call-overload]
-        installed = subprocess.run(
+        quiet = partial(
+            subprocess.run, capture_output=True, text=True, timeout=900, check=False
+        )
+        quiet(["apt-get", "update", "-qq"])
+        installed = quiet(
             ["apt-get", "install", "-y", "-qq", "chromium"],
             env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-            **quiet,  # type: ignore[arg-type]
         )
         if installed.returncode:
             _unavailable(f"apt-get install chromium failed: {installed.stderr[-500:]}")

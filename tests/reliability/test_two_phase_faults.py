@@ -23,6 +23,7 @@ import pytest
 
 from glue import App, CommitError, CommitInDoubt, ConnectionError
 from glue.connections import ConnectionManager
+from glue.testing.plugin import throwaway
 from glue.work import UnitOfWork, recover_prepared
 
 from .bank import (
@@ -36,7 +37,6 @@ from .bank import (
 from .faults import (
     HookedPool,
     LossyProxy,
-    ThrowawayPostgres,
     admin,
     database_of,
     prepared_transactions,
@@ -84,11 +84,7 @@ def postgres_without_2pc(postgres_server: str) -> Iterator[str]:
     if int(setting[0][0]) == 0:
         yield postgres_server
         return
-    server = ThrowawayPostgres({"max_prepared_transactions": "0"})
-    try:
-        yield server.start()
-    finally:
-        server.stop()
+    yield from throwaway({"max_prepared_transactions": "0"})
 
 
 @pytest.fixture
