@@ -42,12 +42,12 @@ import msgspec
 
 from ..entities.base import Ok
 from ..errors import DatabaseError, FieldError, IntegrityError, ValidationError
-from ..planning.write import select_rows
 from ..schema.model import Column, ColumnType, Schema
 from ..services.schema import SchemaCommandService
 from ..services.writes import DataCommandService
 from ..state.identity import Row
 from ..state.manager import utcnow
+from ..work.flush import select_rows
 from ..work.repository import Repository
 from ..work.unit import UnitOfWork
 
