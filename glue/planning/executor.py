@@ -10,6 +10,7 @@ pool, and the caller gets :class:`glue.QueryTimeout`.
 
 from __future__ import annotations
 
+import functools
 import math
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,14 @@ from .memory import Row, run_step
 from .tasks import ChainTask, GroupTask, MemoryTask, Plan, SqlTask
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+    from collections.abc import (
+        AsyncGenerator,
+        AsyncIterator,
+        Awaitable,
+        Callable,
+        Mapping,
+        Sequence,
+    )
 
     from ..connections.abc import Connection
     from ..connections.manager import ConnectionManager
@@ -34,7 +42,7 @@ if TYPE_CHECKING:
     from ..sql.query import CompiledQuery
     from .tasks import KeyFilter, Task
 
-__all__ = ["PlanExecutor", "THREAD_THRESHOLD"]
+__all__ = ["PlanExecutor", "THREAD_THRESHOLD", "run_together"]
 
 THREAD_THRESHOLD = 20_000
 """In-memory steps over more input rows than this run in a worker thread, so
@@ -109,21 +117,9 @@ class PlanExecutor:
                 await self._group(task, results)
 
     async def _group(self, task: GroupTask, results: dict[str, list[Row]]) -> None:
-        failures: list[Exception] = []
-
-        async def guarded(child: Task, scope: anyio.CancelScope) -> None:
-            try:
-                await self._run(child, results)
-            except Exception as exc:
-                if not failures:
-                    failures.append(exc)
-                scope.cancel()
-
-        async with anyio.create_task_group() as group:
-            for child in task.children:
-                group.start_soon(guarded, child, group.cancel_scope)
-        if failures:
-            raise failures[0]
+        await run_together(
+            [functools.partial(self._run, child, results) for child in task.children]
+        )
 
     async def iterate(
         self,
@@ -230,3 +226,28 @@ def _keys(key_filter: KeyFilter, results: Mapping[str, list[Row]]) -> list[Any]:
         return sorted(found)
     except TypeError:
         return list(found)
+
+
+async def run_together(calls: Sequence[Callable[[], Awaitable[object]]]) -> None:
+    """Run ``calls`` concurrently, in one task group; the first to fail cancels
+    the others, and its error reaches the caller alone, never wrapped in an
+    ExceptionGroup (cancellation from outside passes through as itself).
+
+    Raises:
+        Exception: the first error a call raised.
+    """
+    failures: list[Exception] = []
+
+    async def guarded(call: Callable[[], Awaitable[object]]) -> None:
+        try:
+            await call()
+        except Exception as exc:
+            if not failures:
+                failures.append(exc)
+            group.cancel_scope.cancel()
+
+    async with anyio.create_task_group() as group:
+        for call in calls:
+            group.start_soon(guarded, call)
+    if failures:
+        raise failures[0]
