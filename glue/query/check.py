@@ -309,11 +309,11 @@ class StatementChecker:
     ) -> tuple[OutputColumn, ...]:
         scope = self.scope(statement, parent)
         selected = self.selection(statement, scope)
-        group = [self.operand(g.field, scope, "group by") for g in statement.group_by]
+        group = [self.field_key(g.field, scope, "group by") for g in statement.group_by]
         if statement.group_by or statement.aggregations:
             grouped = set(group)
             for item in statement.only or ():
-                if self.operand(item, scope, "select") not in grouped:
+                if self.field_key(item, scope, "select") not in grouped:
                     raise QueryError(
                         f"select: field {item.field.name!r} of "
                         f"{item.table_name or 'the table'!r} is neither grouped "
@@ -496,7 +496,7 @@ class StatementChecker:
         return resolved.type
 
     @staticmethod
-    def operand(ref: FieldReference, scope: Scope, part: str) -> Key:
+    def field_key(ref: FieldReference, scope: Scope, part: str) -> Key:
         """The key of a field used as a grouping or sort key (checked)."""
         resolved = scope.resolve(ref, part)
         return (resolved.source.ref, ref.field.path)
@@ -524,7 +524,7 @@ class StatementChecker:
                 _name(ref.field.name, "column", "order by")
                 keys.append(item.key)
                 continue
-            key = self.operand(ref, scope, "order by")
+            key = self.field_key(ref, scope, "order by")
             if statement.distinct is True and key not in expressions:
                 raise QueryError(
                     f"order by: with distinct, the sort key {ref.field.name!r} "
@@ -548,7 +548,7 @@ class StatementChecker:
         fields = statement.distinct_on
         names = ", ".join(repr(".".join(f.field.path)) for f in fields)
         part = f"distinct on ({names})"
-        on = [self.operand(f, scope, part) for f in fields]
+        on = [self.field_key(f, scope, part) for f in fields]
         if statement.group_by or statement.aggregations:
             grouped = set(group)
             for ref, key in zip(fields, on, strict=True):
