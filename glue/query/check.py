@@ -150,9 +150,9 @@ class Scope:
                 f"(fields: {', '.join(source.columns)})"
             )
         column_type = source.columns[name]
-        path = ref.field.path[1:]
-        if not path:
+        if ref.field.child is None:
             return Resolved(source, column_type, False)
+        path = ref.field.path[1:]
         if column_type not in (ColumnType.JSON, None):
             raise QueryError(
                 f"{part}: field {name!r} of {source.label} is {column_type}, "
@@ -201,11 +201,14 @@ class Selected(NamedTuple):
         column: its output name and type.
         key: for a field, its (source, path), to match it against grouping
             and sort keys; None otherwise.
+        field: for a field, where it was found (the compiler writes it from
+            there without looking again).
     """
 
     expression: Expression
     column: OutputColumn
     key: Key | None
+    field: Resolved | None = None
 
 
 NUMERIC = frozenset({ColumnType.INTEGER, ColumnType.FLOAT, ColumnType.DECIMAL})
@@ -244,6 +247,11 @@ CASTS = {
     str: ColumnType.TEXT,
 }
 """The type of a selected constant, by its Python type."""
+
+
+def _types(schema: Schema) -> dict[str, ColumnType | None]:
+    """Every column of a table and its type, in order (kept with the schema)."""
+    return {c.name: c.type for c in schema.all_columns}
 
 
 def _name(name: str, what: str, part: str) -> str:
@@ -370,9 +378,7 @@ class StatementChecker:
             if node.alias:
                 _name(node.alias, "alias", part)
             return Source(
-                node.ref_name,
-                f"table {node.name!r}",
-                {c.name: c.type for c in schema.all_columns},
+                node.ref_name, f"table {node.name!r}", schema.derived("types", _types)
             )
         if not node.alias:
             raise QueryError(f"{part}: a subquery used as a table needs an alias")
@@ -406,7 +412,7 @@ class StatementChecker:
                 kind = ColumnType.JSON if resolved.is_path else resolved.type
                 key = (resolved.source.ref, item.field.path)
                 selected.append(
-                    Selected(item, OutputColumn(item.output_name, kind), key)
+                    Selected(item, OutputColumn(item.output_name, kind), key, resolved)
                 )
         else:
             taken: set[str] = set()
@@ -419,6 +425,7 @@ class StatementChecker:
                             FieldReference.of(source.ref, name),
                             OutputColumn(output, column_type),
                             (source.ref, (name,)),
+                            Resolved(source, column_type, False),
                         )
                     )
         for annotation in statement.annotations:
@@ -435,8 +442,8 @@ class StatementChecker:
         if not selected:
             raise QueryError("select: the statement selects nothing")
         names = [s.column.name for s in selected]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
+        if len(set(names)) < len(names):
+            duplicates = sorted({n for n in names if names.count(n) > 1})
             raise QueryError(
                 f"select: {', '.join(map(repr, duplicates))} selected more than "
                 "once; give each an alias"

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from ..errors import QueryError
 from ..query.check import (
     OutputColumn,
+    Resolved,
     Scope,
     Selected,
     StatementChecker,
@@ -441,7 +442,18 @@ class QueryCompiler:
         """A field as an expression, with its type and whether it is a JSON
         path: selected (a JSON path as JSON), compared (a JSON path by its SQL
         value or as JSON, as the dialect compares them), or matched as text."""
-        source, column_type, is_path = scope.resolve(ref, part)
+        return self._field(ref, scope.resolve(ref, part), compare=compare, text=text)
+
+    def _field(
+        self,
+        ref: FieldReference,
+        resolved: Resolved,
+        *,
+        compare: bool = False,
+        text: bool = False,
+    ) -> tuple[_Frag, ColumnType | None, bool]:
+        """A field found already, as :meth:`_operand` writes it."""
+        source, column_type, is_path = resolved
         quote = self._quote
         column = f"{quote(source.ref, 'table')}.{quote(ref.field.name, 'field')}"
         if not is_path:
@@ -455,7 +467,8 @@ class QueryCompiler:
     def _selected(self, item: Selected, scope: Scope) -> _Column:
         expression = item.expression
         if isinstance(expression, FieldReference):
-            frag = self._operand(expression, scope, "select")[0]
+            resolved = item.field or scope.resolve(expression, "select")
+            frag = self._field(expression, resolved)[0]
         elif isinstance(expression, SubQueryStatement):
             inner, _ = self._statement(expression.query, scope)
             frag = _Frag(f"({inner.sql})", inner.params)
