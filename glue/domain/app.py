@@ -537,6 +537,9 @@ class App:
             )
         tables = self.registry.tables
         where = {name: table.database for name, table in tables.items()}
+        for name, table in tables.items():
+            # Each table's codec in its database's dialect, once, now.
+            manager.get_connection_pool(name).dialect.codec(table.schema)
         for scope in self.registry.domains.values():
             scope.access = TableAccess(
                 scope.name,

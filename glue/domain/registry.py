@@ -18,6 +18,7 @@ from ..entities.base import Command, Event, Ok
 from ..entities.codec import Codec
 from ..errors import ConfigurationError, ContextError, RegistrationError
 from ..services.dal import Dal
+from ..state.facts import facts_of
 from ..work.retry import RetryPolicy
 from .policy import Policy
 from .returns import ANY_RESPONSE
@@ -279,6 +280,7 @@ class Registry:
                 )
             self.tables[name] = table
             self._claims.setdefault(name, domain.name)
+            facts_of(table.schema)  # worked out now, once, not at first dispatch
         for name, entity in domain.entities.items():
             full_name = f"{domain.name}:{name}"
             self.codecs[full_name] = Codec(entity, full_name)

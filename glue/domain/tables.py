@@ -26,6 +26,7 @@ import msgspec
 
 from ..errors import Forbidden
 from ..schema.model import Schema
+from ..state.facts import TableFacts, facts_of
 from ..state.manager import StateManager
 from ..work.unit import UnitOfWork
 
@@ -82,6 +83,13 @@ class Table(msgspec.Struct, frozen=True):
 
     schema: Schema
     database: str = DEFAULT_DATABASE
+
+    @property
+    def facts(self) -> TableFacts:
+        """What the state manager needs of the table: built when the App is
+        built, kept with the schema (and its dialect's codec with it, built
+        when the App opens)."""
+        return facts_of(self.schema)
 
 
 class Exposure(msgspec.Struct, frozen=True, kw_only=True):

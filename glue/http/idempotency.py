@@ -42,12 +42,13 @@ import msgspec
 
 from ..entities.base import Ok
 from ..errors import DatabaseError, FieldError, IntegrityError, ValidationError
-from ..planning.write import select_rows
 from ..schema.model import Column, ColumnType, Schema
 from ..services.schema import SchemaCommandService
 from ..services.writes import DataCommandService
-from ..sql.dml import decode_rows, select_where
+from ..state.identity import Row
 from ..state.manager import utcnow
+from ..work.flush import select_rows
+from ..work.repository import Repository
 from ..work.unit import UnitOfWork
 
 if TYPE_CHECKING:
@@ -204,17 +205,12 @@ class IdempotencyKeys:
 
     async def _sweep(self, pool: ConnectionPool) -> None:
         """Delete up to 500 expired keys."""
-        async with pool.acquire() as conn:
-            statement = select_where(
-                conn.dialect, KEYS, [("expires_at", "lt", utcnow())], limit=_SWEEP
+        async with UnitOfWork(lambda _: pool) as unit:
+            expired = await _Keys(unit).query(
+                {"expires_at__lt": utcnow()}, limit=_SWEEP
             )
-            result = await conn.fetch(statement.sql, statement.params)
-            expired = decode_rows(conn.dialect, KEYS, result.rows)
-        if expired:
-            async with UnitOfWork(lambda _: pool) as unit:
-                unit.state.track(KEYS, expired)
-                for row in expired:
-                    await unit.state.delete(KEYS, row["id"])
+            for row in expired:
+                await unit.state.delete(KEYS, row["id"])
 
     async def _find(
         self, pool: ConnectionPool, ident: str, request: str, command: str
@@ -259,3 +255,9 @@ def _row(
         "response": msgspec.json.encode(response).decode(),
         "expires_at": expires,
     }
+
+
+class _Keys(Repository[Row]):
+    """The recorded keys, read by lookups."""
+
+    schema = KEYS

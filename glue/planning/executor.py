@@ -1,5 +1,5 @@
 """Runs plans: SQL tasks on pooled connections, in-memory steps here, groups in
-parallel and chains in order.
+parallel and chains in order; or streams a plan's rows (:meth:`PlanExecutor.iterate`).
 
 A :class:`GroupTask`'s children run in one anyio task group. The first child to
 fail cancels its siblings, and that one error reaches the caller as itself (a
@@ -10,7 +10,9 @@ pool, and the caller gets :class:`glue.QueryTimeout`.
 
 from __future__ import annotations
 
+import functools
 import math
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -24,14 +26,23 @@ from .memory import Row, run_step
 from .tasks import ChainTask, GroupTask, MemoryTask, Plan, SqlTask
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import (
+        AsyncGenerator,
+        AsyncIterator,
+        Awaitable,
+        Callable,
+        Mapping,
+        Sequence,
+    )
 
+    from ..connections.abc import Connection
     from ..connections.manager import ConnectionManager
     from ..query.model import QueryStatement
     from ..schema.model import Schema
+    from ..sql.query import CompiledQuery
     from .tasks import KeyFilter, Task
 
-__all__ = ["PlanExecutor", "THREAD_THRESHOLD"]
+__all__ = ["PlanExecutor", "THREAD_THRESHOLD", "run_together"]
 
 THREAD_THRESHOLD = 20_000
 """In-memory steps over more input rows than this run in a worker thread, so
@@ -43,7 +54,8 @@ class PlanExecutor:
 
     Args:
         manager: routes each SQL task to its pool.
-        schemas: the tables statements may read, for compiling at run time.
+        schemas: the tables statements may read, for compiling a task whose
+            key filters change its statement at run time.
     """
 
     def __init__(
@@ -105,21 +117,49 @@ class PlanExecutor:
                 await self._group(task, results)
 
     async def _group(self, task: GroupTask, results: dict[str, list[Row]]) -> None:
-        failures: list[Exception] = []
+        await run_together(
+            [functools.partial(self._run, child, results) for child in task.children]
+        )
 
-        async def guarded(child: Task, scope: anyio.CancelScope) -> None:
-            try:
-                await self._run(child, results)
-            except Exception as exc:
-                if not failures:
-                    failures.append(exc)
-                scope.cancel()
+    async def iterate(
+        self,
+        plan: Plan,
+        *,
+        batch_size: int = 500,
+        timeout: float | None = None,
+        deadline: float | None = None,
+    ) -> AsyncGenerator[tuple[Any, ...], None]:
+        """Yield a plan's result rows one by one.
 
-        async with anyio.create_task_group() as group:
-            for child in task.children:
-                group.start_soon(guarded, child, group.cancel_scope)
-        if failures:
-            raise failures[0]
+        A plan that is one SQL task streams from its cursor, ``batch_size`` rows
+        at a time (``timeout`` and ``deadline`` do not apply: the reader sets
+        the pace); any other runs as :meth:`run` does, then yields its answer.
+        Close the iterator when stopping early (``contextlib.aclosing``) so its
+        connection goes back to the pool at once.
+        """
+        root = plan.root
+        if not isinstance(root, SqlTask):
+            for row in await self.run(plan, timeout=timeout, deadline=deadline):
+                yield row
+            return
+        compiled = self.compile(root, {})
+        if compiled is None:
+            return
+        async with (
+            self._connection(root) as conn,
+            conn.iterate(
+                compiled.sql, compiled.params, batch_size=batch_size
+            ) as stream,
+        ):
+            batch: list[tuple[Any, ...]] = []
+            async for row in stream:
+                batch.append(row)
+                if len(batch) >= batch_size:
+                    for item in compiled.decode_rows(batch):
+                        yield item
+                    batch = []
+            for item in compiled.decode_rows(batch):
+                yield item
 
     def statement_of(
         self, task: SqlTask, results: Mapping[str, list[Row]]
@@ -147,18 +187,35 @@ class PlanExecutor:
             statement = msgspec.structs.replace(statement, where=where)
         return statement
 
+    def compile(
+        self, task: SqlTask, results: Mapping[str, list[Row]]
+    ) -> CompiledQuery | None:
+        """The task's SQL: compiled when planned, or now with its key filters
+        applied (None when a filter has no keys: nothing can match)."""
+        if task.compiled is not None:
+            return task.compiled
+        statement = self.statement_of(task, results)
+        if statement is None:
+            return None
+        # The planner checked the statement; key filters only add IN lists on
+        # fields it already names.
+        compiler = QueryCompiler(task.dialect, self.schemas)
+        return compiler.compile(statement, checked=True)
+
     async def fetch(self, task: SqlTask, results: Mapping[str, list[Row]]) -> list[Row]:
         """Run one SQL task and return its decoded rows."""
-        compiled = task.compiled
+        compiled = self.compile(task, results)
         if compiled is None:
-            statement = self.statement_of(task, results)
-            if statement is None:
-                return []
-            compiled = QueryCompiler(task.dialect, self.schemas).compile(statement)
-        pool = self.manager.get_connection_pool(task.route)
-        async with pool.acquire() as conn:
+            return []
+        async with self._connection(task) as conn:
             result = await conn.fetch(compiled.sql, compiled.params)
         return compiled.decode_rows(result.rows)
+
+    @asynccontextmanager
+    async def _connection(self, task: SqlTask) -> AsyncIterator[Connection]:
+        pool = self.manager.get_connection_pool(task.route)
+        async with pool.acquire() as conn:
+            yield conn
 
 
 def _keys(key_filter: KeyFilter, results: Mapping[str, list[Row]]) -> list[Any]:
@@ -169,3 +226,28 @@ def _keys(key_filter: KeyFilter, results: Mapping[str, list[Row]]) -> list[Any]:
         return sorted(found)
     except TypeError:
         return list(found)
+
+
+async def run_together(calls: Sequence[Callable[[], Awaitable[object]]]) -> None:
+    """Run ``calls`` concurrently, in one task group; the first to fail cancels
+    the others, and its error reaches the caller alone, never wrapped in an
+    ExceptionGroup (cancellation from outside passes through as itself).
+
+    Raises:
+        Exception: the first error a call raised.
+    """
+    failures: list[Exception] = []
+
+    async def guarded(call: Callable[[], Awaitable[object]]) -> None:
+        try:
+            await call()
+        except Exception as exc:
+            if not failures:
+                failures.append(exc)
+            group.cancel_scope.cancel()
+
+    async with anyio.create_task_group() as group:
+        for call in calls:
+            group.start_soon(guarded, call)
+    if failures:
+        raise failures[0]

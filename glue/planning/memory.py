@@ -68,7 +68,7 @@ from ..schema.model import ColumnType
 from ..sql.dialects import coerce
 from .tasks import InputColumn, JoinStep, SelectStep, SetStep
 
-__all__ = ["Row", "run_step"]
+__all__ = ["Row", "row_test", "run_step"]
 
 Row = tuple[Any, ...]
 """One row: values in column order."""
@@ -100,6 +100,26 @@ def run_step(step: SelectStep | SetStep, results: _Results) -> list[Row]:
         raise QueryError(
             f"in the in-memory step: values of different types met ({exc})"
         ) from None
+
+
+def row_test(
+    conditions: Conditions, columns: Mapping[str, ColumnType | None]
+) -> Callable[[Mapping[str, Any]], bool]:
+    """A test of one table's rows, each keyed by column name: whether
+    ``conditions`` hold, by the rules above (unknown does not hold).
+
+    Repositories test the rows pending in a unit of work with it, so a row
+    matches in memory exactly when its SQL twin would.
+
+    Args:
+        conditions: conditions on the table's columns (no subqueries).
+        columns: the table's columns and their types.
+
+    Raises:
+        QueryError: a field that is not one of ``columns``.
+    """
+    predicate = _compile_conditions(conditions, _ColumnScope(columns), "where")
+    return lambda row: predicate(row) is True  # type: ignore[arg-type]  # a mapping, read by key
 
 
 # -- values -------------------------------------------------------------------
@@ -224,6 +244,23 @@ class _Scope:
             if query == subquery.query:
                 return rows
         raise QueryError(f"{part}: a subquery's rows were not read before this step")
+
+
+class _ColumnScope(_Scope):
+    """Fields of one table's rows keyed by column name."""
+
+    def __init__(self, columns: Mapping[str, ColumnType | None]) -> None:
+        super().__init__(_Layout(()), ())
+        self.columns = columns
+
+    def operand(
+        self, ref: FieldReference | Aggregate, part: str
+    ) -> tuple[_Getter, ColumnType | None]:
+        if isinstance(ref, FieldReference) and ref.field.child is None:
+            name = ref.field.name
+            if name in self.columns:
+                return operator.itemgetter(name), self.columns[name]
+        raise QueryError(f"{part}: {ref!r} is not a column of these rows")
 
 
 # -- conditions -----------------------------------------------------------------

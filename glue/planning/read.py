@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from ..errors import QueryError
+from ..query.check import OutputColumn, StatementChecker
 from ..query.conditions import (
     Condition,
     Conditions,
@@ -53,8 +54,7 @@ from ..query.model import (
     SubQueryStatement,
     ValueAnnotation,
 )
-from ..sql.dialects import SQLITE
-from ..sql.query import CompiledQuery, QueryCompiler
+from ..sql.query import QueryCompiler
 from .tasks import (
     ChainTask,
     GroupTask,
@@ -77,7 +77,6 @@ if TYPE_CHECKING:
     from ..connections.abc import ConnectionPool
     from ..connections.manager import ConnectionManager
     from ..schema.model import ColumnType, Schema
-    from ..sql.dialects import Dialect
 
 __all__ = ["DEFAULT_MAX_KEYS", "QueryPlanner"]
 
@@ -114,6 +113,7 @@ class _Unit:
     annotations: list[SubQueryStatement] = dataclasses.field(default_factory=list)
     needed: dict[_Key, Field] = dataclasses.field(default_factory=dict)
     slot: str = ""
+    columns: tuple[OutputColumn, ...] = ()
     inputs: list[InputColumn] = dataclasses.field(default_factory=list)
     task: Task | None = None
     statement: QueryStatement | None = None
@@ -152,6 +152,7 @@ class QueryPlanner:
     ) -> None:
         self.manager = manager
         self.schemas = schemas
+        self.checker = StatementChecker(schemas)
         self.max_keys = max_keys
         self._slots = itertools.count(1)
 
@@ -173,22 +174,21 @@ class QueryPlanner:
         """
         if not validated:
             statement = statement.validated()
-        outputs = self._outputs(statement)
-        task, slot = self._plan(statement)
-        return Plan(root=task, slot=slot, columns=outputs)
+        columns = self._columns(statement)
+        task, slot = self._plan(statement, columns)
+        return Plan(root=task, slot=slot, columns=tuple(c.name for c in columns))
 
     # -- helpers ------------------------------------------------------------------
 
     def _slot(self, kind: str) -> str:
         return f"{kind}{next(self._slots)}"
 
-    def _compile(self, statement: QueryStatement, dialect: Dialect) -> CompiledQuery:
-        return QueryCompiler(dialect, self.schemas).compile(statement)
+    def _columns(self, statement: QueryStatement) -> tuple[OutputColumn, ...]:
+        """Check a statement; its output columns."""
+        return self.checker.check(statement)
 
     def _outputs(self, statement: QueryStatement) -> tuple[str, ...]:
-        # Output columns are the same in every dialect: any one checks and
-        # names them.
-        return tuple(c.name for c in self._compile(statement, SQLITE).columns)
+        return tuple(c.name for c in self._columns(statement))
 
     def _pool(self, name: str) -> ConnectionPool:
         return self.manager.get_connection_pool(name)
@@ -204,34 +204,48 @@ class QueryPlanner:
         pool: ConnectionPool,
         key_filters: Sequence[KeyFilter] = (),
         slot: str | None = None,
-    ) -> tuple[SqlTask, CompiledQuery]:
-        compiled = self._compile(statement, pool.dialect)
-        route = sorted(statement.table_names())[0]
-        task = SqlTask(
+        columns: tuple[OutputColumn, ...] | None = None,
+    ) -> SqlTask:
+        """One statement on one pool, compiled now unless key filters will
+        change it when it runs; ``columns`` are given when it was checked."""
+        compiled = None
+        if not key_filters:
+            compiler = QueryCompiler(pool.dialect, self.schemas)
+            compiled = compiler.compile(statement, checked=columns is not None)
+            columns = compiled.columns
+        elif columns is None:
+            columns = self._columns(statement)
+        return SqlTask(
             slot=slot or self._slot("sql"),
-            route=route,
+            route=sorted(statement.table_names())[0],
             database=pool.name,
             dialect=pool.dialect,
             statement=statement,
             key_filters=tuple(key_filters),
-            columns=tuple(c.name for c in compiled.columns),
-            compiled=None if key_filters else compiled,
+            columns=tuple(c.name for c in columns),
+            compiled=compiled,
         )
-        return task, compiled
 
-    def _plan(self, statement: QueryStatement) -> tuple[Task, str]:
+    def _plan(
+        self, statement: QueryStatement, columns: tuple[OutputColumn, ...] | None = None
+    ) -> tuple[Task, str]:
+        """Plan a statement; ``columns`` are given when it was checked."""
         home = self._home(statement)
         if home is not None:
-            task, _ = self._sql(statement, home)
+            task = self._sql(statement, home, columns=columns)
             return task, task.slot
+        if columns is None:
+            columns = self._columns(statement)
+        outputs = tuple(c.name for c in columns)
         if statement.set_operations:
-            return self._plan_set(statement)
-        return _SelectPlanner(self, statement).plan()
+            return self._plan_set(statement, outputs)
+        return _SelectPlanner(self, statement, outputs).plan()
 
     # -- set operations -------------------------------------------------------------
 
-    def _plan_set(self, statement: QueryStatement) -> tuple[Task, str]:
-        outputs = self._outputs(statement)
+    def _plan_set(
+        self, statement: QueryStatement, outputs: tuple[str, ...]
+    ) -> tuple[Task, str]:
         core = msgspec.structs.replace(
             statement, set_operations=(), order_by=(), limit=None
         )
@@ -270,10 +284,12 @@ def _group(tasks: Sequence[Task]) -> Task:
 class _SelectPlanner:
     """Plans one SELECT whose tables live in several databases."""
 
-    def __init__(self, planner: QueryPlanner, statement: QueryStatement) -> None:
+    def __init__(
+        self, planner: QueryPlanner, statement: QueryStatement, outputs: tuple[str, ...]
+    ) -> None:
         self.planner = planner
         self.statement = statement
-        self.outputs = planner._outputs(statement)
+        self.outputs = outputs
         self.sources = [self._source(n, s) for n, s in enumerate(statement.sources())]
         self.joins = [
             msgspec.structs.replace(j, on=self._qualify_all(j.on))
@@ -296,14 +312,13 @@ class _SelectPlanner:
                 route=node.name,
                 columns=[(c.name, c.type) for c in schema.all_columns],
             )
-        compiled = planner._compile(node.query, SQLITE)  # for its columns only
         return _Source(
             index=index,
             ref=node.alias,
             node=node,
             pool=planner._home(node.query),
             route=sorted(node.query.table_names())[0],
-            columns=[(c.name, c.type) for c in compiled.columns],
+            columns=[(c.name, c.type) for c in planner._columns(node.query)],
         )
 
     def _resolve(self, ref: FieldReference) -> FieldReference:
@@ -869,13 +884,13 @@ class _SelectPlanner:
             joins=joins,
             where=Conditions(*unit.pushed) if unit.pushed else None,
         )
-        compiled = planner._compile(unit.statement, unit.pool.dialect)
+        unit.columns = planner._columns(unit.statement)
         inputs = [
             InputColumn(ref=ref, path=path, type=column.type)
-            for (ref, path), column in zip(unit.needed, compiled.columns, strict=False)
+            for (ref, path), column in zip(unit.needed, unit.columns, strict=False)
         ]
         for annotation, column in zip(
-            unit.annotations, compiled.columns[len(unit.needed) :], strict=False
+            unit.annotations, unit.columns[len(unit.needed) :], strict=False
         ):
             inputs.append(
                 InputColumn(ref=_ANNOTATION, path=(annotation.alias,), type=column.type)
@@ -904,7 +919,9 @@ class _SelectPlanner:
                 )
             )
         assert unit.statement is not None
-        unit.task, _ = self.planner._sql(unit.statement, unit.pool, filters, unit.slot)
+        unit.task = self.planner._sql(
+            unit.statement, unit.pool, filters, unit.slot, unit.columns
+        )
 
     def _input(self, unit: _Unit) -> Input:
         return Input(

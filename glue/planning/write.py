@@ -3,41 +3,33 @@
 :func:`plan_writes` groups a :class:`~glue.state.identity.Changeset` by the pool
 each table lives on, then by table and kind of write (and, for updates, by the
 columns written), keeping first-change order: a batch goes out at the position
-of its first row, so rows created first are written first. :func:`flush` runs one
-connection's batches inside the caller's transaction and raises
-`glue.ConcurrencyConflict` for the first row whose etag guard did not match.
+of its first row, so rows created first are written first. A batch writes its
+statements in a dialect (:meth:`Batch.statements`).
 
-The connection's dialect writes each batch's statements, and says how they go
-out (:attr:`~glue.sql.dialects.Dialect.batched_writes`): all of a flush in one
-`Connection.batch` call (SQLite: one thread hop), or one at a time, an insert of
-:attr:`~glue.sql.dialects.Dialect.copy_from` rows or more by ``COPY``
-(`Connection.copy_records`, PostgreSQL).
+Planning does no I/O: the unit of work runs the plan (:mod:`glue.work.flush`).
 """
 
 from __future__ import annotations
 
 import operator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from ..connections.abc import ConnectionPool
-from ..schema.model import ETAG, Schema
-from ..state.identity import Changeset, Key, Row, RowKind, Tracked
+from ..schema.model import Schema
+from ..state.identity import Changeset, Row, RowKind, Tracked
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable
 
-    from ..connections.abc import Connection
     from ..sql.dialects import Dialect, Statement
 
 __all__ = [
     "Batch",
     "ConnectionWrites",
     "WritePlan",
-    "flush",
     "plan_writes",
-    "select_rows",
 ]
 
 _CURRENT = operator.attrgetter("current")
@@ -200,114 +192,3 @@ def plan_writes(
             for ident, bucket in groups.items()
         )
     )
-
-
-async def flush(conn: Connection, batches: tuple[Batch, ...]) -> None:
-    """Write ``batches`` through ``conn``, inside the caller's transaction.
-
-    Raises:
-        glue.ConcurrencyConflict: a guarded row did not match: its etag changed,
-            or it was deleted, or (for an upsert's create) it now exists. The
-            caller must roll back.
-        glue.IntegrityError: an insert broke a constraint.
-    """
-    dialect = conn.dialect
-    if dialect.batched_writes:
-        await _flush_batched(conn, dialect, batches)
-    else:
-        await _flush_each(conn, dialect, batches)
-
-
-async def _flush_each(
-    conn: Connection, dialect: Dialect, batches: tuple[Batch, ...]
-) -> None:
-    """One statement at a time; creates and deletes return the keys they matched."""
-    copy_from = dialect.copy_from
-    for batch in batches:
-        kind = batch.kind
-        if (
-            kind is RowKind.INSERT
-            and copy_from is not None
-            and len(batch.rows) >= copy_from
-        ):
-            codec = dialect.codec(batch.schema)
-            records = codec.encode_rows(batch.currents())
-            await conn.copy_records(batch.schema.name, codec.names, records)
-            continue
-        for statement in batch.statements(dialect):
-            if kind is RowKind.INSERT:
-                await conn.execute(statement.sql, statement.params)
-            elif kind is RowKind.UPDATE:
-                count = await conn.execute(statement.sql, statement.params)
-                if count != len(batch.rows):
-                    await _pin_update(conn, batch)
-            else:
-                result = await conn.fetch(statement.sql, statement.params)
-                if len(result.rows) != len(batch.rows):
-                    matched = {tuple(row) for row in result.rows}
-                    _conflict(batch, [t for t in batch.rows if t.key not in matched])
-
-
-async def _flush_batched(
-    conn: Connection, dialect: Dialect, batches: tuple[Batch, ...]
-) -> None:
-    """Every statement in one `Connection.batch`; a create or delete is one
-    statement per row, whose count says whether it matched."""
-    statements: list[Statement] = []
-    spans: list[tuple[Batch, int, int]] = []
-    for batch in batches:
-        compiled = batch.statements(dialect)
-        spans.append((batch, len(statements), len(statements) + len(compiled)))
-        statements += compiled
-    counts = await conn.batch(statements)
-    for batch, start, end in spans:
-        if batch.kind is RowKind.INSERT:
-            continue
-        if batch.kind is RowKind.UPDATE:
-            if counts[start] != len(batch.rows):
-                await _pin_update(conn, batch)
-            continue
-        # One statement per row: each count says whether its row matched.
-        missed = [
-            t for t, n in zip(batch.rows, counts[start:end], strict=True) if not n
-        ]
-        if missed:
-            _conflict(batch, missed)
-
-
-async def select_rows(
-    conn: Connection, schema: Schema, keys: Sequence[Key], *, for_update: bool = False
-) -> list[dict[str, Any]]:
-    """Read the rows of ``keys`` (in chunks the database accepts), decoded.
-
-    Args:
-        for_update: lock them until the transaction ends (PostgreSQL).
-    """
-    dialect = conn.dialect
-    decode_all = dialect.codec(schema).decode_all
-    rows: list[dict[str, Any]] = []
-    for statement in dialect.select_by_keys(schema, keys, for_update=for_update):
-        result = await conn.fetch(statement.sql, statement.params)
-        rows += decode_all(result.rows)
-    return rows
-
-
-async def _pin_update(conn: Connection, batch: Batch) -> None:
-    """Find which rows of a short UPDATE did not match, by reading them back.
-
-    A row that matched now carries its new etag (or, unversioned, exists).
-    """
-    schema = batch.schema
-    found = await select_rows(conn, schema, [t.key for t in batch.rows])
-    seen: dict[Key, Any] = {schema.key_of(row): row.get(ETAG, True) for row in found}
-    missed = []
-    for tracked in batch.rows:
-        etag = seen.get(tracked.key)
-        wanted = tracked.current.get(ETAG, True) if tracked.current else True
-        if etag is None or etag != wanted:
-            missed.append(tracked)
-    _conflict(batch, missed or list(batch.rows))
-
-
-def _conflict(batch: Batch, missed: list[Tracked]) -> None:
-    raise missed[0].conflict()

@@ -13,11 +13,14 @@ import decimal
 import enum
 import re
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
 from ..errors import SchemaError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = [
     "AUDIT_COLUMNS",
@@ -34,6 +37,8 @@ __all__ = [
     "Unique",
     "check_identifier",
 ]
+
+_T = TypeVar("_T")
 
 ETAG = "etag"
 """The column holding a row's etag, in every versioned table."""
@@ -169,7 +174,7 @@ _DELETED_COLUMNS = (Column(name=DELETED_AT, type=ColumnType.DATETIME, nullable=T
 _CHECK_OPS = frozenset({">", ">=", "<", "<=", "<>"})
 
 
-class Schema(msgspec.Struct, frozen=True, kw_only=True):
+class Schema(msgspec.Struct, frozen=True, kw_only=True, dict=True):
     """A table: its columns, primary key, indexes, constraints and tracked fields.
 
     Attributes:
@@ -223,6 +228,24 @@ class Schema(msgspec.Struct, frozen=True, kw_only=True):
                 self.check_columns(constraint.columns, f"{constraint.name!r}")
             if isinstance(constraint, ForeignKey):
                 check_identifier(constraint.references, "table")
+
+    def derived(self, key: str, build: Callable[[Schema], _T]) -> _T:
+        """A value worked out from this schema once, and kept with it.
+
+        Per-table facts (a dialect's codec, the state manager's key extractors
+        and defaults) are built on first use, or when an App is built for its
+        declared tables, and live on the schema object: no cache keyed by a
+        table's name, which two schemas of one name would share. A changed copy
+        (``msgspec.structs.replace``) starts without them.
+
+        Args:
+            key: what the value is, unique per kind (``"codec sqlite"``).
+            build: makes the value from the schema.
+        """
+        found: _T | None = self.__dict__.get(key)
+        if found is None:
+            found = self.__dict__[key] = build(self)
+        return found
 
     @property
     def all_columns(self) -> tuple[Column, ...]:

@@ -24,6 +24,7 @@ given up front are read from their database the first time a query names them.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -35,10 +36,8 @@ from ..errors import GlueError, QueryError, SchemaError
 from ..planning.executor import PlanExecutor
 from ..planning.explain import explain_plan
 from ..planning.read import DEFAULT_MAX_KEYS, QueryPlanner
-from ..planning.tasks import SqlTask
 from ..query.model import QueryStatement
 from ..schema.model import Column, ColumnType, Schema, check_identifier
-from ..sql.query import QueryCompiler
 from .schema import SchemaQueryService
 
 if TYPE_CHECKING:
@@ -214,30 +213,13 @@ class DataQueryService:
         so its connection goes back to the pool at once.
         """
         plan = await self.plan(statement)
-        root = plan.root
-        if isinstance(root, SqlTask):
-            compiled = root.compiled or QueryCompiler(
-                root.dialect, self.schemas
-            ).compile(root.statement)
-            pool = self.manager.get_connection_pool(root.route)
-            async with (
-                pool.acquire() as conn,
-                conn.iterate(
-                    compiled.sql, compiled.params, batch_size=batch_size
-                ) as stream,
-            ):
-                batch: list[tuple[Any, ...]] = []
-                async for row in stream:
-                    batch.append(row)
-                    if len(batch) >= batch_size:
-                        for item in compiled.decode_dicts(batch):
-                            yield item
-                        batch = []
-                for item in compiled.decode_dicts(batch):
-                    yield item
-            return
-        for item in await self.execute(statement):
-            yield item
+        names = plan.columns
+        executor = PlanExecutor(self.manager, self.schemas)
+        async with contextlib.aclosing(
+            executor.iterate(plan, batch_size=batch_size, timeout=self.timeout)
+        ) as rows:
+            async for row in rows:
+                yield dict(zip(names, row, strict=True))
 
 
 class DataQueryOperation(msgspec.Struct, frozen=True, kw_only=True):

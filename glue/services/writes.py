@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..planning.write import select_rows
 from ..state.manager import normalize_key
+from ..work.flush import select_rows
 from ..work.transaction import Transaction
 from ..work.unit import UnitOfWork
 

@@ -1,8 +1,7 @@
 """SQL built from validated names and bound values, for every dialect.
 
 ``glue.sql.dialects`` holds what differs between databases (one dialect object
-per database); the compiler (``query``), the DDL (``ddl``) and the repository
-reads (``dml``) ask it.
+per database); the SELECT compiler (``query``) and the DDL (``ddl``) ask it.
 """
 
 from __future__ import annotations

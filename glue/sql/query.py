@@ -1,11 +1,13 @@
 """The SELECT compiler: a QueryStatement becomes one SQL statement and its values.
 
-:func:`compile_query` checks every table, field, alias and lookup of a statement
-against the known schemas first, and raises :class:`glue.QueryError` naming what is
-unknown and where, before any SQL exists. Identifiers are validated and quoted;
-every value is a bound parameter (the dialect's placeholders), converted to the
-type of the column it meets. What differs between databases is asked of the
-:class:`~glue.sql.dialects.Dialect` the compiler is given.
+The compiler only writes SQL. What a statement means (its tables, fields and
+their types, its output columns, and what a database would refuse) is the
+:class:`~glue.query.check.StatementChecker`'s: :meth:`QueryCompiler.compile`
+runs it first unless told the statement was checked already (the planner checks
+each statement once), and resolves fields through its scopes. Identifiers are
+quoted; every value is a bound parameter (the dialect's placeholders), converted
+to the type of the column it meets. What differs between databases is asked of
+the :class:`~glue.sql.dialects.Dialect` the compiler is given.
 
 The same statement returns the same rows on both databases:
 
@@ -14,8 +16,6 @@ The same statement returns the same rows on both databases:
 - ``contains`` / ``startswith`` / ``endswith`` are case-sensitive on both (SQLite
   uses ``GLOB``, since its ``LIKE`` ignores ASCII case); the ``i`` variants ignore
   case (``ILIKE`` on PostgreSQL, ``LIKE`` on SQLite, which folds ASCII letters only).
-- With ``distinct``, sort keys must be selected; with grouping, selected fields
-  must be grouped: PostgreSQL requires both and SQLite would silently differ.
 - ``distinct=[field, ...]`` is PostgreSQL's DISTINCT ON, whose rule holds on both:
   ``order_by`` begins with those fields. SQLite numbers each group's rows with
   ``ROW_NUMBER()`` in a subquery and keeps the first.
@@ -27,7 +27,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..errors import QueryError, SchemaError
+from ..errors import QueryError
+from ..query.check import (
+    OutputColumn,
+    Resolved,
+    Scope,
+    Selected,
+    StatementChecker,
+)
 from ..query.conditions import (
     Condition,
     Conditions,
@@ -38,9 +45,7 @@ from ..query.conditions import (
 )
 from ..query.model import (
     Aggregate,
-    AggregationQuery,
     Avg,
-    Count,
     JoinType,
     OrderDirection,
     QueryStatement,
@@ -53,29 +58,16 @@ from ..schema.model import ColumnType, Schema
 from .dialects import Dialect, coerce, is_identity
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
 __all__ = [
     "CompiledQuery",
-    "OutputColumn",
     "QueryCompiler",
     "compile_query",
 ]
 
 _MARK = "\x00"
 """Stands for a placeholder until the statement is complete and numbered."""
-
-
-class OutputColumn(NamedTuple):
-    """One column of a compiled query's result.
-
-    Attributes:
-        name: its name in each row.
-        type: its portable type, or None when the database decides (a JSON path).
-    """
-
-    name: str
-    type: ColumnType | None
 
 
 class CompiledQuery(NamedTuple):
@@ -156,36 +148,6 @@ def _join(parts: Sequence[_Frag], sep: str) -> _Frag:
     return _Frag(sep.join(p.sql for p in parts), params)
 
 
-class _Source(NamedTuple):
-    ref: str
-    label: str
-    columns: dict[str, ColumnType | None]
-
-
-class _Scope:
-    """The tables a part of a statement can see, and the scopes around it."""
-
-    def __init__(self, parent: _Scope | None) -> None:
-        self.parent = parent
-        self.sources: dict[str, _Source] = {}
-
-    def add(self, source: _Source, part: str) -> None:
-        if source.ref in self.sources:
-            raise QueryError(
-                f"{part}: the name {source.ref!r} is used by two tables; "
-                "give one of them an alias"
-            )
-        self.sources[source.ref] = source
-
-    def chain(self) -> Iterator[_Scope]:
-        scope: _Scope | None = self
-        while scope is not None:
-            yield scope
-            scope = scope.parent
-
-
-_NUMERIC = frozenset({ColumnType.INTEGER, ColumnType.FLOAT, ColumnType.DECIMAL})
-
 _COMPARE = {
     FieldLookup.EQ: "=",
     FieldLookup.NEQ: "<>",
@@ -216,27 +178,20 @@ _JOINS = {
     JoinType.FULL: "FULL JOIN",
 }
 
-_CASTS = {
-    bool: ColumnType.BOOLEAN,
-    int: ColumnType.INTEGER,
-    float: ColumnType.FLOAT,
-    str: ColumnType.TEXT,
-}
 
+class _Column(NamedTuple):
+    """A selected column as SQL, with what the checker said of it."""
 
-class _Selected(NamedTuple):
     frag: _Frag
     column: OutputColumn
 
 
 class _OrderKey(NamedTuple):
     """A sort key: what ORDER BY names (an alias, or the expression), the
-    expression itself (usable anywhere in the SELECT), the SQL of the value it
-    sorts by (matched against DISTINCT ON), and the direction."""
+    expression itself (usable anywhere in the SELECT), and the direction."""
 
     sort: _Frag
     expression: _Frag
-    target: str
     direction: OrderDirection
 
 
@@ -250,89 +205,80 @@ class QueryCompiler:
 
     def __init__(self, dialect: Dialect, schemas: Mapping[str, Schema]) -> None:
         self.dialect = dialect
-        self.schemas = schemas
+        self.checker = StatementChecker(schemas)
         # Bound once: every name of a statement is quoted through it.
         self._quote: Callable[[str, str], str] = dialect.quote
 
-    def compile(self, statement: QueryStatement) -> CompiledQuery:
+    @property
+    def schemas(self) -> Mapping[str, Schema]:
+        """The tables statements may read, by name."""
+        return self.checker.schemas
+
+    def compile(
+        self, statement: QueryStatement, *, checked: bool = False
+    ) -> CompiledQuery:
         """Compile a statement into SQL, parameters and result columns.
+
+        Args:
+            statement: the query.
+            checked: the :class:`~glue.query.check.StatementChecker` passed it
+                already (the planner's statements); otherwise it runs first.
 
         Raises:
             QueryError: as :func:`compile_query`.
         """
+        if not checked:
+            self.checker.check(statement)
         frag, columns = self._statement(statement, None)
         sql = self.dialect.number_placeholders(frag.sql.split(_MARK))
         return CompiledQuery(sql, frag.params, columns, self.dialect)
 
-    def _ident(self, name: str, what: str, part: str) -> str:
-        try:
-            return self._quote(name, what)
-        except SchemaError as exc:
-            raise QueryError(f"{part}: {exc}") from None
-
     # -- statements -----------------------------------------------------------
 
     def _statement(
-        self, statement: QueryStatement, parent: _Scope | None
+        self, statement: QueryStatement, parent: Scope | None
     ) -> tuple[_Frag, tuple[OutputColumn, ...]]:
         if not statement.set_operations:
             return self._select(statement, parent, tail=True)
         core, columns = self._select(statement, parent, tail=False)
         frag = core
         for number, operation in enumerate(statement.set_operations, start=1):
-            part = f"{operation.operator.value.lower()} #{number}"
-            branch, branch_columns = self._statement(operation.query, parent)
-            if len(branch_columns) != len(columns):
-                raise QueryError(
-                    f"{part}: it selects {len(branch_columns)} columns "
-                    f"({', '.join(c.name for c in branch_columns)}) but the first "
-                    f"statement selects {len(columns)} "
-                    f"({', '.join(c.name for c in columns)})"
-                )
+            branch, _ = self._statement(operation.query, parent)
             if self._needs_wrap(operation.query):
-                alias = self._ident(f"_set{number}", "alias", part)
+                alias = self._quote(f"_set{number}", "alias")
                 wrapped = [_Frag("SELECT * FROM (", []), branch, _Frag(") AS ", [])]
                 branch = _join([*wrapped, _Frag(alias, [])], "")
             if number > 1 and self.dialect.parenthesized_set_operations:
                 # Set operations combine left to right, on every database.
                 frag = _join([_Frag("(", []), frag, _Frag(")", [])], "")
             frag = _join([frag, _Frag(operation.operator.value, []), branch], " ")
-        tail = self._compound_tail(statement, columns)
+        tail = self._compound_tail(statement)
         return _join([frag, tail], ""), columns
 
     @staticmethod
     def _needs_wrap(statement: QueryStatement) -> bool:
         return bool(statement.set_operations or statement.order_by or statement.limit)
 
-    def _compound_tail(
-        self, statement: QueryStatement, columns: tuple[OutputColumn, ...]
-    ) -> _Frag:
-        names = {c.name for c in columns}
-        keys: list[str] = []
-        for order in statement.order_by:
-            name = statement.order_output_name(order)
-            if name not in names:
-                raise QueryError(
-                    f"order by of a set operation: {name!r} is not a selected "
-                    f"column (selected: {', '.join(sorted(names))})"
-                )
-            keys.append(
-                self._direction(
-                    self._ident(name, "column", "order by"), order.direction
-                )
+    def _compound_tail(self, statement: QueryStatement) -> _Frag:
+        keys = [
+            self._direction(
+                self._quote(statement.order_output_name(order), "column"),
+                order.direction,
             )
+            for order in statement.order_by
+        ]
         parts = [_Frag(f" ORDER BY {', '.join(keys)}", [])] if keys else []
         parts.append(self._limit(statement))
         return _join(parts, "")
 
     def _select(
-        self, statement: QueryStatement, parent: _Scope | None, *, tail: bool
+        self, statement: QueryStatement, parent: Scope | None, *, tail: bool
     ) -> tuple[_Frag, tuple[OutputColumn, ...]]:
-        scope = _Scope(parent)
+        scope = Scope(parent)
         from_frag = self._source(statement.table, scope, "from")
         joins: list[_Frag] = []
         for join in statement.joins:
-            part = f"join {self._source_name(join.table)!r}"
+            part = f"join {join.table.ref_name!r}"
             target = self._source(join.table, scope, part)
             on = self._conditions(join.on, scope, f"{part} on")
             joins.append(
@@ -346,20 +292,13 @@ class QueryCompiler:
                     "",
                 )
             )
-        selected = self._selection(statement, scope)
-        names = [s.column.name for s in selected]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise QueryError(
-                f"select: {', '.join(map(repr, duplicates))} selected more than "
-                "once; give each an alias"
-            )
-        group = [
-            self._operand(g.field, scope, "group by", compare=False)[0]
-            for g in statement.group_by
+        selected = [
+            self._selected(item, scope)
+            for item in self.checker.selection(statement, scope)
         ]
-        if statement.group_by or statement.aggregations:
-            self._check_grouped(statement, scope, group)
+        group = [
+            self._operand(g.field, scope, "group by")[0] for g in statement.group_by
+        ]
         body = [_Frag(" FROM ", []), from_frag, *joins]
         if statement.where is not None:
             body += [
@@ -375,14 +314,7 @@ class QueryCompiler:
             ]
         columns = tuple(s.column for s in selected)
         if statement.distinct_on:
-            if not tail:
-                raise QueryError(
-                    "distinct on: a statement with set operations sorts the "
-                    "combined rows, so nothing would decide which row of each "
-                    "group is kept; make it a set operation's or a subquery's"
-                )
-            frag = self._distinct_on(statement, scope, selected, group, body)
-            return frag, columns
+            return self._distinct_on(statement, scope, selected, body), columns
         parts = [
             _Frag("SELECT DISTINCT " if statement.distinct is True else "SELECT ", []),
             self._select_list(selected),
@@ -395,16 +327,11 @@ class QueryCompiler:
             parts.append(self._limit(statement))
         return _join(parts, ""), columns
 
-    def _select_list(self, selected: Sequence[_Selected]) -> _Frag:
+    def _select_list(self, selected: Sequence[_Column]) -> _Frag:
         return _join(
             [
                 _join(
-                    [
-                        s.frag,
-                        _Frag(
-                            " AS " + self._ident(s.column.name, "alias", "select"), []
-                        ),
-                    ],
+                    [s.frag, _Frag(" AS " + self._quote(s.column.name, "alias"), [])],
                     "",
                 )
                 for s in selected
@@ -415,32 +342,14 @@ class QueryCompiler:
     def _distinct_on(
         self,
         statement: QueryStatement,
-        scope: _Scope,
-        selected: list[_Selected],
-        group: list[_Frag],
+        scope: Scope,
+        selected: list[_Column],
         body: list[_Frag],
     ) -> _Frag:
         """SELECT DISTINCT ON: PostgreSQL's own; on SQLite, the first row of each
         partition by ROW_NUMBER() in a subquery, sorted outside it."""
-        fields = statement.distinct_on
-        names = ", ".join(repr(".".join(f.field.path)) for f in fields)
-        part = f"distinct on ({names})"
-        on = [self._operand(f, scope, part, compare=False)[0] for f in fields]
-        grouped = {g.sql for g in group}
-        if statement.group_by or statement.aggregations:
-            for ref, frag in zip(fields, on, strict=True):
-                if frag.sql not in grouped:
-                    raise QueryError(
-                        f"{part}: {ref.field.name!r} is not grouped; add it to group_by"
-                    )
+        on = [self._operand(f, scope, "distinct on")[0] for f in statement.distinct_on]
         keys = self._order_keys(statement, scope, selected)
-        targets = {frag.sql for frag in on}
-        leading = [k.target for k in keys[: len(on)]]
-        if keys and (len(keys) < len(on) or set(leading) != targets):
-            raise QueryError(
-                f"{part}: order_by must begin with these fields (in any order), "
-                "then say which row of each group is kept, as PostgreSQL requires"
-            )
         if self.dialect.distinct_on:
             parts = [
                 _Frag("SELECT DISTINCT ON (", []),
@@ -459,10 +368,15 @@ class QueryCompiler:
         hidden = [f"_glue_order{n}" for n in range(1, len(keys) + 1)]
         clash = sorted(set(outputs) & {"_glue_row", *hidden})
         if clash:
-            raise QueryError(f"{part}: the names {clash} are glue's own; rename them")
-        row = self._ident("_glue_row", "alias", part)
-        wrapper = self._ident("_glue_distinct", "alias", part)
-        quoted = [self._ident(name, "alias", part) for name in hidden]
+            names = ", ".join(
+                repr(".".join(f.field.path)) for f in statement.distinct_on
+            )
+            raise QueryError(
+                f"distinct on ({names}): the names {clash} are glue's own; rename them"
+            )
+        row = self._quote("_glue_row", "alias")
+        wrapper = self._quote("_glue_distinct", "alias")
+        quoted = [self._quote(name, "alias") for name in hidden]
         window = [_Frag("ROW_NUMBER() OVER (PARTITION BY ", []), _join(on, ", ")]
         if keys:
             window.append(
@@ -481,8 +395,7 @@ class QueryCompiler:
             *body,
         ]
         columns = [
-            _Frag(f"{wrapper}.{self._ident(name, 'alias', part)}", [])
-            for name in outputs
+            _Frag(f"{wrapper}.{self._quote(name, 'alias')}", []) for name in outputs
         ]
         parts = [
             _Frag("SELECT ", []),
@@ -503,225 +416,84 @@ class QueryCompiler:
         parts.append(self._limit(statement))
         return _join(parts, "")
 
-    @staticmethod
-    def _source_name(source: SchemaReference | SubQueryStatement) -> str:
-        return source.ref_name if isinstance(source, SchemaReference) else source.alias
-
     def _source(
-        self, source: SchemaReference | SubQueryStatement, scope: _Scope, part: str
+        self, node: SchemaReference | SubQueryStatement, scope: Scope, part: str
     ) -> _Frag:
-        if isinstance(source, SchemaReference):
-            schema = self.schemas.get(source.name)
-            if schema is None:
-                known = ", ".join(sorted(self.schemas)) or "none"
-                raise QueryError(
-                    f"{part}: unknown table {source.name!r} (known tables: {known})"
-                )
-            name = self._ident(source.name, "table", part)
-            columns: dict[str, ColumnType | None] = {
-                c.name: c.type for c in schema.all_columns
-            }
-            scope.add(_Source(source.ref_name, f"table {source.name!r}", columns), part)
-            if source.alias:
-                return _Frag(
-                    f"{name} AS {self._ident(source.alias, 'alias', part)}", []
-                )
+        scope.add(self.checker.source(node, part), part)
+        if isinstance(node, SchemaReference):
+            name = self._quote(node.name, "table")
+            if node.alias:
+                return _Frag(f"{name} AS {self._quote(node.alias, 'alias')}", [])
             return _Frag(name, [])
-        if not source.alias:
-            raise QueryError(f"{part}: a subquery used as a table needs an alias")
-        alias = self._ident(source.alias, "alias", part)
-        frag, out = self._statement(source.query, None)
-        scope.add(
-            _Source(
-                source.alias,
-                f"subquery {source.alias!r}",
-                {c.name: c.type for c in out},
-            ),
-            part,
-        )
-        return _Frag(f"({frag.sql}) AS {alias}", frag.params)
+        frag, _ = self._statement(node.query, None)
+        return _Frag(f"({frag.sql}) AS {self._quote(node.alias, 'alias')}", frag.params)
 
     # -- fields ---------------------------------------------------------------
-
-    def _field(
-        self, ref: FieldReference, scope: _Scope, part: str
-    ) -> tuple[_Frag, ColumnType | None, bool]:
-        """Resolve a field: its SQL, its type, and whether it is a JSON path."""
-        source = self._find_source(ref, scope, part)
-        name = ref.field.name
-        if name not in source.columns:
-            raise QueryError(
-                f"{part}: {source.label} has no field {name!r} "
-                f"(fields: {', '.join(source.columns)})"
-            )
-        table = self._ident(source.ref, "table", part)
-        column = f"{table}.{self._ident(name, 'field', part)}"
-        column_type = source.columns[name]
-        path = ref.field.path[1:]
-        if not path:
-            return _Frag(column, []), column_type, False
-        if column_type not in (ColumnType.JSON, None):
-            raise QueryError(
-                f"{part}: field {name!r} of {source.label} is {column_type}, "
-                f"not json, so it has no key {path[0]!r}"
-            )
-        for key in path:
-            self._ident(key, "JSON key", part)
-        return _Frag(column, []), None, True
-
-    def _find_source(self, ref: FieldReference, scope: _Scope, part: str) -> _Source:
-        if ref.table_name:
-            for level in scope.chain():
-                if ref.table_name in level.sources:
-                    return level.sources[ref.table_name]
-            known = ", ".join(scope.sources) or "none"
-            raise QueryError(
-                f"{part}: unknown table {ref.table_name!r} for field "
-                f"{ref.field.name!r} (tables here: {known})"
-            )
-        for level in scope.chain():
-            found = [s for s in level.sources.values() if ref.field.name in s.columns]
-            if len(found) > 1:
-                raise QueryError(
-                    f"{part}: field {ref.field.name!r} is ambiguous "
-                    f"({', '.join(s.ref for s in found)}); name its table"
-                )
-            if found:
-                return found[0]
-        known = ", ".join(scope.sources) or "none"
-        raise QueryError(
-            f"{part}: unknown field {ref.field.name!r} (tables here: {known})"
-        )
 
     def _operand(
         self,
         ref: FieldReference,
-        scope: _Scope,
+        scope: Scope,
         part: str,
         *,
-        compare: bool,
+        compare: bool = False,
         text: bool = False,
     ) -> tuple[_Frag, ColumnType | None, bool]:
-        """A field as an expression: selected (a JSON path as JSON), compared
-        (a JSON path by its SQL value or as JSON, as the dialect compares them),
-        or matched as text."""
-        frag, column_type, is_path = self._field(ref, scope, part)
+        """A field as an expression, with its type and whether it is a JSON
+        path: selected (a JSON path as JSON), compared (a JSON path by its SQL
+        value or as JSON, as the dialect compares them), or matched as text."""
+        return self._field(ref, scope.resolve(ref, part), compare=compare, text=text)
+
+    def _field(
+        self,
+        ref: FieldReference,
+        resolved: Resolved,
+        *,
+        compare: bool = False,
+        text: bool = False,
+    ) -> tuple[_Frag, ColumnType | None, bool]:
+        """A field found already, as :meth:`_operand` writes it."""
+        source, column_type, is_path = resolved
+        quote = self._quote
+        column = f"{quote(source.ref, 'table')}.{quote(ref.field.name, 'field')}"
         if not is_path:
-            return frag, column_type, False
+            return _Frag(column, []), column_type, False
         keys = ref.field.path[1:]
         as_text = text or (compare and self.dialect.json_compares_sql_values)
-        path = self.dialect.json_path(frag.sql, keys, text=as_text)
-        return _Frag(path, []), None, True
+        return _Frag(self.dialect.json_path(column, keys, text=as_text), []), None, True
 
     # -- selection ------------------------------------------------------------
 
-    def _selection(self, statement: QueryStatement, scope: _Scope) -> list[_Selected]:
-        selected: list[_Selected] = []
-        if statement.only is not None:
-            for item in statement.only:
-                frag, column_type, is_path = self._operand(
-                    item, scope, "select", compare=False
-                )
-                kind = ColumnType.JSON if is_path else column_type
-                selected.append(_Selected(frag, OutputColumn(item.output_name, kind)))
-        elif statement.aggregations or statement.group_by:
-            for group in statement.group_by:
-                frag, column_type, is_path = self._operand(
-                    group.field, scope, "group by", compare=False
-                )
-                kind = ColumnType.JSON if is_path else column_type
-                selected.append(
-                    _Selected(frag, OutputColumn(group.field.output_name, kind))
-                )
+    def _selected(self, item: Selected, scope: Scope) -> _Column:
+        expression = item.expression
+        if isinstance(expression, FieldReference):
+            resolved = item.field or scope.resolve(expression, "select")
+            frag = self._field(expression, resolved)[0]
+        elif isinstance(expression, SubQueryStatement):
+            inner, _ = self._statement(expression.query, scope)
+            frag = _Frag(f"({inner.sql})", inner.params)
+        elif isinstance(expression, ValueAnnotation):
+            column_type = item.column.type
+            assert column_type is not None  # a constant's type, from its value
+            bound = self.dialect.encoder(column_type)(expression.value.value)
+            frag = _Frag(self.dialect.typed_constant(_MARK, column_type), [bound])
         else:
-            taken: set[str] = set()
-            for source in scope.sources.values():
-                table = self._ident(source.ref, "table", "select")
-                for name, column_type in source.columns.items():
-                    output = name if name not in taken else f"{source.ref}__{name}"
-                    taken.add(output)
-                    frag = _Frag(f"{table}.{self._ident(name, 'field', 'select')}", [])
-                    selected.append(_Selected(frag, OutputColumn(output, column_type)))
-        selected.extend(self._annotation(a.value, scope) for a in statement.annotations)
-        selected.extend(self._aggregation(a, scope) for a in statement.aggregations)
-        if not selected:
-            raise QueryError("select: the statement selects nothing")
-        return selected
+            frag = self._aggregate(expression.expression, scope, "select")
+        return _Column(frag, item.column)
 
-    def _annotation(
-        self, value: ValueAnnotation | SubQueryStatement, scope: _Scope
-    ) -> _Selected:
-        part = f"annotation {value.alias!r}"
-        if isinstance(value, SubQueryStatement):
-            frag, columns = self._statement(value.query, scope)
-            if len(columns) != 1:
-                raise QueryError(
-                    f"{part}: a scalar subquery must select one column, not "
-                    f"{len(columns)}"
-                )
-            return _Selected(
-                _Frag(f"({frag.sql})", frag.params),
-                OutputColumn(value.alias, columns[0].type),
-            )
-        constant = value.value.value
-        cast = _CASTS.get(type(constant))
-        if cast is None:
-            raise QueryError(
-                f"{part}: a selected constant must be a bool, int, float or str, "
-                f"not {type(constant).__name__}"
-            )
-        column_type = cast
-        bound = self.dialect.encoder(column_type)(constant)
-        sql = self.dialect.typed_constant(_MARK, column_type)
-        return _Selected(_Frag(sql, [bound]), OutputColumn(value.alias, column_type))
-
-    def _aggregation(self, aggregation: AggregationQuery, scope: _Scope) -> _Selected:
-        part = f"aggregation {aggregation.alias!r}"
-        frag, column_type = self._aggregate(aggregation.expression, scope, part)
-        return _Selected(frag, OutputColumn(aggregation.alias, column_type))
-
-    def _aggregate(
-        self, expression: Aggregate, scope: _Scope, part: str
-    ) -> tuple[_Frag, ColumnType | None]:
-        distinct = "DISTINCT " if expression.distinct else ""
+    def _aggregate(self, expression: Aggregate, scope: Scope, part: str) -> _Frag:
         if expression.field is None:
-            if not isinstance(expression, Count):
-                raise QueryError(
-                    f"{part}: {expression.function} needs a field; only count "
-                    "may count rows"
-                )
-            return _Frag("COUNT(*)", []), ColumnType.INTEGER
-        inner, column_type, is_path = self._operand(
+            return _Frag("COUNT(*)", [])
+        distinct = "DISTINCT " if expression.distinct else ""
+        inner, column_type, _ = self._operand(
             expression.field, scope, part, compare=True
         )
         call = f"{expression.function}({distinct}{inner.sql})"
-        if isinstance(expression, Count):
-            return _Frag(call, []), ColumnType.INTEGER
-        if isinstance(expression, Sum | Avg) and (
-            is_path or column_type not in _NUMERIC
-        ):
-            raise QueryError(
-                f"{part}: {expression.function} needs a number field; "
-                f"{expression.field.field.name!r} is {column_type or 'a JSON value'}"
-            )
         if isinstance(expression, Avg):
-            return _Frag(self.dialect.average(call), []), ColumnType.FLOAT
+            return _Frag(self.dialect.average(call), [])
         if isinstance(expression, Sum) and column_type is ColumnType.INTEGER:
             call = self.dialect.integer_sum(call)
-        return _Frag(call, []), column_type
-
-    def _check_grouped(
-        self, statement: QueryStatement, scope: _Scope, group: list[_Frag]
-    ) -> None:
-        grouped = {g.sql for g in group}
-        for item in statement.only or ():
-            frag = self._operand(item, scope, "select", compare=False)[0]
-            if frag.sql not in grouped:
-                raise QueryError(
-                    f"select: field {item.field.name!r} of "
-                    f"{item.table_name or 'the table'!r} is neither grouped nor "
-                    "aggregated; add it to group_by"
-                )
+        return _Frag(call, [])
 
     # -- order and limit ------------------------------------------------------
 
@@ -737,12 +509,10 @@ class QueryCompiler:
         return _join([_Frag(" ORDER BY ", []), _join(parts, ", ")], "")
 
     def _order_keys(
-        self, statement: QueryStatement, scope: _Scope, selected: list[_Selected]
+        self, statement: QueryStatement, scope: Scope, selected: list[_Column]
     ) -> list[_OrderKey]:
-        """The sort keys of a SELECT, checked against DISTINCT and grouping."""
+        """The sort keys of a SELECT."""
         by_name = {s.column.name: s for s in selected}
-        expressions = {s.frag.sql for s in selected}
-        grouping = bool(statement.group_by or statement.aggregations)
         keys: list[_OrderKey] = []
         for order in statement.order_by:
             ref = order.field
@@ -750,27 +520,16 @@ class QueryCompiler:
             if not ref.table_name and ref.field.child is None and item is not None:
                 # A selected field, aggregation or annotation, by its alias.
                 expression = item.frag
-                sort = _Frag(self._ident(ref.field.name, "column", "order by"), [])
+                sort = _Frag(self._quote(ref.field.name, "column"), [])
                 if self._decimal_text(item.column.type):
                     expression = self._as_real(expression)
                     sort = expression
-                keys.append(_OrderKey(sort, expression, item.frag.sql, order.direction))
+                keys.append(_OrderKey(sort, expression, order.direction))
                 continue
-            frag, column_type, _ = self._operand(ref, scope, "order by", compare=False)
-            if statement.distinct is True and frag.sql not in expressions:
-                raise QueryError(
-                    f"order by: with distinct, the sort key {ref.field.name!r} "
-                    "must be selected"
-                )
-            if grouping and frag.sql not in expressions:
-                raise QueryError(
-                    f"order by: {ref.field.name!r} is neither grouped nor "
-                    "aggregated; sort by a group_by field or an aggregation alias"
-                )
-            expression = (
-                self._as_real(frag) if self._decimal_text(column_type) else frag
-            )
-            keys.append(_OrderKey(expression, expression, frag.sql, order.direction))
+            frag, column_type, _ = self._operand(ref, scope, "order by")
+            if self._decimal_text(column_type):
+                frag = self._as_real(frag)
+            keys.append(_OrderKey(frag, frag, order.direction))
         return keys
 
     def _as_real(self, frag: _Frag) -> _Frag:
@@ -781,13 +540,6 @@ class QueryCompiler:
         limit = statement.limit
         if limit is None:
             return _Frag("", [])
-        for name, value in (("limit", limit.limit), ("offset", limit.offset)):
-            if value is not None and (
-                not isinstance(value, int) or isinstance(value, bool) or value < 0
-            ):
-                raise QueryError(
-                    f"limit: {name} must be a whole number >= 0, not {value!r}"
-                )
         params: list[Any] = []
         if limit.limit is not None:
             params.append(limit.limit)
@@ -800,7 +552,7 @@ class QueryCompiler:
 
     # -- conditions -----------------------------------------------------------
 
-    def _conditions(self, conditions: Conditions, scope: _Scope, part: str) -> _Frag:
+    def _conditions(self, conditions: Conditions, scope: Scope, part: str) -> _Frag:
         if not conditions.children:
             sql = "1 = 1" if conditions.connector is FilterConnector.AND else "1 = 0"
             return _Frag(f"NOT ({sql})" if conditions.negated else sql, [])
@@ -814,50 +566,35 @@ class QueryCompiler:
         prefix = "NOT (" if conditions.negated else "("
         return _join([_Frag(prefix, []), body, _Frag(")", [])], "")
 
-    def _condition(self, condition: Condition, scope: _Scope, part: str) -> _Frag:
+    def _condition(self, condition: Condition, scope: Scope, part: str) -> _Frag:
+        lookup = FieldLookup(condition.lookup)
         left_ref = condition.field
         is_path = False
-        textual = condition.lookup in _PATTERNS or condition.lookup in _REGEX
         if isinstance(left_ref, FieldReference):
+            textual = lookup in _PATTERNS or lookup in _REGEX
             left, column_type, is_path = self._operand(
                 left_ref, scope, part, compare=True, text=textual
             )
             label = repr(left_ref.field.name)
         else:
-            left, column_type = self._aggregate(left_ref, scope, part)
+            left = self._aggregate(left_ref, scope, part)
+            column_type = self.checker.aggregate(left_ref, scope, part)
             label = left_ref.function.lower()
-        lookup = condition.lookup
-        value = condition.value
-        try:
-            lookup = FieldLookup(lookup)
-        except ValueError:
-            raise QueryError(
-                f"{part}: unknown lookup {lookup!r} on {label} "
-                f"(lookups: {', '.join(v.value for v in FieldLookup)})"
-            ) from None
         place = f"{part}, {lookup.value} on {label}"
-
+        value = condition.value
         if isinstance(value, SubQueryStatement):
-            return self._subquery_condition(left, lookup, value, scope, place)
+            frag, _ = self._statement(value.query, scope)
+            if lookup is FieldLookup.IN:
+                return _Frag(f"{left.sql} IN ({frag.sql})", frag.params)
+            return _Frag(f"{left.sql} {_COMPARE[lookup]} ({frag.sql})", frag.params)
         if isinstance(value, FieldReference):
-            if lookup not in _COMPARE:
-                raise QueryError(
-                    f"{place}: compares with a constant only, not another field"
-                )
             right, _, _ = self._operand(value, scope, part, compare=True)
             return _Frag(f"{left.sql} {_COMPARE[lookup]} {right.sql}", [])
-        if not isinstance(value, Value):
-            raise QueryError(
-                f"{place}: the value must be a Value, a field or a subquery"
-            )
+        assert isinstance(value, Value)  # the checker let nothing else through
         constant = value.value
         if lookup is FieldLookup.ISNULL:
-            if not isinstance(constant, bool):
-                raise QueryError(f"{place}: the value must be True or False")
             return _Frag(f"{left.sql} IS {'' if constant else 'NOT '}NULL", [])
         if lookup is FieldLookup.IN:
-            if not isinstance(constant, list | tuple | set | frozenset):
-                raise QueryError(f"{place}: the value must be a list")
             if not constant:
                 return _Frag("1 = 0", [])
             bound = [self._bind(v, column_type, is_path, place) for v in constant]
@@ -865,11 +602,8 @@ class QueryCompiler:
             return _Frag(f"{left.sql} IN ({marks})", bound)
         if lookup in _COMPARE:
             if constant is None:
-                if lookup is FieldLookup.EQ:
-                    return _Frag(f"{left.sql} IS NULL", [])
-                if lookup is FieldLookup.NEQ:
-                    return _Frag(f"{left.sql} IS NOT NULL", [])
-                raise QueryError(f"{place}: cannot compare with None")
+                null = "IS NULL" if lookup is FieldLookup.EQ else "IS NOT NULL"
+                return _Frag(f"{left.sql} {null}", [])
             bound_value = self._bind(constant, column_type, is_path, place)
             mark = self._mark(is_path)
             if self._decimal_text(column_type) and lookup not in _EQUALITY:
@@ -880,8 +614,6 @@ class QueryCompiler:
                     [bound_value],
                 )
             return _Frag(f"{left.sql} {_COMPARE[lookup]} {mark}", [bound_value])
-        if not isinstance(constant, str):
-            raise QueryError(f"{place}: the value must be text, not {constant!r}")
         dialect = self.dialect
         text = left.sql
         if not is_path and column_type is not ColumnType.TEXT:
@@ -898,26 +630,6 @@ class QueryCompiler:
         return _Frag(
             dialect.text_match(text, _MARK, ignore_case=ignore_case), [pattern]
         )
-
-    def _subquery_condition(
-        self,
-        left: _Frag,
-        lookup: FieldLookup,
-        value: SubQueryStatement,
-        scope: _Scope,
-        place: str,
-    ) -> _Frag:
-        frag, columns = self._statement(value.query, scope)
-        if len(columns) != 1:
-            raise QueryError(
-                f"{place}: the subquery must select one column, not {len(columns)} "
-                f"({', '.join(c.name for c in columns)})"
-            )
-        if lookup is FieldLookup.IN:
-            return _Frag(f"{left.sql} IN ({frag.sql})", frag.params)
-        if lookup in _COMPARE:
-            return _Frag(f"{left.sql} {_COMPARE[lookup]} ({frag.sql})", frag.params)
-        raise QueryError(f"{place}: a subquery works with in and comparisons only")
 
     def _decimal_text(self, column_type: ColumnType | None) -> bool:
         return column_type is ColumnType.DECIMAL and self.dialect.decimals_as_text

@@ -24,7 +24,6 @@ What the state manager stamps (handlers cannot):
 from __future__ import annotations
 
 import datetime as dt
-import operator
 import os
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
@@ -34,7 +33,8 @@ import anyio
 import msgspec
 
 from ..errors import IntegrityError, NotFound, SchemaError, format_key
-from ..schema.model import DELETED_AT, ETAG, SYSTEM_COLUMNS, Schema
+from ..schema.model import DELETED_AT, ETAG, Schema
+from .facts import SCALARS, TableFacts, facts_of
 from .identity import Changeset, IdentityMap, Key, Row, Tracked
 from .mutations import Delete, Insert, Mutation, Update, Upsert
 
@@ -92,7 +92,7 @@ class StateManager:
 
     def tracked(self, schema: Schema, key: Any) -> Tracked | None:
         """What the unit knows of a row, or None if it never saw it."""
-        return self._map.get(schema.name, _info(schema).key(key))
+        return self._map.get(schema.name, facts_of(schema).key(key))
 
     @property
     def log(self) -> tuple[Mutation, ...]:
@@ -123,7 +123,7 @@ class StateManager:
 
     def is_dirty(self, schema: Schema, key: Any) -> bool:
         """Whether the row of ``key`` has a change not yet written."""
-        tracked = self._map.get(schema.name, _info(schema).key(key))
+        tracked = self._map.get(schema.name, facts_of(schema).key(key))
         return tracked is not None and tracked.kind is not None
 
     def mark_flushed(self, changeset: Changeset) -> None:
@@ -170,7 +170,7 @@ class StateManager:
         Returns:
             the row, or None if it does not exist or is soft-deleted.
         """
-        info = _info(schema)
+        info = facts_of(schema)
         tracked = await self._tracked(info, info.key(key))
         current = tracked.current
         if current is None or info.deleted(current):
@@ -179,9 +179,9 @@ class StateManager:
 
     async def get_many(self, schema: Schema, keys: Iterable[Any]) -> list[Row | None]:
         """Return the rows of ``keys`` in order, reading the unseen ones at once."""
-        info = _info(schema)
+        info = facts_of(schema)
         if info.single:
-            wanted = [(k,) if type(k) in _SCALARS else info.key(k) for k in keys]
+            wanted = [(k,) if type(k) in SCALARS else info.key(k) for k in keys]
         else:
             wanted = [info.key(key) for key in keys]
         await self._load(info, wanted)
@@ -206,7 +206,7 @@ class StateManager:
         Returns:
             the newest known state of each row that still exists, in order.
         """
-        info = _info(schema)
+        info = facts_of(schema)
         result: list[Row] = []
         fresh: list[Tracked] = []
         known = self._map
@@ -261,7 +261,7 @@ class StateManager:
             glue.IntegrityError: the unit already holds a row with this key.
         """
         self._log.append(Insert(schema=schema, values=values))
-        info = _info(schema)
+        info = facts_of(schema)
         row = self._new_row(info, values, new_etag(), self._clock())
         key = info.key_of(row)
         self._map.set(self._created(info, key, row, create=False))
@@ -271,7 +271,7 @@ class StateManager:
         self, schema: Schema, rows: Iterable[Mapping[str, Any]]
     ) -> list[Row]:
         """Create many rows of one table at once (same rules as `insert`)."""
-        info = _info(schema)
+        info = facts_of(schema)
         batch = list(rows)
         name = schema.name
         known = self._map
@@ -343,8 +343,8 @@ class StateManager:
             glue.SchemaError: an unknown, key or system column.
         """
         self._log.append(Update(schema=schema, key=key, changes=changes, etag=etag))
-        info = _info(schema)
-        ident = (key,) if info.single and type(key) in _SCALARS else info.key(key)
+        info = facts_of(schema)
+        ident = (key,) if info.single and type(key) in SCALARS else info.key(key)
         tracked = self._map.get(schema.name, ident) or await self._tracked(info, ident)
         current = tracked.current
         if current is None or (info.soft and current.get(DELETED_AT) is not None):
@@ -392,11 +392,11 @@ class StateManager:
         On an error, the rows before the failing pair keep their changes, as
         they would after the same `update` calls in a loop.
         """
-        info = _info(schema)
+        info = facts_of(schema)
         batch = list(changes)
         name = schema.name
         if info.single:
-            scalars, normalize = _SCALARS, info.key
+            scalars, normalize = SCALARS, info.key
             keys = [(k,) if type(k) in scalars else normalize(k) for k, _ in batch]
         else:
             keys = [info.key(k) for k, _ in batch]
@@ -510,7 +510,7 @@ class StateManager:
             glue.StaleEtag: ``etag`` is not the row's etag.
         """
         self._log.append(Delete(schema=schema, key=key, etag=etag))
-        info = _info(schema)
+        info = facts_of(schema)
         tracked = await self._tracked(info, info.key(key))
         current = tracked.current
         if current is None or info.deleted(current):
@@ -533,7 +533,7 @@ class StateManager:
             the row as it now is.
         """
         self._log.append(Upsert(schema=schema, values=values))
-        info = _info(schema)
+        info = facts_of(schema)
         info.check(values, "an upsert")
         key = info.key(values)
         tracked = await self._tracked(info, key)
@@ -550,7 +550,7 @@ class StateManager:
     # Internals -------------------------------------------------------------
 
     def _new_row(
-        self, info: _Info, values: Mapping[str, Any], etag: str, now: dt.datetime
+        self, info: TableFacts, values: Mapping[str, Any], etag: str, now: dt.datetime
     ) -> Row:
         info.check(values, "an insert")
         row = dict(info.defaults)
@@ -570,7 +570,9 @@ class StateManager:
             row[DELETED_AT] = None
         return MappingProxyType(row)
 
-    def _created(self, info: _Info, key: Key, row: Row, *, create: bool) -> Tracked:
+    def _created(
+        self, info: TableFacts, key: Key, row: Row, *, create: bool
+    ) -> Tracked:
         """The entry for a new row, over whatever the unit knew of its key."""
         name = info.schema.name
         tracked = self._map.get(name, key)
@@ -592,7 +594,7 @@ class StateManager:
         # The key is stored (soft-deleted, or deleted in this unit): replace it.
         return Tracked(info.schema, key, tracked.stored, row, order, info.all_columns)
 
-    def _change(self, info: _Info, tracked: Tracked, diff: dict[str, Any]) -> Row:
+    def _change(self, info: TableFacts, tracked: Tracked, diff: dict[str, Any]) -> Row:
         current, stored = tracked.current, tracked.stored
         assert current is not None
         row = _thaw(current)
@@ -615,7 +617,7 @@ class StateManager:
         )
         return frozen
 
-    async def _tracked(self, info: _Info, key: Key) -> Tracked:
+    async def _tracked(self, info: TableFacts, key: Key) -> Tracked:
         tracked = self._map.get(info.schema.name, key)
         if tracked is None:
             await self._load(info, [key])
@@ -623,7 +625,7 @@ class StateManager:
             assert tracked is not None
         return tracked
 
-    async def _load(self, info: _Info, keys: Sequence[Key]) -> None:
+    async def _load(self, info: TableFacts, keys: Sequence[Key]) -> None:
         """Read the keys the unit has not seen, once, in one loader call."""
         name, known = info.schema.name, self._map
         if not known.unknown(name, keys):
@@ -656,7 +658,7 @@ class StateManager:
 
 def normalize_key(schema: Schema, key: Any) -> Key:
     """A primary key as a tuple: from a scalar (one-column keys), tuple or row."""
-    return _info(schema).key(key)
+    return facts_of(schema).key(key)
 
 
 def utcnow() -> dt.datetime:
@@ -708,134 +710,3 @@ def _check_etag(tracked: Tracked, etag: str | None) -> None:
 
 
 _ETAG_ONLY: Final = (ETAG,)
-
-
-class _Info:
-    """What the state manager needs of a schema, computed once per schema."""
-
-    __slots__ = (
-        "all_columns",
-        "audit",
-        "columns",
-        "defaults",
-        "key_of",
-        "primary_key",
-        "required",
-        "schema",
-        "shapes",
-        "single",
-        "soft",
-        "system",
-        "versioned",
-    )
-
-    def __init__(self, schema: Schema) -> None:
-        self.schema = schema
-        self.primary_key = frozenset(schema.primary_key)
-        self.single = len(schema.primary_key) == 1
-        self.shapes: dict[tuple[frozenset[str], Any, Any], frozenset[str]] = {}
-        self.columns = frozenset(c.name for c in schema.columns)
-        self.all_columns = frozenset(schema.column_names)
-        self.system = self.all_columns & SYSTEM_COLUMNS
-        defaults: dict[str, Any] = {}
-        required = set()
-        for column in schema.columns:
-            if column.default is not msgspec.UNSET:
-                defaults[column.name] = column.default
-            elif column.nullable:
-                defaults[column.name] = None
-            else:
-                required.add(column.name)
-        self.defaults = defaults
-        self.required = frozenset(required)
-        self.versioned = schema.versioned
-        self.audit = schema.audit
-        self.soft = schema.soft_delete
-        getter = operator.itemgetter(*schema.primary_key)
-        if len(schema.primary_key) == 1:
-            self.key_of: Callable[[Mapping[str, Any]], Key] = lambda row: (getter(row),)
-        else:
-            self.key_of = getter
-
-    def key(self, key: Any) -> Key:
-        """Normalise a scalar, tuple or row into a key tuple."""
-        if self.single and type(key) in _SCALARS:
-            return (key,)
-        primary_key = self.schema.primary_key
-        if isinstance(key, Mapping):
-            missing = [c for c in primary_key if c not in key]
-            if missing:
-                raise SchemaError(
-                    f"a row of {self.schema.name!r} lacks primary key column "
-                    f"{missing[0]!r}"
-                )
-            return self.key_of(key)
-        if isinstance(key, tuple):
-            if len(key) != len(primary_key):
-                raise SchemaError(
-                    f"table {self.schema.name!r} has primary key {primary_key}; "
-                    f"got {key!r}"
-                )
-            return key
-        if len(primary_key) != 1:
-            raise SchemaError(
-                f"table {self.schema.name!r} has primary key {primary_key}: "
-                f"pass the key as a tuple, not {key!r}"
-            )
-        return (key,)
-
-    def check(self, values: Mapping[str, Any], what: str) -> None:
-        """Raise SchemaError if ``values`` names unknown or system columns."""
-        if self.columns.issuperset(values):
-            return
-        system = sorted(self.system.intersection(values))
-        if system:
-            raise SchemaError(
-                f"{what} of {self.schema.name!r} sets {', '.join(system)}: etag, "
-                "audit and deleted_at columns are stamped by the state manager "
-                "and cannot be set by handlers"
-            )
-        unknown = sorted(set(values) - self.columns)
-        raise SchemaError(
-            f"{what} of {self.schema.name!r} names unknown column(s) "
-            f"{', '.join(map(repr, unknown))} "
-            f"(columns: {', '.join(c.name for c in self.schema.columns)})"
-        )
-
-    def changed(
-        self, before: frozenset[str], diff: Iterable[str], stamped: tuple[str, ...]
-    ) -> frozenset[str]:
-        """``before`` with ``diff`` and ``stamped`` added (memoised: few shapes)."""
-        names = tuple(diff)
-        found = self.shapes.get((before, names, stamped))
-        if found is None:
-            found = before.union(names, stamped)
-            if len(self.shapes) < 256:
-                self.shapes[(before, names, stamped)] = found
-        return found
-
-    def stamps(self, now: dt.datetime, actor: str | None) -> dict[str, Any]:
-        """The audit and soft-delete columns of a new row (not its etag)."""
-        stamps: dict[str, Any] = {}
-        if self.audit:
-            stamps["created_at"] = stamps["updated_at"] = now
-            stamps["created_by"] = stamps["updated_by"] = actor
-        if self.soft:
-            stamps[DELETED_AT] = None
-        return stamps
-
-    def deleted(self, row: Row) -> bool:
-        """Whether ``row`` is soft-deleted."""
-        return self.soft and row.get(DELETED_AT) is not None
-
-
-_SCALARS: Final = frozenset({int, str, bytes, float})
-
-_INFO: dict[str, _Info] = {}
-
-
-def _info(schema: Schema) -> _Info:
-    info = _INFO.get(schema.name)
-    if info is None or info.schema is not schema:
-        info = _INFO[schema.name] = _Info(schema)
-    return info

@@ -36,8 +36,25 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, get_args, get
 import msgspec
 
 from ..errors import ConfigurationError, NotFound, SchemaError
+from ..planning.memory import row_test
+from ..query.check import TEXT_LOOKUPS
+from ..query.conditions import (
+    Condition,
+    Conditions,
+    Field,
+    FieldLookup,
+    FieldReference,
+    Value,
+)
+from ..query.model import (
+    LimitQuery,
+    OrderByQuery,
+    OrderDirection,
+    QueryStatement,
+    SchemaReference,
+)
 from ..schema.model import DELETED_AT, ETAG, SYSTEM_COLUMNS, Schema
-from ..sql import dml
+from ..sql.query import QueryCompiler
 from .unit import UnitOfWork, require_unit
 
 if TYPE_CHECKING:
@@ -128,37 +145,57 @@ class Repository(Generic[T]):
     ) -> builtins.list[T]:
         """Rows matching lookups: ``{"total__gte": 10, "status__in": [...]}``.
 
-        A key is a column, optionally followed by ``__`` and a lookup: ``eq``
-        (the default), ``ne``, ``gt``, ``gte``, ``lt``, ``lte``, ``in``,
-        ``isnull``, ``startswith``, ``contains``.
+        A key is a column, optionally followed by ``__`` and a
+        :class:`glue.FieldLookup` by its name: ``eq`` (the default), ``neq``
+        (or ``ne``), ``gt``, ``gte``, ``lt``, ``lte``, ``in``, ``isnull``,
+        ``contains``, ``startswith``, ``endswith`` (each with an ``i`` variant
+        that ignores case), ``regex``, ``iregex``.
+
+        The database is read with a `glue.QueryStatement` through the one
+        SELECT compiler; rows changed in the unit are tested in memory by the
+        same rules (the in-memory step's evaluator).
 
         Raises:
             glue.SchemaError: an unknown column or lookup, named.
         """
         schema = self.schema
-        filters = [self._filter(key, value) for key, value in (where or {}).items()]
+        where_conditions = Conditions(
+            *(self._filter(key, value) for key, value in (where or {}).items())
+        )
         order = [self._order(name) for name in order_by]
         state = self.unit.state
         pending = [t for t in state.pending if t.schema.name == schema.name]
         fetch = None if limit is None else offset + limit + len(pending)
+        statement = QueryStatement(
+            table=SchemaReference(name=schema.name),
+            where=where_conditions if where_conditions.children else None,
+            order_by=[
+                OrderByQuery(
+                    field=self._field(column),
+                    direction=OrderDirection.DESC if descending else OrderDirection.ASC,
+                )
+                for column, descending in order
+            ],
+            limit=None if fetch is None else LimitQuery(limit=fetch),
+        )
         pool = self.unit.pool_for(schema.name)
         dialect = pool.dialect
-        statement = dml.select_where(
-            dialect, schema, filters, order_by=order, limit=fetch
-        )
+        compiled = QueryCompiler(dialect, {schema.name: schema}).compile(statement)
         async with self.unit.reading(pool) as conn:
-            result = await conn.fetch(statement.sql, statement.params)
-        rows = state.track(schema, dml.decode_rows(dialect, schema, result.rows))
+            result = await conn.fetch(compiled.sql, compiled.params)
+        # The statement selects every column in the table's order: the table's
+        # codec decodes them in one pass.
+        rows = state.track(schema, dialect.codec(schema).decode_all(result.rows))
         seen = {id(row) for row in rows}
         for tracked in pending:
             current = tracked.current
             if current is not None and id(current) not in seen:
                 rows.append(current)
-        tests = [_predicate(*f) for f in filters]
+        test = row_test(where_conditions, {c.name: c.type for c in schema.all_columns})
         matching = [
             row
             for row in rows
-            if all(test(row) for test in tests)
+            if test(row)
             and not (schema.soft_delete and row.get(DELETED_AT) is not None)
         ]
         for column, descending in reversed(order):
@@ -228,22 +265,40 @@ class Repository(Generic[T]):
             values = msgspec.structs.asdict(values)
         return {c: v for c, v in values.items() if c not in SYSTEM_COLUMNS}
 
-    def _filter(self, key: str, value: Any) -> tuple[str, str, Any]:
-        column, _, lookup = key.partition("__")
+    def _field(self, column: str) -> FieldReference:
+        return FieldReference(table_name=self.schema.name, field=Field(name=column))
+
+    def _filter(self, key: str, value: Any) -> Condition:
+        column, _, name = key.partition("__")
         self.schema.column(column)
-        lookup = lookup or "eq"
-        if lookup not in dml.LOOKUPS:
+        lookup = _LOOKUPS.get(name or "eq")
+        if lookup is None:
             raise SchemaError(
-                f"unknown lookup {lookup!r} in {key!r} on table {self.schema.name!r} "
-                f"(lookups: {', '.join(sorted(dml.LOOKUPS))})"
+                f"unknown lookup {name!r} in {key!r} on table {self.schema.name!r} "
+                f"(lookups: {', '.join(_LOOKUPS)})"
             )
-        return column, lookup, value
+        # The shapes repositories always took: any iterable for ``in``, a truth
+        # for ``isnull``, anything as text for the text lookups.
+        if lookup is FieldLookup.IN and not isinstance(value, list | tuple):
+            value = list(value)
+        elif lookup is FieldLookup.ISNULL:
+            value = bool(value)
+        elif lookup in TEXT_LOOKUPS:
+            value = str(value)
+        return Condition(field=self._field(column), lookup=lookup, value=Value(value))
 
     def _order(self, name: str) -> tuple[str, bool]:
         descending = name.startswith("-")
         column = name.lstrip("-")
         self.schema.column(column)
         return column, descending
+
+
+_LOOKUPS: dict[str, FieldLookup] = {
+    **{lookup.value: lookup for lookup in FieldLookup},
+    "ne": FieldLookup.NEQ,  # the name repositories took before FieldLookup's
+}
+"""A ``column__lookup`` keyword's lookup, by FieldLookup's names."""
 
 
 def _sorter(column: str) -> Callable[[Row], tuple[bool, Any]]:
@@ -254,41 +309,3 @@ def _sorter(column: str) -> Callable[[Row], tuple[bool, Any]]:
         return (value is not None, value)
 
     return key
-
-
-def _predicate(column: str, lookup: str, value: Any) -> Callable[[Row], bool]:
-    """The in-memory twin of a SQL lookup, for rows pending in the unit.
-
-    As in SQL, a NULL column matches no comparison, ``in`` list or pattern; only
-    ``eq None`` / ``ne None`` (``IS [NOT] NULL``) and ``isnull`` test for NULL.
-    """
-    match lookup:
-        case "eq" if value is None:
-            return lambda row: row[column] is None
-        case "ne" if value is None:
-            return lambda row: row[column] is not None
-        case "eq":
-            return lambda row: row[column] is not None and row[column] == value
-        case "ne":
-            return lambda row: row[column] is not None and row[column] != value
-        case "gt":
-            return lambda row: row[column] is not None and row[column] > value
-        case "gte":
-            return lambda row: row[column] is not None and row[column] >= value
-        case "lt":
-            return lambda row: row[column] is not None and row[column] < value
-        case "lte":
-            return lambda row: row[column] is not None and row[column] <= value
-        case "in":
-            options = [option for option in value if option is not None]
-            return lambda row: row[column] is not None and row[column] in options
-        case "isnull":
-            return lambda row: (row[column] is None) == bool(value)
-        case "startswith":
-            prefix = str(value)
-            return lambda row: (
-                row[column] is not None and str(row[column]).startswith(prefix)
-            )
-        case _:
-            part = str(value)
-            return lambda row: row[column] is not None and part in str(row[column])

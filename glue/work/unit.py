@@ -2,10 +2,11 @@
 
 A unit of work owns a :class:`~glue.state.StateManager`. Rows are read through
 the connections on first use (each at most once); changes collect in the state
-manager; :meth:`UnitOfWork.commit` plans them (:mod:`glue.planning.write`),
-takes every database's write connection in one order shared by all units, then
-flushes each database's batches in that order, each in its own transaction, and
-commits only when every flush succeeded (see :mod:`glue.work.commit` for what is
+manager; :meth:`UnitOfWork.commit` plans them (:mod:`glue.planning.write`, no
+I/O) and runs the plan (:mod:`glue.work.flush`, where rows are read back too):
+every database's write connection in one order shared by all units, then each
+database's batches in that order, each in its own transaction; it commits only
+when every flush succeeded (see :mod:`glue.work.commit` for what is
 guaranteed across databases, :mod:`glue.work.transaction` for how long a unit
 waits for a lock).
 Any error rolls the whole unit back and is re-raised; connections always go back
@@ -42,10 +43,11 @@ from ..errors import (
     GlueError,
 )
 from ..log import get_logger
-from ..planning.write import WritePlan, flush, plan_writes, select_rows
+from ..planning.write import WritePlan, plan_writes
 from ..schema.model import ETAG
 from ..state.identity import RowKind
 from ..state.manager import StateManager, normalize_key
+from .flush import select_rows, write
 from .transaction import LOCK_TIMEOUT, Transaction
 
 if TYPE_CHECKING:
@@ -319,26 +321,10 @@ class UnitOfWork:
         self, changeset: Changeset, *, mark: bool, alone: bool = False
     ) -> Changeset:
         plan = plan_writes(changeset, self._route)
-        if not plan:
-            return changeset
-        transaction = self._transaction
-        if alone and _one_shot(plan) and not transaction.databases:
-            (writes,) = plan.connections
-            async with writes.pool.acquire(write=True) as conn:
-                await flush(conn, writes.batches)
-            return changeset
-        if len(plan.connections) == 1:
-            (writes,) = plan.connections
-            await flush(await transaction.connection(writes.pool), writes.batches)
-        else:
-            # Every writer first, then the writes, one database at a time in
-            # the same order as every other unit: row locks never cross.
-            batches = {id(w.pool): w.batches for w in plan.connections}
-            pools = [w.pool for w in plan.connections]
-            for pool, conn in await transaction.connections(pools):
-                await flush(conn, batches[id(pool)])
-        if mark:
-            self.state.mark_flushed(changeset)
+        if plan:
+            await write(plan, self._transaction, alone=alone)
+            if mark:
+                self.state.mark_flushed(changeset)
         return changeset
 
     async def commit(self) -> Changeset:
@@ -482,20 +468,3 @@ class UnitOfWork:
         self._check_active()
         async with self.reading(self._route(schema.name)) as conn:
             return await select_rows(conn, schema, keys)
-
-
-def _one_shot(plan: WritePlan) -> bool:
-    """Whether the plan is atomic without a transaction of its own.
-
-    True for inserts into one database that go out as one atomic call: any
-    number of batches where a flush is one `Connection.batch` (SQLite: one
-    savepoint in one thread hop), else one batch (one statement, PostgreSQL).
-    Inserts need no count check before committing, so BEGIN and COMMIT would
-    only cost round trips.
-    """
-    if len(plan.connections) != 1:
-        return False
-    (writes,) = plan.connections
-    if len(writes.batches) != 1 and not writes.pool.dialect.batched_writes:
-        return False
-    return all(batch.kind is RowKind.INSERT for batch in writes.batches)

@@ -199,6 +199,14 @@ async def test_misuse_is_explained() -> None:
         ({"note__contains": "Y"}, []),
         ({"customer__startswith": "A"}, []),
         ({"customer__contains": "d"}, [1, 3]),
+        # FieldLookup's names, the same in a QueryStatement.
+        ({"note__neq": "x"}, [1]),
+        ({"customer__icontains": "D"}, [1, 3]),
+        ({"customer__istartswith": "A"}, [1, 3]),
+        ({"customer__endswith": "y"}, [4]),
+        ({"customer__iendswith": "B"}, [2]),
+        ({"customer__in": ("cy", "bob")}, [2, 4]),
+        ({"note__isnull": True}, [2, 3]),
     ],
 )
 async def test_query_matches_pending_rows_as_the_database_matches_stored_ones(

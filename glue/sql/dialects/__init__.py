@@ -29,8 +29,8 @@ their ``dialect`` property). The dialect module provides one object satisfying
 
 - who: ``name``;
 - values: ``quote``, ``placeholder``, ``number_placeholders``, ``encoder``
-  and ``decoder`` per portable column type, ``codec`` (a cached
-  :class:`TableCodec` per schema);
+  and ``decoder`` per portable column type, ``codec`` (a
+  :class:`TableCodec` per schema, kept with the schema: ``schema.derived``);
 - the SELECT compiler's choices: ``distinct_on``,
   ``parenthesized_set_operations``, ``decimals_as_text`` and ``numeric``,
   ``as_text``, ``typed_constant``, ``average``, ``integer_sum``, ``limit``,

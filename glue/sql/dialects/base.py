@@ -97,8 +97,9 @@ class Dialect(Protocol):
         ...
 
     def codec(self, schema: Schema) -> TableCodec:
-        """The table's column order, quoted names, encoders and decoders (built
-        once per schema)."""
+        """The table's column order, quoted names, encoders and decoders in this
+        dialect: built once per schema and kept with it
+        (:meth:`glue.schema.Schema.derived`)."""
         ...
 
     # -- reading: the SELECT compiler's choices ----------------------------------

@@ -117,7 +117,7 @@ class SqliteDialect:
     sequences: Final = False
 
     def __init__(self) -> None:
-        self._codecs: dict[str, TableCodec] = {}
+        self._codec_key = f"codec {self.name}"
 
     def __repr__(self) -> str:
         return "<SqliteDialect>"
@@ -144,10 +144,10 @@ class SqliteDialect:
         return _DECODERS.get(column_type, identity)
 
     def codec(self, schema: Schema) -> TableCodec:
-        codec = self._codecs.get(schema.name)
-        if codec is None or codec.schema is not schema:
-            codec = self._codecs[schema.name] = TableCodec(self, schema)
-        return codec
+        return schema.derived(self._codec_key, self._new_codec)
+
+    def _new_codec(self, schema: Schema) -> TableCodec:
+        return TableCodec(self, schema)
 
     # -- reading -------------------------------------------------------------------
 
