@@ -19,6 +19,7 @@ LAYERS = [
     ["http"],
     ["config"],
     ["domain"],
+    ["outbox"],
     ["services"],
     ["context", "ids"],
     ["work"],

@@ -526,6 +526,8 @@ class Bus:
                             elif await handler.handler(event, ctx) is not None:
                                 raise _returned(handler)
                 # Every handler has finished and none failed: write it all.
+                if events and route.outbox is not None:
+                    route.outbox.publish(ctx._unit(), route.scope.name, events)
                 if before_commit is not None:
                     await before_commit(ctx, response)
                 ctx._sealed = True

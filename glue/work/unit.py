@@ -49,7 +49,7 @@ from ..state.manager import StateManager, normalize_key
 from .transaction import LOCK_TIMEOUT, Transaction
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Sequence
+    from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
     from types import TracebackType
 
     from ..connections.abc import Connection, ConnectionPool
@@ -227,6 +227,8 @@ class UnitOfWork:
         self._binding: UnitBinding | None = None
         # What earlier `flush` calls wrote: their guards count at commit too.
         self._flushed: list[Changeset] = []
+        self._before: list[Callable[[Transaction], Awaitable[None]]] = []
+        self._after: list[Callable[[], None]] = []
         self.state = self._new_state(actor, clock)
         """The unit's state manager: its identity map and pending changes."""
 
@@ -259,6 +261,17 @@ class UnitOfWork:
             the binding: call ``reset()``, or leave its ``with`` block.
         """
         return UnitBinding(self)
+
+    def before_commit(self, hook: Callable[[Transaction], Awaitable[None]]) -> None:
+        """Run ``await hook(transaction)`` inside :meth:`commit`, after the unit's
+        own changes went into its transaction and before it commits: what the
+        hook writes there commits with them, or not at all (the outbox's rows)."""
+        self._before.append(hook)
+
+    def after_commit(self, hook: Callable[[], None]) -> None:
+        """Call ``hook()`` once the unit committed (not when it rolled back, nor
+        when an owner's transaction commits it)."""
+        self._after.append(hook)
 
     def pool_for(self, table: str) -> ConnectionPool:
         """The pool the table ``table`` lives on."""
@@ -367,7 +380,11 @@ class UnitOfWork:
         try:
             # Flushed rows are only marked clean when the unit goes on after.
             alone = self._external is None
-            changeset = await self._flush(changeset, mark=not alone, alone=alone)
+            changeset = await self._flush(
+                changeset, mark=not alone, alone=alone and not self._before
+            )
+            for hook in self._before:
+                await hook(self._transaction)
             if self._external is None:
                 await self._transaction.commit()
         except BaseException as exc:
@@ -380,6 +397,9 @@ class UnitOfWork:
                         raise conflict from exc
             raise
         self._state = UnitState.COMMITTED
+        if self._external is None:
+            for after in self._after:
+                after()
         return changeset
 
     async def rollback(self) -> None:

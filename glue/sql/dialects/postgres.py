@@ -101,6 +101,7 @@ class PostgresDialect:
     copy_from: Final = COPY_ROWS
     embedded: Final = False
     two_phase: Final = True
+    skip_locked: Final = " FOR UPDATE SKIP LOCKED"
     rebuilds_tables: Final = False
     rebuild_prelude: Final = ()
     sequences: Final = True
@@ -331,6 +332,10 @@ class PostgresDialect:
         return upsert_sql(self, table, columns, key, update, returning)
 
     # -- transactions and locks ----------------------------------------------------
+
+    def notify(self, channel: str) -> Statement | None:
+        # pg_notify binds the channel; NOTIFY would need it in the text.
+        return Statement("SELECT pg_notify($1, '')", (channel,))
 
     async def allows_prepared_transactions(self, conn: Connection) -> bool:
         result = await conn.fetch("SHOW max_prepared_transactions")

@@ -1,0 +1,323 @@
+"""The inbox: a subscriber applies each event once in effect, in order per aggregate.
+
+:func:`deliver` runs one subscriber on one envelope, in a unit of work of the
+subscriber's domain. In that unit's transaction, after the handler's own
+changes, it records ``(subscriber, event id)`` in ``glue_inbox`` and raises the
+subscriber's last ``seq`` of the event's aggregate in ``glue_inbox_aggregates``
+from ``seq - 1`` to ``seq``, on the subscriber domain's home database (its
+``Domain(outbox=...)``, else the database of its first table). So a delivery is
+applied exactly when its changes commit, and:
+
+- an envelope whose ``seq`` is at most the last applied is a duplicate: nothing
+  runs (a transport that delivers twice changes nothing);
+- one whose ``seq`` is past the next is deferred: an earlier event of its
+  aggregate is still on its way; the transport offers it again later;
+- two deliveries of one event at once: one commits, the other finds the inbox
+  row moved under it, rolls back, and reports a duplicate.
+
+Any transport that delivers at least once therefore gives exactly once in
+effect, in order per aggregate. A replay (a dead letter retried) skips the
+order check and only asks whether that event was applied.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import msgspec
+
+from ..context.context import Context
+from ..errors import (
+    ConcurrencyConflict,
+    ContextError,
+    GlueError,
+    HandlerError,
+    IntegrityError,
+)
+from ..log import get_logger
+from ..sql.dml import decode_rows, select_where
+from ..state.mutations import Mutation
+from .tables import INBOX, INBOX_AGGREGATES, run
+
+if TYPE_CHECKING:
+    from ..connections.abc import ConnectionPool
+    from ..domain.app import App
+    from ..domain.registry import DomainScope
+    from ..entities.base import Event
+    from ..work.transaction import Transaction
+    from ..work.unit import UnitOfWork
+    from .envelope import Envelope
+    from .subscriber import Subscriber
+
+__all__ = ["Delivered", "Delivery", "deliver"]
+
+_log = get_logger(__name__)
+
+
+class Delivery(enum.Enum):
+    """What one delivery of an envelope to a subscriber came to."""
+
+    APPLIED = "applied"
+    """The subscriber ran and its changes committed with the inbox row."""
+    DUPLICATE = "duplicate"
+    """Applied before: nothing ran. Acknowledge it."""
+    DEFERRED = "deferred"
+    """An earlier event of its aggregate is not applied yet (or the
+    subscriber's rows kept conflicting): offer it again shortly."""
+    FAILED = "failed"
+    """The subscriber raised: retry with backoff, then park it."""
+
+
+class Delivered(msgspec.Struct, frozen=True):
+    """The outcome of :func:`deliver`.
+
+    Attributes:
+        status: what happened.
+        error: for a failure, the error, as text.
+    """
+
+    status: Delivery
+    error: str | None = None
+
+
+_APPLIED = Delivered(Delivery.APPLIED)
+_DUPLICATE = Delivered(Delivery.DUPLICATE)
+_DEFERRED = Delivered(Delivery.DEFERRED)
+
+
+async def deliver(
+    app: App, subscriber: Subscriber | str, envelope: Envelope, *, replay: bool = False
+) -> Delivered:
+    """Deliver ``envelope`` to ``subscriber``, once in effect and in order.
+
+    Transports call this for each message they receive, and acknowledge it
+    unless the result is :attr:`Delivery.DEFERRED` or :attr:`Delivery.FAILED`.
+
+    Args:
+        app: an open App that has the subscriber.
+        subscriber: the subscriber, or its name (``"billing.record_payment"``).
+        envelope: the event as the outbox wrote it.
+        replay: apply it unless this very event was applied, whatever its
+            place in its aggregate's order (a dead letter retried).
+
+    Raises:
+        glue.ConfigurationError: the App has no subscriber of that name.
+        glue.ContextError: the App is not open.
+    """
+    outbox = app.outbox
+    found = outbox.subscriber(subscriber)
+    scope = app.registry.domains[found.domain]
+    pool = outbox.home(found.domain)
+    retry = app.registry.retry
+    attempt = 1
+    while True:
+        verdict = await _check(pool, found, envelope, replay)
+        if verdict is not None:
+            return verdict
+        try:
+            event = app.registry.codecs[envelope.event].json.decode(envelope.payload)
+        except (KeyError, msgspec.MsgspecError) as exc:
+            return Delivered(Delivery.FAILED, f"cannot decode {envelope.event}: {exc}")
+        try:
+            await _apply(scope, pool, found, envelope, event, replay)
+        except _Moved:
+            continue  # another delivery of it, or of its aggregate, got there
+        except ConcurrencyConflict as exc:
+            # The subscriber's own rows changed under it: not its fault.
+            if attempt >= retry.attempts:
+                _log.debug("delivery deferred by conflicts", error=str(exc))
+                return _DEFERRED
+            await anyio.sleep(retry.delay(attempt))
+            attempt += 1
+            continue
+        except Exception as exc:
+            _log.info(
+                "subscriber failed",
+                subscriber=found.name,
+                event_name=envelope.event,
+                event_id=envelope.id,
+                error=repr(exc),
+            )
+            return Delivered(Delivery.FAILED, _describe(exc))
+        return _APPLIED
+
+
+async def skip(app: App, subscriber: Subscriber, envelope: Envelope) -> None:
+    """Let the events after ``envelope`` in its aggregate through to
+    ``subscriber`` without it (it was parked as a dead letter)."""
+    pool = app.outbox.home(subscriber.domain)
+    async with pool.acquire(write=True) as conn, conn.transaction():
+        await _advance(conn, subscriber, envelope)
+
+
+# -- internals -------------------------------------------------------------------
+
+
+class _Moved(Exception):
+    """The inbox changed under a delivery: look again."""
+
+
+async def _check(
+    pool: ConnectionPool, subscriber: Subscriber, envelope: Envelope, replay: bool
+) -> Delivered | None:
+    """Whether the envelope was applied (or is early); None to apply it now."""
+    async with pool.acquire() as conn:
+        dialect = conn.dialect
+        if replay:
+            statement = select_where(
+                dialect,
+                INBOX,
+                [
+                    ("subscriber", "eq", subscriber.name),
+                    ("event_id", "eq", envelope.id),
+                ],
+            )
+            result = await conn.fetch(statement.sql, statement.params)
+            return _DUPLICATE if result.rows else None
+        statement = select_where(
+            dialect,
+            INBOX_AGGREGATES,
+            [
+                ("subscriber", "eq", subscriber.name),
+                ("aggregate", "eq", envelope.aggregate),
+            ],
+        )
+        result = await conn.fetch(statement.sql, statement.params)
+    rows = decode_rows(dialect, INBOX_AGGREGATES, result.rows)
+    last = rows[0]["seq"] if rows else 0
+    if envelope.seq <= last:
+        return _DUPLICATE
+    if envelope.seq > last + 1:
+        return _DEFERRED
+    return None
+
+
+async def _apply(
+    scope: DomainScope,
+    pool: ConnectionPool,
+    subscriber: Subscriber,
+    envelope: Envelope,
+    event: Event,
+    replay: bool,
+) -> None:
+    """Run the subscriber in a unit of work of its domain that records the
+    inbox rows before it commits."""
+    unit = scope.open_unit(None, f"subscriber {subscriber.name}")
+
+    async def record(transaction: Transaction) -> None:
+        conn = await transaction.connection(pool)
+        dialect = conn.dialect
+        row = {
+            "subscriber": subscriber.name,
+            "event_id": envelope.id,
+            "applied_at": time.time(),
+        }
+        try:
+            await run(conn, dialect.insert(INBOX, [row]))
+        except IntegrityError:
+            raise _Moved from None
+        if not replay and not await _advance(conn, subscriber, envelope):
+            raise _Moved
+
+    unit.before_commit(record)
+    ctx = Context(
+        request_id=envelope.id,
+        resources=scope.resources,
+        middleware=scope.chain,
+        domain=scope.name,
+        hooks=_Hooks(scope, unit),
+    )
+    async with ctx:
+        if subscriber.generator:
+            generator = subscriber.handler(event, ctx)
+            try:
+                async for item in generator:
+                    if not isinstance(item, Mutation):
+                        raise HandlerError(
+                            f"subscriber {subscriber.name} yielded {item!r}: "
+                            "subscribers yield mutations (Insert, Update, "
+                            "Delete, Upsert)"
+                        )
+                    await unit.state.apply(item)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await generator.aclose()
+        elif await subscriber.handler(event, ctx) is not None:
+            raise HandlerError(
+                f"subscriber {subscriber.name} returned a value: subscribers "
+                "return None, or yield the mutations to apply"
+            )
+
+
+async def _advance(conn: Any, subscriber: Subscriber, envelope: Envelope) -> bool:
+    """Raise the subscriber's last seq of the envelope's aggregate from
+    ``seq - 1`` to ``seq``; whether it was ``seq - 1``."""
+    dialect = conn.dialect
+    quote = dialect.quote
+    table = quote(INBOX_AGGREGATES.name, "table")
+    if envelope.seq == 1:
+        sql = dialect.upsert(
+            INBOX_AGGREGATES.name,
+            ("subscriber", "aggregate", "seq"),
+            ("subscriber", "aggregate"),
+        )
+        params: tuple[Any, ...] = (subscriber.name, envelope.aggregate, 1)
+    else:
+        sql = (
+            f"UPDATE {table} SET {quote('seq', 'column')} = "  # noqa: S608
+            + dialect.number_placeholders(
+                [
+                    "",
+                    f" WHERE {quote('subscriber', 'column')} = ",
+                    f" AND {quote('aggregate', 'column')} = ",
+                    f" AND {quote('seq', 'column')} = ",
+                    "",
+                ]
+            )
+        )
+        params = (envelope.seq, subscriber.name, envelope.aggregate, envelope.seq - 1)
+    return bool(await conn.execute(sql, params))
+
+
+class _Hooks:
+    """The hooks of a subscriber's context: its domain's services and the unit
+    of work the delivery opened; no events."""
+
+    __slots__ = ("_scope", "_unit")
+
+    def __init__(self, scope: DomainScope, unit: UnitOfWork) -> None:
+        self._scope = scope
+        self._unit = unit
+
+    def emit(self, event: Event) -> None:
+        raise ContextError(
+            "a subscriber cannot emit events: dispatch a command (app.bus) whose "
+            "handler emits them"
+        )
+
+    def open_unit(self) -> UnitOfWork:
+        return self._unit
+
+    def opened_unit(self) -> UnitOfWork | None:
+        return self._unit
+
+    async def finish(self, exc: BaseException | None) -> None:
+        if exc is None:
+            await self._unit.commit()
+        else:
+            with anyio.CancelScope(shield=True):
+                await self._unit.rollback()
+
+    def dal(self, ctx: Context) -> Any:
+        return self._scope.dal(ctx)
+
+
+def _describe(exc: BaseException) -> str:
+    """An error as the text a dead letter keeps."""
+    text = f"{type(exc).__qualname__}: {exc}"
+    if not isinstance(exc, GlueError) and exc.__cause__ is not None:
+        text += f" (caused by {exc.__cause__!r})"
+    return text[:2000]
