@@ -1,24 +1,10 @@
-"""NATS JetStream: the transport that carries the outbox between machines.
+"""JetStream: the connection, the stream, batched publishing, pull consumers.
 
-::
-
-    API process                      NATS JetStream                 worker (any machine)
-    outbox rows ──▶ NatsRelay ──▶ stream GLUE, subjects ──▶ durable pull consumer
-    (committed)     publish, await   glue.{domain}.{event}     glue-{subscriber}
-                    acks, then mark  (Nats-Msg-Id = event id:  fetch ─▶ deliver() ─▶ ack
-                    the rows relayed  duplicates dropped)               or nak(delay)
-
-:class:`JetStream` is the connection: it declares the stream, publishes a batch
-of envelopes asynchronously and returns once the server has acknowledged every
-one (republishing what went unacknowledged: the message id makes that safe), and
-binds pull consumers. It reconnects by itself when the server goes away.
-
-The transport only has to deliver at least once: the inbox makes a redelivered
-event apply once in effect, and holds back an event whose aggregate has an
-earlier one not yet applied, so order per aggregate holds however messages are
-spread over workers.
-
-Needs the ``nats`` extra (``pip install 'glue-cqrs[nats]'``).
+:class:`JetStream` connects (reconnecting by itself when the server goes away),
+declares the stream, publishes a batch of envelopes asynchronously and returns
+once the server has stored every one (publishing again what went
+unacknowledged: the event id is the ``Nats-Msg-Id``, so the server drops the
+copies), and binds the durable pull consumer of a subscriber.
 """
 
 from __future__ import annotations
@@ -36,8 +22,8 @@ import nats.js.errors
 from nats.aio.client import Client
 from nats.js import api
 
-from ..errors import ConfigurationError, TransportError
-from ..log import get_logger
+from ...errors import ConfigurationError, TransportError
+from ...log import get_logger
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -76,6 +62,8 @@ class NatsSettings(msgspec.Struct, frozen=True, kw_only=True):
             message before publishing it again.
         connect_timeout: seconds to keep trying to reach the server at start.
         max_pending: published messages awaiting their ack at once.
+        ack_wait: seconds a consumer waits for a worker to acknowledge a
+            message before it offers the message again (the worker died).
     """
 
     url: str = "nats://127.0.0.1:4222"
@@ -86,6 +74,7 @@ class NatsSettings(msgspec.Struct, frozen=True, kw_only=True):
     ack_timeout: float = 5.0
     connect_timeout: float = 30.0
     max_pending: int = 8192
+    ack_wait: float = 30.0
 
     def __post_init__(self) -> None:
         _check_token(self.stream, "stream name")
@@ -105,8 +94,15 @@ class Outgoing(Protocol):
 
 
 def subject(settings: NatsSettings, domain: str, event: str) -> str:
-    """The subject an event is published on: ``{prefix}.{domain}.{event}``."""
-    domain, event = _check_token(domain, "domain"), _check_token(event, "event name")
+    """The subject an event is published on: ``{prefix}.{domain}.{event}``.
+
+    ``event`` may be a full name (``"orders:order-paid"``): its last part is
+    taken, the domain being ``domain``; a ``domain`` of ``"*"`` gives the
+    wildcard subject of that event from any domain.
+    """
+    event = _check_token(event.rpartition(":")[2], "event name")
+    if domain != "*":
+        _check_token(domain, "domain")
     return f"{settings.prefix}.{domain}.{event}"
 
 
@@ -313,8 +309,8 @@ class JetStream:
         """Bind (creating if need be) the durable pull consumer of ``subscriber``.
 
         The consumer takes the ``subjects`` it is given, acknowledged one by
-        one; a message not acknowledged within 30 seconds (its worker died)
-        goes to another worker. A server older than 2.10 filters on one subject
+        one; a message not acknowledged within ``ack_wait`` seconds (its worker
+        died) goes to another worker. A server older than 2.10 filters on one subject
         only: for several it delivers the whole stream, and the caller skips
         what it did not ask for.
         """
@@ -323,7 +319,7 @@ class JetStream:
             durable_name=durable,
             ack_policy=api.AckPolicy.EXPLICIT,
             deliver_policy=api.DeliverPolicy.ALL,
-            ack_wait=30.0,
+            ack_wait=settings.ack_wait,
             max_deliver=-1,
             max_ack_pending=20_000,
         )

@@ -1,0 +1,227 @@
+"""NatsConsumer: a subscriber's worker on JetStream, on any machine.
+
+Each subscriber has one durable pull consumer (``glue-{subscriber}``) on the
+subjects of its events; any number of workers fetch from it, each message
+going to one of them at a time. A worker takes a batch, runs the batch's
+aggregates side by side (each aggregate's events one after another, in their
+order) through the inbox (:func:`glue.outbox.deliver`), and answers each
+message:
+
+- applied, or a duplicate: **ack**;
+- deferred (an earlier event of its aggregate is not applied yet): **nak**
+  with a short delay, so it comes back after that event;
+- failed: **nak** with the subscriber's backoff; after its last attempt it is
+  parked in ``glue_dead_letters`` (``glue dead-letters list/retry``), the
+  subscriber's later events of that aggregate go on without it, and it is
+  acked.
+
+A worker that dies leaves its messages unacknowledged: after ``ack_wait`` the
+server offers them to another worker, and the inbox turns a second run of what
+had committed into a duplicate.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import anyio
+import msgspec
+import nats.errors
+
+from ...errors import GlueError
+from ...log import get_logger
+from ..envelope import Envelope
+from ..inbox import Delivery, deliver, skip
+from ..tables import DEAD_LETTERS
+from .stream import subject
+
+if TYPE_CHECKING:
+    from nats.aio.msg import Msg
+    from nats.js.client import JetStreamContext
+
+    from ...domain.app import App
+    from ..subscriber import Subscriber
+    from .stream import JetStream
+
+__all__ = ["NatsConsumer", "subjects"]
+
+_log = get_logger(__name__)
+
+_DEFER = 0.05  # seconds before a deferred message is offered again
+_RETRY_ERROR = 1.0  # seconds a consumer waits after its broker failed
+
+
+def subjects(app: App, subscriber: Subscriber, stream: JetStream) -> list[str]:
+    """The subjects of ``subscriber``'s events: each event of each domain of
+    the App that registered it (any domain, where none of them did)."""
+    found: list[str] = []
+    for kind in subscriber.events:
+        name = kind.__entity_name__
+        domains = [
+            publisher.domain
+            for publisher in app.outbox.publishers.values()
+            if kind in publisher.events
+        ]
+        found.extend(subject(stream.settings, d, name) for d in domains or ["*"])
+    return sorted(set(found))
+
+
+class NatsConsumer:
+    """Delivers one subscriber's events from its durable consumer.
+
+    Args:
+        app: the open App that has the subscriber.
+        subscriber: the subscriber.
+        stream: the open JetStream connection.
+        batch: the most messages fetched at once.
+        concurrency: the most aggregates delivered at once.
+        wait: seconds a fetch waits on the server when nothing is there.
+    """
+
+    def __init__(
+        self,
+        app: App,
+        subscriber: Subscriber,
+        stream: JetStream,
+        *,
+        batch: int = 500,
+        concurrency: int = 16,
+        wait: float = 1.0,
+    ) -> None:
+        self.app = app
+        self.subscriber = subscriber
+        self.stream = stream
+        self.batch = batch
+        self.wait = wait
+        self._limiter = anyio.CapacityLimiter(concurrency)
+        self._subjects = subjects(app, subscriber, stream)
+        # What a server before 2.10 may send beyond them: the events taken from
+        # any domain, by name, and those of the named domains, by subject.
+        self._exact = {s for s in self._subjects if ".*." not in s}
+        self._anywhere = {s.rpartition(".")[2] for s in self._subjects if ".*." in s}
+        self._failures: dict[str, int] = {}
+        self._subscription: JetStreamContext.PullSubscription | None = None
+        self.delivered = 0
+        """Messages applied or found duplicate so far."""
+
+    async def bind(self) -> None:
+        """Declare and bind the subscriber's durable consumer (:meth:`run`
+        does it too, if need be)."""
+        if self._subscription is None:
+            self._subscription = await self.stream.pull(
+                self.subscriber.name, self._subjects
+            )
+
+    async def run(self) -> None:
+        """Fetch and deliver until cancelled."""
+        await self.bind()
+        subscription = self._subscription
+        assert subscription is not None
+        try:
+            while True:
+                try:
+                    messages = await subscription.fetch(self.batch, timeout=self.wait)
+                except TimeoutError:  # nothing there (nats.errors.TimeoutError too)
+                    continue
+                except nats.errors.Error as exc:
+                    _log.debug("nats fetch failed", error=repr(exc))
+                    await anyio.sleep(_RETRY_ERROR)
+                    continue
+                await self.handle(messages)
+        finally:
+            self._subscription = None
+            with anyio.CancelScope(shield=True):
+                await subscription.unsubscribe()
+
+    async def handle(self, messages: list[Msg]) -> None:
+        """Deliver a fetched batch: its aggregates side by side, each in order."""
+        groups: dict[str, list[tuple[Envelope, Msg]]] = {}
+        for message in messages:
+            if not self._takes(message.subject):
+                await message.ack()  # a server before 2.10 sent the whole stream
+                continue
+            try:
+                envelope = Envelope.decode(message.data)
+            except msgspec.DecodeError:
+                _log.warning("not an envelope: dropped", subject=message.subject)
+                await message.term()
+                continue
+            groups.setdefault(envelope.aggregate, []).append((envelope, message))
+        async with anyio.create_task_group() as tg:
+            for group in groups.values():
+                group.sort(key=lambda item: item[0].seq)
+                tg.start_soon(self._deliver_group, group)
+
+    def _takes(self, name: str) -> bool:
+        return name in self._exact or name.rpartition(".")[2] in self._anywhere
+
+    async def _deliver_group(self, group: list[tuple[Envelope, Msg]]) -> None:
+        async with self._limiter:
+            for index, (envelope, message) in enumerate(group):
+                if not await self._deliver(envelope, message):
+                    # The later ones would only be deferred behind it.
+                    for _, later in group[index + 1 :]:
+                        await later.nak(delay=_DEFER)
+                    return
+
+    async def _deliver(self, envelope: Envelope, message: Msg) -> bool:
+        """Deliver one message and answer it; whether it was applied (or a
+        duplicate)."""
+        try:
+            result = await deliver(self.app, self.subscriber, envelope)
+        except GlueError as exc:
+            # The inbox's database failed: the message comes back later.
+            _log.warning("nats delivery failed", error=str(exc))
+            await message.nak(delay=_RETRY_ERROR)
+            return False
+        status = result.status
+        if status in (Delivery.APPLIED, Delivery.DUPLICATE):
+            self._failures.pop(envelope.id, None)
+            self.delivered += 1
+            await message.ack()
+            return True
+        if status is Delivery.DEFERRED:
+            await message.nak(delay=_DEFER)
+            return False
+        backoff = self.subscriber.backoff
+        failures = self._failures.get(envelope.id, 0) + 1
+        if failures < backoff.attempts:
+            self._failures[envelope.id] = failures
+            await message.nak(delay=backoff.delay(failures))
+            return False
+        self._failures.pop(envelope.id, None)
+        await self._park(envelope, failures, result.error or "failed")
+        await message.ack()
+        return True
+
+    async def _park(self, envelope: Envelope, attempts: int, error: str) -> None:
+        """Keep a delivery that failed its last attempt as a dead letter, and
+        let the subscriber's later events of its aggregate through."""
+        outbox = self.app.outbox
+        domain = envelope.domain if envelope.domain in outbox.publishers else None
+        pool = outbox.home(domain or self.subscriber.domain)
+        row = {
+            "event_id": envelope.id,
+            "subscriber": self.subscriber.name,
+            "aggregate": envelope.aggregate,
+            "seq": envelope.seq,
+            "attempts": attempts,
+            "error": error,
+            "failed_at": time.time(),
+        }
+        async with pool.acquire(write=True) as conn, conn.transaction():
+            dialect = conn.dialect
+            again = {c: f"excluded.{c}" for c in ("attempts", "error", "failed_at")}
+            park = dialect.upsert(
+                DEAD_LETTERS.name, tuple(row), DEAD_LETTERS.primary_key, update=again
+            )
+            await conn.execute(park, tuple(row.values()))
+        _log.warning(
+            "delivery parked as a dead letter",
+            subscriber=self.subscriber.name,
+            event_name=envelope.event,
+            event_id=envelope.id,
+            error=error,
+        )
+        await skip(self.app, self.subscriber, envelope)
