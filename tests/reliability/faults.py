@@ -24,7 +24,7 @@ import asyncpg
 from ..conftest import ThrowawayPostgres
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Mapping, Sequence
+    from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 
     from glue.connections import (
         Connection,
@@ -382,6 +382,13 @@ class HookedConnection:
             yield
             await self.owner.call("before", "COMMIT")
         await self.owner.call("after", "COMMIT")
+
+    @asynccontextmanager
+    async def listen(
+        self, channel: str, callback: Callable[[], None]
+    ) -> AsyncIterator[bool]:
+        async with self.conn.listen(channel, callback) as listening:
+            yield listening
 
     async def aclose(self) -> None:
         await self.conn.aclose()
