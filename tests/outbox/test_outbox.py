@@ -9,17 +9,17 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import pytest
 
-from glue import App
 from glue.outbox import Delivery, Envelope, deliver
 from glue.outbox.status import dead_letters, drain, retry_dead_letters, status
-from glue.outbox.tables import DELIVERIES, OUTBOX
 from glue.outbox.worker import Worker
 
 from . import shop
-from .shop import AUDIT, TOTALS, Charge, Pay, make_app
+from .shop import Charge, Pay, make_app
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from glue import App
 
 
 @pytest.fixture(autouse=True)
@@ -36,7 +36,7 @@ async def select(app: App, sql: str) -> list[tuple[Any, ...]]:
 
 async def totals(app: App) -> list[tuple[Any, ...]]:
     return await select(
-        app, f"SELECT customer, count, total, last, out_of_order FROM {TOTALS.name}"
+        app, "SELECT customer, count, total, last, out_of_order FROM customer_totals"
     )
 
 
@@ -48,17 +48,17 @@ async def test_a_committed_dispatch_reaches_every_subscriber_once(
             await app.bus.dispatch(Pay(customer="ada", amount=amount))
         await drain(app)
         assert await totals(app) == [("ada", 3, 23, 3, 0)]
-        assert await select(app, f"SELECT * FROM {AUDIT.name} ORDER BY n") == [
+        assert await select(app, "SELECT * FROM audit ORDER BY n") == [
             ("ada", 1),
             ("ada", 2),
             ("ada", 3),
         ]
-        assert await select(app, f"SELECT aggregate, seq FROM {OUTBOX.name}") == [
+        assert await select(app, "SELECT aggregate, seq FROM glue_outbox") == [
             ("payments/ada", 1),
             ("payments/ada", 2),
             ("payments/ada", 3),
         ]
-        assert await select(app, f"SELECT * FROM {DELIVERIES.name}") == []
+        assert await select(app, "SELECT * FROM glue_deliveries") == []
         found = await status(app)
         assert (found.pending, found.in_flight, found.dead_letters) == (0, 0, 0)
 
@@ -72,7 +72,7 @@ async def test_a_rolled_back_dispatch_publishes_nothing(database_url: str) -> No
             await app.bus.dispatch(Pay(customer="ada", amount=-1))
         await app.bus.dispatch(Pay(customer="ada", amount=2))
         await drain(app)
-        assert await select(app, f"SELECT seq FROM {OUTBOX.name} ORDER BY seq") == [
+        assert await select(app, "SELECT seq FROM glue_outbox ORDER BY seq") == [
             (1,),
             (2,),
         ]
@@ -118,7 +118,7 @@ async def test_a_failing_subscriber_is_retried_then_parked_and_replayed(
         await drain(app)
         # The other subscriber, and the other customer, were not held up.
         assert sorted(await totals(app)) == [("ada", 1, 3, 1, 0), ("eve", 2, 3, 2, 0)]
-        assert await select(app, f"SELECT * FROM {AUDIT.name}") == [("ada", 1)]
+        assert await select(app, "SELECT * FROM audit") == [("ada", 1)]
         letters = await dead_letters(app)
         assert [(x.subscriber, x.seq, x.attempts) for x in letters] == [
             ("ledger.audit", 1, 3),
@@ -130,7 +130,7 @@ async def test_a_failing_subscriber_is_retried_then_parked_and_replayed(
         shop.FAILING.clear()
         assert await retry_dead_letters(app, subscriber="ledger.audit") == 2
         await drain(app)
-        assert sorted(await select(app, f"SELECT * FROM {AUDIT.name}")) == [
+        assert sorted(await select(app, "SELECT * FROM audit")) == [
             ("ada", 1),
             ("eve", 1),
             ("eve", 2),

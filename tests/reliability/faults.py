@@ -24,7 +24,7 @@ import asyncpg
 from ..conftest import ThrowawayPostgres
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+    from collections.abc import AsyncIterator, Mapping, Sequence
 
     from glue.connections import (
         Connection,
