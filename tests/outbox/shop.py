@@ -11,7 +11,8 @@ what they saw in a way that shows a duplicate or an event out of order.
 - ``ledger.audit`` inserts one row per payment (a second application of one
   event would break its primary key).
 
-``make_app`` reads the database from ``OUTBOX_TEST_DATABASE``, so that
+``make_app`` reads the database from ``OUTBOX_TEST_DATABASE`` (and its pool
+size from ``OUTBOX_TEST_POOL``), so that
 ``glue worker --app tests.outbox.shop:make_app`` and the API processes of the
 multi-process test build the same App.
 """
@@ -20,6 +21,8 @@ from __future__ import annotations
 
 import os
 from typing import TYPE_CHECKING
+
+import anyio
 
 from glue import App, Command, Context, Domain, Event
 from glue.ids import new_id
@@ -170,6 +173,8 @@ async def check(event: Paid, ctx: Context) -> None:
 
 @ledger.subscriber(Paid)
 async def project(event: Paid, ctx: Context) -> None:
+    if event.customer.startswith("slow"):
+        await anyio.sleep(1.0)  # long enough to be caught in flight
     row = await ctx.state.get(TOTALS, event.customer)
     if row is None:
         await ctx.state.insert(
@@ -205,9 +210,10 @@ async def audit(event: Paid, ctx: Context) -> AsyncIterator[Mutation]:
 def make_app(url: str | None = None, **options: object) -> App:
     """The App on ``url`` (default: ``OUTBOX_TEST_DATABASE``)."""
     database = url or os.environ["OUTBOX_TEST_DATABASE"]
+    size = int(os.environ.get("OUTBOX_TEST_POOL", "10"))
     return App(
         [payments, ledger],
-        databases={"default": database},
+        databases={"default": {"url": database, "max_size": size}},
         create_tables=True,
         **options,  # type: ignore[arg-type]
     )
