@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import pytest
 
-from glue.outbox import Delivery, Envelope, deliver
+from glue.outbox import CHANNEL, Delivery, Envelope, deliver
 from glue.outbox.status import dead_letters, drain, retry_dead_letters, status
 from glue.outbox.worker import Worker
 
@@ -174,3 +174,19 @@ async def test_deliver_applies_each_event_once_in_order(database_url: str) -> No
             tg.start_soon(racing)
         assert sorted(r.value for r in results) == ["applied", "duplicate"]
         assert await totals(app) == [("zoe", 3, 6, 3, 0)]
+
+
+async def test_a_commit_that_wrote_events_wakes_the_listeners(
+    database_url: str,
+) -> None:
+    async with make_app(database_url, delivery="workers") as app:
+        pool = app.outbox.home("payments")
+        woken = anyio.Event()
+        async with pool.acquire() as conn, conn.listen(CHANNEL, woken.set) as listening:
+            assert not woken.is_set()
+            await app.bus.dispatch(Pay(customer="ada", amount=1))
+            if listening:
+                with anyio.fail_after(10):
+                    await woken.wait()
+            else:  # SQLite: no other session hears of it; the App wakes its own
+                assert pool.dialect.notify(CHANNEL) is None
