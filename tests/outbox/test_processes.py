@@ -93,19 +93,21 @@ async def test_two_apis_three_workers_one_killed(
                 await ctx.state.insert(shop.CUSTOMERS, {"id": f"c{i}", "payments": 0})
         workers = [_worker(postgres_dsn, tmp_path / f"worker{i}.log") for i in range(3)]
         processes += workers
-        api = [sys.executable, "-m", "tests.outbox.api", str(COMMANDS // 2)]
+        command = [sys.executable, "-m", "tests.outbox.api", str(COMMANDS // 2)]
         apis = [
-            _start([*api, str(i)], postgres_dsn, tmp_path / f"api{i}.log")
+            _start([*command, str(i)], postgres_dsn, tmp_path / f"api{i}.log")
             for i in range(2)
         ]
         processes += apis
         # Midway through the deliveries, one worker dies without a word.
         with anyio.fail_after(600):
-            while await one(app, "SELECT COUNT(*) FROM glue_inbox") < COMMANDS // 2:  # noqa: ASYNC110  # rows
+            applied = "SELECT COUNT(*) FROM glue_inbox"
+            while await one(app, applied) < COMMANDS // 2:  # noqa: ASYNC110  # rows
                 await anyio.sleep(0.1)
         workers[0].kill()
-        for i, api in enumerate(apis):
-            assert await _wait(api, 600) == 0, (tmp_path / f"api{i}.log").read_text()
+        for i, process in enumerate(apis):
+            log = (tmp_path / f"api{i}.log").read_text
+            assert await _wait(process, 600) == 0, log()
         await drain(app, timeout=600)
         left = await status(app)
         # The two workers left stop on SIGTERM, cleanly.
