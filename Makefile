@@ -31,7 +31,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check glue tests domains examples benchmarks
 
 typecheck: $(STAMP)
-	$(BIN)/mypy glue
+	$(BIN)/mypy glue tests
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest

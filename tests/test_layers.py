@@ -140,7 +140,7 @@ def _comparisons(tree: ast.Module) -> list[tuple[int, str]]:
         ):
             suspects = node.args[1:]
         if any(_says_which_database(s) for s in suspects):
-            found.append((node.lineno, ast.unparse(node).splitlines()[0]))
+            found.append((suspects[0].lineno, ast.unparse(node).splitlines()[0]))
     return found
 
 

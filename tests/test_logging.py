@@ -216,7 +216,9 @@ async def test_a_handler_on_glue_receives_records_with_their_fields(
     glue_records: list[logging.LogRecord],
 ) -> None:
     async with App([shop()]) as app:
-        await app.bus.dispatch(Purge(), actor=Actor(id="root", permissions={"admin"}))
+        await app.bus.dispatch(
+            Purge(), actor=Actor(id="root", permissions=frozenset({"admin"}))
+        )
     [record] = glue_records
     assert (record.name, record.levelno) == ("glue.domain.bus", logging.DEBUG)
     fields: dict[str, Any] = vars(record)
@@ -259,7 +261,9 @@ async def test_the_level_follows_the_standard_logger(
     logging.getLogger("glue.domain").setLevel(logging.WARNING)
     try:
         async with App([shop()]) as app:
-            await app.bus.dispatch(Purge(), actor=Actor(id="a", permissions={"admin"}))
+            await app.bus.dispatch(
+                Purge(), actor=Actor(id="a", permissions=frozenset({"admin"}))
+            )
             with pytest.raises(Forbidden):
                 await app.bus.dispatch(Purge())
     finally:

@@ -20,9 +20,12 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import pytest
+
+if TYPE_CHECKING:
+    from _pytest.mark import ParameterSet
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 POSTGRES_ENV = "ORDERS_DATABASE_URL"
@@ -58,8 +61,8 @@ def blocks(text: str) -> list[Block]:
 BLOCKS = blocks(README.read_text())
 
 
-def cases() -> list[object]:
-    runs = []
+def cases() -> list[ParameterSet]:
+    runs: list[ParameterSet] = []
     for block in BLOCKS:
         marks = [pytest.mark.skip(reason=block.not_run)] if block.not_run else []
         runs.append(pytest.param(block, False, id=block.id, marks=marks))

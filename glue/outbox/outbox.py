@@ -316,4 +316,6 @@ async def _write(
     notify = dialect.notify(CHANNEL)
     if notify is not None:
         statements.append(notify)
+    if all(statement.many is None for statement in statements):
+        statements = dialect.combine(statements)  # one round trip on PostgreSQL
     await run(conn, statements)

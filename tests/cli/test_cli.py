@@ -13,6 +13,7 @@ import pytest
 
 from domains.shop.app import DATABASE_ENV, ORDERS_DATABASE_ENV, make_app
 from glue.config import load
+from glue.connections import DefaultConnectionPool
 from glue.query import (
     Condition,
     Conditions,
@@ -473,6 +474,7 @@ async def test_the_shop_app_reads_its_databases_from_the_configuration(
     monkeypatch.chdir(tmp_path)
     async with make_app(config=load(environ={})) as app:
         [pool] = app.connections.pools.values()
+        assert isinstance(pool, DefaultConnectionPool)
         assert pool.location == str(tmp_path / "shop.sqlite")
     environ = {
         DATABASE_ENV: f"sqlite:///{tmp_path / 'a.db'}",
@@ -481,8 +483,11 @@ async def test_the_shop_app_reads_its_databases_from_the_configuration(
     }
     async with make_app(config=load(environ=environ)) as app:
         pools = app.connections.pools
-        assert pools["default"].location == str(tmp_path / "a.db")
-        assert pools["orders"].location == str(tmp_path / "b.db")
+        default, orders = pools["default"], pools["orders"]
+        assert isinstance(default, DefaultConnectionPool)
+        assert isinstance(orders, DefaultConnectionPool)
+        assert default.location == str(tmp_path / "a.db")
+        assert orders.location == str(tmp_path / "b.db")
         assert pools["orders"].statistics().max_size == 3
 
 

@@ -208,7 +208,7 @@ async def test_teardown_errors_are_collected_logged_and_the_rest_still_run(
     assert "raised while tearing down resource 'bad2'" in info.value.__notes__
     assert rec.log == ["setup first", "setup last", "commit last", "commit first"]
     failed = [r for r in caplog.records if r.getMessage().startswith("teardown")]
-    assert [r.resource for r in failed] == ["bad2", "bad1"]
+    assert [vars(r)["resource"] for r in failed] == ["bad2", "bad1"]
     assert {(r.name, r.levelno) for r in failed} == {
         ("glue.context.resources", logging.ERROR)
     }

@@ -82,7 +82,7 @@ def twin(name: str, kind: type) -> Domain:
     """A domain with its own Place and Placed: every twin's classes have the
     same names, and fields of type ``kind``."""
 
-    entity = type(Command)  # the entities' metaclass: real annotations, not text
+    entity: Any = type(Command)  # the entities' metaclass: real annotations, not text
     Place = entity(
         "Place", (Command,), {"__annotations__": {"value": kind}, "__doc__": "Place."}
     )

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -153,12 +154,13 @@ def _chromium() -> str:
     """Chromium's path, installed with apt-get if need be."""
     found = shutil.which("chromium")
     if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        quiet = {"capture_output": True, "text": True, "timeout": 900, "check": False}
-        subprocess.run(["apt-get", "update", "-qq"], **quiet)  # type: ignore[call-overload]
-        installed = subprocess.run(
+        quiet = partial(
+            subprocess.run, capture_output=True, text=True, timeout=900, check=False
+        )
+        quiet(["apt-get", "update", "-qq"])
+        installed = quiet(
             ["apt-get", "install", "-y", "-qq", "chromium"],
             env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-            **quiet,  # type: ignore[arg-type]
         )
         if installed.returncode:
             _unavailable(f"apt-get install chromium failed: {installed.stderr[-500:]}")

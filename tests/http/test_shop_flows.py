@@ -48,17 +48,17 @@ async def test_customers_order_and_an_admin_cancels(
     assert stock == {"APL-001": 8, "PER-002": 0}
 
     first = listed["items"][0]["id"]
-    order = await shop.get(f"/shop/orders/{first}", headers=admin)
-    assert order.json()["status"] == "placed"
+    fetched = await shop.get(f"/shop/orders/{first}", headers=admin)
+    assert fetched.json()["status"] == "placed"
     cancelled = await shop.post(
         "/shop:cancel-order",
         json={"order_id": first},
-        headers={**admin, "if-match": order.headers["etag"]},
+        headers={**admin, "if-match": fetched.headers["etag"]},
     )
     assert cancelled.status_code == 200
     after = await shop.get(f"/shop/orders/{first}", headers=admin)
     assert after.json()["status"] == "cancelled"
-    assert after.headers["etag"] != order.headers["etag"]
+    assert after.headers["etag"] != fetched.headers["etag"]
     placed = await shop.get(
         '/shop/orders?where={"status": "placed"}&select=id', headers=admin
     )

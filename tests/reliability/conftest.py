@@ -72,7 +72,7 @@ def pair(
     """URLs of two databases, ``a`` and ``b``, of the kinds the param names."""
     kind: str = request.param
     if kind == "two-phase":
-        kinds = ("postgres_2pc_server", "postgres_2pc_server")
+        kinds: tuple[str, ...] = ("postgres_2pc_server", "postgres_2pc_server")
     else:
         kinds = tuple(
             "postgres_server" if k == "postgres" else "sqlite" for k in kind.split("+")

@@ -12,11 +12,10 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from glue import App, Command, Context, Domain, RetryPolicy
+from glue import App, Command, Context, Domain, Response, RetryPolicy
 
 from .bank import (
     ACCOUNTS,
-    Moved,
     Transfer,
     balances,
     bank_app,
@@ -46,7 +45,7 @@ async def test_two_hundred_concurrent_transfers_all_complete(
     moves = transfers(200, per_database=5)
     async with bank_app(pair) as app:
         await open_accounts(app, per_database=5)
-        results: list[Moved] = []
+        results: list[Response] = []
 
         async def run(move: Transfer) -> None:
             results.append(await app.bus.dispatch(move))

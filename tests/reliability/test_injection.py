@@ -34,7 +34,7 @@ from glue.state import Row
 from glue.work import Repository, UnitOfWork
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
     from pathlib import Path
 
 CORPUS = [
@@ -131,7 +131,7 @@ async def test_values_are_stored_and_matched_literally(
             await Notes().create({"id": index, "body": text})
     service = DataQueryService(manager, [NOTES])
     body = FieldReference.of("notes", "body")
-    lookups = {
+    lookups: dict[FieldLookup, Callable[[str, str], bool]] = {
         FieldLookup.EQ: lambda row, text: row == text,
         FieldLookup.CONTAINS: lambda row, text: text in row,
         FieldLookup.ICONTAINS: lambda row, text: text.lower() in row.lower(),
@@ -153,16 +153,16 @@ async def test_values_are_stored_and_matched_literally(
             expected = {i for i, row in enumerate(CORPUS) if matches(row, text)}
             assert {row["id"] for row in rows} == expected, (lookup, text)
         async with UnitOfWork(manager):
-            for lookup in ("eq", "contains", "startswith"):
-                found = await Notes().query({f"body__{lookup}": text})
+            for name in ("eq", "contains", "startswith"):
+                found = await Notes().query({f"body__{name}": text})
                 expected = {
                     i
                     for i, row in enumerate(CORPUS)
                     if {"eq": row == text, "contains": text in row}.get(
-                        lookup, row.startswith(text)
+                        name, row.startswith(text)
                     )
                 }
-                assert {row["id"] for row in found} == expected, (lookup, text)
+                assert {row["id"] for row in found} == expected, (name, text)
     assert await table_exists(manager)
 
 

@@ -66,7 +66,7 @@ def make_app() -> App:
 
 APP = make_app()
 NAME = "shop:place-order"
-GOOD = {"customer_id": 7, "items": ["apple"], "total": 2.5}
+GOOD: dict[object, object] = {"customer_id": 7, "items": ["apple"], "total": 2.5}
 
 
 def deep_array(depth: int) -> bytes:

@@ -94,7 +94,8 @@ class Charge(Command):
 
 async def value_of(app: App, name: str = "hits") -> int:
     rows = await app.query(QueryStatement(table=SchemaReference(name="counters")))
-    return {row["name"]: row["value"] for row in rows}[name]
+    value: int = {row["name"]: row["value"] for row in rows}[name]
+    return value
 
 
 async def count(app: App, table: str) -> int:

@@ -25,6 +25,7 @@ from glue import App, CommitError, CommitInDoubt, ConnectionError
 from glue.connections import ConnectionManager
 from glue.work import UnitOfWork, recover_prepared
 
+from ..conftest import ThrowawayPostgres
 from .bank import (
     ACCOUNTS,
     OPENING,
@@ -36,7 +37,6 @@ from .bank import (
 from .faults import (
     HookedPool,
     LossyProxy,
-    ThrowawayPostgres,
     admin,
     database_of,
     prepared_transactions,

@@ -67,6 +67,7 @@ async def test_query_through_the_global_containers(sqlite_path: Path) -> None:
         service = Container.services.get(AsyncDataQueryService)
         result = await service.execute(query_op=DataQueryOperation(query=statement))
     assert result.success, result.message
+    assert result.data is not None
     assert sorted(d.data["name"] for d in result.data) == ["Ann", "Bob"]
     assert Container.services.get(AsyncDataQueryService) is service
 

@@ -331,6 +331,13 @@ class Dialect(Protocol):
         None where the database cannot tell other sessions."""
         ...
 
+    def combine(self, statements: Sequence[Statement]) -> list[Statement]:
+        """``statements`` (none of them ``many``) as few statements as run
+        them in order: one on PostgreSQL (the writes as common table
+        expressions, atomic and one round trip), the same list where a batch
+        is one call already (SQLite)."""
+        ...
+
     async def advisory_lock(self, conn: Connection, key: int) -> None:
         """Wait for the advisory lock ``key``, held until ``conn``'s transaction
         ends."""

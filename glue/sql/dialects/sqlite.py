@@ -307,6 +307,9 @@ class SqliteDialect:
     def notify(self, channel: str) -> Statement | None:
         return None
 
+    def combine(self, statements: Sequence[Statement]) -> list[Statement]:
+        return list(statements)  # a batch goes out in one thread hop already
+
     async def allows_prepared_transactions(self, conn: Connection) -> bool:
         return False
 
