@@ -41,10 +41,10 @@ import asyncpg
 
 from glue import App, Column, ColumnType, Command, Context, Domain, Event, Schema
 from glue.ids import new_id
-from glue.outbox.status import status
 from glue.outbox.worker import run_worker
 
 LOCAL = "postgresql://postgres@127.0.0.1:5432/postgres"
+NATS = "nats://127.0.0.1:4222"
 
 
 # -- the domains ---------------------------------------------------------------------
@@ -186,17 +186,27 @@ async def fill(dsn: str, events: int) -> None:
                 tg.start_soon(one)
 
 
-async def throughput(dsn: str, events: int, workers: int) -> float:
-    """Events per second ``workers`` processes deliver."""
+async def throughput(
+    dsn: str, events: int, workers: int, nats: str | None = None
+) -> float:
+    """Events per second ``workers`` processes deliver (through the NATS server
+    at ``nats``, given one: each worker relays and consumes)."""
     await fill(dsn, events)
     command = [sys.executable, __file__, "--worker", dsn]
+    if nats is not None:
+        command += ["--nats", nats, "--prefix", f"glue_bench_{uuid.uuid4().hex[:8]}"]
     started = [await anyio.open_process(command, stdout=None) for _ in range(workers)]
     try:
         async with make_app(dsn) as app:
+            pool = app.connections.get_connection_pool()
             with anyio.fail_after(600):
-                while (await status(app)).pending:  # noqa: ASYNC110  # rows, not a flag
+                while True:
+                    async with pool.acquire() as conn:
+                        done = await conn.fetch("SELECT COUNT(*) FROM glue_inbox")
+                    if done.rows[0][0] >= events:
+                        break
                     await anyio.sleep(0.1)
-            async with app.connections.get_connection_pool().acquire() as conn:
+            async with pool.acquire() as conn:
                 row = await conn.fetch(
                     "SELECT COUNT(*), MIN(applied_at), MAX(applied_at) FROM glue_inbox"
                 )
@@ -207,6 +217,14 @@ async def throughput(dsn: str, events: int, workers: int) -> float:
             await process.wait()
     count, first, last = row.rows[0]
     return float(count) / max(1e-9, float(last) - float(first))
+
+
+async def nats_worker(dsn: str, url: str, prefix: str) -> None:
+    """A worker on NATS: relays the outbox and consumes, until SIGTERM."""
+    from glue.outbox.nats import NatsSettings, run_nats_worker
+
+    settings = NatsSettings(url=url, prefix=prefix, stream=prefix.upper())
+    await run_nats_worker(make_app(dsn), settings)
 
 
 async def scratch(server: str, action: str, name: str) -> str:
@@ -223,21 +241,31 @@ async def scratch(server: str, action: str, name: str) -> str:
 
 
 async def main(args: argparse.Namespace) -> None:
-    name = f"glue_bench_outbox_{uuid.uuid4().hex[:8]}"
-    dsn = await scratch(args.postgres, "create", name)
-    try:
-        await overhead(dsn, args.rounds, args.dispatches)
-    finally:
-        await scratch(args.postgres, "drop", name)
-    print("\nEnd to end: events per second to a subscriber writing one row")
-    for workers in (1, 3):
+    if args.rounds:
         name = f"glue_bench_outbox_{uuid.uuid4().hex[:8]}"
         dsn = await scratch(args.postgres, "create", name)
         try:
-            rate = await throughput(dsn, args.events, workers)
+            await overhead(dsn, args.rounds, args.dispatches)
         finally:
             await scratch(args.postgres, "drop", name)
-        print(f"{workers} worker(s): {rate:,.0f} events/s ({args.events} events)")
+    print("\nEnd to end: events per second to a subscriber writing one row")
+    transports = {"postgres": None, "nats": args.nats}
+    if args.nats == "none":
+        del transports["nats"]
+    for transport, nats in transports.items():
+        if args.transport not in ("all", transport):
+            continue
+        for workers in (1, 3):
+            name = f"glue_bench_outbox_{uuid.uuid4().hex[:8]}"
+            dsn = await scratch(args.postgres, "create", name)
+            try:
+                rate = await throughput(dsn, args.events, workers, nats)
+            finally:
+                await scratch(args.postgres, "drop", name)
+            print(
+                f"{transport:<9} {workers} worker(s): {rate:,.0f} events/s "
+                f"({args.events} events)"
+            )
 
 
 if __name__ == "__main__":
@@ -248,9 +276,20 @@ if __name__ == "__main__":
     parser.add_argument(
         "--postgres", default=os.environ.get("GLUE_BENCH_POSTGRES", LOCAL)
     )
+    parser.add_argument(
+        "--nats",
+        default=os.environ.get("GLUE_BENCH_NATS", NATS),
+        help="the NATS server (with JetStream) for the NATS runs; 'none' skips them",
+    )
+    parser.add_argument(
+        "--transport", choices=("all", "postgres", "nats"), default="all"
+    )
     parser.add_argument("--worker", metavar="DSN", help=argparse.SUPPRESS)
+    parser.add_argument("--prefix", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
-    if arguments.worker:
+    if arguments.worker and arguments.prefix:
+        anyio.run(nats_worker, arguments.worker, arguments.nats, arguments.prefix)
+    elif arguments.worker:
         anyio.run(lambda: run_worker(make_app(arguments.worker), concurrency=8))
     else:
         anyio.run(main, arguments)

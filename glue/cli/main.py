@@ -202,12 +202,21 @@ def _work(
             run_transactions, app, recover=args.action == "recover"
         )
     if args.command == "worker":
+        nats = None
+        if args.transport == "nats":
+            nats = {
+                "url": args.nats_url,
+                "stream": args.nats_stream,
+                "prefix": args.nats_prefix,
+                "ack_wait": args.nats_ack_wait,
+            }
         return functools.partial(
             run_worker_command,
             app,
             concurrency=args.concurrency,
             lease=args.lease,
             grace=args.grace,
+            nats=nats,
         )
     if args.command == "outbox":
         return functools.partial(run_outbox_status, app)
@@ -451,6 +460,34 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=10.0,
         help="seconds a stop waits for deliveries in flight (10)",
+    )
+    worker.add_argument(
+        "--transport",
+        choices=("postgres", "nats"),
+        default="postgres",
+        help="postgres: claim deliveries from the outbox database (default); "
+        "nats: relay the outbox to NATS JetStream and deliver from there "
+        "(needs the nats extra)",
+    )
+    worker.add_argument(
+        "--nats-url",
+        default="nats://127.0.0.1:4222",
+        help="the NATS server, several joined by commas (nats://127.0.0.1:4222)",
+    )
+    worker.add_argument(
+        "--nats-stream", default="GLUE", help="the JetStream stream (GLUE)"
+    )
+    worker.add_argument(
+        "--nats-prefix",
+        default="glue",
+        help="the first token of the subjects, PREFIX.DOMAIN.EVENT (glue)",
+    )
+    worker.add_argument(
+        "--nats-ack-wait",
+        type=float,
+        default=30.0,
+        help="seconds before a message a worker took and did not answer goes "
+        "to another worker (30)",
     )
 
     outbox = commands.add_parser(

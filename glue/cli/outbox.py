@@ -3,6 +3,7 @@
 ::
 
     glue worker --app domains.shop.app:make_app     # until SIGTERM
+    glue worker --app ... --transport nats --nats-url nats://host:4222
     glue outbox status --app ...
     glue dead-letters list --app ...
     glue dead-letters retry --app ... [--event ID] [--subscriber NAME]
@@ -12,23 +13,42 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from ..errors import ConfigurationError
 from ..outbox.status import dead_letters, retry_dead_letters, status
 from ..outbox.worker import run_worker
 from .commands import format_table
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from ..domain.app import App
 
 __all__ = ["run_dead_letters", "run_outbox_status", "run_worker_command"]
 
 
 async def run_worker_command(
-    app: App, *, concurrency: int, lease: float, grace: float
+    app: App,
+    *,
+    concurrency: int,
+    lease: float,
+    grace: float,
+    nats: Mapping[str, Any] | None = None,
 ) -> None:
-    """Deliver the App's outbox until SIGTERM or SIGINT."""
-    await run_worker(app, concurrency=concurrency, lease=lease, grace=grace)
+    """Deliver the App's outbox until SIGTERM or SIGINT: from the database, or
+    through NATS JetStream with ``nats`` (the ``NatsSettings`` to use)."""
+    if nats is None:
+        await run_worker(app, concurrency=concurrency, lease=lease, grace=grace)
+        return
+    try:
+        from ..outbox.nats import NatsSettings, run_nats_worker
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"--transport nats needs the nats extra: pip install 'glue-cqrs[nats]' "
+            f"({exc})"
+        ) from exc
+    await run_nats_worker(app, NatsSettings(**nats), grace=grace)
 
 
 async def run_outbox_status(app: App) -> None:

@@ -43,6 +43,8 @@ from ..state.mutations import Mutation
 from .tables import INBOX, INBOX_AGGREGATES, run
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from ..connections.abc import ConnectionPool
     from ..domain.app import App
     from ..domain.registry import DomainScope
@@ -52,7 +54,7 @@ if TYPE_CHECKING:
     from .envelope import Envelope
     from .subscriber import Subscriber
 
-__all__ = ["Delivered", "Delivery", "deliver"]
+__all__ = ["Delivered", "Delivery", "deliver", "deliver_many"]
 
 _log = get_logger(__name__)
 
@@ -153,6 +155,66 @@ async def skip(app: App, subscriber: Subscriber, envelope: Envelope) -> None:
         await _advance(conn, subscriber, envelope)
 
 
+async def deliver_many(
+    app: App, subscriber: Subscriber | str, envelopes: Sequence[Envelope]
+) -> list[Delivered]:
+    """Deliver ``envelopes`` to ``subscriber`` as :func:`deliver` would, those
+    that can go now in one unit of work: one transaction, one commit.
+
+    What :func:`deliver` would find a duplicate or deferred is that, without
+    running; the rest (each aggregate's next events, in order) run one after
+    another in one unit and commit together with their inbox rows. When that
+    unit cannot commit whole (a subscriber raised, conflicts, another delivery
+    got there first), it rolls back and each of them goes through
+    :func:`deliver` alone, so one bad event never holds back the others.
+
+    Returns:
+        what became of each envelope, in the order given.
+    """
+    found = app.outbox.subscriber(subscriber)
+    pool = app.outbox.home(found.domain)
+    results: list[Delivered | None] = [None] * len(envelopes)
+    last = await _last_applied(pool, found, {e.aggregate for e in envelopes})
+    runnable: list[int] = []
+    # Per aggregate, in seq order: seqs at or below the last applied are
+    # duplicates, those that follow on run, a gap defers the rest.
+    for index in sorted(
+        range(len(envelopes)), key=lambda i: (envelopes[i].aggregate, envelopes[i].seq)
+    ):
+        envelope = envelopes[index]
+        before = last.get(envelope.aggregate, 0)
+        if envelope.seq <= before:
+            results[index] = _DUPLICATE
+        elif envelope.seq == before + 1:
+            runnable.append(index)
+            last[envelope.aggregate] = envelope.seq
+        else:
+            results[index] = _DEFERRED
+    if len(runnable) == 1:
+        results[runnable[0]] = await deliver(app, found, envelopes[runnable[0]])
+    elif runnable:
+        batch = [envelopes[index] for index in runnable]
+        try:
+            events = [
+                app.registry.codecs[e.event].json.decode(e.payload) for e in batch
+            ]
+            await _apply_many(
+                app.registry.domains[found.domain], pool, found, batch, events
+            )
+        except Exception as exc:
+            _log.debug(
+                "batch of deliveries falls back to one by one",
+                subscriber=found.name,
+                error=repr(exc),
+            )
+            for index in runnable:
+                results[index] = await deliver(app, found, envelopes[index])
+        else:
+            for index in runnable:
+                results[index] = _APPLIED
+    return [result or _DEFERRED for result in results]
+
+
 # -- internals -------------------------------------------------------------------
 
 
@@ -231,40 +293,116 @@ async def _apply(
         hooks=_Hooks(scope, unit),
     )
     async with ctx:
-        if subscriber.generator:
-            generator = subscriber.handler(event, ctx)
-            try:
-                async for item in generator:
-                    if not isinstance(item, Mutation):
-                        raise HandlerError(
-                            f"subscriber {subscriber.name} yielded {item!r}: "
-                            "subscribers yield mutations (Insert, Update, "
-                            "Delete, Upsert)"
-                        )
-                    await unit.state.apply(item)
-            finally:
-                with anyio.CancelScope(shield=True):
-                    await generator.aclose()
-        elif await subscriber.handler(event, ctx) is not None:
-            raise HandlerError(
-                f"subscriber {subscriber.name} returned a value: subscribers "
-                "return None, or yield the mutations to apply"
-            )
+        await _run(subscriber, event, ctx, unit)
+
+
+async def _run(
+    subscriber: Subscriber, event: Event, ctx: Context, unit: UnitOfWork
+) -> None:
+    """Run the subscriber's handler on ``event``, its mutations into ``unit``."""
+    if subscriber.generator:
+        generator = subscriber.handler(event, ctx)
+        try:
+            async for item in generator:
+                if not isinstance(item, Mutation):
+                    raise HandlerError(
+                        f"subscriber {subscriber.name} yielded {item!r}: "
+                        "subscribers yield mutations (Insert, Update, "
+                        "Delete, Upsert)"
+                    )
+                await unit.state.apply(item)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await generator.aclose()
+    elif await subscriber.handler(event, ctx) is not None:
+        raise HandlerError(
+            f"subscriber {subscriber.name} returned a value: subscribers "
+            "return None, or yield the mutations to apply"
+        )
+
+
+async def _last_applied(
+    pool: ConnectionPool, subscriber: Subscriber, aggregates: set[str]
+) -> dict[str, int]:
+    """The subscriber's last applied seq of each of ``aggregates`` (absent: 0)."""
+    async with pool.acquire() as conn:
+        statement = select_where(
+            conn.dialect,
+            INBOX_AGGREGATES,
+            [
+                ("subscriber", "eq", subscriber.name),
+                ("aggregate", "in", sorted(aggregates)),
+            ],
+        )
+        result = await conn.fetch(statement.sql, statement.params)
+        rows = decode_rows(conn.dialect, INBOX_AGGREGATES, result.rows)
+    return {row["aggregate"]: row["seq"] for row in rows}
+
+
+async def _apply_many(
+    scope: DomainScope,
+    pool: ConnectionPool,
+    subscriber: Subscriber,
+    envelopes: list[Envelope],
+    events: list[Event],
+) -> None:
+    """Run the subscriber on each event, in order, in one unit of work that
+    records every inbox row before it commits; raise if it cannot commit whole."""
+    unit = scope.open_unit(None, f"subscriber {subscriber.name}")
+    spans: dict[str, tuple[int, int]] = {}
+    for envelope in envelopes:
+        first, _ = spans.get(envelope.aggregate, (envelope.seq, envelope.seq))
+        spans[envelope.aggregate] = (first, envelope.seq)
+
+    async def record(transaction: Transaction) -> None:
+        conn = await transaction.connection(pool)
+        dialect = conn.dialect
+        now = time.time()
+        rows = [
+            {"subscriber": subscriber.name, "event_id": e.id, "applied_at": now}
+            for e in envelopes
+        ]
+        await run(conn, dialect.insert(INBOX, rows))
+        for aggregate, (first, last) in spans.items():
+            if not await _advance_span(conn, subscriber, aggregate, first, last):
+                raise _Moved
+
+    unit.before_commit(record)
+    ctx = Context(
+        request_id=envelopes[0].id,
+        resources=scope.resources,
+        middleware=scope.chain,
+        domain=scope.name,
+        hooks=_Hooks(scope, unit),
+    )
+    async with ctx:
+        for event in events:
+            await _run(subscriber, event, ctx, unit)
 
 
 async def _advance(conn: Any, subscriber: Subscriber, envelope: Envelope) -> bool:
     """Raise the subscriber's last seq of the envelope's aggregate from
     ``seq - 1`` to ``seq``; whether it was ``seq - 1``."""
+    return await _advance_span(
+        conn, subscriber, envelope.aggregate, envelope.seq, envelope.seq
+    )
+
+
+async def _advance_span(
+    conn: Any, subscriber: Subscriber, aggregate: str, first: int, last: int
+) -> bool:
+    """Raise the subscriber's last seq of ``aggregate`` from ``first - 1`` to
+    ``last``; whether it was ``first - 1``."""
     dialect = conn.dialect
     quote = dialect.quote
     table = quote(INBOX_AGGREGATES.name, "table")
-    if envelope.seq == 1:
+    if first == 1:
         sql = dialect.upsert(
             INBOX_AGGREGATES.name,
             ("subscriber", "aggregate", "seq"),
             ("subscriber", "aggregate"),
         )
-        params: tuple[Any, ...] = (subscriber.name, envelope.aggregate, 1)
+        params: tuple[Any, ...] = (subscriber.name, aggregate, last)
     else:
         sql = (
             f"UPDATE {table} SET {quote('seq', 'column')} = "  # noqa: S608
@@ -278,7 +416,7 @@ async def _advance(conn: Any, subscriber: Subscriber, envelope: Envelope) -> boo
                 ]
             )
         )
-        params = (envelope.seq, subscriber.name, envelope.aggregate, envelope.seq - 1)
+        params = (last, subscriber.name, aggregate, first - 1)
     return bool(await conn.execute(sql, params))
 
 

@@ -9,16 +9,15 @@ applied is recorded ``in_order = false``. A caller that pays each account's
 ``n = 1, 2, ...`` one after another can therefore check exactly once and in
 order per aggregate from the tables alone.
 
-``python -m tests.nats.ledger api URL COUNT FIRST LAST`` pays ``COUNT`` times
-each of the accounts ``FIRST..LAST`` (an API process); ``python -m
-tests.nats.ledger worker URL NATS_URL PREFIX`` relays and consumes through NATS
-until SIGTERM (a worker process).
+``python -m tests.nats.ledger URL COUNT FIRST LAST`` pays ``COUNT`` times each
+of the accounts ``FIRST..LAST`` (an API process); a worker process is ``glue
+worker tests.nats.ledger:worker_app --transport nats``, its database in
+``LEDGER_DATABASE_URL``.
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import uuid
 from typing import Any
@@ -162,25 +161,6 @@ async def _api(url: str, count: int, first: int, last: int) -> None:
         await pay_accounts(app, accounts(first, last), count)
 
 
-async def _worker(url: str, nats_url: str, prefix: str) -> None:
-    from glue.outbox.nats import NatsSettings, serve
-
-    settings = NatsSettings(
-        url=nats_url, prefix=prefix, stream=prefix.upper(), ack_wait=5
-    )
-    async with ledger_app(url) as app, anyio.create_task_group() as tg:
-        await tg.start(serve, app, settings)
-        print("ready", flush=True)  # noqa: T201
-        with anyio.open_signal_receiver(signal.SIGTERM) as signals:
-            async for _ in signals:
-                tg.cancel_scope.cancel()
-                return
-
-
 if __name__ == "__main__":
-    if sys.argv[1] == "api":
-        _, _, url, count, first, last = sys.argv
-        anyio.run(_api, url, int(count), int(first), int(last))
-    else:
-        _, _, url, nats_url, prefix = sys.argv
-        anyio.run(_worker, url, nats_url, prefix)
+    _, url, count, first, last = sys.argv
+    anyio.run(_api, url, int(count), int(first), int(last))

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from glue.outbox.nats import NatsSettings, serve
+from glue.outbox.nats import NatsSettings, NatsWorker
 from glue.outbox.status import status
 
 from .ledger import SUBSCRIBERS, accounts, applications, ledger_app, pay_accounts
@@ -44,7 +44,8 @@ async def test_events_reach_every_subscriber_once_in_order(
     names = accounts(1, 6)
     async with ledger_app(database_url) as app:
         async with anyio.create_task_group() as tg:
-            stream = await tg.start(serve, app, settings(nats_url, nats_prefix))
+            worker = NatsWorker(app, settings(nats_url, nats_prefix))
+            stream = await tg.start(worker.run)
             try:
                 await pay_accounts(app, names, 25)
                 await wait_applied(app, 6 * 25)
@@ -52,4 +53,4 @@ async def test_events_reach_every_subscriber_once_in_order(
                 assert (await status(app)).pending == 0
             finally:
                 await stream.context.delete_stream(stream.settings.stream)
-                tg.cancel_scope.cancel()
+                worker.stop()

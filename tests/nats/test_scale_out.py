@@ -36,16 +36,16 @@ TOTAL = ACCOUNTS * PAYMENTS
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
-def start(log: Path, *args: str) -> subprocess.Popen[bytes]:
-    """``python -m tests.nats.ledger ARGS``, its stderr in ``log``."""
-    with log.open("wb") as err:
+def start(log: Path, *args: str, **env: str) -> subprocess.Popen[bytes]:
+    """``python -m ARGS`` in the repository, its output in ``log``."""
+    with log.open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "tests.nats.ledger", *args],
+            [sys.executable, "-m", *args],
             cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            env={**os.environ, "PYTHONPATH": str(ROOT), **env},
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=err,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
 
 
@@ -85,36 +85,36 @@ def test_two_apis_three_workers_a_killed_worker_and_a_nats_restart(
     workers = [
         start(
             tmp_path / f"worker{i}.log",
+            "glue",
             "worker",
-            postgres_dsn,
+            "tests.nats.ledger:worker_app",
+            "--transport",
+            "nats",
+            "--nats-url",
             private_nats.url,
+            "--nats-prefix",
             nats_prefix,
+            "--nats-stream",
+            nats_prefix.upper(),
+            "--nats-ack-wait",
+            "5",
+            LEDGER_DATABASE_URL=postgres_dsn,
         )
         for i in range(3)
     ]
     apis: list[subprocess.Popen[bytes]] = []
     try:
-        for worker in workers:
-            assert worker.stdout is not None
-            assert worker.stdout.readline() == b"ready\n", logs(tmp_path)
         half = ACCOUNTS // 2
         apis = [
             start(
-                tmp_path / "api0.log",
-                "api",
+                tmp_path / f"api{i}.log",
+                "tests.nats.ledger",
                 postgres_dsn,
                 str(PAYMENTS),
-                "1",
-                str(half),
-            ),
-            start(
-                tmp_path / "api1.log",
-                "api",
-                postgres_dsn,
-                str(PAYMENTS),
-                str(half + 1),
-                str(ACCOUNTS),
-            ),
+                str(first),
+                str(last),
+            )
+            for i, (first, last) in enumerate([(1, half), (half + 1, ACCOUNTS)])
         ]
         anyio.run(wait_until, postgres_dsn, TOTAL // 4, 120)
         workers[0].send_signal(signal.SIGKILL)
@@ -147,8 +147,6 @@ def test_two_apis_three_workers_a_killed_worker_and_a_nats_restart(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-            if process.stdout is not None:
-                process.stdout.close()
     for worker in workers[1:]:
         assert worker.returncode == 0, logs(tmp_path)
 

@@ -13,8 +13,8 @@
 - :class:`NatsRelay` publishes the committed outbox (see :mod:`.relay`);
 - :class:`NatsConsumer` delivers a subscriber's events (see :mod:`.consumer`);
 - :class:`JetStream` is the connection both use (see :mod:`.stream`);
-- :func:`serve` runs relays and consumers for an App: ``glue worker APP
-  --transport nats``.
+- :class:`NatsWorker` runs both for an App (:func:`run_nats_worker`: ``glue
+  worker APP --transport nats``).
 
 The transport only has to deliver at least once: the inbox applies a
 redelivered event once in effect, and holds back an event whose aggregate has an
@@ -28,15 +28,16 @@ from __future__ import annotations
 
 from .consumer import NatsConsumer
 from .relay import NatsRelay
-from .serve import serve
 from .stream import JetStream, NatsSettings, consumer_name, subject
+from .worker import NatsWorker, run_nats_worker
 
 __all__ = [
     "JetStream",
     "NatsConsumer",
     "NatsRelay",
     "NatsSettings",
+    "NatsWorker",
     "consumer_name",
-    "serve",
+    "run_nats_worker",
     "subject",
 ]

@@ -32,7 +32,7 @@ import nats.errors
 from ...errors import GlueError
 from ...log import get_logger
 from ..envelope import Envelope
-from ..inbox import Delivery, deliver, skip
+from ..inbox import Delivered, Delivery, deliver_many, skip
 from ..tables import DEAD_LETTERS
 from .stream import subject
 
@@ -75,7 +75,7 @@ class NatsConsumer:
         subscriber: the subscriber.
         stream: the open JetStream connection.
         batch: the most messages fetched at once.
-        concurrency: the most aggregates delivered at once.
+        concurrency: batches fetched and delivered at once.
         wait: seconds a fetch waits on the server when nothing is there.
     """
 
@@ -86,7 +86,7 @@ class NatsConsumer:
         stream: JetStream,
         *,
         batch: int = 500,
-        concurrency: int = 16,
+        concurrency: int = 2,
         wait: float = 1.0,
     ) -> None:
         self.app = app
@@ -94,106 +94,110 @@ class NatsConsumer:
         self.stream = stream
         self.batch = batch
         self.wait = wait
-        self._limiter = anyio.CapacityLimiter(concurrency)
+        self.concurrency = concurrency
         self._subjects = subjects(app, subscriber, stream)
         # What a server before 2.10 may send beyond them: the events taken from
         # any domain, by name, and those of the named domains, by subject.
         self._exact = {s for s in self._subjects if ".*." not in s}
         self._anywhere = {s.rpartition(".")[2] for s in self._subjects if ".*." in s}
         self._failures: dict[str, int] = {}
-        self._subscription: JetStreamContext.PullSubscription | None = None
+        self._subscriptions: list[JetStreamContext.PullSubscription] = []
+        self._stopping = False
         self.delivered = 0
         """Messages applied or found duplicate so far."""
 
     async def bind(self) -> None:
-        """Declare and bind the subscriber's durable consumer (:meth:`run`
-        does it too, if need be)."""
-        if self._subscription is None:
-            self._subscription = await self.stream.pull(
-                self.subscriber.name, self._subjects
+        """Declare the subscriber's durable consumer and bind ``concurrency``
+        subscriptions to it (:meth:`run` does it too, if need be)."""
+        while len(self._subscriptions) < self.concurrency:
+            self._subscriptions.append(
+                await self.stream.pull(self.subscriber.name, self._subjects)
             )
 
     async def run(self) -> None:
-        """Fetch and deliver until cancelled."""
+        """Fetch and deliver until :meth:`stop`, ``concurrency`` batches at once
+        (each on its own subscription: a fetch waits on its own inbox)."""
         await self.bind()
-        subscription = self._subscription
-        assert subscription is not None
+        subscriptions, self._subscriptions = self._subscriptions, []
         try:
-            while True:
-                try:
-                    messages = await subscription.fetch(self.batch, timeout=self.wait)
-                except TimeoutError:  # nothing there (nats.errors.TimeoutError too)
-                    continue
-                except nats.errors.Error as exc:
-                    _log.debug("nats fetch failed", error=repr(exc))
-                    await anyio.sleep(_RETRY_ERROR)
-                    continue
-                await self.handle(messages)
+            async with anyio.create_task_group() as tg:
+                for subscription in subscriptions:
+                    tg.start_soon(self._fetch, subscription)
         finally:
-            self._subscription = None
             with anyio.CancelScope(shield=True):
-                await subscription.unsubscribe()
+                for subscription in subscriptions:
+                    await subscription.unsubscribe()
+
+    def stop(self) -> None:
+        """Fetch no more; :meth:`run` returns once the batches in hand are
+        answered."""
+        self._stopping = True
+
+    async def _fetch(self, subscription: JetStreamContext.PullSubscription) -> None:
+        while not self._stopping:
+            try:
+                messages = await subscription.fetch(self.batch, timeout=self.wait)
+            except TimeoutError:  # nothing there (nats.errors.TimeoutError too)
+                continue
+            except nats.errors.Error as exc:
+                _log.debug("nats fetch failed", error=repr(exc))
+                await anyio.sleep(_RETRY_ERROR)
+                continue
+            await self.handle(messages)
 
     async def handle(self, messages: list[Msg]) -> None:
-        """Deliver a fetched batch: its aggregates side by side, each in order."""
-        groups: dict[str, list[tuple[Envelope, Msg]]] = {}
+        """Deliver a fetched batch in one go (:func:`glue.outbox.deliver_many`)
+        and answer each message."""
+        batch: list[tuple[Envelope, Msg]] = []
         for message in messages:
             if not self._takes(message.subject):
                 await message.ack()  # a server before 2.10 sent the whole stream
                 continue
             try:
-                envelope = Envelope.decode(message.data)
+                batch.append((Envelope.decode(message.data), message))
             except msgspec.DecodeError:
                 _log.warning("not an envelope: dropped", subject=message.subject)
                 await message.term()
-                continue
-            groups.setdefault(envelope.aggregate, []).append((envelope, message))
-        async with anyio.create_task_group() as tg:
-            for group in groups.values():
-                group.sort(key=lambda item: item[0].seq)
-                tg.start_soon(self._deliver_group, group)
+        if not batch:
+            return
+        try:
+            results = await deliver_many(
+                self.app, self.subscriber, [envelope for envelope, _ in batch]
+            )
+        except GlueError as exc:
+            # The inbox's database failed: the messages come back later.
+            _log.warning("nats delivery failed", error=str(exc))
+            for _, message in batch:
+                await message.nak(delay=_RETRY_ERROR)
+            return
+        for (envelope, message), result in zip(batch, results, strict=True):
+            await self._answer(envelope, message, result)
 
     def _takes(self, name: str) -> bool:
         return name in self._exact or name.rpartition(".")[2] in self._anywhere
 
-    async def _deliver_group(self, group: list[tuple[Envelope, Msg]]) -> None:
-        async with self._limiter:
-            for index, (envelope, message) in enumerate(group):
-                if not await self._deliver(envelope, message):
-                    # The later ones would only be deferred behind it.
-                    for _, later in group[index + 1 :]:
-                        await later.nak(delay=_DEFER)
-                    return
-
-    async def _deliver(self, envelope: Envelope, message: Msg) -> bool:
-        """Deliver one message and answer it; whether it was applied (or a
-        duplicate)."""
-        try:
-            result = await deliver(self.app, self.subscriber, envelope)
-        except GlueError as exc:
-            # The inbox's database failed: the message comes back later.
-            _log.warning("nats delivery failed", error=str(exc))
-            await message.nak(delay=_RETRY_ERROR)
-            return False
+    async def _answer(
+        self, envelope: Envelope, message: Msg, result: Delivered
+    ) -> None:
+        """Ack, nak or park ``message`` by what its delivery came to."""
         status = result.status
         if status in (Delivery.APPLIED, Delivery.DUPLICATE):
             self._failures.pop(envelope.id, None)
             self.delivered += 1
             await message.ack()
-            return True
+            return
         if status is Delivery.DEFERRED:
             await message.nak(delay=_DEFER)
-            return False
+            return
         backoff = self.subscriber.backoff
         failures = self._failures.get(envelope.id, 0) + 1
         if failures < backoff.attempts:
             self._failures[envelope.id] = failures
             await message.nak(delay=backoff.delay(failures))
-            return False
+            return
         self._failures.pop(envelope.id, None)
         await self._park(envelope, failures, result.error or "failed")
         await message.ack()
-        return True
 
     async def _park(self, envelope: Envelope, attempts: int, error: str) -> None:
         """Keep a delivery that failed its last attempt as a dead letter, and

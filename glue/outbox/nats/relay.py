@@ -29,6 +29,7 @@ from ...log import get_logger
 from ...sql.dml import decode_rows, select_where
 from ..envelope import Envelope
 from ..inbox import Delivery, deliver
+from ..outbox import CHANNEL
 from ..tables import DELIVERIES, OUTBOX
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ class NatsRelay:
         batch: the most deliveries claimed in one round.
         lease: seconds a claim is held before another relay may take it.
         idle: the longest sleep with nothing to publish, in seconds (a commit
-            in this process wakes it at once).
+            notified by the database, or made in this process, wakes it).
     """
 
     def __init__(
@@ -64,7 +65,7 @@ class NatsRelay:
         *,
         batch: int = 2000,
         lease: float = 30.0,
-        idle: float = 0.2,
+        idle: float = 5.0,
     ) -> None:
         self.app = app
         self.pool = pool
@@ -73,6 +74,7 @@ class NatsRelay:
         self.lease = lease
         self.idle = idle
         self._woken = anyio.Event()
+        self._stopping = False
         self.published = 0
         """Events published (and stored by the server) so far."""
 
@@ -80,26 +82,54 @@ class NatsRelay:
         """Look for deliveries now (events were written)."""
         self._woken.set()
 
+    def stop(self) -> None:
+        """Finish the round in progress, then return from :meth:`run`."""
+        self._stopping = True
+        self._woken.set()
+
     async def run(self) -> None:
-        """Claim and publish until cancelled."""
+        """Claim and publish until :meth:`stop` (or cancellation), woken by
+        commits of this process and by the database's notifications."""
         outbox = self.app.outbox
         outbox.listen(self.wake)
         try:
-            while True:
-                try:
-                    done = await self.round()
-                except GlueError as exc:
-                    _log.warning(
-                        "nats relay round failed",
-                        database=self.pool.name,
-                        error=str(exc),
-                    )
-                    await anyio.sleep(_RETRY_ERROR)
-                    continue
-                if done == 0:
-                    await self._sleep(self.idle)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._listen)
+                while not self._stopping:
+                    try:
+                        done = await self.round()
+                    except GlueError as exc:
+                        _log.warning(
+                            "nats relay round failed",
+                            database=self.pool.name,
+                            error=str(exc),
+                        )
+                        await anyio.sleep(_RETRY_ERROR)
+                        continue
+                    if done == 0:
+                        await self._sleep(self.idle)
+                tg.cancel_scope.cancel()
         finally:
             outbox.unlisten(self.wake)
+
+    async def _listen(self) -> None:
+        """Wake on each notification of the outbox database (``LISTEN``, on a
+        connection of its own, taken again when lost; where the database has
+        none, the ``idle`` timer does)."""
+        while True:
+            try:
+                async with (
+                    self.pool.acquire() as conn,
+                    conn.listen(CHANNEL, self.wake) as listening,
+                ):
+                    if not listening:
+                        return
+                    while True:
+                        await anyio.sleep(5.0)
+                        await conn.fetch("SELECT 1")  # a lost connection raises
+            except GlueError as exc:
+                _log.debug("nats relay cannot listen", error=str(exc))
+                await anyio.sleep(_RETRY_ERROR)
 
     async def round(self) -> int:
         """Claim, publish and settle one batch; return how many were claimed."""
