@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 import weakref
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import msgspec
 
@@ -35,7 +35,7 @@ from ..log import get_logger
 from .tables import AGGREGATES, DELIVERIES, OUTBOX, Tables, run
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from ..connections.abc import Connection, ConnectionPool
     from ..connections.manager import ConnectionManager
@@ -107,7 +107,7 @@ class Outbox:
         self._staged: weakref.WeakKeyDictionary[UnitOfWork, _Staged] = (
             weakref.WeakKeyDictionary()
         )
-        self._listeners: list[Any] = []
+        self._listeners: list[Callable[[], None]] = []
 
     @property
     def active(self) -> bool:
@@ -195,11 +195,11 @@ class Outbox:
             unit.after_commit(self.wake)
         staged.events.extend((domain, event) for event in wanted)
 
-    def listen(self, wake: Any) -> None:
+    def listen(self, wake: Callable[[], None]) -> None:
         """Call ``wake()`` whenever a unit of this process wrote events."""
         self._listeners.append(wake)
 
-    def unlisten(self, wake: Any) -> None:
+    def unlisten(self, wake: Callable[[], None]) -> None:
         """Stop calling ``wake``."""
         self._listeners.remove(wake)
 

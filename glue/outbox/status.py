@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import anyio
 import msgspec
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, GlueError
 from ..sql.dml import decode_rows, select_where
 from .tables import DEAD_LETTERS, DELIVERIES, run
 
@@ -213,8 +213,14 @@ async def drain(app: App, *, timeout: float = 30.0, interval: float = 0.05) -> N
     demos and scripts that must see every subscriber's work done.
 
     Raises:
-        TimeoutError: some were still pending after ``timeout`` seconds.
+        glue.GlueError: some were still pending after ``timeout`` seconds.
     """
-    with anyio.fail_after(timeout):
+    with anyio.move_on_after(timeout):
         while (await status(app)).pending:  # noqa: ASYNC110  # rows, not a flag
             await anyio.sleep(interval)
+        return
+    found = await status(app)
+    raise GlueError(
+        f"{found.pending} outbox deliveries still pending after {timeout} s "
+        f"({found.in_flight} in flight): `glue outbox status` shows them"
+    )
