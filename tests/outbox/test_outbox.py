@@ -1,5 +1,6 @@
-"""The outbox in one process: written with the unit, delivered after commit
-through the inbox, retried, parked, replayed; on SQLite and PostgreSQL."""
+"""The outbox in one process: written with the unit (O01), delivered after
+commit in units of their own (O02) through the inbox (O04), in order per
+aggregate (O05), retried, parked and replayed (O03); on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
