@@ -1,5 +1,5 @@
-"""``glue outbox status`` and ``glue dead-letters list/retry`` on an App whose
-audit subscriber failed every attempt (O03)."""
+"""``glue outbox status/prune`` and ``glue dead-letters list/retry`` on an App
+whose audit subscriber failed every attempt (O03)."""
 
 from __future__ import annotations
 
@@ -57,3 +57,7 @@ def test_dead_letters_are_listed_counted_and_retried(
     assert main(["dead-letters", "list", *APP]) == 0
     assert capsys.readouterr().out == "no dead letters\n"
     assert main(["dead-letters", "retry", *APP, "--subscriber", "nobody"]) == 1
+    capsys.readouterr()
+    # Two events delivered, four inbox rows (two subscribers): none needed now.
+    assert main(["outbox", "prune", *APP, "--older-than", "0"]) == 0
+    assert capsys.readouterr().out == "6 row(s) deleted\n"
