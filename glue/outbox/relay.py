@@ -112,15 +112,15 @@ class Relay:
         """Claim and deliver until :meth:`stop` (or cancellation)."""
         while not self._stopping:
             try:
-                done = await self.round()
+                if await self.round() == 0 and not self._stopping:
+                    await self._sleep(await self._next_due())
             except GlueError as exc:
+                # The database is down or refuses: the leases run out, and
+                # the deliveries are taken again once it answers.
                 _log.warning(
                     "outbox relay round failed", database=self.pool.name, error=str(exc)
                 )
                 await self._sleep(_RETRY_ERROR)
-                continue
-            if done == 0 and not self._stopping:
-                await self._sleep(await self._next_due())
 
     async def round(self) -> int:
         """Claim, deliver and settle one batch; return how many were claimed."""
@@ -131,9 +131,17 @@ class Relay:
 
         async def run(index: int, claim: Claim) -> None:
             async with self._limiter:
-                results[index] = await deliver(
-                    self.app, claim.subscriber, claim.envelope, replay=claim.replay
-                )
+                try:
+                    results[index] = await deliver(
+                        self.app, claim.subscriber, claim.envelope, replay=claim.replay
+                    )
+                except GlueError as exc:  # the inbox's database, not the subscriber
+                    _log.warning(
+                        "outbox delivery could not run",
+                        subscriber=claim.subscriber,
+                        event_id=claim.envelope.id,
+                        error=str(exc),
+                    )
 
         try:
             async with anyio.create_task_group() as tg:
