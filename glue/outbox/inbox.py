@@ -251,7 +251,9 @@ async def _apply(
             )
 
 
-async def _advance(conn: Any, subscriber: Subscriber, envelope: Envelope) -> bool:
+async def _advance(
+    conn: Connection, subscriber: Subscriber, envelope: Envelope
+) -> bool:
     """Raise the subscriber's last seq of the envelope's aggregate from
     ``seq - 1`` to ``seq``; whether it was ``seq - 1``."""
     dialect = conn.dialect
