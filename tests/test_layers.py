@@ -15,7 +15,7 @@ import glue
 
 # Top to bottom; parts on one line are siblings and may not import each other.
 LAYERS = [
-    ["cli"],
+    ["cli", "testing"],
     ["http"],
     ["config"],
     ["domain"],

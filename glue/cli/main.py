@@ -48,7 +48,12 @@ from .commands import run_dispatch, run_explain, run_query, run_schema
 from .config import run_config
 from .demo import run_demo
 from .loading import load_app
-from .outbox import run_dead_letters, run_outbox_status, run_worker_command
+from .outbox import (
+    run_dead_letters,
+    run_outbox_prune,
+    run_outbox_status,
+    run_worker_command,
+)
 from .serve import ServeOptions, serve
 from .transactions import run_transactions
 
@@ -218,6 +223,8 @@ def _work(
             grace=args.grace,
             nats=nats,
         )
+    if args.command == "outbox" and args.action == "prune":
+        return functools.partial(run_outbox_prune, app, older_than=args.older_than)
     if args.command == "outbox":
         return functools.partial(run_outbox_status, app)
     if args.command == "dead-letters":
@@ -493,9 +500,17 @@ def _parser() -> argparse.ArgumentParser:
     outbox = commands.add_parser(
         "outbox",
         parents=[configured],
-        help="what the app's outbox holds: pending, in flight, dead letters, lag",
+        help="what the app's outbox holds (status): pending, in flight, dead "
+        "letters, lag; or delete what no delivery needs any more (prune)",
     )
-    outbox.add_argument("action", choices=("status",))
+    outbox.add_argument("action", choices=("status", "prune"))
+    outbox.add_argument(
+        "--older-than",
+        type=float,
+        default=7 * 86400.0,
+        metavar="SECONDS",
+        help="prune: delete delivered events and inbox rows older than this (a week)",
+    )
 
     letters = commands.add_parser(
         "dead-letters",

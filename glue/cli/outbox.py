@@ -1,10 +1,11 @@
-"""``glue worker``, ``glue outbox status`` and ``glue dead-letters list/retry``.
+"""``glue worker``, ``glue outbox status/prune``, ``glue dead-letters list/retry``.
 
 ::
 
     glue worker --app domains.shop.app:make_app     # until SIGTERM
     glue worker --app ... --transport nats --nats-url nats://host:4222
     glue outbox status --app ...
+    glue outbox prune --app ... --older-than 604800
     glue dead-letters list --app ...
     glue dead-letters retry --app ... [--event ID] [--subscriber NAME]
 """
@@ -16,7 +17,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError
-from ..outbox.status import dead_letters, retry_dead_letters, status
+from ..outbox.status import dead_letters, prune, retry_dead_letters, status
 from ..outbox.worker import run_worker
 from .commands import format_table
 
@@ -25,7 +26,12 @@ if TYPE_CHECKING:
 
     from ..domain.app import App
 
-__all__ = ["run_dead_letters", "run_outbox_status", "run_worker_command"]
+__all__ = [
+    "run_dead_letters",
+    "run_outbox_prune",
+    "run_outbox_status",
+    "run_worker_command",
+]
 
 
 async def run_worker_command(
@@ -70,6 +76,14 @@ async def run_outbox_status(app: App) -> None:
     ]
     if rows:
         print(format_table(rows))
+
+
+async def run_outbox_prune(app: App, *, older_than: float) -> None:
+    """Delete outbox and inbox rows no delivery needs, older than given."""
+    app.delivery = "workers"
+    async with app:
+        deleted = await prune(app, older_than=older_than)
+    print(f"{deleted} row(s) deleted")
 
 
 async def run_dead_letters(

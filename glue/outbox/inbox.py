@@ -45,7 +45,7 @@ from .tables import INBOX, INBOX_AGGREGATES, run
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from ..connections.abc import ConnectionPool
+    from ..connections.abc import Connection, ConnectionPool
     from ..domain.app import App
     from ..domain.registry import DomainScope
     from ..entities.base import Event
@@ -116,15 +116,25 @@ async def deliver(
     retry = app.registry.retry
     attempt = 1
     while True:
-        verdict = await _check(pool, found, envelope, replay)
+        unit = scope.open_unit(None, f"subscriber {found.name}")
+        try:
+            # Asked in the unit's own transaction: one connection, not two.
+            conn = await unit.transaction.connection(pool)
+            verdict = await _check(conn, found, envelope, replay)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await unit.rollback()
+            raise
         if verdict is not None:
+            await unit.rollback()
             return verdict
         try:
             event = app.registry.codecs[envelope.event].json.decode(envelope.payload)
         except (KeyError, msgspec.MsgspecError) as exc:
+            await unit.rollback()
             return Delivered(Delivery.FAILED, f"cannot decode {envelope.event}: {exc}")
         try:
-            await _apply(scope, pool, found, envelope, event, replay)
+            await _apply(scope, unit, pool, found, envelope, event, replay)
         except _Moved:
             continue  # another delivery of it, or of its aggregate, got there
         except ConcurrencyConflict as exc:
@@ -223,31 +233,20 @@ class _Moved(Exception):
 
 
 async def _check(
-    pool: ConnectionPool, subscriber: Subscriber, envelope: Envelope, replay: bool
+    conn: Connection, subscriber: Subscriber, envelope: Envelope, replay: bool
 ) -> Delivered | None:
     """Whether the envelope was applied (or is early); None to apply it now."""
-    async with pool.acquire() as conn:
-        dialect = conn.dialect
-        if replay:
-            statement = select_where(
-                dialect,
-                INBOX,
-                [
-                    ("subscriber", "eq", subscriber.name),
-                    ("event_id", "eq", envelope.id),
-                ],
-            )
-            result = await conn.fetch(statement.sql, statement.params)
-            return _DUPLICATE if result.rows else None
+    dialect = conn.dialect
+    name = ("subscriber", "eq", subscriber.name)
+    if replay:
         statement = select_where(
-            dialect,
-            INBOX_AGGREGATES,
-            [
-                ("subscriber", "eq", subscriber.name),
-                ("aggregate", "eq", envelope.aggregate),
-            ],
+            dialect, INBOX, [name, ("event_id", "eq", envelope.id)]
         )
         result = await conn.fetch(statement.sql, statement.params)
+        return _DUPLICATE if result.rows else None
+    aggregate = ("aggregate", "eq", envelope.aggregate)
+    statement = select_where(dialect, INBOX_AGGREGATES, [name, aggregate])
+    result = await conn.fetch(statement.sql, statement.params)
     rows = decode_rows(dialect, INBOX_AGGREGATES, result.rows)
     last = rows[0]["seq"] if rows else 0
     if envelope.seq <= last:
@@ -259,6 +258,7 @@ async def _check(
 
 async def _apply(
     scope: DomainScope,
+    unit: UnitOfWork,
     pool: ConnectionPool,
     subscriber: Subscriber,
     envelope: Envelope,
@@ -267,7 +267,6 @@ async def _apply(
 ) -> None:
     """Run the subscriber in a unit of work of its domain that records the
     inbox rows before it commits."""
-    unit = scope.open_unit(None, f"subscriber {subscriber.name}")
 
     async def record(transaction: Transaction) -> None:
         conn = await transaction.connection(pool)
@@ -380,7 +379,9 @@ async def _apply_many(
             await _run(subscriber, event, ctx, unit)
 
 
-async def _advance(conn: Any, subscriber: Subscriber, envelope: Envelope) -> bool:
+async def _advance(
+    conn: Connection, subscriber: Subscriber, envelope: Envelope
+) -> bool:
     """Raise the subscriber's last seq of the envelope's aggregate from
     ``seq - 1`` to ``seq``; whether it was ``seq - 1``."""
     return await _advance_span(
@@ -389,7 +390,7 @@ async def _advance(conn: Any, subscriber: Subscriber, envelope: Envelope) -> boo
 
 
 async def _advance_span(
-    conn: Any, subscriber: Subscriber, aggregate: str, first: int, last: int
+    conn: Connection, subscriber: Subscriber, aggregate: str, first: int, last: int
 ) -> bool:
     """Raise the subscriber's last seq of ``aggregate`` from ``first - 1`` to
     ``last``; whether it was ``first - 1``."""

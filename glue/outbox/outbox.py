@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, NamedTuple
 
 import msgspec
 
@@ -32,15 +32,15 @@ from ..connections.manager import DEFAULT
 from ..errors import ConfigurationError, ContextError
 from ..ids import new_id
 from ..log import get_logger
-from .envelope import Envelope
 from .tables import AGGREGATES, DELIVERIES, OUTBOX, Tables, run
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from ..connections.abc import Connection, ConnectionPool
     from ..connections.manager import ConnectionManager
     from ..entities.base import Event
+    from ..sql.dialects import Dialect, Statement
     from ..work.transaction import Transaction
     from ..work.unit import UnitOfWork
     from .subscriber import Subscriber
@@ -107,7 +107,7 @@ class Outbox:
         self._staged: weakref.WeakKeyDictionary[UnitOfWork, _Staged] = (
             weakref.WeakKeyDictionary()
         )
-        self._listeners: list[Any] = []
+        self._listeners: list[Callable[[], None]] = []
 
     @property
     def active(self) -> bool:
@@ -191,15 +191,15 @@ class Outbox:
         staged = self._staged.get(unit)
         if staged is None:
             staged = self._staged[unit] = _Staged(self)
-            unit.before_commit(staged.write)
+            unit.before_commit(staged.write, inline=staged.inline)
             unit.after_commit(self.wake)
         staged.events.extend((domain, event) for event in wanted)
 
-    def listen(self, wake: Any) -> None:
+    def listen(self, wake: Callable[[], None]) -> None:
         """Call ``wake()`` whenever a unit of this process wrote events."""
         self._listeners.append(wake)
 
-    def unlisten(self, wake: Any) -> None:
+    def unlisten(self, wake: Callable[[], None]) -> None:
         """Stop calling ``wake``."""
         self._listeners.remove(wake)
 
@@ -210,7 +210,8 @@ class Outbox:
 
 
 class _Staged:
-    """The events of one unit of work, written by its before-commit hook."""
+    """The events of one unit of work, written by its before-commit hook (or
+    sent with its inserts: :meth:`inline`)."""
 
     __slots__ = ("events", "outbox")
 
@@ -227,88 +228,121 @@ class _Staged:
             groups.setdefault(id(pool), (pool, []))[1].append((domain, event))
         for pool, events in groups.values():
             conn = await transaction.connection(pool)
-            await _write(conn, outbox, events)
+            stamped = _stamp(outbox, events)
+            last = await _number(conn, stamped)
+            statements = _statements(conn.dialect, outbox, stamped, last)
+            if all(statement.many is None for statement in statements):
+                # One round trip on PostgreSQL.
+                statements = conn.dialect.combine(statements)
+            await run(conn, statements)
+
+    def inline(self, pool: ConnectionPool) -> list[Statement] | None:
+        """The statements writing the events with the unit's inserts on
+        ``pool``; None when an event goes elsewhere or is numbered in a named
+        aggregate (its counter must be read first)."""
+        outbox = self.outbox
+        if any(outbox.home(domain) is not pool for domain, _ in self.events):
+            return None
+        stamped = _stamp(outbox, self.events)
+        if any(entry.named for entry in stamped):
+            return None
+        return _statements(pool.dialect, outbox, stamped, {})
 
 
-async def _write(
-    conn: Connection, outbox: Outbox, events: Sequence[tuple[str, Event]]
-) -> None:
-    """Insert the outbox and delivery rows of ``events`` through ``conn``."""
-    dialect = conn.dialect
-    now = time.time()
-    envelopes: list[tuple[Envelope, type[Event]]] = []
-    named: dict[str, int] = {}
-    pending: list[tuple[str, str, str, str, type[Event], Event]] = []
+class _Stamped(NamedTuple):
+    """An event with its id, full name and aggregate."""
+
+    id: str
+    domain: str
+    name: str
+    aggregate: str
+    named: bool
+    event: Event
+
+
+def _stamp(outbox: Outbox, events: Sequence[tuple[str, Event]]) -> list[_Stamped]:
+    """Give each event its id, full name and aggregate."""
+    stamped = []
     for domain, event in events:
         kind = type(event)
         ident = str(new_id())
         field = outbox.publishers[domain].aggregates.get(kind)
-        if field is None:
-            aggregate = ident
-        else:
-            aggregate = f"{domain}/{getattr(event, field)}"
-            named[aggregate] = named.get(aggregate, 0) + 1
-        pending.append(
-            (ident, domain, f"{domain}:{kind.__entity_name__}", aggregate, kind, event)
+        aggregate = ident if field is None else f"{domain}/{getattr(event, field)}"
+        name = f"{domain}:{kind.__entity_name__}"
+        stamped.append(
+            _Stamped(ident, domain, name, aggregate, field is not None, event)
         )
-    # Counters in one order in every unit: two units never wait on each other's.
+    return stamped
+
+
+async def _number(conn: Connection, stamped: Sequence[_Stamped]) -> dict[str, int]:
+    """Raise the counter of each named aggregate by its events; return each
+    one's number before them."""
+    named: dict[str, int] = {}
+    for entry in stamped:
+        if entry.named:
+            named[entry.aggregate] = named.get(entry.aggregate, 0) + 1
+    if not named:
+        return {}
+    dialect = conn.dialect
+    table = dialect.quote(AGGREGATES.name, "table")
+    sql = dialect.upsert(
+        AGGREGATES.name,
+        ("aggregate", "seq"),
+        ("aggregate",),
+        update={"seq": f"{table}.seq + excluded.seq"},
+        returning=("seq",),
+    )
     last: dict[str, int] = {}
-    if named:
-        sql = dialect.upsert(
-            AGGREGATES.name,
-            ("aggregate", "seq"),
-            ("aggregate",),
-            update={
-                "seq": f"{dialect.quote(AGGREGATES.name, 'table')}.seq + excluded.seq"
-            },
-            returning=("seq",),
-        )
-        for aggregate in sorted(named):
-            result = await conn.fetch(sql, (aggregate, named[aggregate]))
-            last[aggregate] = int(result.rows[0][0]) - named[aggregate]
-    for ident, domain, name, aggregate, kind, event in pending:
-        if aggregate in last:
-            last[aggregate] += 1
-            seq = last[aggregate]
+    # In one order in every unit: two units never wait on each other's.
+    for aggregate in sorted(named):
+        result = await conn.fetch(sql, (aggregate, named[aggregate]))
+        last[aggregate] = int(result.rows[0][0]) - named[aggregate]
+    return last
+
+
+def _statements(
+    dialect: Dialect,
+    outbox: Outbox,
+    stamped: Sequence[_Stamped],
+    last: dict[str, int],
+) -> list[Statement]:
+    """The outbox and delivery rows of the stamped events (numbered after
+    ``last`` in named aggregates, 1 in their own), and the notification."""
+    now = time.time()
+    rows = []
+    deliveries = []
+    for entry in stamped:
+        if entry.named:
+            last[entry.aggregate] += 1
+            seq = last[entry.aggregate]
         else:
             seq = 1
-        envelope = Envelope(
-            id=ident,
-            domain=domain,
-            event=name,
-            aggregate=aggregate,
-            seq=seq,
-            payload=msgspec.json.encode(event),
-            created_at=now,
+        rows.append(
+            {
+                "id": entry.id,
+                "domain": entry.domain,
+                "event": entry.name,
+                "aggregate": entry.aggregate,
+                "seq": seq,
+                "payload": msgspec.json.encode(entry.event),
+                "created_at": now,
+            }
         )
-        envelopes.append((envelope, kind))
-    rows = [
-        {
-            "id": e.id,
-            "domain": e.domain,
-            "event": e.event,
-            "aggregate": e.aggregate,
-            "seq": e.seq,
-            "payload": e.payload,
-            "created_at": e.created_at,
-        }
-        for e, _ in envelopes
-    ]
-    deliveries = [
-        {
-            "event_id": e.id,
-            "subscriber": subscriber.name,
-            "aggregate": e.aggregate,
-            "seq": e.seq,
-            "attempts": 0,
-            "available_at": now,
-            "leased_until": 0.0,
-            "replay": False,
-            "error": None,
-        }
-        for e, kind in envelopes
-        for subscriber in outbox.by_event[kind]
-    ]
+        deliveries += [
+            {
+                "event_id": entry.id,
+                "subscriber": subscriber.name,
+                "aggregate": entry.aggregate,
+                "seq": seq,
+                "attempts": 0,
+                "available_at": now,
+                "leased_until": 0.0,
+                "replay": False,
+                "error": None,
+            }
+            for subscriber in outbox.by_event[type(entry.event)]
+        ]
     statements = [
         *dialect.insert(OUTBOX, rows),
         *dialect.insert(DELIVERIES, deliveries),
@@ -316,6 +350,4 @@ async def _write(
     notify = dialect.notify(CHANNEL)
     if notify is not None:
         statements.append(notify)
-    if all(statement.many is None for statement in statements):
-        statements = dialect.combine(statements)  # one round trip on PostgreSQL
-    await run(conn, statements)
+    return statements

@@ -112,15 +112,15 @@ class Relay:
         """Claim and deliver until :meth:`stop` (or cancellation)."""
         while not self._stopping:
             try:
-                done = await self.round()
+                if await self.round() == 0 and not self._stopping:
+                    await self._sleep(await self._next_due())
             except GlueError as exc:
+                # The database is down or refuses: the leases run out, and
+                # the deliveries are taken again once it answers.
                 _log.warning(
                     "outbox relay round failed", database=self.pool.name, error=str(exc)
                 )
                 await self._sleep(_RETRY_ERROR)
-                continue
-            if done == 0 and not self._stopping:
-                await self._sleep(await self._next_due())
 
     async def round(self) -> int:
         """Claim, deliver and settle one batch; return how many were claimed."""
@@ -131,9 +131,17 @@ class Relay:
 
         async def run(index: int, claim: Claim) -> None:
             async with self._limiter:
-                results[index] = await deliver(
-                    self.app, claim.subscriber, claim.envelope, replay=claim.replay
-                )
+                try:
+                    results[index] = await deliver(
+                        self.app, claim.subscriber, claim.envelope, replay=claim.replay
+                    )
+                except GlueError as exc:  # the inbox's database, not the subscriber
+                    _log.warning(
+                        "outbox delivery could not run",
+                        subscriber=claim.subscriber,
+                        event_id=claim.envelope.id,
+                        error=str(exc),
+                    )
 
         try:
             async with anyio.create_task_group() as tg:
@@ -252,12 +260,15 @@ class Relay:
                 await skip(self.app, found, claim.envelope)
 
     async def _next_due(self) -> float:
-        """Seconds until the earliest delivery falls due (at most ``idle``)."""
+        """Seconds until the earliest delivery that could be claimed falls due
+        (at most ``idle``): the heads of their (subscriber, aggregate) only,
+        since the rows behind a head wait for it, however old they are."""
         async with self.pool.acquire() as conn:
             table = conn.dialect.quote(DELIVERIES.name, "table")
             result = await conn.fetch(
-                "SELECT MIN(CASE WHEN leased_until > available_at THEN "  # noqa: S608
-                f"leased_until ELSE available_at END) FROM {table}"
+                "SELECT MIN(CASE WHEN d.leased_until > d.available_at "  # noqa: S608
+                f"THEN d.leased_until ELSE d.available_at END) FROM {table} d "
+                f"WHERE {_HEAD.format(table=table)}"
             )
         due = result.rows[0][0] if result.rows else None
         if due is None:
@@ -270,6 +281,12 @@ class Relay:
                 await self._woken.wait()
         self._woken = anyio.Event()
 
+
+# The earliest delivery left of its subscriber and aggregate (`d`).
+_HEAD = (
+    "NOT EXISTS (SELECT 1 FROM {table} p WHERE p.subscriber = d.subscriber "
+    "AND p.aggregate = d.aggregate AND p.seq < d.seq)"
+)
 
 # A delivery cut short (the relay was cancelled) is offered again, not counted.
 _UNFINISHED = Delivered(Delivery.DEFERRED)
@@ -286,8 +303,7 @@ def _claim_sql(conn: Connection) -> str:
         "WHERE (event_id, subscriber) IN ("
         f"SELECT d.event_id, d.subscriber FROM {table} d "
         f"WHERE d.available_at <= {mark(2)} AND d.leased_until <= {mark(3)} "
-        f"AND NOT EXISTS (SELECT 1 FROM {table} p WHERE p.subscriber = d.subscriber "
-        "AND p.aggregate = d.aggregate AND p.seq < d.seq) "
+        f"AND {_HEAD.format(table=table)} "
         f"ORDER BY d.available_at LIMIT {mark(4)}{dialect.skip_locked}) "
         "RETURNING event_id, subscriber, attempts, replay"
     )

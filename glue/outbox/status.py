@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 import anyio
 import msgspec
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, GlueError
 from ..sql.dml import decode_rows, select_where
-from .tables import DEAD_LETTERS, DELIVERIES, run
+from .tables import DEAD_LETTERS, DELIVERIES, INBOX, OUTBOX, run
 
 if TYPE_CHECKING:
     from ..domain.app import App
@@ -25,6 +25,7 @@ __all__ = [
     "SubscriberLag",
     "dead_letters",
     "drain",
+    "prune",
     "retry_dead_letters",
     "status",
 ]
@@ -208,13 +209,62 @@ async def retry_dead_letters(
     return moved
 
 
+async def prune(app: App, *, older_than: float) -> int:
+    """Delete what no delivery needs any more: outbox rows older than
+    ``older_than`` seconds with no delivery or dead letter left, and inbox rows
+    as old (a dead letter of an event that old, retried, could then apply
+    twice: keep ``older_than`` longer than any dead letter waits).
+
+    Returns:
+        how many rows were deleted.
+    """
+    before = time.time() - older_than
+    deleted = 0
+    for pool in app.outbox.writer_pools():
+        async with pool.acquire(write=True) as conn, conn.transaction():
+            quote = conn.dialect.quote
+            outbox, deliveries, letters = (
+                quote(t.name, "table") for t in (OUTBOX, DELIVERIES, DEAD_LETTERS)
+            )
+            mark = conn.dialect.placeholder(1)
+            deleted += await conn.execute(
+                f"DELETE FROM {outbox} WHERE created_at < {mark} "  # noqa: S608
+                f"AND NOT EXISTS (SELECT 1 FROM {deliveries} d "
+                f"WHERE d.event_id = {outbox}.id) "
+                f"AND NOT EXISTS (SELECT 1 FROM {letters} x "
+                f"WHERE x.event_id = {outbox}.id)",
+                (before,),
+            )
+    homes = {id(p): p for p in map(app.outbox.home, _subscribing(app))}
+    for pool in homes.values():
+        async with pool.acquire(write=True) as conn, conn.transaction():
+            table = conn.dialect.quote(INBOX.name, "table")
+            mark = conn.dialect.placeholder(1)
+            deleted += await conn.execute(
+                f"DELETE FROM {table} WHERE applied_at < {mark}",  # noqa: S608
+                (before,),
+            )
+    return deleted
+
+
+def _subscribing(app: App) -> list[str]:
+    """The domains that have subscribers."""
+    return sorted({s.domain for s in app.outbox.subscribers.values()})
+
+
 async def drain(app: App, *, timeout: float = 30.0, interval: float = 0.05) -> None:
     """Wait until no delivery is pending (dead letters aside): for tests,
     demos and scripts that must see every subscriber's work done.
 
     Raises:
-        TimeoutError: some were still pending after ``timeout`` seconds.
+        glue.GlueError: some were still pending after ``timeout`` seconds.
     """
-    with anyio.fail_after(timeout):
+    with anyio.move_on_after(timeout):
         while (await status(app)).pending:  # noqa: ASYNC110  # rows, not a flag
             await anyio.sleep(interval)
+        return
+    found = await status(app)
+    raise GlueError(
+        f"{found.pending} outbox deliveries still pending after {timeout} s "
+        f"({found.in_flight} in flight): `glue outbox status` shows them"
+    )

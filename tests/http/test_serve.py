@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ import pytest
 
 from domains.shop.app import DATABASE_ENV, ORDERS_DATABASE_ENV
 from domains.shop.auth import tokens_from_env
+from glue.testing import free_port
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -31,13 +31,6 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP = 60.0
 """Seconds the server may take to answer its first request."""
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _unavailable(reason: str) -> None:
@@ -68,7 +61,7 @@ class Server:
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Server]:
     """The shop served by ``glue serve`` on a free loopback port."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         DATABASE_ENV: f"sqlite:///{tmp_path / 'shop.sqlite'}",

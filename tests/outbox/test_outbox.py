@@ -1,5 +1,6 @@
-"""The outbox in one process: written with the unit, delivered after commit
-through the inbox, retried, parked, replayed; on SQLite and PostgreSQL."""
+"""The outbox in one process: written with the unit (O01), delivered after
+commit in units of their own (O02) through the inbox (O04), in order per
+aggregate (O05), retried, parked and replayed (O03); on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import pytest
 
-from glue.outbox import CHANNEL, Delivery, Envelope, deliver
+from glue.outbox import CHANNEL, Delivery, Envelope, Relay, deliver
 from glue.outbox.status import dead_letters, drain, retry_dead_letters, status
 from glue.outbox.worker import Worker
 
@@ -190,3 +191,22 @@ async def test_a_commit_that_wrote_events_wakes_the_listeners(
                     await woken.wait()
             else:  # SQLite: no other session hears of it; the App wakes its own
                 assert pool.dialect.notify(CHANNEL) is None
+
+
+async def test_a_relay_waits_for_a_leased_head_without_spinning(
+    database_url: str,
+) -> None:
+    """Events waiting behind one a dead worker still holds are not due: the
+    relay sleeps until the lease runs out (or ``idle``), not in a busy loop."""
+    async with make_app(database_url, delivery="workers") as app:
+        for amount in (1, 2):
+            await app.bus.dispatch(Pay(customer="ada", amount=amount))
+        pool = app.outbox.home("payments")
+        async with pool.acquire(write=True) as conn, conn.transaction():
+            later = time.time() + 100
+            mark = conn.dialect.placeholder(1)
+            sql = f"UPDATE glue_deliveries SET leased_until = {mark} WHERE seq = 1"  # noqa: S608
+            assert await conn.execute(sql, (later,)) == 2
+        relay = Relay(app, pool, idle=5.0)
+        assert await relay.claim() == []
+        assert await relay._next_due() > 4.0

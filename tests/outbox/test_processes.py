@@ -3,8 +3,8 @@
 5,000 payments are dispatched over both API processes while three workers
 deliver them to two subscribers; one worker is killed (SIGKILL) midway. Then
 every event has reached every subscriber exactly once in effect, in order per
-customer, and nothing is left pending. A worker stopped with SIGTERM finishes
-the delivery it holds and exits cleanly.
+customer, and nothing is left pending (O04, O05, O06). A worker stopped with
+SIGTERM finishes the delivery it holds and exits cleanly.
 """
 
 from __future__ import annotations

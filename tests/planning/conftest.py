@@ -7,23 +7,22 @@ module and dropped after it); each test opens its own pools.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import random
-import threading
 import uuid
 from typing import TYPE_CHECKING, Any
 
-import asyncpg
 import pytest
 
 from glue.connections import ConnectionManager, pool_from_url
 from glue.schema import Column, ColumnType, Index, Schema
 from glue.services.reads import DataQueryService
 from glue.sql import ddl
+from glue.testing import with_database
+from glue.testing.postgres import admin, run_sync
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping
+    from collections.abc import AsyncIterator, Iterator, Mapping
     from pathlib import Path
 
     from glue.connections import Connection
@@ -122,43 +121,12 @@ async def load(
             await conn.batch(dialect.insert(schema, full))
 
 
-def run_sync(coro: Coroutine[Any, Any, Any]) -> Any:
-    """Run a coroutine on its own loop in its own thread (for sync fixtures)."""
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = asyncio.run(coro)
-        except BaseException as exc:
-            box["error"] = exc
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
-
-
 async def _fill(
     url: str, tables: list[str], rows: dict[str, list[dict[str, Any]]]
 ) -> None:
     schemas = {s.name: s for s in SCHEMAS}
     async with pool_from_url(url) as pool, pool.acquire(write=True) as conn:
         await load(conn, schemas, {t: rows[t] for t in tables})
-
-
-def _pg_url(server: str, name: str) -> str:
-    head, _, _ = server.rpartition("/")
-    return f"{head}/{name}"
-
-
-async def _admin(server: str, sql: str) -> None:
-    conn = await asyncpg.connect(server, timeout=10)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 LAYOUTS: dict[str, dict[str, str]] = {
@@ -179,13 +147,13 @@ def locations(
     rows = make_rows()
     names = {key: f"glue_plan_{uuid.uuid4().hex[:10]}" for key in ("p_all", "p_o")}
     for name in names.values():
-        run_sync(_admin(postgres_server, f'CREATE DATABASE "{name}"'))
+        run_sync(admin(postgres_server, f'CREATE DATABASE "{name}"'))
     urls = {
         "s_all": f"sqlite:///{root / 'all.sqlite'}",
         "s_c": f"sqlite:///{root / 'customers.sqlite'}",
         "s_o": f"sqlite:///{root / 'orders.sqlite'}",
         "s_p": f"sqlite:///{root / 'products.sqlite'}",
-        **{key: _pg_url(postgres_server, name) for key, name in names.items()},
+        **{key: with_database(postgres_server, name) for key, name in names.items()},
     }
     try:
         for key, url in urls.items():
@@ -197,9 +165,7 @@ def locations(
     finally:
         for name in names.values():
             run_sync(
-                _admin(
-                    postgres_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
-                )
+                admin(postgres_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             )
 
 

@@ -16,15 +16,16 @@ slow"`` skips them; ``make test`` runs them).
 
 from __future__ import annotations
 
-import asyncio
-import uuid
+from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
 import anyio
-import asyncpg
 import pytest
 
-from .faults import LossyProxy, RestartablePostgres, admin, with_database
+from glue import testing
+from glue.testing.plugin import started
+
+from .faults import LossyProxy, RestartablePostgres
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -33,34 +34,11 @@ if TYPE_CHECKING:
 PAIRS = ["sqlite+sqlite", "sqlite+postgres", "postgres+postgres", "two-phase"]
 
 
-async def _drop(server: str, name: str) -> None:
-    """Roll back what a test left prepared in ``name``, then drop it."""
-    await admin(server, f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-    conn = await asyncpg.connect(with_database(server, name), timeout=10)
-    try:
-        for record in await conn.fetch(
-            "SELECT gid FROM pg_prepared_xacts WHERE database = current_database()"
-        ):
-            await conn.execute(f"ROLLBACK PREPARED '{record['gid']}'")
-    finally:
-        await conn.close()
-    await admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.fixture
 def fresh_database() -> Iterator[Callable[[str], str]]:
     """``make(server)``: a fresh database on ``server``, dropped afterwards."""
-    made: list[tuple[str, str]] = []
-
-    def make(server: str) -> str:
-        name = f"glue_test_{uuid.uuid4().hex[:12]}"
-        asyncio.run(admin(server, f'CREATE DATABASE "{name}"'))
-        made.append((server, name))
-        return with_database(server, name)
-
-    yield make
-    for server, name in made:
-        asyncio.run(_drop(server, name))
+    with ExitStack() as stack:
+        yield lambda server: stack.enter_context(testing.fresh_database(server))
 
 
 @pytest.fixture(params=PAIRS)
@@ -122,9 +100,4 @@ async def start_proxy() -> AsyncIterator[Callable[[str], Awaitable[LossyProxy]]]
 @pytest.fixture
 def restartable_postgres() -> Iterator[RestartablePostgres]:
     """A PostgreSQL server of this test's own, which it may restart."""
-    server = RestartablePostgres()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from started(RestartablePostgres())

@@ -21,7 +21,7 @@ import anyio
 import anyio.abc
 import asyncpg
 
-from ..conftest import ThrowawayPostgres
+from glue.testing import ThrowawayPostgres
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping, Sequence
@@ -47,11 +47,6 @@ _GONE = (
 
 class Crash(BaseException):
     """The process dying between two statements: nothing in glue catches it."""
-
-
-def with_database(dsn: str, database: str) -> str:
-    """``dsn`` pointing at another database of the same server."""
-    return urlunsplit(urlsplit(dsn)._replace(path=f"/{database}"))
 
 
 def database_of(dsn: str) -> str:

@@ -23,9 +23,9 @@ import pytest
 
 from glue import App, CommitError, CommitInDoubt, ConnectionError
 from glue.connections import ConnectionManager
+from glue.testing.plugin import throwaway
 from glue.work import UnitOfWork, recover_prepared
 
-from ..conftest import ThrowawayPostgres
 from .bank import (
     ACCOUNTS,
     OPENING,
@@ -84,11 +84,7 @@ def postgres_without_2pc(postgres_server: str) -> Iterator[str]:
     if int(setting[0][0]) == 0:
         yield postgres_server
         return
-    server = ThrowawayPostgres({"max_prepared_transactions": "0"})
-    try:
-        yield server.start()
-    finally:
-        server.stop()
+    yield from throwaway({"max_prepared_transactions": "0"})
 
 
 @pytest.fixture
