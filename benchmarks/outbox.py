@@ -18,10 +18,15 @@ then 1, or 3, ``glue worker``-like processes (this file with ``--worker``)
 deliver them to a subscriber that inserts one row each, through the inbox.
 Events per second: the events over the time between the first and the last
 delivery's commit (``applied_at`` in ``glue_inbox``), so process start-up is
-not counted. Run::
+not counted. Then the same through NATS JetStream: each worker process relays
+the outbox to a stream of its own run and consumes from it
+(``run_nats_worker``); the stream is deleted afterwards. Run::
 
     python benchmarks/outbox.py [--rounds 7] [--dispatches 500] [--events 3000]
-                                [--postgres DSN]
+                                [--postgres DSN] [--nats URL | --nats none]
+                                [--transport all|postgres|nats]
+
+``--rounds 0`` skips the overhead part.
 """
 
 from __future__ import annotations
@@ -193,8 +198,9 @@ async def throughput(
     at ``nats``, given one: each worker relays and consumes)."""
     await fill(dsn, events)
     command = [sys.executable, __file__, "--worker", dsn]
+    prefix = f"glue_bench_{uuid.uuid4().hex[:8]}"
     if nats is not None:
-        command += ["--nats", nats, "--prefix", f"glue_bench_{uuid.uuid4().hex[:8]}"]
+        command += ["--nats", nats, "--prefix", prefix]
     started = [await anyio.open_process(command, stdout=None) for _ in range(workers)]
     try:
         async with make_app(dsn) as app:
@@ -215,8 +221,18 @@ async def throughput(
             process.send_signal(signal.SIGTERM)
         for process in started:
             await process.wait()
+        if nats is not None:
+            await drop_stream(nats, prefix)
     count, first, last = row.rows[0]
     return float(count) / max(1e-9, float(last) - float(first))
+
+
+async def drop_stream(url: str, prefix: str) -> None:
+    from glue.outbox.nats import JetStream, NatsSettings
+
+    settings = NatsSettings(url=url, prefix=prefix, stream=prefix.upper())
+    async with JetStream(settings) as js:
+        await js.context.delete_stream(settings.stream)
 
 
 async def nats_worker(dsn: str, url: str, prefix: str) -> None:

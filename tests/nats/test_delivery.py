@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
 
 import anyio
 import msgspec
@@ -27,8 +26,8 @@ from .ledger import (
 )
 
 
-def settings(url: str, prefix: str, **options: Any) -> NatsSettings:
-    return NatsSettings(url=url, prefix=prefix, stream=prefix.upper(), **options)
+def settings(url: str, prefix: str) -> NatsSettings:
+    return NatsSettings(url=url, prefix=prefix, stream=prefix.upper())
 
 
 async def wait_applied(app: App, total: int, *, timeout: float = 60) -> None:

@@ -32,8 +32,8 @@ def notes(count: int, event: str = "paid") -> list[Note]:
     ]
 
 
-def settings(url: str, prefix: str, **options: float) -> NatsSettings:
-    return NatsSettings(url=url, prefix=prefix, stream=prefix.upper(), **options)
+def settings(url: str, prefix: str) -> NatsSettings:
+    return NatsSettings(url=url, prefix=prefix, stream=prefix.upper())
 
 
 async def stored(js: JetStream) -> int:
