@@ -272,7 +272,7 @@ class JetStream:
             except nats.errors.Error as exc:
                 # Not even sent (the client's buffer is full while it
                 # reconnects): what is left goes again below.
-                _log.debug("nats_publish_stalled", broker=self.where, error=repr(exc))
+                _log.debug("nats publish stalled", broker=self.where, error=repr(exc))
             if sent:
                 await asyncio.wait(
                     [future for _, future in sent], timeout=settings.ack_timeout
@@ -288,7 +288,9 @@ class JetStream:
                 elif future.result().duplicate:
                     duplicates += 1
             if unacked:
-                _log.debug("nats_republish", broker=self.where, messages=len(unacked))
+                _log.debug(
+                    "nats publishing again", broker=self.where, messages=len(unacked)
+                )
                 await anyio.sleep(0.1)
             pending = unacked
         return duplicates
@@ -336,7 +338,11 @@ class JetStream:
                 await self.context.add_consumer(settings.stream, config)
             except nats.js.errors.BadRequestError as exc:
                 # It exists with settings a server before 2.10 cannot change.
-                _log.warning("nats_consumer_kept", consumer=durable, reason=str(exc))
+                _log.warning(
+                    "nats consumer kept with its settings",
+                    consumer=durable,
+                    reason=str(exc),
+                )
 
         await self._api(f"declare consumer {durable!r}", declare)
         return await self.context.pull_subscribe_bind(
@@ -344,12 +350,12 @@ class JetStream:
         )
 
     async def _on_error(self, exc: Exception) -> None:
-        _log.debug("nats_error", broker=self.where, error=repr(exc))
+        _log.debug("nats error", broker=self.where, error=repr(exc))
 
     async def _on_disconnected(self) -> None:
         if self._client is None:  # closed by us
             return
-        _log.warning("nats_disconnected", broker=self.where)
+        _log.warning("nats server disconnected", broker=self.where)
 
     async def _on_reconnected(self) -> None:
-        _log.warning("nats_reconnected", broker=self.where)
+        _log.warning("nats server reconnected", broker=self.where)
