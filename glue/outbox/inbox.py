@@ -443,6 +443,9 @@ class _Hooks:
     def opened_unit(self) -> UnitOfWork | None:
         return self._unit
 
+    def holds_unit(self) -> bool:
+        return True
+
     async def finish(self, exc: BaseException | None) -> None:
         if exc is None:
             await self._unit.commit()
