@@ -31,15 +31,14 @@ from glue import (
     ColumnType,
     Condition,
     Conditions,
-    ConnectionManager,
-    DataQueryService,
     FieldReference,
     QueryStatement,
     Schema,
     SchemaReference,
-    Value,
 )
-from glue.connections import pool_from_url
+from glue.compat import DataQueryService
+from glue.connections import ConnectionManager, pool_from_url
+from glue.query import Value
 from glue.services.schema import SchemaCommandService
 
 if TYPE_CHECKING:

@@ -1,26 +1,22 @@
 """glue: an asyncio-first CQRS framework for services whose data lives in SQL.
 
-Every public name is importable from here; each part's own package holds the rest.
+Here is the CQRS core: domains and the App that serves them, commands, events
+and responses, the bus and the context, tables, mutations, units of work,
+repositories, services and the errors. Each part's own package holds the rest:
+``glue.query`` the query model, ``glue.planning`` the planner,
+``glue.connections`` connections and pools, and ``glue.compat`` the names of
+AMSDAL Glue (containers, ``Async*`` aliases, the data, schema, transaction and
+lock services).
 """
 
 from __future__ import annotations
 
+import importlib as _importlib
+import warnings as _warnings
+from typing import Any as _Any
+
 import msgspec as _msgspec
 
-from .connections import AsyncConnectionManager as AsyncConnectionManager
-from .connections import AsyncPostgresConnection as AsyncPostgresConnection
-from .connections import AsyncSqliteConnection as AsyncSqliteConnection
-from .connections import Connection as Connection
-from .connections import ConnectionManager as ConnectionManager
-from .connections import ConnectionPool as ConnectionPool
-from .connections import Container as Container
-from .connections import DefaultAsyncConnectionPool as DefaultAsyncConnectionPool
-from .connections import DefaultConnectionPool as DefaultConnectionPool
-from .connections import PoolStatistics as PoolStatistics
-from .connections import PostgresConnection as PostgresConnection
-from .connections import Result as Result
-from .connections import RowStream as RowStream
-from .connections import SqliteConnection as SqliteConnection
 from .context.context import Context as Context
 from .context.context import Metadata as Metadata
 from .context.context import current_context as current_context
@@ -69,41 +65,12 @@ from .errors import ValidationError as ValidationError
 from .ids import IdAllocator as IdAllocator
 from .ids import Ids as Ids
 from .ids import new_id as new_id
-from .planning import ChainTask as ChainTask
-from .planning import GroupTask as GroupTask
-from .planning import MemoryTask as MemoryTask
-from .planning import PlanExecutor as PlanExecutor
-from .planning import QueryPlanner as QueryPlanner
-from .planning import SqlTask as SqlTask
-from .planning import explain_plan as explain_plan
-from .query import AggregationQuery as AggregationQuery
-from .query import AnnotationQuery as AnnotationQuery
-from .query import Avg as Avg
 from .query import Condition as Condition
 from .query import Conditions as Conditions
-from .query import Count as Count
-from .query import Field as Field
 from .query import FieldLookup as FieldLookup
 from .query import FieldReference as FieldReference
-from .query import FieldReferenceAliased as FieldReferenceAliased
-from .query import FilterConnector as FilterConnector
-from .query import GroupByQuery as GroupByQuery
-from .query import JoinQuery as JoinQuery
-from .query import JoinType as JoinType
-from .query import LimitQuery as LimitQuery
-from .query import Max as Max
-from .query import Min as Min
-from .query import OrderByQuery as OrderByQuery
-from .query import OrderDirection as OrderDirection
 from .query import QueryStatement as QueryStatement
 from .query import SchemaReference as SchemaReference
-from .query import SetOperation as SetOperation
-from .query import SetOperator as SetOperator
-from .query import SubQueryStatement as SubQueryStatement
-from .query import Sum as Sum
-from .query import Value as Value
-from .query import ValueAnnotation as ValueAnnotation
-from .query import Version as Version
 from .schema import Check as Check
 from .schema import Column as Column
 from .schema import ColumnType as ColumnType
@@ -111,29 +78,8 @@ from .schema import ForeignKey as ForeignKey
 from .schema import Index as Index
 from .schema import Schema as Schema
 from .schema import Unique as Unique
-from .services import AsyncDataCommandService as AsyncDataCommandService
-from .services import AsyncDataQueryService as AsyncDataQueryService
-from .services import AsyncLockCommandService as AsyncLockCommandService
-from .services import AsyncSchemaCommandService as AsyncSchemaCommandService
-from .services import AsyncSchemaQueryService as AsyncSchemaQueryService
-from .services import AsyncTransactionCommandService as AsyncTransactionCommandService
-from .services import Data as Data
-from .services import DataCommandService as DataCommandService
-from .services import DataQueryOperation as DataQueryOperation
-from .services import DataQueryService as DataQueryService
-from .services import DataResult as DataResult
-from .services import LockCommandService as LockCommandService
-from .services import SchemaCommand as SchemaCommand
-from .services import SchemaCommandService as SchemaCommandService
-from .services import SchemaQueryOperation as SchemaQueryOperation
-from .services import SchemaQueryService as SchemaQueryService
-from .services import SchemaResult as SchemaResult
-from .services import TransactionCommandService as TransactionCommandService
-from .services import init_default_containers as init_default_containers
 from .services.dal import Dal as Dal
-from .services.dal import DeferredCall as DeferredCall
 from .services.dal import Service as Service
-from .services.dal import ServiceCall as ServiceCall
 from .services.dal import Services as Services
 from .state import Delete as Delete
 from .state import Insert as Insert
@@ -152,21 +98,8 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "Actor",
-    "AggregationQuery",
-    "AnnotationQuery",
     "App",
-    "AsyncConnectionManager",
-    "AsyncDataCommandService",
-    "AsyncDataQueryService",
-    "AsyncLockCommandService",
-    "AsyncPostgresConnection",
-    "AsyncSchemaCommandService",
-    "AsyncSchemaQueryService",
-    "AsyncSqliteConnection",
-    "AsyncTransactionCommandService",
-    "Avg",
     "Bus",
-    "ChainTask",
     "Check",
     "Column",
     "ColumnType",
@@ -177,101 +110,55 @@ __all__ = [
     "Condition",
     "Conditions",
     "ConfigurationError",
-    "Connection",
     "ConnectionError",
-    "ConnectionManager",
-    "ConnectionPool",
-    "Container",
     "Context",
     "ContextError",
-    "Count",
     "Dal",
-    "Data",
-    "DataCommandService",
-    "DataQueryOperation",
-    "DataQueryService",
-    "DataResult",
     "DatabaseError",
-    "DefaultAsyncConnectionPool",
-    "DefaultConnectionPool",
-    "DeferredCall",
     "Delete",
     "Domain",
     "Entity",
     "Event",
-    "Field",
     "FieldError",
     "FieldLookup",
     "FieldReference",
-    "FieldReferenceAliased",
-    "FilterConnector",
     "Forbidden",
     "ForeignKey",
     "GlueError",
-    "GroupByQuery",
-    "GroupTask",
     "HandlerError",
     "IdAllocator",
     "Ids",
     "Index",
     "Insert",
     "IntegrityError",
-    "JoinQuery",
-    "JoinType",
-    "LimitQuery",
-    "LockCommandService",
     "LockConflict",
-    "Max",
-    "MemoryTask",
     "Metadata",
-    "Min",
     "Mutation",
     "NotFound",
     "Ok",
     "OperationalError",
-    "OrderByQuery",
-    "OrderDirection",
     "Outcome",
-    "PlanExecutor",
     "PoolClosed",
-    "PoolStatistics",
     "PoolTimeout",
-    "PostgresConnection",
     "PreconditionRequired",
     "ProgrammingError",
     "QueryError",
-    "QueryPlanner",
     "QueryStatement",
     "QueryTimeout",
     "RegistrationError",
     "RenderError",
     "Repository",
     "Response",
-    "Result",
     "RetryPolicy",
-    "RowStream",
     "Schema",
-    "SchemaCommand",
-    "SchemaCommandService",
     "SchemaError",
-    "SchemaQueryOperation",
-    "SchemaQueryService",
     "SchemaReference",
-    "SchemaResult",
     "Service",
-    "ServiceCall",
     "Services",
-    "SetOperation",
-    "SetOperator",
     "SetupError",
-    "SqlTask",
-    "SqliteConnection",
     "StaleEtag",
     "StateManager",
-    "SubQueryStatement",
-    "Sum",
     "Transaction",
-    "TransactionCommandService",
     "Unauthenticated",
     "Unique",
     "UnitOfWork",
@@ -281,17 +168,94 @@ __all__ = [
     "Update",
     "Upsert",
     "ValidationError",
-    "Value",
-    "ValueAnnotation",
-    "Version",
     "current_context",
     "current_unit",
-    "explain_plan",
-    "init_default_containers",
     "new_id",
     "require_context",
     "run_with_retry",
 ]
+
+
+# Names glue exported before its core was narrowed: they still import from here,
+# with a DeprecationWarning naming their home.
+_MOVED = {
+    "AggregationQuery": "glue.query",
+    "AnnotationQuery": "glue.query",
+    "AsyncConnectionManager": "glue.compat",
+    "AsyncDataCommandService": "glue.compat",
+    "AsyncDataQueryService": "glue.compat",
+    "AsyncLockCommandService": "glue.compat",
+    "AsyncPostgresConnection": "glue.compat",
+    "AsyncSchemaCommandService": "glue.compat",
+    "AsyncSchemaQueryService": "glue.compat",
+    "AsyncSqliteConnection": "glue.compat",
+    "AsyncTransactionCommandService": "glue.compat",
+    "Avg": "glue.query",
+    "ChainTask": "glue.planning",
+    "Connection": "glue.connections",
+    "ConnectionManager": "glue.connections",
+    "ConnectionPool": "glue.connections",
+    "Container": "glue.compat",
+    "Count": "glue.query",
+    "Data": "glue.compat",
+    "DataCommandService": "glue.compat",
+    "DataQueryOperation": "glue.compat",
+    "DataQueryService": "glue.compat",
+    "DataResult": "glue.compat",
+    "DefaultAsyncConnectionPool": "glue.compat",
+    "DefaultConnectionPool": "glue.connections",
+    "DeferredCall": "glue.services.dal",
+    "Field": "glue.query",
+    "FieldReferenceAliased": "glue.query",
+    "FilterConnector": "glue.query",
+    "GroupByQuery": "glue.query",
+    "GroupTask": "glue.planning",
+    "JoinQuery": "glue.query",
+    "JoinType": "glue.query",
+    "LimitQuery": "glue.query",
+    "LockCommandService": "glue.compat",
+    "Max": "glue.query",
+    "MemoryTask": "glue.planning",
+    "Min": "glue.query",
+    "OrderByQuery": "glue.query",
+    "OrderDirection": "glue.query",
+    "PlanExecutor": "glue.planning",
+    "PoolStatistics": "glue.connections",
+    "PostgresConnection": "glue.connections",
+    "QueryPlanner": "glue.planning",
+    "Result": "glue.connections",
+    "RowStream": "glue.connections",
+    "SchemaCommand": "glue.compat",
+    "SchemaCommandService": "glue.compat",
+    "SchemaQueryOperation": "glue.compat",
+    "SchemaQueryService": "glue.compat",
+    "SchemaResult": "glue.compat",
+    "ServiceCall": "glue.services.dal",
+    "SetOperation": "glue.query",
+    "SetOperator": "glue.query",
+    "SqlTask": "glue.planning",
+    "SqliteConnection": "glue.connections",
+    "SubQueryStatement": "glue.query",
+    "Sum": "glue.query",
+    "TransactionCommandService": "glue.compat",
+    "Value": "glue.query",
+    "ValueAnnotation": "glue.query",
+    "Version": "glue.query",
+    "explain_plan": "glue.planning",
+    "init_default_containers": "glue.compat",
+}
+
+
+def __getattr__(name: str) -> _Any:
+    home = _MOVED.get(name)
+    if home is None:
+        raise AttributeError(f"module 'glue' has no attribute {name!r}")
+    _warnings.warn(
+        f"glue.{name} moved: import it from {home} (glue.{name} will go)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return getattr(_importlib.import_module(home), name)
 
 
 def _relabel(value: object) -> None:
@@ -303,7 +267,8 @@ def _relabel(value: object) -> None:
     if isinstance(value, type) and issubclass(value, _msgspec.Struct):
         if value.__struct_fields__:
             return
-    value.__module__ = __name__
+    if isinstance(value, type) or hasattr(value, "__code__"):  # not a builtin
+        value.__module__ = __name__
 
 
 for _name in __all__:

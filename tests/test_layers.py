@@ -18,7 +18,7 @@ LAYERS = [
     ["cli", "testing"],
     ["http"],
     ["config"],
-    ["domain"],
+    ["domain", "compat"],
     ["outbox"],
     ["services"],
     ["context", "ids"],
@@ -179,3 +179,56 @@ def test_the_name_check_finds_what_it_forbids() -> None:
     ]
     for code in allowed:
         assert not _comparisons(ast.parse(code)), code
+
+
+def _private_imports_across_packages(path: Path, tree: ast.Module) -> list[str]:
+    """``from <another package> import _name``, as ``file: module._name``."""
+    package = list(path.relative_to(ROOT).parts[:-1])
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        if node.level == 0:
+            module = (node.module or "").split(".")
+            if module[0] != "glue":
+                continue
+            target = module[1:]
+        else:
+            base = package[: len(package) - (node.level - 1)]
+            target = base + (node.module.split(".") if node.module else [])
+        home = target if (ROOT.joinpath(*target)).is_dir() else target[:-1]
+        for alias in node.names:
+            private = alias.name.startswith("_") and not alias.name.startswith("__")
+            if private and home != package:
+                where = path.relative_to(ROOT).as_posix()
+                found.append(f"{where}: {'.'.join(['glue', *target])}.{alias.name}")
+    return found
+
+
+def test_no_private_name_is_imported_across_packages() -> None:
+    """A leading underscore means "this package's own": another package asks
+    for what it needs by a public name."""
+    found = []
+    for path in sorted(ROOT.rglob("*.py")):
+        found += _private_imports_across_packages(path, ast.parse(path.read_text()))
+    assert found == []
+
+
+def test_the_private_import_check_finds_what_it_forbids() -> None:
+    bus = ROOT / "domain" / "bus.py"
+    forbidden = [
+        "from ..context.context import _current",
+        "from glue.context.context import _OPEN",
+        "from ..context import _x",
+    ]
+    for code in forbidden:
+        assert _private_imports_across_packages(bus, ast.parse(code)), code
+    allowed = [
+        "from .context import _not_an_event",
+        "from . import _x",
+        "from ..context.context import Context",
+        "from glue.domain.context import _not_an_event",
+        "from __future__ import annotations",
+    ]
+    for code in allowed:
+        assert not _private_imports_across_packages(bus, ast.parse(code)), code

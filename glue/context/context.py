@@ -32,9 +32,10 @@ What leaves the context:
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator, Mapping
+import typing
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, NoReturn, Protocol
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, Protocol
 
 import anyio
 
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
     from ..typing import Middleware, ResourceFactory
     from ..work.unit import UnitBinding, UnitOfWork
 
+
 __all__ = [
     "Context",
     "Hooks",
@@ -66,12 +68,22 @@ _NEW, _OPEN, _CLOSING, _CLOSED = range(4)
 _EMPTY: Mapping[str, Any] = {}
 _NO_MIDDLEWARE = MiddlewareChain(())
 
-_current: ContextVar[Context | None] = ContextVar("glue.context", default=None)
+if TYPE_CHECKING:  # TypeVar defaults are typing's from Python 3.13
+    from typing_extensions import TypeVar
+
+    D = TypeVar("D", default=Any)
+else:
+    D = typing.TypeVar("D")
+"""The type of ``ctx.dal``: ``Context[ShopDal]``, ``ShopDal`` a Protocol of the
+domain's services, lets mypy check calls through ``ctx.dal``; Any by default."""
+
+_current: ContextVar[Context[Any] | None] = ContextVar("glue.context", default=None)
 
 
-def current_context() -> Context | None:
-    """The innermost context active in this task, or None outside any context."""
-    return _current.get()
+# The ContextVar's own getter: the bus asks it on every dispatch, and a C call
+# is cheaper than a function around it.
+current_context: Callable[[], Context[Any] | None] = _current.get
+"""The innermost context active in this task, or None outside any context."""
 
 
 def require_context() -> Context:
@@ -90,9 +102,10 @@ def require_context() -> Context:
 
 
 class Hooks(UnitSource, Protocol):
-    """What the layer above gives a context: where its events go, its unit of
-    work and its services. An App gives one to each context of a domain it
-    opens; the context of a dispatch is the bus's own subclass, its own hooks.
+    """What the layer above gives a context: its unit of work, opened on first
+    use and ended when the context exits. A context of a domain
+    (:class:`glue.domain.DomainContext`, a dispatch's or one opened by hand) is
+    its own hooks.
 
     A context with hooks makes them its current unit source
     (:func:`glue.work.unit.bind_unit`) while it is open: ``open_unit`` opens
@@ -100,12 +113,8 @@ class Hooks(UnitSource, Protocol):
     it only once open.
     """
 
-    def emit(self, event: Event) -> None:
-        """Take an event from ``ctx.emit``.
-
-        Raises:
-            glue.ContextError: events cannot be emitted here (now).
-        """
+    def holds_unit(self) -> bool:
+        """Whether a unit of work is open that :meth:`finish` would end."""
         ...
 
     async def finish(self, exc: BaseException | None) -> None:
@@ -115,10 +124,6 @@ class Hooks(UnitSource, Protocol):
         Raises:
             glue.GlueError: the commit failed (all was rolled back).
         """
-        ...
-
-    def dal(self, ctx: Context) -> Any:
-        """The services, seen from ``ctx`` (built once per context)."""
         ...
 
 
@@ -169,7 +174,7 @@ class Metadata(Mapping[str, Any]):
         return value
 
 
-class Context:
+class Context(Generic[D]):
     """One unit of work's context: actor, request id, meta, deadline, resources.
 
     Args:
@@ -181,21 +186,23 @@ class Context:
         resources: resource name → factory: the resources this context may use.
         middleware: middleware functions (outermost first) or a chain built once.
         domain: the domain the context belongs to, named in errors.
-        hooks: where :meth:`emit` sends events, where :attr:`unit`,
-            :attr:`state` and :attr:`dal` come from, and what ends the unit of
-            work on exit; an App sets them for a context of a domain (a context
-            knows neither units of work nor services itself; the bus's context
-            of a dispatch implements them).
+        hooks: where :attr:`unit` and :attr:`state` come from, and what ends
+            the unit of work on exit (a context knows no units of work itself).
 
-    A context is entered once. Attributes are read-only.
+    A context is entered once, with ``async with``, or, when it has nothing to
+    await, with :meth:`enter_now` and :meth:`exit_now`. Attributes are
+    read-only. A context of a domain (:class:`glue.domain.DomainContext`) adds
+    events (:meth:`emit`) and services (:attr:`dal`).
     """
 
     # Set only when used: class-level defaults keep a new context cheap.
     _entered: list[AsyncGenerator[None, None]] | None = None
-    _scope: AbstractContextManager[anyio.CancelScope] | None = None
+    _cancel_scope: AbstractContextManager[anyio.CancelScope] | None = None
     _token: Any = None
     _binding: UnitBinding | None = None
-    _dal: Any = None
+    # Set when there is something to tear down: middleware entered, a resource
+    # set up or a deadline scope entered (exit_now asks one flag).
+    _teardown = False
     teardown_errors: Sequence[BaseException] = ()
     """Every teardown error of this context, in the order they happened."""
 
@@ -210,8 +217,6 @@ class Context:
         domain: str | None = None,
         hooks: Hooks | None = None,
     ) -> None:
-        # The bus's context of a dispatch (glue.domain.bus) sets these fields
-        # itself, without calling this: keep the two in step.
         self._actor = actor
         self._request_id = request_id
         self._meta = (
@@ -292,12 +297,10 @@ class Context:
         Raises:
             glue.ContextError: the context is not running a command handler.
         """
-        if self._hooks is None or self._state != _OPEN:
-            raise ContextError(
-                "emit() works only while a command handler runs: events come from "
-                "command handlers, not from callers or event handlers"
-            )
-        self._hooks.emit(event)
+        raise ContextError(
+            "emit() works only while a command handler runs: events come from "
+            "command handlers, not from callers or event handlers"
+        )
 
     # -- data ------------------------------------------------------------------------
 
@@ -334,27 +337,23 @@ class Context:
     # -- services --------------------------------------------------------------------
 
     @property
-    def dal(self) -> Any:
+    def dal(self) -> D:
         """The domain's services, called inside this context:
         ``await ctx.dal.orders.get_order(7)`` (a :class:`glue.services.dal.Dal`,
-        built on first access).
+        built on first access). Annotate the context ``Context[ShopDal]``,
+        ``ShopDal`` a Protocol of the domain's services, and mypy checks calls
+        through it.
 
         Raises:
             glue.UnknownService: the context belongs to no domain, so it has no
                 services (an AttributeError too).
         """
-        dal = self._dal
-        if dal is None:
-            hooks = self._hooks
-            if hooks is None:
-                raise UnknownService(
-                    "dal",
-                    "this context has no services: contexts of a domain have "
-                    "ctx.dal (`app.context(domain=...)` or a dispatch); register "
-                    "services with domain.service(name, service)",
-                )
-            dal = self._dal = hooks.dal(self)
-        return dal
+        raise UnknownService(
+            "dal",
+            "this context has no services: contexts of a domain have "
+            "ctx.dal (`app.context(domain=...)` or a dispatch); register "
+            "services with domain.service(name, service)",
+        )
 
     # -- resources -----------------------------------------------------------------
 
@@ -375,6 +374,7 @@ class Context:
         resources = self._resources
         if not isinstance(resources, ResourceSet):
             resources = self._resources = ResourceSet(resources, self._domain)
+            self._teardown = True
         if name in resources:
             if self._state in (_OPEN, _CLOSING):
                 return resources.get(name)
@@ -401,18 +401,59 @@ class Context:
 
     # -- lifecycle -------------------------------------------------------------------
 
-    async def __aenter__(self) -> Self:
+    def enter_now(self) -> bool:
+        """Enter the context without awaiting, if entering it awaits nothing (it
+        has no middleware and no deadline): True. Otherwise do nothing and
+        return False: enter it with ``await ctx.__aenter__()``.
+
+        The bus's fast path; pair it with :meth:`exit_now`.
+
+        Raises:
+            glue.ContextError: the context was entered before.
+        """
+        if self._chain.middleware or self._deadline is not None:
+            return False
+        # What _open does, written out: this runs on every plain dispatch.
         if self._state != _NEW:
             raise _entered_twice()
         self._state = _OPEN
         self._token = _current.set(self)
         if self._hooks is not None:
             self._binding = bind_unit(self._hooks)
+        return True
+
+    def exit_now(self) -> bool:
+        """Leave the context cleanly without awaiting, if leaving it awaits
+        nothing (no middleware entered, no resource set up, no deadline, no unit
+        of work open): True. Otherwise do nothing and return False: leave it
+        with ``await ctx.__aexit__(None, None, None)``.
+        """
+        if self._teardown or (self._hooks is not None and self._hooks.holds_unit()):
+            return False
+        self._state = _CLOSED
+        _current.reset(self._token)
+        if self._binding is not None:
+            self._binding.reset()
+        return True
+
+    def _open(self) -> None:
+        """Make the context current (and its hooks the current unit source)."""
+        if self._state != _NEW:
+            raise _entered_twice()
+        self._state = _OPEN
+        self._token = _current.set(self)
+        if self._hooks is not None:
+            self._binding = bind_unit(self._hooks)
+
+    async def __aenter__(self) -> Self:
+        self._open()
         if self._deadline is not None:
-            self._scope = anyio.fail_at(self._deadline)
-            self._scope.__enter__()
+            self._teardown = True
+            self._cancel_scope = anyio.fail_at(self._deadline)
+            self._cancel_scope.__enter__()
         if self._chain:
             try:
+                self._teardown = True
                 self._entered = []
                 await self._chain.enter(self, self._entered)
             except BaseException as exc:
@@ -455,8 +496,8 @@ class Context:
                         await resources.teardown(exc, errors)
                     if exc is None and errors:
                         exc = errors[0]
-            if self._scope is not None:
-                exc = _exit_scope(self._scope, exc)
+            if self._cancel_scope is not None:
+                exc = _exit_scope(self._cancel_scope, exc)
         finally:
             self._state = _CLOSED
             _current.reset(self._token)

@@ -1,10 +1,11 @@
-"""Domains, the app that composes them, the bus, command policies and the
-tables each domain declares."""
+"""Domains, the app that composes them, the bus, the context of a domain,
+command policies and the tables each domain declares."""
 
 from __future__ import annotations
 
 from .app import App, AppState
 from .bus import Bus, Outcome
+from .context import DomainContext
 from .domain import CommandRegistration, Domain, EventRegistration
 from .policy import Actor, Policy
 from .registry import CommandRoute, DomainScope, EventRoute, Registry
@@ -19,6 +20,7 @@ __all__ = [
     "CommandRoute",
     "DEFAULT_DATABASE",
     "Domain",
+    "DomainContext",
     "DomainScope",
     "DomainState",
     "DomainUnit",

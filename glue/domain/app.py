@@ -44,10 +44,10 @@ from ..services.diff import diff_tables
 from ..services.reads import DataQueryService
 from ..services.schema import SchemaCommandService
 from ..work.recovery import recover_prepared
-from ..work.unit import UnitState
 from .bus import Bus
+from .context import DomainContext
 from .registry import DomainScope, Registry
-from .tables import DomainUnit, TableAccess
+from .tables import TableAccess
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
@@ -56,12 +56,11 @@ if TYPE_CHECKING:
 
     from ..connections.abc import ConnectionPool
     from ..connections.options import Database
-    from ..entities.base import Command, Event
+    from ..entities.base import Command
     from ..entities.codec import Payload
     from ..query.model import QueryStatement
     from ..typing import ResourceFactory
     from ..work.retry import RetryPolicy
-    from ..work.unit import UnitOfWork
     from .domain import Domain
 
 __all__ = ["App", "AppState"]
@@ -417,17 +416,7 @@ class App:
             return Context(
                 actor=actor, request_id=request_id, meta=meta, deadline=deadline
             )
-        scope = self._scope(domain)
-        return Context(
-            actor=actor,
-            request_id=request_id,
-            meta=meta,
-            deadline=deadline,
-            resources=scope.resources,
-            middleware=scope.chain,
-            domain=scope.name,
-            hooks=_ScopeHooks(scope, actor),
-        )
+        return DomainContext(self._scope(domain), actor, request_id, meta, deadline)
 
     async def __aenter__(self) -> Self:
         if self._state is not AppState.NEW:
@@ -637,46 +626,3 @@ class App:
                     f"{registered.name!r}"
                 )
         return routed
-
-
-class _ScopeHooks:
-    """The hooks of a context opened by hand (:meth:`App.context`): the
-    domain's services and a unit of work of its tables, opened on first use and
-    ended when the context exits; no events."""
-
-    __slots__ = ("_actor", "_scope", "_work")
-
-    def __init__(self, scope: DomainScope, actor: Any) -> None:
-        self._scope = scope
-        self._actor = actor
-        self._work: DomainUnit | None = None
-
-    def emit(self, event: Event) -> None:
-        raise ContextError(
-            "emit() works only while a command handler runs: events come from "
-            "command handlers, not from callers or event handlers"
-        )
-
-    def open_unit(self) -> UnitOfWork:
-        work = self._work
-        if work is None:
-            scope = self._scope
-            who = f"a context of domain {scope.name!r}"
-            work = self._work = scope.open_unit(self._actor, who)
-        return work
-
-    def opened_unit(self) -> UnitOfWork | None:
-        return self._work
-
-    async def finish(self, exc: BaseException | None) -> None:
-        work, self._work = self._work, None
-        if work is None:
-            return
-        if exc is None and work.status in (UnitState.NEW, UnitState.ACTIVE):
-            await work.commit()
-        else:
-            with anyio.CancelScope(shield=True):
-                await work.rollback()
-
-    def dal(self, ctx: Context) -> Any:
-        return self._scope.dal(ctx)

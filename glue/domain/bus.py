@@ -3,8 +3,10 @@
 One dispatch, in order:
 
 1. look the command's route up by type (one dict access);
-2. open a new :class:`glue.Context` (inheriting actor, request id, meta and deadline
-   from an enclosing context when not given) and run the domain's middleware;
+2. open a new context of the command's domain (a
+   :class:`~glue.domain.context.DomainContext`, inheriting actor, request id,
+   meta and deadline from an enclosing context when not given) and run the
+   domain's middleware;
 3. check the command's policy against ``ctx.actor`` (:class:`glue.Forbidden`);
 4. run the command handler, collecting its events (yielded or ``ctx.emit``-ed,
    each checked against the domain's events) and at most one response;
@@ -60,12 +62,12 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import anyio
 import msgspec
 
-from ..context.context import _CLOSED, _NEW, _OPEN, Context, Metadata, _current
+from ..context.context import current_context
 from ..entities.base import Command, Entity, Event, Ok, Response
 from ..errors import (
     ConcurrencyConflict,
@@ -79,19 +81,17 @@ from ..errors import (
     ValidationError,
 )
 from ..log import get_logger, is_enabled
-from ..state.mutations import Mutation
-from ..work.unit import bind_unit
+from .context import DomainContext, _bad_output, _undeclared
 from .tables import fence, unfence
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine, Mapping
     from typing import TypeAlias
 
-    from ..work.unit import UnitBinding, UnitOfWork
+    from ..context.context import Context
     from .registry import CommandRoute, EventRoute, Registry
-    from .tables import DomainUnit
 
-    BeforeCommit: TypeAlias = Callable[[Context, Response | None], Awaitable[None]]
+    BeforeCommit: TypeAlias = Callable[[Context[Any], Response | None], Awaitable[None]]
 
 __all__ = ["Bus", "Outcome"]
 
@@ -119,200 +119,6 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
     completed: bool = True
     written: int = 0
     attempts: int = 1
-
-
-class _Dispatch(Context):
-    """The context of one dispatch, and its record: events, mutations, response,
-    unit of work.
-
-    It does what :class:`glue.context.Hooks` do for other contexts: it takes
-    ``ctx.emit``-ed events, opens the unit of work on first use (``ctx.state``)
-    and builds ``ctx.dal``; the bus commits the unit itself, inside the context.
-    One object per dispatch instead of a context and a record. It is the
-    :class:`glue.work.unit.UnitSource` the bus binds for the dispatch, so that
-    a repository finds (and opens) the dispatch's unit.
-    """
-
-    # Rarely written: class-level defaults keep a new dispatch cheap.
-    _hooks = None  # the dispatch is its own hooks: emit, unit and dal below
-    _emitting = True
-    _committing = False
-    _written = 0
-    _mutations: list[Any] | None = None
-    # A nested dispatch joins the unit of work of `_owner`, the outermost one.
-    _owner: _Dispatch | None = None
-    _mark = 0  # the length of the unit's log when a nested dispatch joined it
-    _sealed = False  # the handlers finished: later dispatches run on their own
-    _doomed: tuple[str, BaseException] | None = None
-
-    def __init__(
-        self,
-        route: CommandRoute,
-        actor: Any,
-        request_id: str | None,
-        meta: Mapping[str, Any] | None,
-        deadline: float | None,
-    ) -> None:
-        # Context.__init__'s fields, set directly: one call less per dispatch.
-        scope = route.scope
-        self._actor = actor
-        self._request_id = request_id
-        self._meta = (
-            meta if meta is None or isinstance(meta, Metadata) else Metadata(meta)
-        )
-        self._deadline = deadline
-        self._resources = scope.resources
-        self._chain = scope.chain
-        self._domain = scope.name
-        self._state = _NEW
-        # The record; read on every dispatch, so set here (an instance
-        # attribute reads faster than a class-level default).
-        self._route = route
-        self._events: list[Event] = []
-        self._work: DomainUnit | None = None
-
-    # -- the hooks -------------------------------------------------------------------
-
-    def emit(self, event: Event) -> None:
-        """Emit an event, as if the command handler had yielded it.
-
-        Raises:
-            glue.ContextError: the command handler has finished, or the context
-                is not open.
-            glue.HandlerError: the event is not one of the domain's.
-        """
-        if not self._emitting or self._state != _OPEN:
-            raise ContextError(
-                f"{type(event).__qualname__} emitted after the command handler of "
-                f"{self._route.full_name} finished: only command handlers emit "
-                "events"
-            )
-        if type(event) not in self._route.events:
-            raise _not_an_event(self._route, event, "emitted")
-        self._events.append(event)
-
-    @property
-    def unit(self) -> UnitOfWork:
-        """The dispatch's unit of work, opened on first use.
-
-        Raises:
-            glue.ContextError: the context is not open, or its App has no
-                databases.
-        """
-        if self._state != _OPEN:
-            raise ContextError(
-                "ctx.unit and ctx.state work inside a dispatch of a domain whose App "
-                "has databases (`App([...], databases={...})`), while it runs"
-            )
-        return self._unit()
-
-    def _unit(self) -> DomainUnit:
-        work = self._work
-        if work is not None:
-            return work
-        route = self._route
-        owner = self._owner
-        if owner is None:
-            work = route.scope.open_unit(self._actor, route.full_name, self)
-        else:
-            work = owner._unit()
-            access = route.scope.access
-            assert access is not None
-            work.admit(access)
-            self._mark = len(work.state.log)
-        self._work = work
-        return work
-
-    def open_unit(self) -> UnitOfWork:
-        """The dispatch's unit of work, opened now if needed (see :attr:`unit`)."""
-        return self.unit
-
-    def opened_unit(self) -> UnitOfWork | None:
-        """The dispatch's unit of work if it is open, else None (a nested
-        dispatch's is its owner's)."""
-        owner = self._owner
-        if self._work is None and owner is not None and owner._work is not None:
-            return self._unit()
-        return self._work
-
-    @property
-    def dal(self) -> Any:
-        """The domain's services, called inside this dispatch (built on first
-        access)."""
-        dal = self._dal
-        if dal is None:
-            dal = self._dal = self._route.scope.dal(self)
-        return dal
-
-    # -- the unit of work ------------------------------------------------------------
-
-    async def _apply(self, item: object) -> None:
-        """Apply what an event handler yielded to the unit of work."""
-        if not isinstance(item, Mutation):
-            raise HandlerError(
-                f"an event handler of {self._route.full_name} yielded {item!r}: "
-                "event handlers yield mutations (Insert, Update, Delete, Upsert)"
-            )
-        await self.unit.state.apply(item)
-
-    async def _commit(self) -> None:
-        """Commit the unit of work; a conflict here may be retried.
-
-        A nested dispatch commits nothing: its owner commits the unit.
-        """
-        work = self._work
-        assert work is not None
-        if self._owner is not None:
-            self._work = None
-            return
-        if self._doomed is not None:
-            who, error = self._doomed
-            raise ContextError(
-                f"{who} failed inside the unit of work of {self._route.full_name} "
-                f"after changing it ({error!r}), and the error was caught: a unit "
-                "of work commits whole or not at all, so nothing was written"
-            ) from error
-        self._committing = True
-        changeset = await work.commit()
-        self._committing = False
-        self._written = len(changeset)
-        self._work = None
-
-    async def _abort(self, exc: BaseException | None = None) -> None:
-        """Roll the unit of work back, even when cancelled, and let it go.
-
-        A nested dispatch leaves its owner's unit alone; if it changed it, the
-        owner can no longer commit (its handler may catch ``exc``).
-        """
-        work = self._work
-        assert work is not None
-        self._work = None
-        owner = self._owner
-        if owner is not None:
-            changed = len(work.state.log) != self._mark
-            if exc is not None and changed and owner._doomed is None:
-                owner._doomed = (self._route.full_name, exc)
-            return
-        with anyio.CancelScope(shield=True):
-            await work.rollback()
-
-    # -- the response ------------------------------------------------------------------
-
-    def _rejection(self, item: object, response: Response | None) -> HandlerError:
-        """The error for what a command handler yielded that is neither one of its
-        domain's events nor its first response (``response``)."""
-        route = self._route
-        if isinstance(item, Response) and response is None:
-            return _undeclared(route, item, "yielded")
-        if isinstance(item, Response):
-            return HandlerError(
-                f"the handler of {route.full_name} yielded a second response, "
-                f"{item!r}, after {response!r}: a command handler gives at "
-                "most one response"
-            )
-        if isinstance(item, Event):
-            return _not_an_event(route, item, "yielded")
-        return _bad_output(route, item, "yielded")
 
 
 # What a client's request can be refused with; a ConcurrencyConflict is one too
@@ -421,16 +227,13 @@ class Bus:
         before_commit: BeforeCommit | None = None,
         attempt: int = 1,
     ) -> Any:
-        """One dispatch: route, context, policy, handlers, commit, renderer, logs.
+        """One dispatch, in the steps the module docstring lists: route, open
+        the context, policy, handler, events, commit, render, outcome.
 
         Returns the response, or the whole :class:`Outcome` when ``outcome``.
-
-        A route without middleware (:attr:`CommandRoute.plain`) and a dispatch
-        without a deadline have nothing to set up: the context is entered by
-        making it current, and left so when the body did not raise and no
-        resource was set up. Otherwise it is entered and exited as ``async with
-        ctx`` would.
+        The steps are written out rather than called: this is the hot path.
         """
+        # 1. Route.
         try:
             route = self._routes[type(command)]
         except (KeyError, TypeError):
@@ -440,32 +243,21 @@ class Bus:
                 f"cannot dispatch {route.full_name}: the App is not open; "
                 "use `async with App([...]) as app:`"
             )
-        outer = _current.get()
-        owner: _Dispatch | None = None
+        # 2. Open a new context, inheriting from an enclosing one; a nested
+        # dispatch joins its owner's unit of work, fenced to its own tables.
+        outer = current_context()
+        owner: DomainContext[Any] | None = None
         if outer is not None:
-            if actor is None:
-                actor = outer.actor
-            if request_id is None:
-                request_id = outer.request_id
-            if meta is None:
-                meta = outer.meta
+            actor = outer.actor if actor is None else actor
+            request_id = outer.request_id if request_id is None else request_id
+            meta = outer.meta if meta is None else meta
             if outer.deadline is not None and (
                 deadline is None or outer.deadline < deadline
             ):
                 deadline = outer.deadline
-            if (
-                type(outer) is _Dispatch
-                and route.scope.access is not None
-                and outer._route.scope.access is not None
-            ):
-                owner = outer._owner or outer
-                if owner._sealed:  # committed, or committing: this one is alone
-                    owner = None
-        ctx = _Dispatch(route, actor, request_id, meta, deadline)
-        # With databases, the dispatch's unit is current from here (it opens
-        # when first needed): repositories built without one find it.
-        binding: UnitBinding | None = (
-            None if route.scope.access is None else bind_unit(ctx)
+            owner = _owner(outer, route)
+        ctx: DomainContext[Any] = DomainContext(
+            route.scope, actor, request_id, meta, deadline, route
         )
         fenced = None
         if owner is not None:
@@ -477,16 +269,14 @@ class Bus:
         response: Response | None = None
         completed = False
         conflict: ConcurrencyConflict | None = None
-        plain = route.plain and deadline is None
         try:
-            if plain:
-                ctx._state = _OPEN
-                token = ctx._token = _current.set(ctx)
-            else:
+            if not ctx.enter_now():
                 await ctx.__aenter__()
             try:
+                # 3. Policy.
                 if route.policy is not None:
                     route.policy.check(actor)
+                # 4. The command handler: its events and at most one response.
                 events = ctx._events
                 if route.generator:
                     generator = route.handler(command, ctx)
@@ -517,6 +307,7 @@ class Bus:
                 ctx._emitting = False
                 if response is None and not route.gives_ok:
                     raise _undeclared(route, None, "gave")
+                # 5. Events, in order, to every handler of their type.
                 if events:
                     routes = route.events
                     for event in events:
@@ -525,55 +316,47 @@ class Bus:
                                 await _iterate(handler, event, ctx)
                             elif await handler.handler(event, ctx) is not None:
                                 raise _returned(handler)
-                # Every handler has finished and none failed: write it all.
+                # 6. Commit: every handler has finished and none failed. The
+                # events some subscriber takes go to the outbox with the unit.
                 if events and route.outbox is not None:
-                    route.outbox.publish(ctx._unit(), route.scope.name, events)
+                    route.outbox.publish(ctx.open_unit(), route.scope.name, events)
                 if before_commit is not None:
                     await before_commit(ctx, response)
                 ctx._sealed = True
                 if ctx._work is not None:
                     await ctx._commit()
                 completed = True
+                # 7. Render the committed response.
                 if route.renderers is not None and response is not None:
                     renderer = route.renderers.get(type(response))
                     if renderer is not None:
                         response = await _render(renderer, response, ctx)
             except BaseException as exc:
-                if ctx._work is not None:
-                    await ctx._abort(exc)
+                # Leaving, the context rolls its unit of work back.
+                ctx._emitting = False
                 if not await ctx.__aexit__(type(exc), exc, exc.__traceback__):
                     raise
                 # A middleware swallowed the error: before the commit, nothing
                 # was written and `completed` stays False.
             else:
-                if plain and ctx._resources is route.scope.resources:
-                    ctx._state = _CLOSED  # no resource was set up: nothing to tear down
-                    _current.reset(token)
-                else:
+                # 8. Close the context.
+                if not ctx.exit_now():
                     await ctx.__aexit__(None, None, None)
         except BaseException as exc:
-            if ctx._work is not None:
-                await ctx._abort(exc)
-            if not (
-                isinstance(exc, ConcurrencyConflict)
-                and (ctx._committing or isinstance(exc, LockConflict))
-                and ctx._owner is None
-                and attempt < route.retry.attempts
-            ):
+            if not _retried(exc, ctx, attempt):
                 self._failed(ctx, exc)
                 raise
             conflict = exc
         finally:
             if fenced is not None:
                 unfence(fenced)
-            if binding is not None:
-                binding.reset()
         if conflict is not None:
             return await self._retry(
                 command, ctx, meta, deadline, outcome, before_commit, attempt, conflict
             )
         if debug:
             self._dispatched(ctx, started)
+        # 8. (continued) Return the response, Ok(), or the whole Outcome.
         if response is None or not completed:
             response = _OK
         if outcome:
@@ -624,7 +407,7 @@ class Bus:
             attempt + 1,
         )
 
-    def _failed(self, ctx: _Dispatch, exc: BaseException) -> None:
+    def _failed(self, ctx: DomainContext[Any], exc: BaseException) -> None:
         """Log a failed dispatch: at info when the client's request was refused
         (an answer, not a fault), else at warning. Cancellation is no failure."""
         if not isinstance(exc, Exception):
@@ -638,17 +421,17 @@ class Bus:
                 "dispatch failed",
                 request_id=ctx.request_id,
                 domain=ctx.domain,
-                command=ctx._route.full_name,
+                command=ctx._full_name(),
                 error=repr(exc),
             )
 
-    def _dispatched(self, ctx: _Dispatch, started: float) -> None:
+    def _dispatched(self, ctx: DomainContext[Any], started: float) -> None:
         """Log a dispatch at debug."""
         self._log.debug(
             "dispatched",
             request_id=ctx.request_id,
             domain=ctx.domain,
-            command=ctx._route.full_name,
+            command=ctx._full_name(),
             duration_ms=round((time.perf_counter() - started) * 1000, 3),
         )
 
@@ -670,42 +453,44 @@ class Bus:
         return error
 
 
-def _bad_output(route: CommandRoute, item: object, how: str) -> HandlerError:
-    if isinstance(item, Response):
-        return _undeclared(route, item, how)
-    return HandlerError(
-        f"the handler of {route.full_name} {how} {item!r}: command handlers "
-        "yield Events and at most one Response, or return a Response or None"
+def _owner(outer: Context[Any], route: CommandRoute) -> DomainContext[Any] | None:
+    """The dispatch whose unit of work a dispatch of ``route`` inside ``outer``
+    joins: the outermost one, while its handlers run; else None (it runs on its
+    own: no databases, a context opened by hand, or after the commit)."""
+    if (
+        type(outer) is not DomainContext
+        or outer._route is None
+        or route.scope.access is None
+        or outer._scope.access is None
+    ):
+        return None
+    owner = outer._owner or outer
+    return None if owner._sealed else owner
+
+
+def _retried(
+    exc: BaseException, ctx: DomainContext[Any], attempt: int
+) -> TypeGuard[ConcurrencyConflict]:
+    """Whether a dispatch that raised ``exc`` runs again: a conflict at commit,
+    or a lock not granted, of an outermost dispatch with attempts left."""
+    route = ctx._route
+    assert route is not None
+    return (
+        isinstance(exc, ConcurrencyConflict)
+        and (ctx._committing or isinstance(exc, LockConflict))
+        and ctx._owner is None
+        and attempt < route.retry.attempts
     )
 
 
-def _undeclared(route: CommandRoute, item: object, how: str) -> HandlerError:
-    declared = " | ".join(kind.__qualname__ for kind in route.returns)
-    given = "no response" if item is None else repr(item)
-    return HandlerError(
-        f"the handler of {route.full_name} {how} {given}; it declared {declared} "
-        "(returns= or its return annotation)"
-    )
-
-
-def _not_an_event(route: CommandRoute, event: object, how: str) -> HandlerError:
-    known = ", ".join(sorted(e.__qualname__ for e in route.scope.events)) or "none"
-    return HandlerError(
-        f"the handler of {route.full_name} {how} {type(event).__qualname__}, which "
-        f"domain {route.scope.name!r} did not register (its events: {known}); "
-        f"register it with @{route.scope.name}.event(...) or "
-        f"{route.scope.name}.register(...)"
-    )
-
-
-async def _iterate(handler: EventRoute, event: Event, ctx: _Dispatch) -> None:
+async def _iterate(handler: EventRoute, event: Event, ctx: DomainContext[Any]) -> None:
     """Run an async-generator event handler, applying what it yields in order
     (only collecting it in an App without databases)."""
     generator = handler.handler(event, ctx)
     mutations = ctx._mutations
     if mutations is None:
         mutations = ctx._mutations = []
-    apply = None if ctx._route.scope.access is None else ctx._apply
+    apply = None if ctx._scope.access is None else ctx._apply
     try:
         async for item in generator:
             if isinstance(item, Entity):
@@ -742,7 +527,7 @@ def _returned(handler: EventRoute) -> HandlerError:
 
 
 async def _render(
-    renderer: Callable[..., Any], response: Response, ctx: _Dispatch
+    renderer: Callable[..., Any], response: Response, ctx: DomainContext[Any]
 ) -> Response:
     """Run a renderer after the commit (it reads in a fresh unit of work);
     return the response dispatch returns.
@@ -757,11 +542,11 @@ async def _render(
     try:
         return await _rendered(renderer, response, ctx)
     except Exception as exc:
-        raise RenderError(ctx._route.full_name, response, repr(exc)) from exc
+        raise RenderError(ctx._full_name(), response, repr(exc)) from exc
 
 
 async def _rendered(
-    renderer: Callable[..., Any], response: Response, ctx: _Dispatch
+    renderer: Callable[..., Any], response: Response, ctx: DomainContext[Any]
 ) -> Response:
     result = await renderer(response, ctx)
     if ctx._work is not None:
@@ -771,16 +556,18 @@ async def _rendered(
             ctx._work = None
     if result is None:
         return response
-    if not isinstance(result, ctx._route.returns):
+    route = ctx._route
+    assert route is not None
+    if not isinstance(result, route.returns):
         raise HandlerError(
-            f"renderer {renderer.__qualname__} of {ctx._route.full_name} "
+            f"renderer {renderer.__qualname__} of {ctx._full_name()} "
             f"returned {result!r}: a renderer returns a Response of a type the "
             "command declared, or None to keep the handler's"
         )
     return result
 
 
-async def _late(ctx: _Dispatch) -> None:
+async def _late(ctx: DomainContext[Any]) -> None:
     """Let go of a unit of work a renderer opened after the commit: it may
     read, but what it changed is not written."""
     work = ctx._work
@@ -790,7 +577,7 @@ async def _late(ctx: _Dispatch) -> None:
     if pending:
         tables = ", ".join(dict.fromkeys(t.schema.name for t in pending))
         raise HandlerError(
-            f"{ctx._route.full_name} changed {tables} in a renderer, after its "
+            f"{ctx._full_name()} changed {tables} in a renderer, after its "
             "unit of work committed: nothing of it was written; change data in "
             "handlers"
         )

@@ -180,8 +180,6 @@ class CommandRoute:
         events: the domain's event routes (``scope.events``, one lookup less).
         handler: the handler function.
         generator: whether the handler is an async generator.
-        plain: whether the domain has no middleware: a dispatch without a
-            deadline then has nothing to set up around its context.
         policy: the permissions check, or None when nothing is required.
         retry: how a conflict at commit is retried.
         renderers: the domain's renderers by response type, or None when it
@@ -202,7 +200,6 @@ class CommandRoute:
         "handler",
         "if_match",
         "outbox",
-        "plain",
         "policy",
         "renderers",
         "responses",
@@ -228,7 +225,6 @@ class CommandRoute:
         self.events = scope.events
         self.handler = handler
         self.generator = generator
-        self.plain = not scope.chain
         self.policy = Policy(self.full_name, requires) if requires else None
         self.retry = retry
         self.renderers = dict(scope.renderers) or None

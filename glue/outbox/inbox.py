@@ -29,10 +29,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import msgspec
 
-from ..context.context import Context
 from ..errors import (
     ConcurrencyConflict,
-    ContextError,
     GlueError,
     HandlerError,
     IntegrityError,
@@ -45,10 +43,8 @@ from .tables import INBOX, INBOX_AGGREGATES, run
 if TYPE_CHECKING:
     from ..connections.abc import Connection, ConnectionPool
     from ..domain.app import App
-    from ..domain.registry import DomainScope
     from ..entities.base import Event
     from ..work.transaction import Transaction
-    from ..work.unit import UnitOfWork
     from .envelope import Envelope
     from .subscriber import Subscriber
 
@@ -109,30 +105,16 @@ async def deliver(
     """
     outbox = app.outbox
     found = outbox.subscriber(subscriber)
-    scope = app.registry.domains[found.domain]
     pool = outbox.home(found.domain)
     retry = app.registry.retry
+    try:
+        event = app.registry.codecs[envelope.event].json.decode(envelope.payload)
+    except (KeyError, msgspec.MsgspecError) as exc:
+        return Delivered(Delivery.FAILED, f"cannot decode {envelope.event}: {exc}")
     attempt = 1
     while True:
-        unit = scope.open_unit(None, f"subscriber {found.name}")
         try:
-            # Asked in the unit's own transaction: one connection, not two.
-            conn = await unit.transaction.connection(pool)
-            verdict = await _check(conn, found, envelope, replay)
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await unit.rollback()
-            raise
-        if verdict is not None:
-            await unit.rollback()
-            return verdict
-        try:
-            event = app.registry.codecs[envelope.event].json.decode(envelope.payload)
-        except (KeyError, msgspec.MsgspecError) as exc:
-            await unit.rollback()
-            return Delivered(Delivery.FAILED, f"cannot decode {envelope.event}: {exc}")
-        try:
-            await _apply(scope, unit, pool, found, envelope, event, replay)
+            verdict = await _apply(app, pool, found, envelope, event, replay)
         except _Moved:
             continue  # another delivery of it, or of its aggregate, got there
         except ConcurrencyConflict as exc:
@@ -152,7 +134,7 @@ async def deliver(
                 error=repr(exc),
             )
             return Delivered(Delivery.FAILED, _describe(exc))
-        return _APPLIED
+        return verdict or _APPLIED
 
 
 async def skip(app: App, subscriber: Subscriber, envelope: Envelope) -> None:
@@ -195,16 +177,16 @@ async def _check(
 
 
 async def _apply(
-    scope: DomainScope,
-    unit: UnitOfWork,
+    app: App,
     pool: ConnectionPool,
     subscriber: Subscriber,
     envelope: Envelope,
     event: Event,
     replay: bool,
-) -> None:
-    """Run the subscriber in a unit of work of its domain that records the
-    inbox rows before it commits."""
+) -> Delivered | None:
+    """Run the subscriber in a context of its domain whose unit of work reads
+    the inbox first (in its own transaction: one connection) and records the
+    inbox rows before it commits; the verdict when it did not run."""
 
     async def record(transaction: Transaction) -> None:
         conn = await transaction.connection(pool)
@@ -221,15 +203,13 @@ async def _apply(
         if not replay and not await _advance(conn, subscriber, envelope):
             raise _Moved
 
-    unit.before_commit(record)
-    ctx = Context(
-        request_id=envelope.id,
-        resources=scope.resources,
-        middleware=scope.chain,
-        domain=scope.name,
-        hooks=_Hooks(scope, unit),
-    )
-    async with ctx:
+    async with app.context(domain=subscriber.domain, request_id=envelope.id) as ctx:
+        unit = ctx.unit
+        conn = await unit.transaction.connection(pool)
+        verdict = await _check(conn, subscriber, envelope, replay)
+        if verdict is not None:
+            return verdict  # the unit commits nothing
+        unit.before_commit(record)
         if subscriber.generator:
             generator = subscriber.handler(event, ctx)
             try:
@@ -249,6 +229,7 @@ async def _apply(
                 f"subscriber {subscriber.name} returned a value: subscribers "
                 "return None, or yield the mutations to apply"
             )
+    return None
 
 
 async def _advance(
@@ -281,39 +262,6 @@ async def _advance(
         )
         params = (envelope.seq, subscriber.name, envelope.aggregate, envelope.seq - 1)
     return bool(await conn.execute(sql, params))
-
-
-class _Hooks:
-    """The hooks of a subscriber's context: its domain's services and the unit
-    of work the delivery opened; no events."""
-
-    __slots__ = ("_scope", "_unit")
-
-    def __init__(self, scope: DomainScope, unit: UnitOfWork) -> None:
-        self._scope = scope
-        self._unit = unit
-
-    def emit(self, event: Event) -> None:
-        raise ContextError(
-            "a subscriber cannot emit events: dispatch a command (app.bus) whose "
-            "handler emits them"
-        )
-
-    def open_unit(self) -> UnitOfWork:
-        return self._unit
-
-    def opened_unit(self) -> UnitOfWork | None:
-        return self._unit
-
-    async def finish(self, exc: BaseException | None) -> None:
-        if exc is None:
-            await self._unit.commit()
-        else:
-            with anyio.CancelScope(shield=True):
-                await self._unit.rollback()
-
-    def dal(self, ctx: Context) -> Any:
-        return self._scope.dal(ctx)
 
 
 def _describe(exc: BaseException) -> str:

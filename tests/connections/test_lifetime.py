@@ -75,9 +75,9 @@ def left_no_wal(url: str) -> bool:
 SEED_STYLE = """
     import sys
     import anyio
-    from glue import (AsyncConnectionManager, AsyncPostgresConnection,
-                      AsyncSqliteConnection, Container, DefaultAsyncConnectionPool,
-                      init_default_containers)
+    from glue.compat import (AsyncConnectionManager, AsyncPostgresConnection,
+                             AsyncSqliteConnection, Container,
+                             DefaultAsyncConnectionPool, init_default_containers)
 
     url = sys.argv[1]
 
@@ -143,7 +143,7 @@ def test_an_app_left_open_ends_with_its_rows(tmp_path: Path, database_url: str) 
 
 MANAGER_LEFT_OPEN = """
     import asyncio, sys
-    from glue import ConnectionManager
+    from glue.connections import ConnectionManager
 
     async def main():
         manager = ConnectionManager.from_urls({"default": sys.argv[1]})
@@ -172,11 +172,12 @@ def test_a_manager_left_open_ends_with_its_rows(
 SEED_JOIN = """
     import sys
     import anyio
-    from glue import (AsyncConnectionManager, AsyncDataQueryService,
-                      AsyncSqliteConnection, Condition, Conditions, Container,
-                      DataQueryOperation, DefaultAsyncConnectionPool, Field,
-                      FieldLookup, FieldReference, JoinQuery, QueryStatement,
-                      SchemaReference, Version, init_default_containers)
+    from glue import (Condition, Conditions, FieldLookup, FieldReference,
+                      QueryStatement, SchemaReference)
+    from glue.compat import (AsyncConnectionManager, AsyncDataQueryService,
+                             AsyncSqliteConnection, Container, DataQueryOperation,
+                             DefaultAsyncConnectionPool, init_default_containers)
+    from glue.query import Field, JoinQuery, Version
     from glue.connections import pool_from_url
 
     def ref(table, name):
@@ -245,7 +246,7 @@ def test_the_cross_database_join_example_ends(
 
 NO_LOOP_SHUTDOWN = """
     import asyncio
-    from glue import DefaultConnectionPool, SqliteConnection
+    from glue.connections import DefaultConnectionPool, SqliteConnection
 
     async def main():
         global conn, pool
