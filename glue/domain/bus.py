@@ -316,8 +316,8 @@ class Bus:
                                 await _iterate(handler, event, ctx)
                             elif await handler.handler(event, ctx) is not None:
                                 raise _returned(handler)
-                # 6. Commit: every handler has finished and none failed; the
-                # events some subscriber takes are written with the unit.
+                # 6. Commit: every handler has finished and none failed. The
+                # events some subscriber takes go to the outbox with the unit.
                 if events and route.outbox is not None:
                     route.outbox.publish(ctx.open_unit(), route.scope.name, events)
                 if before_commit is not None:

@@ -29,10 +29,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import msgspec
 
-from ..context.context import Context
 from ..errors import (
     ConcurrencyConflict,
-    ContextError,
     GlueError,
     HandlerError,
     IntegrityError,
@@ -46,8 +44,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from ..connections.abc import Connection, ConnectionPool
+    from ..context.context import Context
     from ..domain.app import App
-    from ..domain.registry import DomainScope
     from ..entities.base import Event
     from ..work.transaction import Transaction
     from ..work.unit import UnitOfWork
@@ -111,30 +109,16 @@ async def deliver(
     """
     outbox = app.outbox
     found = outbox.subscriber(subscriber)
-    scope = app.registry.domains[found.domain]
     pool = outbox.home(found.domain)
     retry = app.registry.retry
+    try:
+        event = app.registry.codecs[envelope.event].json.decode(envelope.payload)
+    except (KeyError, msgspec.MsgspecError) as exc:
+        return Delivered(Delivery.FAILED, f"cannot decode {envelope.event}: {exc}")
     attempt = 1
     while True:
-        unit = scope.open_unit(None, f"subscriber {found.name}")
         try:
-            # Asked in the unit's own transaction: one connection, not two.
-            conn = await unit.transaction.connection(pool)
-            verdict = await _check(conn, found, envelope, replay)
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await unit.rollback()
-            raise
-        if verdict is not None:
-            await unit.rollback()
-            return verdict
-        try:
-            event = app.registry.codecs[envelope.event].json.decode(envelope.payload)
-        except (KeyError, msgspec.MsgspecError) as exc:
-            await unit.rollback()
-            return Delivered(Delivery.FAILED, f"cannot decode {envelope.event}: {exc}")
-        try:
-            await _apply(scope, unit, pool, found, envelope, event, replay)
+            verdict = await _apply(app, pool, found, envelope, event, replay)
         except _Moved:
             continue  # another delivery of it, or of its aggregate, got there
         except ConcurrencyConflict as exc:
@@ -154,7 +138,7 @@ async def deliver(
                 error=repr(exc),
             )
             return Delivered(Delivery.FAILED, _describe(exc))
-        return _APPLIED
+        return verdict or _APPLIED
 
 
 async def skip(app: App, subscriber: Subscriber, envelope: Envelope) -> None:
@@ -208,9 +192,7 @@ async def deliver_many(
             events = [
                 app.registry.codecs[e.event].json.decode(e.payload) for e in batch
             ]
-            await _apply_many(
-                app.registry.domains[found.domain], pool, found, batch, events
-            )
+            await _apply_many(app, pool, found, batch, events)
         except Exception as exc:
             _log.debug(
                 "batch of deliveries falls back to one by one",
@@ -257,16 +239,16 @@ async def _check(
 
 
 async def _apply(
-    scope: DomainScope,
-    unit: UnitOfWork,
+    app: App,
     pool: ConnectionPool,
     subscriber: Subscriber,
     envelope: Envelope,
     event: Event,
     replay: bool,
-) -> None:
-    """Run the subscriber in a unit of work of its domain that records the
-    inbox rows before it commits."""
+) -> Delivered | None:
+    """Run the subscriber in a context of its domain whose unit of work reads
+    the inbox first (in its own transaction: one connection) and records the
+    inbox rows before it commits; the verdict when it did not run."""
 
     async def record(transaction: Transaction) -> None:
         conn = await transaction.connection(pool)
@@ -283,16 +265,15 @@ async def _apply(
         if not replay and not await _advance(conn, subscriber, envelope):
             raise _Moved
 
-    unit.before_commit(record)
-    ctx = Context(
-        request_id=envelope.id,
-        resources=scope.resources,
-        middleware=scope.chain,
-        domain=scope.name,
-        hooks=_Hooks(scope, unit),
-    )
-    async with ctx:
+    async with app.context(domain=subscriber.domain, request_id=envelope.id) as ctx:
+        unit = ctx.unit
+        conn = await unit.transaction.connection(pool)
+        verdict = await _check(conn, subscriber, envelope, replay)
+        if verdict is not None:
+            return verdict  # the unit commits nothing
+        unit.before_commit(record)
         await _run(subscriber, event, ctx, unit)
+    return None
 
 
 async def _run(
@@ -339,15 +320,15 @@ async def _last_applied(
 
 
 async def _apply_many(
-    scope: DomainScope,
+    app: App,
     pool: ConnectionPool,
     subscriber: Subscriber,
     envelopes: list[Envelope],
     events: list[Event],
 ) -> None:
-    """Run the subscriber on each event, in order, in one unit of work that
-    records every inbox row before it commits; raise if it cannot commit whole."""
-    unit = scope.open_unit(None, f"subscriber {subscriber.name}")
+    """Run the subscriber on each event, in order, in one context of its domain
+    whose unit records every inbox row before it commits; raise if it cannot
+    commit whole."""
     spans: dict[str, tuple[int, int]] = {}
     for envelope in envelopes:
         first, _ = spans.get(envelope.aggregate, (envelope.seq, envelope.seq))
@@ -355,26 +336,20 @@ async def _apply_many(
 
     async def record(transaction: Transaction) -> None:
         conn = await transaction.connection(pool)
-        dialect = conn.dialect
         now = time.time()
         rows = [
             {"subscriber": subscriber.name, "event_id": e.id, "applied_at": now}
             for e in envelopes
         ]
-        await run(conn, dialect.insert(INBOX, rows))
+        await run(conn, conn.dialect.insert(INBOX, rows))
         for aggregate, (first, last) in spans.items():
             if not await _advance_span(conn, subscriber, aggregate, first, last):
                 raise _Moved
 
-    unit.before_commit(record)
-    ctx = Context(
-        request_id=envelopes[0].id,
-        resources=scope.resources,
-        middleware=scope.chain,
-        domain=scope.name,
-        hooks=_Hooks(scope, unit),
-    )
-    async with ctx:
+    request_id = envelopes[0].id
+    async with app.context(domain=subscriber.domain, request_id=request_id) as ctx:
+        unit = ctx.unit
+        unit.before_commit(record)
         for event in events:
             await _run(subscriber, event, ctx, unit)
 
@@ -419,42 +394,6 @@ async def _advance_span(
         )
         params = (last, subscriber.name, aggregate, first - 1)
     return bool(await conn.execute(sql, params))
-
-
-class _Hooks:
-    """The hooks of a subscriber's context: its domain's services and the unit
-    of work the delivery opened; no events."""
-
-    __slots__ = ("_scope", "_unit")
-
-    def __init__(self, scope: DomainScope, unit: UnitOfWork) -> None:
-        self._scope = scope
-        self._unit = unit
-
-    def emit(self, event: Event) -> None:
-        raise ContextError(
-            "a subscriber cannot emit events: dispatch a command (app.bus) whose "
-            "handler emits them"
-        )
-
-    def open_unit(self) -> UnitOfWork:
-        return self._unit
-
-    def opened_unit(self) -> UnitOfWork | None:
-        return self._unit
-
-    def holds_unit(self) -> bool:
-        return True
-
-    async def finish(self, exc: BaseException | None) -> None:
-        if exc is None:
-            await self._unit.commit()
-        else:
-            with anyio.CancelScope(shield=True):
-                await self._unit.rollback()
-
-    def dal(self, ctx: Context) -> Any:
-        return self._scope.dal(ctx)
 
 
 def _describe(exc: BaseException) -> str:
