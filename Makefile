@@ -43,6 +43,7 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/write.py
 	$(BIN)/python benchmarks/join.py
 	$(BIN)/python benchmarks/http.py
+	$(BIN)/python benchmarks/outbox.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -28,6 +28,8 @@
     ├── ConnectionError               a database could not be reached or was lost
     │   ├── PoolTimeout (TimeoutError)  no connection free within the acquire timeout
     │   └── PoolClosed                the pool was closed
+    ├── TransportError (ConnectionError)  a message broker (NATS) that could not
+    │                                 be reached, or refused or lost a message
     ├── DatabaseError                 the database refused a statement
     │   ├── IntegrityError            a constraint was violated
     │   ├── OperationalError          locks, timeouts, disk, the server going away
@@ -85,6 +87,7 @@ __all__ = [
     "SchemaError",
     "SetupError",
     "StaleEtag",
+    "TransportError",
     "Unauthenticated",
     "UnknownCommand",
     "UnknownService",
@@ -306,6 +309,20 @@ class PoolTimeout(ConnectionError, TimeoutError):
 
 class PoolClosed(ConnectionError):
     """A connection was asked of a pool that is closed."""
+
+
+class TransportError(GlueError, builtins.ConnectionError):
+    """A message broker could not be reached, or refused or lost a message.
+
+    Attributes:
+        broker: where the broker was sought (its URL without secrets).
+        reason: what went wrong.
+    """
+
+    def __init__(self, broker: str, reason: str) -> None:
+        self.broker = broker
+        self.reason = reason
+        super().__init__(f"broker {broker!r}: {reason}")
 
 
 class DatabaseError(GlueError):

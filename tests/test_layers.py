@@ -19,6 +19,7 @@ LAYERS = [
     ["http"],
     ["config"],
     ["domain", "compat"],
+    ["outbox"],
     ["services"],
     ["context", "ids"],
     ["work"],

@@ -48,6 +48,12 @@ from .commands import run_dispatch, run_explain, run_query, run_schema
 from .config import run_config
 from .demo import run_demo
 from .loading import load_app
+from .outbox import (
+    run_dead_letters,
+    run_outbox_prune,
+    run_outbox_status,
+    run_worker_command,
+)
 from .serve import ServeOptions, serve
 from .transactions import run_transactions
 
@@ -168,8 +174,10 @@ def _work(
     if args.command == "demo":
         configure(args.log_level)
         return functools.partial(run_demo, args.database)
+    target = getattr(args, "target", None)
     resolved = resolve(
-        args.config, flags={"app": args.app, "logging.level": args.log_level}
+        args.config,
+        flags={"app": target or args.app, "logging.level": args.log_level},
     )
     if args.command == "config":
         return functools.partial(_show, resolved, args.json)
@@ -197,6 +205,35 @@ def _work(
     if args.command == "transactions":
         return functools.partial(
             run_transactions, app, recover=args.action == "recover"
+        )
+    if args.command == "worker":
+        nats = None
+        if args.transport == "nats":
+            nats = {
+                "url": args.nats_url,
+                "stream": args.nats_stream,
+                "prefix": args.nats_prefix,
+                "ack_wait": args.nats_ack_wait,
+            }
+        return functools.partial(
+            run_worker_command,
+            app,
+            concurrency=args.concurrency,
+            lease=args.lease,
+            grace=args.grace,
+            nats=nats,
+        )
+    if args.command == "outbox" and args.action == "prune":
+        return functools.partial(run_outbox_prune, app, older_than=args.older_than)
+    if args.command == "outbox":
+        return functools.partial(run_outbox_status, app)
+    if args.command == "dead-letters":
+        return functools.partial(
+            run_dead_letters,
+            app,
+            retry=args.action == "retry",
+            event_id=args.event,
+            subscriber=args.subscriber,
         )
     return functools.partial(
         run_schema, app, as_json=args.json, diff=args.diff, apply=args.apply
@@ -399,4 +436,90 @@ def _parser() -> argparse.ArgumentParser:
         "opened; opening it recovers too.",
     )
     transactions.add_argument("action", choices=("list", "recover"))
+
+    worker = commands.add_parser(
+        "worker",
+        parents=[configured],
+        help="run the app's subscribers: deliver its outbox until SIGTERM",
+        description="Claim the app's outbox deliveries (FOR UPDATE SKIP LOCKED "
+        "on PostgreSQL: start as many workers as you like), run each "
+        "subscriber through its inbox, wake on LISTEN/NOTIFY. SIGTERM or "
+        "SIGINT: finish what is in flight (up to --grace seconds), then exit.",
+    )
+    worker.add_argument(
+        "target", nargs="?", metavar="APP", help="MODULE:ATTR, as --app"
+    )
+    worker.add_argument(
+        "--concurrency",
+        type=int,
+        default=8,
+        help="deliveries run at once per outbox database (8)",
+    )
+    worker.add_argument(
+        "--lease",
+        type=float,
+        default=30.0,
+        help="seconds a claimed delivery is held before another worker may "
+        "take it: longer than any subscriber runs (30)",
+    )
+    worker.add_argument(
+        "--grace",
+        type=float,
+        default=10.0,
+        help="seconds a stop waits for deliveries in flight (10)",
+    )
+    worker.add_argument(
+        "--transport",
+        choices=("postgres", "nats"),
+        default="postgres",
+        help="postgres: claim deliveries from the outbox database (default); "
+        "nats: relay the outbox to NATS JetStream and deliver from there "
+        "(needs the nats extra)",
+    )
+    worker.add_argument(
+        "--nats-url",
+        default="nats://127.0.0.1:4222",
+        help="the NATS server, several joined by commas (nats://127.0.0.1:4222)",
+    )
+    worker.add_argument(
+        "--nats-stream", default="GLUE", help="the JetStream stream (GLUE)"
+    )
+    worker.add_argument(
+        "--nats-prefix",
+        default="glue",
+        help="the first token of the subjects, PREFIX.DOMAIN.EVENT (glue)",
+    )
+    worker.add_argument(
+        "--nats-ack-wait",
+        type=float,
+        default=30.0,
+        help="seconds before a message a worker took and did not answer goes "
+        "to another worker (30)",
+    )
+
+    outbox = commands.add_parser(
+        "outbox",
+        parents=[configured],
+        help="what the app's outbox holds (status): pending, in flight, dead "
+        "letters, lag; or delete what no delivery needs any more (prune)",
+    )
+    outbox.add_argument("action", choices=("status", "prune"))
+    outbox.add_argument(
+        "--older-than",
+        type=float,
+        default=7 * 86400.0,
+        metavar="SECONDS",
+        help="prune: delete delivered events and inbox rows older than this (a week)",
+    )
+
+    letters = commands.add_parser(
+        "dead-letters",
+        parents=[configured],
+        help="list the deliveries parked after their last attempt, or retry them",
+        description="list: each dead letter with its error; retry: deliver "
+        "them again (applied unless that event was applied already).",
+    )
+    letters.add_argument("action", choices=("list", "retry"))
+    letters.add_argument("--event", metavar="ID", help="only this event's")
+    letters.add_argument("--subscriber", metavar="NAME", help="only this one's")
     return parser

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import msgspec
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from contextlib import AbstractAsyncContextManager
 
     from ..sql.dialects import Dialect, Params, Statement
@@ -149,6 +149,15 @@ class Connection(Protocol):
                 for databases that bound lock waits per transaction
                 (PostgreSQL). SQLite bounds them with its busy timeout.
         """
+        ...
+
+    def listen(
+        self, channel: str, callback: Callable[[], None]
+    ) -> AbstractAsyncContextManager[bool]:
+        """Call ``callback()`` whenever a transaction that ran the dialect's
+        ``notify(channel)`` commits, while the block runs; the block gets
+        whether notifications will come at all (False where the database has
+        none: SQLite). Keep the connection for nothing else meanwhile."""
         ...
 
     async def aclose(self) -> None:

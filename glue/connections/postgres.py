@@ -23,7 +23,7 @@ from .abc import Connection, Result
 from .streams import RowStream
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator, Sequence
+    from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 
     from asyncpg.cursor import Cursor
     from asyncpg.transaction import Transaction
@@ -444,6 +444,28 @@ class PostgresConnection:
             with anyio.CancelScope(shield=True):
                 await self._undo(depth)
             raise
+
+    @asynccontextmanager
+    async def listen(
+        self, channel: str, callback: Callable[[], None]
+    ) -> AsyncIterator[bool]:
+        """``LISTEN channel`` while the block runs: ``callback()`` on each
+        notification (asyncpg calls it on the event loop). Yields True."""
+
+        def notified(*_: object) -> None:
+            callback()
+
+        async with self._use() as raw:
+            await raw.add_listener(channel, notified)
+        try:
+            yield True
+        finally:
+            with anyio.CancelScope(shield=True):
+                try:
+                    async with self._use() as raw:
+                        await raw.remove_listener(channel, notified)
+                except errors.GlueError:
+                    pass  # a lost connection listens no more anyway
 
     async def aclose(self) -> None:
         """Close the connection. Closing twice does nothing."""

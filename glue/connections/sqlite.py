@@ -488,6 +488,13 @@ class SqliteConnection:
                 await self._rollback(depth)
             raise
 
+    @asynccontextmanager
+    async def listen(
+        self, channel: str, callback: Callable[[], None]
+    ) -> AsyncIterator[bool]:
+        """SQLite tells no other session of a commit: yields False."""
+        yield False
+
     async def aclose(self) -> None:
         """Close the connection. Closing twice does nothing."""
         if self._closed_reason is None:

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import contextlib
 import enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
+import anyio
 import msgspec
 
 from ..connections.manager import DEFAULT, ConnectionManager
@@ -37,6 +38,7 @@ from ..errors import (
     UnknownService,
 )
 from ..log import get_logger
+from ..outbox.relay import Relay
 from ..services.dal import Dal
 from ..services.diff import diff_tables
 from ..services.reads import DataQueryService
@@ -93,8 +95,14 @@ class App:
             :meth:`create_tables`); kept as :attr:`create_tables_at_open`.
         retry: how commands that do not set ``retry=`` retry a conflict at
             commit; ``RetryPolicy()`` (3 attempts) by default.
+        delivery: who runs the subscribers (see :mod:`glue.outbox`):
+            ``"in-process"``, this App, after each commit; ``"workers"``,
+            ``glue worker`` processes; ``"auto"`` (the default), in-process when
+            every outbox database is embedded (SQLite), else workers.
 
     Attributes:
+        outbox: where events for subscribers are written, and who gets them.
+        delivery: who runs the subscribers, as given.
         create_tables_at_open: whether opening the app runs
             :meth:`create_tables`; ``glue schema --diff`` turns it off to look at
             tables that do not match their schemas.
@@ -114,12 +122,24 @@ class App:
         *,
         create_tables: bool = False,
         retry: RetryPolicy | None = None,
+        delivery: Literal["auto", "in-process", "workers"] = "auto",
     ) -> None:
         self.registry = Registry(domains, retry)
         self.bus = Bus(self.registry)
+        self.outbox = self.registry.outbox
+        self.delivery = delivery
         self._codecs = {
             name: self.registry.codecs[name] for name in self.registry.commands
         }
+        if delivery not in ("auto", "in-process", "workers"):
+            raise ConfigurationError(
+                f"delivery={delivery!r}: use 'auto', 'in-process' or 'workers'"
+            )
+        if databases is None and self.outbox.active:
+            raise ConfigurationError(
+                "this App has subscribers, whose events go through an outbox in "
+                "a database: pass `databases={'default': 'sqlite:///app.db'}`"
+            )
         if databases is None and self.registry.tables:
             owners = sorted(
                 scope.name for scope in self.registry.domains.values() if scope.tables
@@ -552,6 +572,28 @@ class App:
         )
         if self.create_tables_at_open:
             await self.create_tables()
+        if self.outbox.active:
+            await self._open_outbox(manager)
+
+    async def _open_outbox(self, manager: ConnectionManager) -> None:
+        """Open the outbox; deliver in this process when it is the one to."""
+        outbox = self.outbox
+        await outbox.open(manager)
+        self._stack.callback(outbox.close)
+        pools = outbox.writer_pools()
+        if not pools or self.delivery == "workers":
+            return
+        if self.delivery == "auto" and not all(p.dialect.embedded for p in pools):
+            return
+        relays = [Relay(self, pool) for pool in pools]
+        tg = await self._stack.enter_async_context(anyio.create_task_group())
+        for relay in relays:
+            outbox.listen(relay.wake)
+            self._stack.callback(outbox.unlisten, relay.wake)
+            tg.start_soon(relay.run)
+        # Runs first when the App closes: stop the relays, then the task group
+        # waits for them.
+        self._stack.callback(tg.cancel_scope.cancel)
 
     def _route_tables(self, manager: ConnectionManager) -> list[str]:
         """Register each declared table's name for its database's pool.

@@ -316,7 +316,10 @@ class Bus:
                                 await _iterate(handler, event, ctx)
                             elif await handler.handler(event, ctx) is not None:
                                 raise _returned(handler)
-                # 6. Commit: every handler has finished and none failed.
+                # 6. Commit: every handler has finished and none failed. The
+                # events some subscriber takes go to the outbox with the unit.
+                if events and route.outbox is not None:
+                    route.outbox.publish(ctx.open_unit(), route.scope.name, events)
                 if before_commit is not None:
                     await before_commit(ctx, response)
                 ctx._sealed = True

@@ -39,6 +39,7 @@ import msgspec
 
 from ..entities.base import Command, Entity, Event, Ok, Response
 from ..errors import RegistrationError, SchemaError
+from ..outbox.subscriber import Backoff, Subscriber
 from ..schema.model import DELETED_AT, Schema
 from ..services.dal import Services
 from .policy import Policy
@@ -118,7 +119,7 @@ class Domain:
         glue.RegistrationError: the name is not valid.
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, outbox: str | None = None) -> None:
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise RegistrationError(
                 f"domain name {name!r} is not valid: use lowercase letters and "
@@ -134,6 +135,9 @@ class Domain:
         self._exposed: dict[str, Exposure] = {}
         self._renderers: dict[type[Response], Callable[..., Any]] = {}
         self._services = Services()
+        self._subscribers: list[Subscriber] = []
+        self._aggregates: dict[type[Event], str] = {}
+        self._outbox = outbox
         self._frozen = False
 
     def __repr__(self) -> str:
@@ -187,6 +191,27 @@ class Domain:
         return self._services
 
     @property
+    def subscribers(self) -> Sequence[Subscriber]:
+        """Every subscriber registration, in registration order."""
+        return tuple(self._subscribers)
+
+    @property
+    def aggregates(self) -> Mapping[type[Event], str]:
+        """Event type → the field that names its aggregate."""
+        return dict(self._aggregates)
+
+    @property
+    def outbox_database(self) -> str:
+        """The database holding the domain's outbox and inbox: the one given as
+        ``Domain(outbox=...)``, else that of its first table, else
+        ``"default"``."""
+        if self._outbox is not None:
+            return self._outbox
+        for table in self._tables.values():
+            return table.database
+        return DEFAULT_DATABASE
+
+    @property
     def frozen(self) -> bool:
         """Whether an App was built from this domain (no more registrations)."""
         return self._frozen
@@ -202,17 +227,97 @@ class Domain:
 
     # -- registering -----------------------------------------------------------------
 
-    def register(self, *entities: type[Entity]) -> None:
+    def register(self, *entities: type[Entity], aggregate: str | None = None) -> None:
         """Register entities that no handler names: events without handlers yet,
         responses, commands served elsewhere.
 
+        Args:
+            entities: the entity classes.
+            aggregate: for events, the field naming the aggregate each event
+                belongs to (``aggregate="order_id"``): subscribers get one
+                aggregate's events in commit order (see :mod:`glue.outbox`).
+
         Raises:
-            glue.RegistrationError: not an entity class, or a name taken here by
-                another class.
+            glue.RegistrationError: not an entity class, a name taken here by
+                another class, or an ``aggregate`` that is not a field of an
+                event.
         """
         self._check_open("register entities")
         for entity in entities:
             self._add_entity(entity, Entity, "register")
+        if aggregate is not None:
+            for entity in entities:
+                fields = getattr(entity, "__struct_fields__", ())
+                if not issubclass(entity, Event) or aggregate not in fields:
+                    raise RegistrationError(
+                        f"{self.name}.register({entity.__qualname__}, aggregate="
+                        f"{aggregate!r}): the aggregate is a field of an Event "
+                        f"(its fields: {', '.join(fields) or 'none'})"
+                    )
+                self._aggregates[entity] = aggregate
+
+    def subscriber(
+        self,
+        *events: type[Event],
+        name: str | None = None,
+        attempts: int = 5,
+        base_delay: float = 0.5,
+        max_delay: float = 60.0,
+    ) -> Callable[[F], F]:
+        """Register the decorated function as a subscriber of ``events``.
+
+        A subscriber runs after the unit that emitted the event committed,
+        outside it, in a unit of work of this domain (``ctx.state``, its
+        resources and middleware), once in effect per event and in order per
+        aggregate; its failures never reach the writer. It is retried with
+        backoff (``base_delay``, doubling up to ``max_delay`` seconds) and
+        parked as a dead letter after ``attempts`` failures (see
+        :mod:`glue.outbox`). Event handlers (:meth:`event`) keep running inside
+        the writer's unit.
+
+        Args:
+            events: the Event classes it handles (of any domain of the App).
+            name: its name, the key of its inbox and dead letters;
+                ``"domain.function"`` by default. Renaming it starts afresh.
+            attempts: the most runs of one delivery.
+            base_delay: seconds before the first retry.
+            max_delay: the longest wait between two runs.
+
+        Raises:
+            glue.RegistrationError: no event type, a type that is not an
+                Event, or a handler that is not ``async def``.
+        """
+        self._check_open("register a subscriber")
+        if not events or not all(
+            isinstance(e, type) and issubclass(e, Event) and e is not Event
+            for e in events
+        ):
+            raise RegistrationError(
+                f"{self.name}.subscriber() takes Event classes, got {events!r}; "
+                f"write @{self.name}.subscriber(OrderPaid)"
+            )
+        if attempts < 1 or base_delay < 0 or max_delay < 0:
+            raise RegistrationError(
+                f"{self.name}.subscriber(): attempts must be at least 1 and the "
+                "delays at least 0"
+            )
+        backoff = Backoff(attempts=attempts, base_delay=base_delay, max_delay=max_delay)
+
+        def decorate(handler: F) -> F:
+            self._check_open("register a subscriber")
+            generator = _handler_kind(handler, f"{self.name}.subscriber")
+            label = name or f"{self.name}.{handler.__name__}"
+            if any(s.name == label for s in self._subscribers):
+                raise RegistrationError(
+                    f"domain {self.name!r} already has a subscriber named "
+                    f"{label!r}: give this one another with name="
+                )
+            self._subscribers.append(
+                Subscriber(label, self.name, events, handler, generator, backoff)
+            )
+            return handler
+
+        return decorate
 
     def command(
         self,

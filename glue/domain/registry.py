@@ -17,6 +17,7 @@ from ..context.middleware import MiddlewareChain
 from ..entities.base import Command, Event, Ok
 from ..entities.codec import Codec
 from ..errors import ConfigurationError, ContextError, RegistrationError
+from ..outbox.outbox import Outbox, Publisher
 from ..services.dal import Dal
 from ..state.facts import facts_of
 from ..work.retry import RetryPolicy
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
     from ..context.context import Context
     from ..entities.base import Response
+    from ..outbox.subscriber import Subscriber
     from ..typing import ResourceFactory
     from .domain import Domain
     from .tables import Exposure, Table, TableAccess
@@ -198,6 +200,7 @@ class CommandRoute:
         "gives_ok",
         "handler",
         "if_match",
+        "outbox",
         "policy",
         "renderers",
         "responses",
@@ -230,6 +233,8 @@ class CommandRoute:
         self.returns = returns or ANY_RESPONSE
         self.gives_ok = any(issubclass(Ok, kind) for kind in self.returns)
         self.if_match = if_match
+        # Set by the registry when some subscriber takes one of its events.
+        self.outbox: Outbox | None = None
 
 
 class Registry:
@@ -242,6 +247,7 @@ class Registry:
     Attributes:
         tables: every declared table by name (two domains may share a table
             declared alike).
+        outbox: where events with subscribers are written, and who gets them.
 
     Raises:
         glue.RegistrationError: two domains share a name, claim one command type,
@@ -258,8 +264,28 @@ class Registry:
         self.codecs: dict[str, Codec[Any]] = {}
         self.commands: dict[str, CommandRoute] = {}
         self.routes: dict[type[Command], CommandRoute] = {}
+        publishers: dict[str, Publisher] = {}
+        subscribers: list[Subscriber] = []
         for domain in domains:
             self._add(domain)
+            events = [e for e in domain.entities.values() if issubclass(e, Event)]
+            publishers[domain.name] = Publisher(
+                domain.name, domain.outbox_database, events, domain.aggregates
+            )
+            subscribers.extend(domain.subscribers)
+        self.outbox = Outbox(publishers, subscribers)
+        emitted = {e for p in publishers.values() for e in p.events}
+        for subscriber in subscribers:
+            for event in subscriber.events:
+                if event not in emitted:
+                    raise RegistrationError(
+                        f"subscriber {subscriber.name} takes {event.__qualname__}, "
+                        "which no domain of this App registers: register it in "
+                        "the domain whose commands emit it"
+                    )
+        for route in self.routes.values():
+            if self.outbox.publishes(route.scope.events):
+                route.outbox = self.outbox
 
     def _add(self, domain: Domain) -> None:
         if domain.name in self.domains:

@@ -47,17 +47,23 @@ from ..planning.write import WritePlan, plan_writes
 from ..schema.model import ETAG
 from ..state.identity import RowKind
 from ..state.manager import StateManager, normalize_key
-from .flush import select_rows, write
+from .flush import one_shot, select_rows, write
 from .transaction import LOCK_TIMEOUT, Transaction
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Sequence
+    from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
     from types import TracebackType
+    from typing import TypeAlias
 
     from ..connections.abc import Connection, ConnectionPool
+    from ..planning.write import Batch, ConnectionWrites
     from ..schema.model import Schema
+    from ..sql.dialects import Statement
     from ..state.identity import Changeset, Key, Row, Tracked
     from ..state.manager import Clock
+
+    BeforeCommit: TypeAlias = Callable[[Transaction], Awaitable[None]]
+    Inline: TypeAlias = Callable[[ConnectionPool], list[Statement] | None]
 
 __all__ = [
     "PoolSource",
@@ -229,6 +235,9 @@ class UnitOfWork:
         self._binding: UnitBinding | None = None
         # What earlier `flush` calls wrote: their guards count at commit too.
         self._flushed: list[Changeset] = []
+        self._before: list[tuple[BeforeCommit, Inline | None]] = []
+        self._after: list[Callable[[], None]] = []
+        self._inlined = False  # the hooks' writes went out with the unit's
         self.state = self._new_state(actor, clock)
         """The unit's state manager: its identity map and pending changes."""
 
@@ -261,6 +270,29 @@ class UnitOfWork:
             the binding: call ``reset()``, or leave its ``with`` block.
         """
         return UnitBinding(self)
+
+    def before_commit(
+        self, hook: BeforeCommit, *, inline: Inline | None = None
+    ) -> None:
+        """Run ``await hook(transaction)`` inside :meth:`commit`, after the unit's
+        own changes went into its transaction and before it commits: what the
+        hook writes there commits with them, or not at all (the outbox's rows).
+
+        Args:
+            hook: writes into the unit's transaction.
+            inline: ``inline(pool)`` gives the statements that do the hook's
+                work on ``pool``'s database, or None when it needs ``hook``.
+                When the unit only inserts rows into one database, in one
+                atomic call, and every hook has such statements for it, they
+                go out with the inserts instead (PostgreSQL: one statement, no
+                transaction of its own: one round trip instead of four).
+        """
+        self._before.append((hook, inline))
+
+    def after_commit(self, hook: Callable[[], None]) -> None:
+        """Call ``hook()`` once the unit committed (not when it rolled back, nor
+        when an owner's transaction commits it)."""
+        self._after.append(hook)
 
     def pool_for(self, table: str) -> ConnectionPool:
         """The pool the table ``table`` lives on."""
@@ -321,10 +353,21 @@ class UnitOfWork:
         self, changeset: Changeset, *, mark: bool, alone: bool = False
     ) -> Changeset:
         plan = plan_writes(changeset, self._route)
-        if plan:
-            await write(plan, self._transaction, alone=alone)
-            if mark:
-                self.state.mark_flushed(changeset)
+        if not plan:
+            return changeset
+        if alone and one_shot(plan) and not self._transaction.databases:
+            (writes,) = plan.connections
+            riders = self._riders(writes)
+            if riders:
+                # The hooks' statements ride with the inserts: one atomic call.
+                async with writes.pool.acquire(write=True) as conn:
+                    await _flush_with(conn, writes.batches, riders)
+                self._inlined = True
+                return changeset
+            alone = riders is not None  # None: a hook needs the transaction
+        await write(plan, self._transaction, alone=alone)
+        if mark:
+            self.state.mark_flushed(changeset)
         return changeset
 
     async def commit(self) -> Changeset:
@@ -354,6 +397,9 @@ class UnitOfWork:
             # Flushed rows are only marked clean when the unit goes on after.
             alone = self._external is None
             changeset = await self._flush(changeset, mark=not alone, alone=alone)
+            if not self._inlined:
+                for hook, _ in self._before:
+                    await hook(self._transaction)
             if self._external is None:
                 await self._transaction.commit()
         except BaseException as exc:
@@ -366,6 +412,9 @@ class UnitOfWork:
                         raise conflict from exc
             raise
         self._state = UnitState.COMMITTED
+        if self._external is None:
+            for after in self._after:
+                after()
         return changeset
 
     async def rollback(self) -> None:
@@ -403,6 +452,24 @@ class UnitOfWork:
                 self._binding = None
 
     # Internals -------------------------------------------------------------
+
+    def _riders(self, writes: ConnectionWrites) -> list[Statement] | None:
+        """The hooks' statements to send with a one-shot insert on
+        ``writes.pool``; None when some hook needs the transaction."""
+        if not self._before:
+            return []
+        copy_from = writes.pool.dialect.copy_from
+        if copy_from is not None and any(
+            len(batch.rows) >= copy_from for batch in writes.batches
+        ):
+            return None
+        riders: list[Statement] = []
+        for _, inline in self._before:
+            statements = None if inline is None else inline(writes.pool)
+            if statements is None:
+                return None
+            riders += statements
+        return riders
 
     def _check_active(self) -> None:
         if self._state is UnitState.NEW:
@@ -468,3 +535,20 @@ class UnitOfWork:
         self._check_active()
         async with self.reading(self._route(schema.name)) as conn:
             return await select_rows(conn, schema, keys)
+
+
+async def _flush_with(
+    conn: Connection, batches: tuple[Batch, ...], riders: list[Statement]
+) -> None:
+    """Insert ``batches`` and run ``riders`` in one atomic call (see
+    :meth:`UnitOfWork.before_commit`)."""
+    dialect = conn.dialect
+    statements = [s for batch in batches for s in batch.statements(dialect)]
+    statements += riders
+    if all(statement.many is None for statement in statements):
+        statements = dialect.combine(statements)
+    if len(statements) == 1 and statements[0].many is None:
+        # One statement is atomic alone: no BEGIN and COMMIT to pay for.
+        await conn.execute(statements[0].sql, statements[0].params)
+    else:
+        await conn.batch(statements)

@@ -378,5 +378,12 @@ class HookedConnection:
             await self.owner.call("before", "COMMIT")
         await self.owner.call("after", "COMMIT")
 
+    @asynccontextmanager
+    async def listen(
+        self, channel: str, callback: Callable[[], None]
+    ) -> AsyncIterator[bool]:
+        async with self.conn.listen(channel, callback) as listening:
+            yield listening
+
     async def aclose(self) -> None:
         await self.conn.aclose()

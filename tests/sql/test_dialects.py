@@ -16,7 +16,7 @@ from glue.errors import GlueError
 from glue.schema import Column, ColumnType, Schema
 from glue.services.schema import SchemaCommandService
 from glue.sql import dialects
-from glue.sql.dialects import POSTGRES, SQLITE, Dialect
+from glue.sql.dialects import POSTGRES, SQLITE, Dialect, Statement
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -155,6 +155,19 @@ async def test_upsert_inserts_then_updates_or_keeps(conn: Connection) -> None:
     assert await conn.execute(keep, (100, "other", 7)) == 0
     found = await conn.fetch('SELECT "word", "hits" FROM "words" WHERE "id" = 100')
     assert found.rows == [("new", 1)]
+
+
+async def test_combined_statements_run_in_order(conn: Connection) -> None:
+    dialect = conn.dialect
+    insert = 'INSERT INTO "words" (id, word, hits) VALUES '
+    marks = dialect.number_placeholders(["(", ", ", ", ", ")"])
+    statements = [Statement(insert + marks, (200 + i, f"w{i}", i)) for i in range(3)]
+    combined = dialect.combine(statements)
+    assert len(combined) <= len(statements)
+    await conn.batch(combined)
+    found = await conn.fetch('SELECT "hits" FROM "words" WHERE "id" >= 200 ORDER BY 1')
+    assert found.rows == [(0,), (1,), (2,)]
+    assert dialect.combine(statements[:1]) == statements[:1]
 
 
 @pytest.mark.parametrize(

@@ -158,6 +158,11 @@ class WatchedConnection:
     ) -> AbstractAsyncContextManager[None]:
         return self.conn.transaction(lock_timeout=lock_timeout)
 
+    def listen(
+        self, channel: str, callback: Callable[[], None]
+    ) -> AbstractAsyncContextManager[bool]:
+        return self.conn.listen(channel, callback)
+
     async def aclose(self) -> None:
         await self.conn.aclose()
 

@@ -44,7 +44,9 @@ their ``dialect`` property). The dialect module provides one object satisfying
   ``allows_prepared_transactions``,
   ``prepare_transaction``, ``finish_prepared``, ``is_prepared``,
   ``prepared_transactions``, ``current_transaction``, ``transaction_status``
-  (two-phase commit and its recovery), ``advisory_lock``, ``try_advisory_lock``;
+  (two-phase commit and its recovery), ``advisory_lock``, ``try_advisory_lock``,
+  ``skip_locked``, ``notify`` and ``combine`` (claiming rows, waking other
+  processes, several writes in one round trip: the outbox);
 - tables: ``type_name`` and ``column_type`` (the way back, with the database's
   affinity rules), ``literal`` for DDL, ``rebuilds_tables`` and
   ``rebuild_prelude``, ``sequences`` with ``create_sequence`` and

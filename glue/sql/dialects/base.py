@@ -318,6 +318,27 @@ class Dialect(Protocol):
         ``number`` of ``conn``'s server; None when it cannot tell any more."""
         ...
 
+    @property
+    def skip_locked(self) -> str:
+        """The clause (with a leading space) that ends a SELECT claiming rows
+        other transactions may claim at once: it locks the rows it returns and
+        passes over those another holds; empty where a writer holds the whole
+        database, so claims never meet."""
+        ...
+
+    def notify(self, channel: str) -> Statement | None:
+        """The statement that, run in a transaction, wakes the listeners of
+        ``channel`` once it commits (:meth:`glue.connections.Connection.listen`);
+        None where the database cannot tell other sessions."""
+        ...
+
+    def combine(self, statements: Sequence[Statement]) -> list[Statement]:
+        """``statements`` (none of them ``many``) as few statements as run
+        them in order: one on PostgreSQL (the writes as common table
+        expressions, atomic and one round trip), the same list where a batch
+        is one call already (SQLite)."""
+        ...
+
     async def advisory_lock(self, conn: Connection, key: int) -> None:
         """Wait for the advisory lock ``key``, held until ``conn``'s transaction
         ends."""

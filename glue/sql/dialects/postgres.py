@@ -22,6 +22,7 @@ they are; datetimes are made aware and JSON goes as text.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any, Final
 
 from ...schema.model import ETAG, ColumnType
@@ -74,6 +75,13 @@ _ARRAY_TYPES: Final = {
     for column_type, name in postgres_catalog.TYPE_NAMES.items()
 }
 
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+
+
+def _shift(sql: str, offset: int) -> str:
+    """``sql`` with each ``$n`` made ``$(n + offset)``."""
+    return _PLACEHOLDER.sub(lambda m: f"${int(m[1]) + offset}", sql)
+
 
 def _unnest(types: Iterable[str]) -> str:
     casts = ", ".join(f"${i}::{t}[]" for i, t in enumerate(types, 1))
@@ -101,6 +109,7 @@ class PostgresDialect:
     copy_from: Final = COPY_ROWS
     embedded: Final = False
     two_phase: Final = True
+    skip_locked: Final = " FOR UPDATE SKIP LOCKED"
     rebuilds_tables: Final = False
     rebuild_prelude: Final = ()
     sequences: Final = True
@@ -331,6 +340,26 @@ class PostgresDialect:
         return upsert_sql(self, table, columns, key, update, returning)
 
     # -- transactions and locks ----------------------------------------------------
+
+    def notify(self, channel: str) -> Statement | None:
+        # pg_notify binds the channel; NOTIFY would need it in the text.
+        return Statement("SELECT pg_notify($1, '')", (channel,))
+
+    def combine(self, statements: Sequence[Statement]) -> list[Statement]:
+        if len(statements) < 2:
+            return list(statements)
+        # Each statement's $n move past the values of those before it; names
+        # are validated identifiers, so a "$" is always a placeholder.
+        parts: list[str] = []
+        params: list[Any] = []
+        for statement in statements:
+            parts.append(_shift(statement.sql, len(params)))
+            params.extend(statement.params)
+        *writes, last = parts
+        if not last.lstrip().upper().startswith("SELECT"):
+            writes, last = parts, "SELECT 1"
+        ctes = ", ".join(f"glue_w{i} AS ({sql})" for i, sql in enumerate(writes))
+        return [Statement(f"WITH {ctes} {last}", tuple(params))]
 
     async def allows_prepared_transactions(self, conn: Connection) -> bool:
         result = await conn.fetch("SHOW max_prepared_transactions")

@@ -109,6 +109,8 @@ class SqliteDialect:
     copy_from: Final = None
     embedded: Final = True
     two_phase: Final = False
+    # A writer holds the whole file: two claims never run at once.
+    skip_locked: Final = ""
     # SQLite cannot add or drop a constraint, nor change a column, in place.
     rebuilds_tables: Final = True
     # The copy drops and renames tables that others reference: check foreign
@@ -301,6 +303,12 @@ class SqliteDialect:
         return upsert_sql(self, table, columns, key, update, returning)
 
     # -- transactions and locks ----------------------------------------------------
+
+    def notify(self, channel: str) -> Statement | None:
+        return None
+
+    def combine(self, statements: Sequence[Statement]) -> list[Statement]:
+        return list(statements)  # a batch goes out in one thread hop already
 
     async def allows_prepared_transactions(self, conn: Connection) -> bool:
         return False

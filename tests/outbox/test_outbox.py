@@ -1,0 +1,212 @@
+"""The outbox in one process: written with the unit (O01), delivered after
+commit in units of their own (O02) through the inbox (O04), in order per
+aggregate (O05), retried, parked and replayed (O03); on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import pytest
+
+from glue.outbox import CHANNEL, Delivery, Envelope, Relay, deliver
+from glue.outbox.status import dead_letters, drain, retry_dead_letters, status
+from glue.outbox.worker import Worker
+
+from . import shop
+from .shop import Charge, Pay, make_app
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from glue import App
+
+
+@pytest.fixture(autouse=True)
+def _nothing_fails() -> Iterator[None]:
+    shop.FAILING.clear()
+    yield
+    shop.FAILING.clear()
+
+
+async def select(app: App, sql: str) -> list[tuple[Any, ...]]:
+    async with app.connections.get_connection_pool().acquire() as conn:
+        return list((await conn.fetch(sql)).rows)
+
+
+async def totals(app: App) -> list[tuple[Any, ...]]:
+    return await select(
+        app, "SELECT customer, count, total, last, out_of_order FROM customer_totals"
+    )
+
+
+async def test_a_committed_dispatch_reaches_every_subscriber_once(
+    database_url: str,
+) -> None:
+    async with make_app(database_url, delivery="in-process") as app:
+        for amount in (5, 7, 11):
+            await app.bus.dispatch(Pay(customer="ada", amount=amount))
+        await drain(app)
+        assert await totals(app) == [("ada", 3, 23, 3, 0)]
+        assert await select(app, "SELECT * FROM audit ORDER BY n") == [
+            ("ada", 1),
+            ("ada", 2),
+            ("ada", 3),
+        ]
+        assert await select(app, "SELECT aggregate, seq FROM glue_outbox") == [
+            ("payments/ada", 1),
+            ("payments/ada", 2),
+            ("payments/ada", 3),
+        ]
+        assert await select(app, "SELECT * FROM glue_deliveries") == []
+        found = await status(app)
+        assert (found.pending, found.in_flight, found.dead_letters) == (0, 0, 0)
+
+
+async def test_a_rolled_back_dispatch_publishes_nothing(database_url: str) -> None:
+    async with make_app(database_url, delivery="in-process") as app:
+        await app.bus.dispatch(Pay(customer="ada", amount=1))
+        # The event handler (in the writer's unit) fails after the event was
+        # emitted: the unit rolls back, and its event with it.
+        with pytest.raises(ValueError, match="a payment of -1"):
+            await app.bus.dispatch(Pay(customer="ada", amount=-1))
+        await app.bus.dispatch(Pay(customer="ada", amount=2))
+        await drain(app)
+        assert await select(app, "SELECT seq FROM glue_outbox ORDER BY seq") == [
+            (1,),
+            (2,),
+        ]
+        assert await totals(app) == [("ada", 2, 3, 2, 0)]
+
+
+async def test_fifty_concurrent_payments_for_one_customer(database_url: str) -> None:
+    """The projection no longer runs in the writers' units: none of them fails
+    because of it, and once delivered it is exact."""
+    failures: list[BaseException] = []
+    async with make_app(database_url, delivery="workers") as app:
+        assert app.outbox.subscribers["ledger.tally"]
+        worker = Worker(app, concurrency=4)
+        async with anyio.create_task_group() as tg:
+            await tg.start(worker.run)
+
+            async def one() -> None:
+                try:
+                    await app.bus.dispatch(Charge(customer="ada", amount=2))
+                except Exception as exc:
+                    failures.append(exc)
+
+            async with anyio.create_task_group() as writers:
+                for _ in range(50):
+                    writers.start_soon(one)
+            await drain(app)
+            worker.stop()
+        assert failures == []
+        assert await select(
+            app, "SELECT customer, count, total FROM charge_totals"
+        ) == [("ada", 50, 100)]
+        assert worker.delivered == 50
+
+
+async def test_a_failing_subscriber_is_retried_then_parked_and_replayed(
+    database_url: str,
+) -> None:
+    shop.FAILING.add("eve")
+    async with make_app(database_url, delivery="in-process") as app:
+        for amount in (1, 2):
+            await app.bus.dispatch(Pay(customer="eve", amount=amount))
+        await app.bus.dispatch(Pay(customer="ada", amount=3))
+        await drain(app)
+        # The other subscriber, and the other customer, were not held up.
+        assert sorted(await totals(app)) == [("ada", 1, 3, 1, 0), ("eve", 2, 3, 2, 0)]
+        assert await select(app, "SELECT * FROM audit") == [("ada", 1)]
+        letters = await dead_letters(app)
+        assert [(x.subscriber, x.seq, x.attempts) for x in letters] == [
+            ("ledger.audit", 1, 3),
+            ("ledger.audit", 2, 3),
+        ]
+        assert all("audit refuses eve" in x.error for x in letters)
+        assert (await status(app)).dead_letters == 2
+
+        shop.FAILING.clear()
+        assert await retry_dead_letters(app, subscriber="ledger.audit") == 2
+        await drain(app)
+        assert sorted(await select(app, "SELECT * FROM audit")) == [
+            ("ada", 1),
+            ("eve", 1),
+            ("eve", 2),
+        ]
+        assert await dead_letters(app) == []
+        assert await retry_dead_letters(app) == 0
+
+
+async def test_deliver_applies_each_event_once_in_order(database_url: str) -> None:
+    """What a transport sees: early events deferred, repeats duplicates."""
+    async with make_app(database_url, delivery="workers") as app:
+
+        def paid(n: int) -> Envelope:
+            return Envelope(
+                id=f"event-{n}",
+                domain="payments",
+                event="payments:paid",
+                aggregate="payments/zoe",
+                seq=n,
+                payload=f'{{"customer":"zoe","n":{n},"amount":{n}}}'.encode(),
+                created_at=time.time(),
+            )
+
+        async def send(n: int) -> Delivery:
+            envelope = Envelope.decode(paid(n).encode())
+            return (await deliver(app, "ledger.project", envelope)).status
+
+        assert await send(2) is Delivery.DEFERRED
+        assert await send(1) is Delivery.APPLIED
+        assert await send(1) is Delivery.DUPLICATE
+        assert await send(3) is Delivery.DEFERRED
+        assert await send(2) is Delivery.APPLIED
+        # Two deliveries of one event at once: one applies it.
+        results: list[Delivery] = []
+
+        async def racing() -> None:
+            results.append(await send(3))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(racing)
+            tg.start_soon(racing)
+        assert sorted(r.value for r in results) == ["applied", "duplicate"]
+        assert await totals(app) == [("zoe", 3, 6, 3, 0)]
+
+
+async def test_a_commit_that_wrote_events_wakes_the_listeners(
+    database_url: str,
+) -> None:
+    async with make_app(database_url, delivery="workers") as app:
+        pool = app.outbox.home("payments")
+        woken = anyio.Event()
+        async with pool.acquire() as conn, conn.listen(CHANNEL, woken.set) as listening:
+            assert not woken.is_set()
+            await app.bus.dispatch(Pay(customer="ada", amount=1))
+            if listening:
+                with anyio.fail_after(10):
+                    await woken.wait()
+            else:  # SQLite: no other session hears of it; the App wakes its own
+                assert pool.dialect.notify(CHANNEL) is None
+
+
+async def test_a_relay_waits_for_a_leased_head_without_spinning(
+    database_url: str,
+) -> None:
+    """Events waiting behind one a dead worker still holds are not due: the
+    relay sleeps until the lease runs out (or ``idle``), not in a busy loop."""
+    async with make_app(database_url, delivery="workers") as app:
+        for amount in (1, 2):
+            await app.bus.dispatch(Pay(customer="ada", amount=amount))
+        pool = app.outbox.home("payments")
+        async with pool.acquire(write=True) as conn, conn.transaction():
+            later = time.time() + 100
+            mark = conn.dialect.placeholder(1)
+            sql = f"UPDATE glue_deliveries SET leased_until = {mark} WHERE seq = 1"  # noqa: S608
+            assert await conn.execute(sql, (later,)) == 2
+        relay = Relay(app, pool, idle=5.0)
+        assert await relay.claim() == []
+        assert await relay._next_due() > 4.0
