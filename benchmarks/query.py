@@ -19,9 +19,8 @@ collector on:
   database): what glue adds before any SQL runs, to see where time goes.
 
 On PostgreSQL, one more table: a pool checkout running the point query's SQL,
-through glue's pool as it is (a clean checkout skips asyncpg's reset query) and
-with asyncpg's ``reset=None`` (the reset query on every release, as before #14),
-against raw asyncpg's pool (which resets) and the held connection.
+through glue's pool, against raw asyncpg's pool and the held connection (both
+pools run asyncpg's reset query on every release).
 
 Targets (#14): point query at most 1.3x raw, range query at most 1.5x raw, on both
 databases. Run::
@@ -193,13 +192,12 @@ async def checkouts(
     rounds: int,
     seconds: float,
 ) -> None:
-    """A pool checkout and one point query: the reset query skipped or not."""
+    """A pool checkout and one point query: glue's pool against asyncpg's."""
     sql = SQL["postgres"][0]
-    skips = DefaultConnectionPool(PostgresConnection, dsn=dsn)
-    resets = DefaultConnectionPool(PostgresConnection, dsn=dsn, reset=None)
+    pool = DefaultConnectionPool(PostgresConnection, dsn=dsn)
     raw_pool = await asyncpg.create_pool(dsn, min_size=1, max_size=10)
     try:
-        async with skips, resets:
+        async with pool:
 
             def through(pool: DefaultConnectionPool) -> Callable[[int], Awaitable[Any]]:
                 async def call(i: int) -> Any:
@@ -219,14 +217,7 @@ async def checkouts(
                 "PostgreSQL: pool checkout + point query", reference="raw driver"
             )
             comparison.add("raw driver", per_call(raw_held, seconds))
-            comparison.add(
-                "glue pool, clean checkout: no reset query",
-                per_call(through(skips), seconds),
-            )
-            comparison.add(
-                "glue pool, reset=None: reset on every release",
-                per_call(through(resets), seconds),
-            )
+            comparison.add("glue pool", per_call(through(pool), seconds))
             comparison.add(
                 "raw asyncpg pool (resets on release)", per_call(raw_checkout, seconds)
             )
