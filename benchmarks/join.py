@@ -13,7 +13,10 @@ Contestants, on the same rows:
 Run: ``.venv/bin/python benchmarks/join.py [--orders 200000 1000000]``. PostgreSQL
 comes from ``GLUE_BENCH_POSTGRES_DSN`` (a server we may create a database on),
 else the local server as user ``postgres``; without one, those rows are skipped.
-Times are the best of several runs, after a warm-up run.
+Each contestant runs once to warm up, then ``--runs`` rounds interleaved with the
+others (see ``harness.py``), the garbage collector on: median and spread in
+milliseconds, and the ratio to the reference per round. Target (#14): glue at
+most 1.0x the attached SQLite reference, stably.
 """
 
 from __future__ import annotations
@@ -21,16 +24,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import importlib.util
 import os
 import random
 import sqlite3
 import tempfile
-import time
 import uuid
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import asyncpg
+from harness import Comparison, Sample, machine, timed
 
 from glue.connections import ConnectionManager, pool_from_url
 from glue.query import (
@@ -44,9 +50,6 @@ from glue.query import (
 )
 from glue.schema import Column, ColumnType, Schema
 from glue.services.reads import DataQueryService
-
-if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
 
 CUSTOMERS = 10_000
 COUNTRIES = [f"c{n:02d}" for n in range(20)]
@@ -179,32 +182,36 @@ async def admin(dsn: str, sql: str) -> None:
 # -- contestants --------------------------------------------------------------------
 
 
-async def best_of(runs: int, call: Callable[[], Awaitable[int]]) -> tuple[float, int]:
-    """Warm up once, then the best time of ``runs`` runs (and the row count)."""
-    count = await call()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        count = await call()
-        times.append(time.perf_counter() - start)
-    return min(times), count
+Call = Callable[[], Awaitable[int]]
+"""One run of a contestant's query; returns the number of rows."""
 
 
-async def run_glue(urls: dict[str, str], runs: int) -> tuple[float, int]:
+def sampled(call: Call, counts: set[int]) -> Callable[[], Awaitable[Sample]]:
+    """A contender timing one run a round; the row counts go to ``counts``."""
+
+    async def sample() -> Sample:
+        with timed() as watch:
+            counts.add(await call())
+        return Sample(watch.seconds)
+
+    return sample
+
+
+async def run_glue(urls: dict[str, str], stack: AsyncExitStack) -> Call:
     manager = ConnectionManager()
     manager.register_connection_pool(pool_from_url(urls["customers"]))
     manager.register_connection_pool(pool_from_url(urls["orders"]), "orders")
     service = DataQueryService(manager, [CUSTOMERS_SCHEMA, ORDERS_SCHEMA])
     statement = glue_statement()
-    async with manager:
+    await stack.enter_async_context(manager)
 
-        async def call() -> int:
-            return len(await service.execute(statement))
+    async def call() -> int:
+        return len(await service.execute(statement))
 
-        return await best_of(runs, call)
+    return call
 
 
-async def run_amsdal(urls: dict[str, str], runs: int) -> tuple[float, int]:
+async def run_amsdal(urls: dict[str, str], stack: AsyncExitStack) -> Call:
     import amsdal_glue as ag  # the bench extra
 
     ag.init_default_containers()
@@ -267,36 +274,33 @@ async def run_amsdal(urls: dict[str, str], runs: int) -> tuple[float, int]:
             raise RuntimeError(f"amsdal-glue: {result.message}")
         return len(result.data or [])
 
-    try:
-        return await best_of(runs, call)
-    finally:
-        await manager.disconnect_all()
+    stack.push_async_callback(manager.disconnect_all)
+    return call
 
 
-async def run_reference(paths: dict[str, Path], runs: int) -> tuple[float, int]:
+async def run_reference(paths: dict[str, Path], stack: AsyncExitStack) -> Call:
     db = sqlite3.connect(paths["customers"])
+    stack.callback(db.close)
     db.execute("ATTACH DATABASE ? AS od", (str(paths["orders"]),))
 
     async def call() -> int:
         return len(db.execute(REFERENCE_SQL, (COUNTRY, "paid")).fetchall())
 
-    try:
-        return await best_of(runs, call)
-    finally:
-        db.close()
+    return call
 
 
 async def run_duckdb(
     root: Path,
     customers: list[tuple[Any, ...]],
     orders: list[tuple[Any, ...]],
-    runs: int,
-) -> tuple[float, int] | None:
+    stack: AsyncExitStack,
+) -> Call | None:
     try:
         import duckdb
     except ImportError:
         return None
     db = duckdb.connect()
+    stack.callback(db.close)
     for name, rows, columns in (
         ("customers", customers, "id BIGINT, name TEXT, country TEXT"),
         ("orders", orders, "id BIGINT, customer_id BIGINT, amount BIGINT, status TEXT"),
@@ -311,34 +315,12 @@ async def run_duckdb(
     async def call() -> int:
         return len(db.execute(sql, [COUNTRY, "paid"]).fetchall())
 
-    try:
-        return await best_of(runs, call)
-    finally:
-        db.close()
+    return call
 
 
-# -- report -------------------------------------------------------------------------
+# -- measuring ------------------------------------------------------------------------
 
-
-def report(count: int, results: list[tuple[str, float, int]]) -> None:
-    """Print one size's table: times, rows and ratios."""
-    reference = results[0][1]
-    counts = {rows for _, _, rows in results}
-    print(f"\n{count:,} orders, {CUSTOMERS:,} customers; rows returned: {counts}")
-    print("| contestant | best ms | rows | vs reference |")
-    print("| --- | ---: | ---: | ---: |")
-    for label, seconds, rows in results:
-        print(
-            f"| {label} | {seconds * 1000:.1f} | {rows} | {seconds / reference:.2f}x |"
-        )
-    by_label = {label: seconds for label, seconds, _ in results}
-    for kind in ("SQLite + SQLite", "SQLite + PostgreSQL"):
-        ours = by_label.get(f"glue: {kind}")
-        theirs = by_label.get(f"amsdal-glue: {kind}")
-        if ours and theirs:
-            print(f"glue vs amsdal-glue ({kind}): {theirs / ours:.1f}x faster")
-    if len(counts) != 1:
-        print("WARNING: contestants returned different row counts")
+REFERENCE = "SQLite, both files attached (reference)"
 
 
 async def measure(
@@ -347,8 +329,8 @@ async def measure(
     orders: list[tuple[Any, ...]],
     pg_orders: str | None,
     options: argparse.Namespace,
-) -> list[tuple[str, float, int]]:
-    """Every contestant over one size of orders."""
+) -> None:
+    """Every contestant over one size of orders, round by round; print the table."""
     orders_path = root / f"orders-{len(orders)}.sqlite"
     write_sqlite(orders_path, "orders", orders)
     paths = {"customers": root / "customers.sqlite", "orders": orders_path}
@@ -357,20 +339,29 @@ async def measure(
     if pg_orders is not None:
         await write_postgres(pg_orders, orders)
         layouts["SQLite + PostgreSQL"] = {**sqlite_urls, "orders": pg_orders}
-    runs = options.runs
-    results = [
-        ("SQLite, both files attached (reference)", *await run_reference(paths, runs))
-    ]
-    duck = await run_duckdb(root, customers, orders, runs)
-    if duck is not None:
-        results.append(("DuckDB, rows loaded through Python", *duck))
-    for kind, urls in layouts.items():
-        results.append((f"glue: {kind}", *await run_glue(urls, runs)))
-    if not options.skip_amsdal:
-        slow_runs = 2 if len(orders) > 500_000 else 3
+    counts: set[int] = set()
+    comparison = Comparison(
+        f"{len(orders):,} orders, {CUSTOMERS:,} customers: one join",
+        reference=REFERENCE,
+        unit="ms",
+    )
+    async with AsyncExitStack() as stack:
+        calls = {REFERENCE: await run_reference(paths, stack)}
+        duck = await run_duckdb(root, customers, orders, stack)
+        if duck is not None:
+            calls["DuckDB, rows loaded through Python"] = duck
         for kind, urls in layouts.items():
-            results.append((f"amsdal-glue: {kind}", *await run_amsdal(urls, slow_runs)))
-    return results
+            calls[f"glue: {kind}"] = await run_glue(urls, stack)
+        if not options.skip_amsdal and importlib.util.find_spec("amsdal_glue"):
+            for kind, urls in layouts.items():
+                calls[f"amsdal-glue: {kind}"] = await run_amsdal(urls, stack)
+        for name, call in calls.items():
+            counts.add(await call())  # warm up
+            comparison.add(name, sampled(call, counts))
+        await comparison.run(options.runs)
+    comparison.print()
+    if len(counts) != 1:
+        print(f"WARNING: contestants returned different row counts: {counts}")
 
 
 async def main() -> None:
@@ -379,6 +370,7 @@ async def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--skip-amsdal", action="store_true")
     options = parser.parse_args()
+    print(machine())
     server = await postgres_server()
     customers = make_customers()
     with tempfile.TemporaryDirectory(prefix="glue-bench-") as tmp:
@@ -392,13 +384,12 @@ async def main() -> None:
                 await admin(server, f'CREATE DATABASE "{database}"')
                 pg_orders = f"{server.rpartition('/')[0]}/{database}"
             try:
-                results = await measure(root, customers, orders, pg_orders, options)
+                await measure(root, customers, orders, pg_orders, options)
             finally:
                 if server is not None:
                     await admin(
                         server, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'
                     )
-            report(count, results)
 
 
 if __name__ == "__main__":

@@ -1,62 +1,72 @@
-"""The write side, timed: glue's flush against the raw drivers and SQLAlchemy's ORM.
+"""Writes, timed: glue's units of work against the raw drivers doing the same work.
 
-Per database (a SQLite file, a PostgreSQL database), each contender on its own
-table, N order rows (id, customer_id, total, status, etag):
+On PostgreSQL (a scratch database) and SQLite (a file), each contender on its own
+table of orders (id, customer_id, total, status, etag), contenders interleaved
+round by round (see ``harness.py``), the garbage collector on.
 
-- **insert**: from a list of N dicts to committed rows, new etags included.
-  glue: one unit of work, ``insert_many`` then commit. Raw PostgreSQL:
-  ``copy_records_to_table``, and for reference one ``INSERT ... SELECT FROM
-  unnest``; raw SQLite: ``executemany``; both build their records (and etags)
-  from the dicts inside the timing. SQLAlchemy: ``add_all`` then commit.
-- **update (loaded)**: every row changed with an etag check, starting from rows
-  already in memory. glue: the unit read them (``get_many``) before the timing
-  starts; the timing covers one ``update_many`` of the N changes (the bulk
-  form of N ``update`` calls, which glue's users should use for many rows of
-  one table) and the commit (one guarded ``UPDATE ... FROM unnest`` on
-  PostgreSQL, one ``executemany`` on SQLite). Raw:
-  the etags held from the insert; the timing covers building the parameters
-  (new etags included) and the one guarded statement, checking that all N rows
-  matched. SQLAlchemy: the objects loaded by a SELECT before the timing, then an
-  attribute change each and commit (``version_id_col``: one UPDATE per row).
-- **read + update**: the same with the read inside the timing. glue: a fresh unit
-  ``get_many`` then ``update_many`` and commit; raw: one SELECT of the rows,
-  then as above; SQLAlchemy: a fresh session's SELECT, changes and commit.
-- **one-row unit**: one unit of work inserting one row and committing, against
-  the raw driver's BEGIN / INSERT / COMMIT on an open connection (microseconds).
+One-row units, microseconds each (reference: the raw driver on one open
+connection sending the statements glue sends):
 
-Each bulk column is rows per second, the median of ``--repeat`` runs (the ORM's
-of ``--orm-repeat``); ``x`` columns are glue's speed over the contender's.
-Targets: glue at least 0.7x the fastest raw way and at least 5x the ORM on the
-bulk columns, within 1.5x of raw on the one-row unit. Run::
+- **one-row insert unit**: ``UnitOfWork`` + ``state.insert`` of one new row
+  (glue sends one ``INSERT``, a transaction of its own) against the same single
+  ``INSERT`` raw, new etag included; beside it, raw ``BEGIN`` / ``INSERT`` /
+  ``COMMIT``;
+- **read + update unit**: ``UnitOfWork`` + ``state.get`` + ``state.update`` of
+  one row by key (glue sends the ``SELECT``, then ``BEGIN`` with ``SET LOCAL
+  lock_timeout``, the etag-guarded ``UPDATE``, ``COMMIT``) against raw ``BEGIN``
+  / ``SELECT`` / guarded ``UPDATE`` / ``COMMIT``: four round trips each.
 
-    python benchmarks/write.py [--rows 50000] [--repeat 5] [--orm-repeat 1]
-                               [--single 2000] [--postgres DSN]
+Bulk, rows per second (reference: the fastest raw way):
 
-The PostgreSQL server is ``GLUE_BENCH_POSTGRES_DSN`` or a local one (user
-``postgres`` on 127.0.0.1:5432); a scratch database is created and dropped.
-SQLAlchemy is skipped with a message when it is not installed
-(``pip install 'sqlalchemy[asyncio]'``).
+- **50k inserts**: from a list of dicts to committed rows, new etags included:
+  ``insert_many`` in a unit, against asyncpg ``copy_records_to_table`` (and, for
+  reference, one ``INSERT ... SELECT FROM unnest``) or aiosqlite ``executemany``;
+  the table is emptied before each round, untimed;
+- **50k etag-guarded updates**: every row changed, starting from rows in memory:
+  glue's unit read them untimed, then ``update_many`` and the commit are timed;
+  raw holds the etags and times building the values (new etags) and one
+  ``UPDATE ... FROM unnest`` guarded by the etag, or one ``executemany``,
+  checking that every row matched.
+
+``--gc-paused`` prints the bulk tables again with the collector paused inside
+the timed blocks, beside the others. ``--orm`` adds SQLAlchemy's async ORM
+(``version_id_col``, one round trip per row) to the bulk tables.
+
+Targets (#14): one-row units at most 1.3x raw; bulk inserts at least 0.8x and
+bulk updates at least 0.7x the raw speed. Run::
+
+    python benchmarks/write.py [--unit-rounds 21] [--seconds 0.1] [--rounds 7]
+                               [--rows 50000] [--gc-paused] [--orm]
+                               [--postgres DSN]
+
+``--unit-rounds`` rounds of about ``--seconds`` each for the one-row units,
+``--rounds`` rounds of one bulk operation each.
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
 import importlib.util
 import logging
 import os
-import statistics
 import tempfile
-import time
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
 import aiosqlite
 import anyio
 import asyncpg
 import msgspec
+from harness import (
+    LOCAL,
+    Comparison,
+    Sample,
+    machine,
+    per_call,
+    postgres_database,
+    timed,
+)
 
 import glue.log
 from glue.connections import ConnectionManager
@@ -86,8 +96,8 @@ CREATE = {
     'NOT NULL, "total" DOUBLE PRECISION NOT NULL, "status" TEXT NOT NULL, '
     '"etag" TEXT NOT NULL)',
 }
-SINGLE = msgspec.structs.replace(ORDERS, name="single_orders")
-LOCAL = "postgresql://postgres@127.0.0.1:5432/postgres"
+UNIT_ROWS = 1000
+"""Rows the read + update units pick from."""
 
 
 def orders(n: int) -> list[dict[str, Any]]:
@@ -103,69 +113,166 @@ def etags(n: int) -> list[str]:
     return [blob[i : i + 32] for i in range(0, 32 * n, 32)]
 
 
-class Timer:
-    """Wall-clock seconds of a block, with the garbage collector paused."""
-
-    def __enter__(self) -> Timer:
-        gc.collect()
-        gc.disable()
-        self.start = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.seconds = time.perf_counter() - self.start
-        gc.enable()
+def schema(table: str) -> Schema:
+    return msgspec.structs.replace(ORDERS, name=table)
 
 
-Times = dict[str, float]
-"""Seconds per column: insert, update (loaded), read + update."""
-
-INSERT, LOADED, READ = "insert", "update (loaded)", "read + update"
+# -- the raw drivers, behind one small interface ------------------------------------
 
 
-# -- glue ----------------------------------------------------------------------------
+class Raw:
+    """One open raw connection, with the dialect's statements."""
+
+    def __init__(self, kind: str, db: Any) -> None:
+        self.kind = kind
+        self.db = db
+        self.mark = (lambda i: f"${i}") if kind == "postgres" else (lambda i: "?")
+
+    async def execute(self, sql: str, *params: Any) -> Any:
+        if self.kind == "postgres":
+            return await self.db.execute(sql, *params)
+        cursor = await self.db.execute(sql, params)
+        await cursor.close()
+        return cursor.rowcount
+
+    async def fetchrow(self, sql: str, *params: Any) -> Any:
+        if self.kind == "postgres":
+            return await self.db.fetchrow(sql, *params)
+        async with self.db.execute(sql, params) as cursor:
+            return await cursor.fetchone()
+
+    async def create(self, table: str) -> None:
+        await self.execute(CREATE[self.kind].format(t=table))
+
+    async def begin(self) -> None:
+        await self.execute("BEGIN" if self.kind == "postgres" else "BEGIN IMMEDIATE")
 
 
-async def glue_bulk(url: str, n: int, table: str) -> Times:
-    schema = msgspec.structs.replace(ORDERS, name=table)
+# -- one-row units -------------------------------------------------------------------
+
+
+async def units(
+    label: str, url: str, raw: Raw, rounds: int, seconds: float
+) -> list[Comparison]:
+    m = raw.mark
     async with ConnectionManager.from_urls({"default": url}) as manager:
-        pool = manager.get_connection_pool()
-        await SchemaCommandService(pool).create_table(schema)
-        rows = orders(n)
-        with Timer() as insert:
-            async with UnitOfWork(manager) as unit:
-                await unit.state.insert_many(schema, rows)
+        for table in ("glue_single", "glue_rmw"):
+            await SchemaCommandService(manager.get_connection_pool()).create_table(
+                schema(table)
+            )
+        for table in ("raw_single", "raw_tx_single", "raw_rmw"):
+            await raw.create(table)
+        single, rmw = schema("glue_single"), schema("glue_rmw")
         async with UnitOfWork(manager) as unit:
-            state = unit.state
-            await state.get_many(schema, range(n))
-            with Timer() as loaded:
-                paid = [(i, {"status": "paid", "total": i + 0.5}) for i in range(n)]
-                await state.update_many(schema, paid)
+            await unit.state.insert_many(rmw, orders(UNIT_ROWS))
+        insert_raw = (
+            f'INSERT INTO "raw_rmw" VALUES ({m(1)}, {m(2)}, {m(3)}, {m(4)}, {m(5)})'
+        )
+        for row in orders(UNIT_ROWS):
+            await raw.execute(insert_raw, *row.values(), uuid.uuid4().hex)
+
+        async def glue_insert(i: int) -> None:
+            async with UnitOfWork(manager) as unit:
+                await unit.state.insert(
+                    single, {"id": i, "customer_id": 1, "total": 1.0, "status": "new"}
+                )
+
+        one = f"({m(1)}, {m(2)}, {m(3)}, {m(4)}, {m(5)})"
+
+        async def raw_insert(i: int) -> None:
+            await raw.execute(
+                f'INSERT INTO "raw_single" VALUES {one}',
+                i,
+                1,
+                1.0,
+                "new",
+                uuid.uuid4().hex,
+            )
+
+        async def raw_tx_insert(i: int) -> None:
+            await raw.begin()
+            await raw.execute(
+                f'INSERT INTO "raw_tx_single" VALUES {one}',
+                i,
+                1,
+                1.0,
+                "new",
+                uuid.uuid4().hex,
+            )
+            await raw.execute("COMMIT")
+
+        async def glue_rmw(i: int) -> None:
+            key = i % UNIT_ROWS
+            async with UnitOfWork(manager) as unit:
+                row = await unit.state.get(rmw, key)
+                assert row is not None
+                await unit.state.update(rmw, key, {"total": row["total"] + 1})
+
+        select = f'SELECT "total", "etag" FROM "raw_rmw" WHERE "id" = {m(1)}'
+        update = (
+            f'UPDATE "raw_rmw" SET "total" = {m(1)}, "etag" = {m(2)} '
+            f'WHERE "id" = {m(3)} AND "etag" = {m(4)}'
+        )
+
+        async def raw_rmw(i: int) -> None:
+            key = i % UNIT_ROWS
+            await raw.begin()
+            total, etag = await raw.fetchrow(select, key)
+            status = await raw.execute(update, total + 1, uuid.uuid4().hex, key, etag)
+            assert status in (1, "UPDATE 1")
+            await raw.execute("COMMIT")
+
+        inserts = Comparison(
+            f"{label}: one-row insert unit", reference="raw: the same single INSERT"
+        )
+        inserts.add("raw: the same single INSERT", per_call(raw_insert, seconds))
+        inserts.add("glue: unit inserting one row", per_call(glue_insert, seconds))
+        inserts.add("raw: BEGIN / INSERT / COMMIT", per_call(raw_tx_insert, seconds))
+        reads = Comparison(
+            f"{label}: read + update unit",
+            reference="raw: BEGIN / SELECT / UPDATE / COMMIT",
+        )
+        reads.add("raw: BEGIN / SELECT / UPDATE / COMMIT", per_call(raw_rmw, seconds))
+        reads.add("glue: unit get + update", per_call(glue_rmw, seconds))
+        for comparison in (inserts, reads):
+            (await comparison.run(rounds)).print()
+        return [inserts, reads]
+
+
+# -- bulk ------------------------------------------------------------------------------
+
+
+def glue_bulk(
+    manager: ConnectionManager, table: str, n: int, gc_paused: bool
+) -> tuple[Callable[[], Awaitable[Sample]], Callable[[], Awaitable[Sample]]]:
+    """glue's insert and update contenders on ``table``."""
+    orders_schema = schema(table)
+    pool = manager.get_connection_pool()
+
+    async def insert() -> Sample:
+        async with pool.acquire(write=True) as conn:
+            await conn.execute(f'DELETE FROM "{table}"')
+        rows = orders(n)
+        with timed(gc_paused=gc_paused) as watch:
+            async with UnitOfWork(manager) as unit:
+                await unit.state.insert_many(orders_schema, rows)
+        return Sample(watch.seconds, n)
+
+    total = 0.0
+
+    async def update() -> Sample:
+        nonlocal total
+        total += 1
+        async with UnitOfWork(manager) as unit:
+            await unit.state.get_many(orders_schema, range(n))
+            with timed(gc_paused=gc_paused) as watch:
+                paid = [(i, {"status": "paid", "total": i + total}) for i in range(n)]
+                await unit.state.update_many(orders_schema, paid)
                 await unit.commit()
-        with Timer() as read:
-            async with UnitOfWork(manager) as unit:
-                state = unit.state
-                await state.get_many(schema, range(n))
-                sent = [(i, {"status": "sent", "total": i + 0.25}) for i in range(n)]
-                await state.update_many(schema, sent)
-    return {INSERT: insert.seconds, LOADED: loaded.seconds, READ: read.seconds}
+        return Sample(watch.seconds, n)
 
+    return insert, update
 
-async def glue_single(url: str, rounds: int) -> float:
-    async with ConnectionManager.from_urls({"default": url}) as manager:
-        await SchemaCommandService(manager.get_connection_pool()).create_table(SINGLE)
-        row = {"customer_id": 1, "total": 1.0, "status": "new"}
-        for i in range(50):  # warm up statement caches
-            async with UnitOfWork(manager) as unit:
-                await unit.state.insert(SINGLE, {"id": -1 - i, **row})
-        with Timer() as timer:
-            for i in range(rounds):
-                async with UnitOfWork(manager) as unit:
-                    await unit.state.insert(SINGLE, {"id": i, **row})
-    return timer.seconds / rounds
-
-
-# -- raw drivers ---------------------------------------------------------------------
 
 PG_UPDATE = (
     'UPDATE "{t}" AS t SET "status" = v.s, "total" = v.tot, "etag" = v.ne '
@@ -175,150 +282,85 @@ PG_UPDATE = (
 )
 
 
-async def asyncpg_update(
-    conn: asyncpg.Connection[Any], table: str, held: list[dict[str, Any]], total: float
-) -> list[dict[str, Any]]:
-    """One guarded UPDATE of every held row; returns the rows with new etags."""
-    n = len(held)
-    new = etags(n)
-    ids = [r["id"] for r in held]
-    async with conn.transaction():
-        matched = await conn.fetch(
-            PG_UPDATE.format(t=table),
-            ids,
-            ["paid"] * n,
-            [i + total for i in ids],
-            [r["etag"] for r in held],
-            new,
-        )
-        assert len(matched) == n
-    return [{"id": i, "etag": e} for i, e in zip(ids, new, strict=True)]
+def raw_bulk(
+    raw: Raw, table: str, n: int, how: str, gc_paused: bool
+) -> tuple[Callable[[], Awaitable[Sample]], Callable[[], Awaitable[Sample]]]:
+    """The raw insert and update contenders on ``table``: ``how`` is ``copy``,
+    ``unnest`` (PostgreSQL) or ``executemany`` (SQLite)."""
+    held: list[tuple[int, str]] = []
+    total = 0.0
 
-
-async def asyncpg_bulk(dsn: str, n: int) -> dict[str, Times]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        times: dict[str, Times] = {}
-        for how in ("copy", "unnest"):
-            table = f"raw_{how}"
-            await conn.execute(CREATE["postgres"].format(t=table))
-            rows = orders(n)
-            with Timer() as insert:
-                tags = etags(n)
-                records = [
-                    (r["id"], r["customer_id"], r["total"], r["status"], e)
-                    for r, e in zip(rows, tags, strict=True)
-                ]
-                async with conn.transaction():
-                    if how == "copy":
-                        await conn.copy_records_to_table(table, records=records)
-                    else:
-                        await conn.execute(
-                            f'INSERT INTO "{table}" SELECT * FROM unnest($1::bigint[], '
-                            "$2::bigint[], $3::float8[], $4::text[], $5::text[])",
-                            *map(list, zip(*records, strict=True)),
-                        )
-            held = [{"id": r[0], "etag": r[4]} for r in records]
-            with Timer() as loaded:
-                await asyncpg_update(conn, table, held, 0.5)
-            with Timer() as read:
-                found = await conn.fetch(
-                    f'SELECT * FROM "{table}" WHERE "id" = ANY($1::bigint[])',
-                    list(range(n)),
-                )
-                await asyncpg_update(conn, table, [dict(r) for r in found], 0.25)
-            times[how] = {
-                INSERT: insert.seconds,
-                LOADED: loaded.seconds,
-                READ: read.seconds,
-            }
-        return times
-    finally:
-        await conn.close()
-
-
-async def asyncpg_single(dsn: str, rounds: int) -> float:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(CREATE["postgres"].format(t="raw_single"))
-        sql = 'INSERT INTO "raw_single" VALUES ($1, $2, $3, $4, $5)'
-        for i in range(50):
-            async with conn.transaction():
-                await conn.execute(sql, -1 - i, 1, 1.0, "new", uuid.uuid4().hex)
-        with Timer() as timer:
-            for i in range(rounds):
-                async with conn.transaction():
-                    await conn.execute(sql, i, 1, 1.0, "new", uuid.uuid4().hex)
-        return timer.seconds / rounds
-    finally:
-        await conn.close()
-
-
-async def aiosqlite_update(
-    db: aiosqlite.Connection, held: list[tuple[Any, ...]], total: float
-) -> None:
-    """One guarded executemany over every held (id, etag)."""
-    new = etags(len(held))
-    params = [
-        ("paid", i + total, e, i, old) for (i, old), e in zip(held, new, strict=True)
-    ]
-    await db.execute("BEGIN IMMEDIATE")
-    cursor = await db.executemany(
-        'UPDATE "raw" SET "status" = ?, "total" = ?, "etag" = ? '
-        'WHERE "id" = ? AND "etag" = ?',
-        params,
-    )
-    assert cursor.rowcount == len(held)
-    await db.execute("COMMIT")
-
-
-async def aiosqlite_bulk(path: Path, n: int) -> Times:
-    async with aiosqlite.connect(path, isolation_level=None) as db:
-        await db.execute("PRAGMA journal_mode = WAL")
-        await db.execute("PRAGMA synchronous = NORMAL")
-        await db.execute(CREATE["sqlite"].format(t="raw"))
+    async def insert() -> Sample:
+        await raw.execute(f'DELETE FROM "{table}"')
         rows = orders(n)
-        with Timer() as insert:
+        with timed(gc_paused=gc_paused) as watch:
             tags = etags(n)
             records = [
                 (r["id"], r["customer_id"], r["total"], r["status"], e)
                 for r, e in zip(rows, tags, strict=True)
             ]
-            await db.execute("BEGIN IMMEDIATE")
-            await db.executemany('INSERT INTO "raw" VALUES (?, ?, ?, ?, ?)', records)
-            await db.execute("COMMIT")
-        with Timer() as loaded:
-            await aiosqlite_update(db, [(r[0], r[4]) for r in records], 0.5)
-        with Timer() as read:
-            cursor = await db.execute('SELECT * FROM "raw"')
-            found = await cursor.fetchall()
-            await aiosqlite_update(db, [(r[0], r[4]) for r in found], 0.25)
-    return {INSERT: insert.seconds, LOADED: loaded.seconds, READ: read.seconds}
+            if how == "copy":
+                async with raw.db.transaction():
+                    await raw.db.copy_records_to_table(table, records=records)
+            elif how == "unnest":
+                await raw.db.execute(
+                    f'INSERT INTO "{table}" SELECT * FROM unnest($1::bigint[], '
+                    "$2::bigint[], $3::float8[], $4::text[], $5::text[])",
+                    *map(list, zip(*records, strict=True)),
+                )
+            else:
+                await raw.db.execute("BEGIN IMMEDIATE")
+                await raw.db.executemany(
+                    f'INSERT INTO "{table}" VALUES (?, ?, ?, ?, ?)',
+                    records,
+                )
+                await raw.db.execute("COMMIT")
+        held[:] = [(r[0], r[4]) for r in records]
+        return Sample(watch.seconds, n)
+
+    async def update() -> Sample:
+        nonlocal total
+        total += 1
+        if len(held) != n:
+            await insert()
+        with timed(gc_paused=gc_paused) as watch:
+            new = etags(n)
+            if how == "executemany":
+                params = [
+                    ("paid", i + total, e, i, old)
+                    for (i, old), e in zip(held, new, strict=True)
+                ]
+                await raw.db.execute("BEGIN IMMEDIATE")
+                cursor = await raw.db.executemany(
+                    f'UPDATE "{table}" SET "status" = ?, "total" = ?, "etag" = ? '
+                    'WHERE "id" = ? AND "etag" = ?',
+                    params,
+                )
+                assert cursor.rowcount == n
+                await raw.db.execute("COMMIT")
+            else:
+                ids = [i for i, _ in held]
+                matched = await raw.db.fetch(
+                    PG_UPDATE.format(t=table),
+                    ids,
+                    ["paid"] * n,
+                    [i + total for i in ids],
+                    [e for _, e in held],
+                    new,
+                )
+                assert len(matched) == n
+            held[:] = list(zip((i for i, _ in held), new, strict=True))
+        return Sample(watch.seconds, n)
+
+    return insert, update
 
 
-async def aiosqlite_single(path: Path, rounds: int) -> float:
-    async with aiosqlite.connect(path, isolation_level=None) as db:
-        await db.execute("PRAGMA journal_mode = WAL")
-        await db.execute("PRAGMA synchronous = NORMAL")
-        await db.execute(CREATE["sqlite"].format(t="raw_single"))
-        sql = 'INSERT INTO "raw_single" VALUES (?, ?, ?, ?, ?)'
-        with Timer() as timer:
-            for i in range(rounds):
-                await db.execute("BEGIN IMMEDIATE")
-                await db.execute(sql, (i, 1, 1.0, "new", uuid.uuid4().hex))
-                await db.execute("COMMIT")
-        return timer.seconds / rounds
-
-
-# -- SQLAlchemy async ORM -------------------------------------------------------------
-
-
-async def sqlalchemy_bulk(url: str, n: int, table: str) -> Times:
+async def sqlalchemy_bulk(
+    url: str, table: str, n: int, gc_paused: bool
+) -> tuple[Callable[[], Awaitable[Sample]], Callable[[], Awaitable[Sample]], Any]:
+    """SQLAlchemy's async ORM contenders, and its engine to dispose of."""
     import sqlalchemy as sa
-    from sqlalchemy.ext.asyncio import (
-        async_sessionmaker,
-        create_async_engine,
-    )
+    from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
     from sqlalchemy.orm import DeclarativeBase
 
     class Base(DeclarativeBase):
@@ -337,160 +379,151 @@ async def sqlalchemy_bulk(url: str, n: int, table: str) -> Times:
         }
 
     engine = create_async_engine(url)
-    try:
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    count = 0.0
+
+    async def insert() -> Sample:
         async with engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
-        sessions = async_sessionmaker(engine, expire_on_commit=False)
+            await conn.execute(sa.delete(Order))
         rows = orders(n)
-        with Timer() as insert:
+        with timed(gc_paused=gc_paused) as watch:
             async with sessions() as session:
                 session.add_all(Order(**row) for row in rows)
                 await session.commit()
+        return Sample(watch.seconds, n)
+
+    async def update() -> Sample:
+        nonlocal count
+        count += 1
         async with sessions() as session:
             loaded = (await session.scalars(sa.select(Order))).all()
-            with Timer() as update:
+            assert len(loaded) == n  # the insert rounds ran first
+            with timed(gc_paused=gc_paused) as watch:
                 for order in loaded:
                     order.status = "paid"
-                    order.total = order.id + 0.5
+                    order.total = order.id + count
                 await session.commit()
-        with Timer() as read:
-            async with sessions() as session:
-                for order in (await session.scalars(sa.select(Order))).all():
-                    order.status = "sent"
-                    order.total = order.id + 0.25
-                await session.commit()
-        return {INSERT: insert.seconds, LOADED: update.seconds, READ: read.seconds}
-    finally:
-        await engine.dispose()
+        return Sample(watch.seconds, n)
+
+    return insert, update, engine
 
 
-# -- running and reporting -------------------------------------------------------------
-
-COLUMNS = (INSERT, LOADED, READ)
-
-
-def median_times(runs: list[Times]) -> Times:
-    return {c: statistics.median(run[c] for run in runs) for c in COLUMNS}
-
-
-def report(title: str, n: int, rows: dict[str, list[Times]]) -> None:
-    """Print one table: contender → rows per second per column, and glue's ratio."""
-    repeats = {len(runs) for runs in rows.values()}
-    print(
-        f"\n{title}: {n:,} rows; rows per second, median of "
-        f"{'/'.join(map(str, sorted(repeats)))} run(s); x = glue's speed / theirs"
+async def bulk(
+    label: str,
+    url: str,
+    raw: Raw,
+    options: argparse.Namespace,
+    gc_paused: bool,
+    orm_url: str | None,
+) -> list[Comparison]:
+    n = options.rows
+    paused = ", GC paused in timed blocks" if gc_paused else ""
+    suffix = "_paused" if gc_paused else ""
+    # (how, its insert's name, its update's name or None: both PostgreSQL ways
+    # update alike, with one UPDATE ... FROM unnest)
+    if raw.kind == "postgres":
+        ways = [
+            ("copy", "raw asyncpg COPY", "raw asyncpg UPDATE FROM unnest"),
+            ("unnest", "raw asyncpg INSERT ... SELECT FROM unnest", None),
+        ]
+    else:
+        ways = [
+            ("executemany", "raw aiosqlite executemany", "raw aiosqlite executemany")
+        ]
+    inserts = Comparison(
+        f"{label}: {n:,} inserts{paused}", reference=ways[0][1], unit="ops"
     )
-    head = "".join(f"{c:>17}{'x':>7}" for c in COLUMNS)
-    print(f"  {'contender':<36}{head}")
-    medians = {name: median_times(runs) for name, runs in rows.items()}
-    ours = medians["glue"]
-    for name, times in medians.items():
-        cells = []
-        for c in COLUMNS:
-            ratio = "" if name == "glue" else f"{times[c] / ours[c]:.2f}x"
-            cells.append(f"{n / times[c]:>17,.0f}{ratio:>7}")
-        print(f"  {name:<36}{''.join(cells)}")
-    spread = {
-        c: (min(r[c] for r in rows["glue"]), max(r[c] for r in rows["glue"]))
-        for c in COLUMNS
-    }
-    print(
-        "  glue's spread (rows/s, slowest-fastest run): "
-        + "; ".join(
-            f"{c} {n / hi:,.0f}-{n / lo:,.0f}" for c, (lo, hi) in spread.items()
+    updates = Comparison(
+        f"{label}: {n:,} etag-guarded updates{paused}",
+        reference=str(ways[0][2]),
+        unit="ops",
+    )
+    for how, insert_name, update_name in ways:
+        table = f"raw_{how}{suffix}"
+        await raw.create(table)
+        insert, update = raw_bulk(raw, table, n, how, gc_paused)
+        inserts.add(insert_name, insert)
+        if update_name is not None:
+            updates.add(update_name, update)
+    engine = None
+    async with ConnectionManager.from_urls({"default": url}) as manager:
+        table = f"glue_bulk{suffix}"
+        await SchemaCommandService(manager.get_connection_pool()).create_table(
+            schema(table)
         )
-    )
-
-
-async def postgres_database(server: str) -> tuple[str, Callable[[], Awaitable[None]]]:
-    name = f"glue_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(server)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-
-    async def drop() -> None:
-        admin = await asyncpg.connect(server)
+        insert, update = glue_bulk(manager, table, n, gc_paused)
+        inserts.add("glue: insert_many in a unit", insert)
+        updates.add("glue: update_many in a unit", update)
+        if orm_url is not None:
+            insert, update, engine = await sqlalchemy_bulk(
+                orm_url, f"orm_bulk{suffix}", n, gc_paused
+            )
+            inserts.add("SQLAlchemy ORM, version_id_col", insert)
+            updates.add("SQLAlchemy ORM, version_id_col", update)
         try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            for comparison in (inserts, updates):
+                (await comparison.run(options.rounds)).print()
         finally:
-            await admin.close()
+            if engine is not None:
+                await engine.dispose()
+    return [inserts, updates]
 
-    return urlunsplit(urlsplit(server)._replace(path=f"/{name}")), drop
+
+async def database(
+    label: str, url: str, raw: Raw, options: argparse.Namespace, orm_url: str | None
+) -> None:
+    await units(label, url, raw, options.unit_rounds, options.seconds)
+    await bulk(label, url, raw, options, False, orm_url)
+    if options.gc_paused:
+        await bulk(label, url, raw, options, True, None)
 
 
 async def run(options: argparse.Namespace) -> None:
-    n, repeat = options.rows, options.repeat
-    have_sqlalchemy = importlib.util.find_spec("sqlalchemy") is not None
-    if not have_sqlalchemy:
+    print(machine())
+    orm = options.orm and importlib.util.find_spec("sqlalchemy") is not None
+    if options.orm and not orm:
         print("SQLAlchemy not installed: pip install 'sqlalchemy[asyncio]'")
-    single: dict[str, tuple[list[float], list[float]]] = {}
-
-    rows: dict[str, list[Times]] = {}
-    for i in range(repeat):
-        dsn, drop = await postgres_database(options.postgres)
+    dsn, drop = await postgres_database(options.postgres)
+    try:
+        conn = await asyncpg.connect(dsn)
         try:
-            rows.setdefault("glue", []).append(await glue_bulk(dsn, n, "orders"))
-            raw = await asyncpg_bulk(dsn, n)
-            rows.setdefault("asyncpg COPY + UPDATE FROM unnest", []).append(raw["copy"])
-            rows.setdefault("asyncpg INSERT/UPDATE FROM unnest", []).append(
-                raw["unnest"]
+            orm_url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
+            await database(
+                "PostgreSQL",
+                dsn,
+                Raw("postgres", conn),
+                options,
+                orm_url if orm else None,
             )
-            if have_sqlalchemy and i < options.orm_repeat:
-                url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
-                rows.setdefault("SQLAlchemy ORM, version_id_col", []).append(
-                    await sqlalchemy_bulk(url, n, "orm_orders")
-                )
-            ours, theirs = single.setdefault("PostgreSQL", ([], []))
-            ours.append(await glue_single(dsn, options.single))
-            theirs.append(await asyncpg_single(dsn, options.single))
         finally:
-            await drop()
-    report("PostgreSQL", n, rows)
-
-    rows = {}
-    for i in range(repeat):
-        with tempfile.TemporaryDirectory() as scratch:
-            folder = Path(scratch)
-            url = f"sqlite:///{folder / 'glue.sqlite'}"
-            rows.setdefault("glue", []).append(await glue_bulk(url, n, "orders"))
-            rows.setdefault("aiosqlite executemany", []).append(
-                await aiosqlite_bulk(folder / "raw.sqlite", n)
+            await conn.close()
+    finally:
+        await drop()
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        async with aiosqlite.connect(folder / "raw.sqlite", isolation_level=None) as db:
+            await db.execute("PRAGMA journal_mode = WAL")
+            await db.execute("PRAGMA synchronous = NORMAL")
+            await database(
+                "SQLite",
+                f"sqlite:///{folder / 'glue.sqlite'}",
+                Raw("sqlite", db),
+                options,
+                f"sqlite+aiosqlite:///{folder / 'orm.sqlite'}" if orm else None,
             )
-            if have_sqlalchemy and i < options.orm_repeat:
-                url = f"sqlite+aiosqlite:///{folder / 'orm.sqlite'}"
-                rows.setdefault("SQLAlchemy ORM, version_id_col", []).append(
-                    await sqlalchemy_bulk(url, n, "orm_orders")
-                )
-            ours, theirs = single.setdefault("SQLite", ([], []))
-            ours.append(
-                await glue_single(f"sqlite:///{folder / 's.sqlite'}", options.single)
-            )
-            theirs.append(
-                await aiosqlite_single(folder / "raw_single.sqlite", options.single)
-            )
-    report("SQLite", n, rows)
-
-    print(
-        f"\nOne unit of work inserting one row ({options.single:,} rounds, median of "
-        f"{repeat} run(s); microseconds each)"
-    )
-    print(f"  {'database':<12}{'glue':>10}{'raw BEGIN/INSERT/COMMIT':>26}{'ratio':>8}")
-    for name, (ours, theirs) in single.items():
-        mine, floor = statistics.median(ours), statistics.median(theirs)
-        print(
-            f"  {name:<12}{mine * 1e6:>10.0f}{floor * 1e6:>26.0f}{mine / floor:>7.2f}x"
-        )
 
 
 def main() -> None:
-    """Parse arguments and run every benchmark."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Parse arguments and run every comparison."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--unit-rounds", type=int, default=21)
+    parser.add_argument("--seconds", type=float, default=0.1)
+    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--rows", type=int, default=50_000)
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--orm-repeat", type=int, default=1)
-    parser.add_argument("--single", type=int, default=2_000)
+    parser.add_argument("--gc-paused", action="store_true")
+    parser.add_argument("--orm", action="store_true")
     parser.add_argument(
         "--postgres", default=os.environ.get("GLUE_BENCH_POSTGRES_DSN", LOCAL)
     )

@@ -2,13 +2,16 @@
 
 The pool backend is asyncpg's own pool: it connects, resets connections on
 release and reconnects a holder whose connection died. glue adds checkout
-accounting, timeouts and error translation around it (`DefaultConnectionPool`).
+accounting, timeouts and error translation around it (`DefaultConnectionPool`),
+and skips asyncpg's reset query for a checkout it can prove left the session
+clean (see `glue.connections.sessions`).
 """
 
 from __future__ import annotations
 
 import re
 from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import unquote, urlsplit
 
@@ -20,6 +23,7 @@ from .. import errors
 from ..log import get_logger
 from ..sql.dialects.postgres import POSTGRES
 from .abc import Connection, Result
+from .sessions import leaves_session_clean
 from .streams import RowStream
 
 if TYPE_CHECKING:
@@ -89,11 +93,15 @@ def _passwords(dsn: str) -> list[str]:
 
 
 @contextmanager
-def _connecting(database: str, dsn: str) -> Iterator[None]:
+def _connecting(database: str, dsn: str, location: str | None = None) -> Iterator[None]:
     """`map_asyncpg_errors` while connecting to ``dsn``, with no password in the
-    error: asyncpg reading a malformed URL can quote any part of it."""
+    error: asyncpg reading a malformed URL can quote any part of it.
+
+    ``location`` is ``redact_dsn(dsn)`` when the caller has it already (a pool
+    checks out often: no need to redact the URL each time).
+    """
     try:
-        with map_asyncpg_errors(database, location=redact_dsn(dsn)):
+        with map_asyncpg_errors(database, location=location or redact_dsn(dsn)):
             yield
     except errors.ConnectionError as exc:
         reason = exc.reason
@@ -224,6 +232,9 @@ class PostgresConnection:
         self._owned = True
         self._stream: RowStream | None = None
         self._depth = 0
+        # False once a statement may have left state in the session (a SET, a
+        # LISTEN, a session advisory lock...): its pool then resets it on release.
+        self._session_clean = True
 
     @classmethod
     async def connect(
@@ -297,11 +308,13 @@ class PostgresConnection:
         Text holding several statements is refused, with or without values
         (see `_run`).
         """
+        self._note(sql)
         async with self._use() as raw:
             return _rowcount(await _run(raw, sql, params))
 
     async def execute_many(self, sql: str, rows: Sequence[Params]) -> None:
         """Run one statement once per row of values, pipelined, all or none."""
+        self._note(sql)
         async with self._use() as raw:
             await raw.executemany(sql, rows)
 
@@ -310,6 +323,7 @@ class PostgresConnection:
 
         An empty result costs a second round trip, to learn its column names.
         """
+        self._note(sql)
         async with self._use() as raw:
             records = await raw.fetch(sql, *params)
             if records:
@@ -328,6 +342,7 @@ class PostgresConnection:
         (and rolled back when the stream ends: a stream only reads). The
         connection's next operation ends the stream if it is unfinished.
         """
+        self._note(sql)
         cursors: list[Cursor[asyncpg.Record]] = []
         own: list[Transaction] = []
 
@@ -374,6 +389,8 @@ class PostgresConnection:
         Returns:
             for each statement, the number of rows it changed.
         """
+        for statement in statements:
+            self._note(statement.sql)
         counts = []
         async with self.transaction(), self._use() as raw:
             for statement in statements:
@@ -459,6 +476,11 @@ class PostgresConnection:
                 if not self._raw.is_closed():
                     self._raw.terminate()
 
+    def _note(self, sql: str) -> None:
+        """Mark the session dirty if ``sql`` may leave state in it."""
+        if self._session_clean and not leaves_session_clean(sql):
+            self._session_clean = False
+
     async def _rollback(
         self, transaction: Transaction, stream: RowStream | None = None
     ) -> None:
@@ -524,13 +546,20 @@ class PostgresConnection:
                 self._database, self._closed_reason
             ) from exc.__cause__
 
-    async def _detach(self) -> _Raw:
+    async def _detach(self) -> tuple[_Raw, bool]:
+        """Give up the connection; return it, and whether its session is clean
+        (no statement that may leave state, no transaction left open)."""
         if self._stream is not None:
             await self._stream.aclose()
         if self._closed_reason is None:
             self._closed_reason = "the connection was returned to its pool"
         self._owned = False
-        return self._raw
+        clean = self._session_clean and self._depth == 0
+        try:
+            clean = clean and not self._raw.is_in_transaction()
+        except asyncpg.InterfaceError:  # a proxy asyncpg's pool took back (lost)
+            clean = False
+        return self._raw, clean
 
 
 async def _connect(*args: Any, **options: Any) -> asyncpg.Connection[asyncpg.Record]:
@@ -547,6 +576,27 @@ async def _connect(*args: Any, **options: Any) -> asyncpg.Connection[asyncpg.Rec
             *args, **options
         )
     return raw
+
+
+_CLEAN_RELEASE: ContextVar[bool] = ContextVar("glue_clean_release", default=False)
+"""True while `PostgresPoolBackend.give` releases a connection whose session it
+knows is clean; asyncpg's pool runs its reset hook in a task that copies this."""
+
+
+async def _reset_unless_clean(raw: asyncpg.Connection[asyncpg.Record]) -> None:
+    """asyncpg's ``reset`` hook: its reset query, unless the session is clean.
+
+    asyncpg has already rolled back an open transaction and dropped its
+    listeners when it calls this; the query (unlock advisory locks, close
+    cursors, ``UNLISTEN *``, ``RESET ALL``) costs one round trip, skipped for a
+    checkout `PostgresConnection` saw leave no session state. The default is to
+    reset: a release that did not come through `give` is never skipped.
+    """
+    if _CLEAN_RELEASE.get():
+        return
+    query = raw.get_reset_query()
+    if query:
+        await raw.execute(query)
 
 
 def _default_name(dsn: str) -> str:
@@ -589,27 +639,31 @@ class PostgresPoolBackend:
 
     async def open(self) -> None:
         """Create asyncpg's pool and its first ``min_size`` connections."""
-        with _connecting(self.name, self._dsn):
+        with _connecting(self.name, self._dsn, self.location):
             self._pool = await asyncpg.create_pool(
                 self._dsn,
                 min_size=self.min_size,
                 max_size=self.max_size,
-                **{"connect": _connect, **self._options},
+                **{"connect": _connect, "reset": _reset_unless_clean, **self._options},
             )
 
     async def take(self, write: bool) -> Connection:
         """Check out a connection; asyncpg reconnects one that died while idle."""
         assert self._pool is not None
-        with _connecting(self.name, self._dsn):
+        with _connecting(self.name, self._dsn, self.location):
             raw = await self._pool.acquire()
         return PostgresConnection(raw, database=self.name)
 
     async def give(self, conn: Connection) -> None:
-        """Release a connection to asyncpg's pool, which resets or drops it."""
+        """Release a connection to asyncpg's pool, which resets or drops it.
+
+        The reset query is skipped when the checkout left the session clean.
+        """
         assert self._pool is not None
         assert isinstance(conn, PostgresConnection)
-        raw = await conn._detach()
+        raw, clean = await conn._detach()
         assert isinstance(raw, PoolConnectionProxy)
+        token = _CLEAN_RELEASE.set(clean)
         try:
             with map_asyncpg_errors(self.name):
                 await self._pool.release(raw)
@@ -617,6 +671,8 @@ class PostgresPoolBackend:
             _log.warning(
                 "postgres connection dropped", database=self.name, error=str(exc)
             )
+        finally:
+            _CLEAN_RELEASE.reset(token)
 
     def bottleneck(self, write: bool) -> str | None:
         """None: every connection of the pool serves reads and writes alike."""
