@@ -90,23 +90,31 @@ def shape_of(statement: QueryStatement) -> Shape | None:
     return Shape(key=_ENCODER.encode(tree), values=tuple(values), tree=tree)
 
 
-def _walk(node: Any, values: list[Any], marks: set[int]) -> bool:
-    """Replace slotted constants in ``node`` by marks (naming their slot), in
-    place, collecting them; False when ``node`` holds an Ext of its own (a
-    mark's look-alike: no shape then)."""
-    if isinstance(node, dict):
+def _walk(node: dict[str, Any] | list[Any], values: list[Any], marks: set[int]) -> bool:
+    """Replace slotted constants under ``node`` by marks (naming their slot), in
+    place, collecting them; False when it holds an Ext of its own (a mark's
+    look-alike: no shape then)."""
+    if type(node) is dict:
         if node.get("type") == "condition" and node.get("lookup") in _SLOT_LOOKUPS:
             value = node.get("value")
-            if isinstance(value, dict) and value.get("type") == "value":
+            if type(value) is dict and value.get("type") == "value":
                 inner = value.get("value")
-                if isinstance(inner, list):
+                if type(inner) is list:
                     value["value"] = [_slot(v, values, marks) for v in inner]
                 else:
                     value["value"] = _slot(inner, values, marks)
-        return all(_walk(v, values, marks) for v in node.values())
-    if isinstance(node, list):
-        return all(_walk(v, values, marks) for v in node)
-    return not isinstance(node, msgspec.msgpack.Ext) or id(node) in marks
+        children: Any = node.values()
+    else:
+        children = node
+    # Loops, not all() over generators: this runs on every query.
+    for child in children:
+        kind = type(child)
+        if kind is dict or kind is list:
+            if not _walk(child, values, marks):
+                return False
+        elif kind is msgspec.msgpack.Ext and id(child) not in marks:
+            return False
+    return True
 
 
 def _slot(value: Any, values: list[Any], marks: set[int]) -> Any:
