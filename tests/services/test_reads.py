@@ -15,7 +15,8 @@ from glue.connections import (
     pool_from_url,
 )
 from glue.errors import QueryError
-from glue.planning.tasks import ChainTask, GroupTask, SqlTask, Task
+from glue.planning.read import QueryPlanner
+from glue.planning.tasks import ChainTask, GroupTask, Plan, SqlTask, Task
 from glue.query import (
     AnnotationQuery,
     Condition,
@@ -30,7 +31,6 @@ from glue.query import (
     ValueAnnotation,
 )
 from glue.schema import Column, ColumnType, Schema
-from glue.planning.read import QueryPlanner
 from glue.services import reads
 from glue.services.reads import (
     AsyncDataQueryService,
@@ -307,7 +307,7 @@ def plans(monkeypatch: pytest.MonkeyPatch) -> list[QueryStatement]:
 
     def counted(
         self: QueryPlanner, statement: QueryStatement, *, validated: bool = False
-    ) -> reads.Plan:
+    ) -> Plan:
         planned.append(statement)
         return plan(self, statement, validated=validated)
 
