@@ -141,7 +141,10 @@ class DataQueryService:
         """Plan a statement without running it.
 
         Plans are kept (up to 256) and reused while the tables route to the
-        same pools and no schema is registered. A statement is checked against
+        same pools and no schema is registered. They are kept by the
+        statement's shape when they allow it: the same read with new
+        comparison values reuses one plan, the values bound at run time (see
+        :mod:`glue.planning.shapes`). A statement is checked against
         the query model when it is first planned (see
         :meth:`QueryStatement.validated`).
 
