@@ -36,14 +36,14 @@ from ..errors import GlueError, QueryError, SchemaError
 from ..planning.executor import PlanExecutor
 from ..planning.explain import explain_plan
 from ..planning.read import DEFAULT_MAX_KEYS, QueryPlanner
+from ..planning.shapes import Shape, Template, shape_of
+from ..planning.tasks import Plan
 from ..query.model import QueryStatement
 from ..schema.model import Column, ColumnType, Schema, check_identifier
 from .schema import SchemaQueryService
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Iterable
-
-    from ..planning.tasks import Plan
 
 __all__ = [
     "AsyncDataQueryService",
@@ -55,7 +55,12 @@ __all__ = [
 
 
 _PLAN_CACHE_SIZE = 256
-"""Plans kept per service, by statement and routing; the oldest goes first."""
+"""Plans kept per service, by statement shape or statement, and routing; the
+oldest goes first."""
+
+_Cached = tuple[tuple[str, ...], tuple[int, ...], "Plan | Template | None"]
+"""Tables, their pools' ids when planned, and the plan: a template for a shape
+(None when the shape's SQL depends on its values)."""
 
 
 class DataQueryService:
@@ -86,7 +91,7 @@ class DataQueryService:
         self.schemas: dict[str, Schema] = {s.name: s for s in values}
         self.max_keys = max_keys
         self.timeout = timeout
-        self._plans: dict[bytes, tuple[tuple[str, ...], tuple[int, ...], Plan]] = {}
+        self._plans: dict[bytes, _Cached] = {}
 
     @property
     def manager(self) -> ConnectionManager:
@@ -136,7 +141,10 @@ class DataQueryService:
         """Plan a statement without running it.
 
         Plans are kept (up to 256) and reused while the tables route to the
-        same pools and no schema is registered. A statement is checked against
+        same pools and no schema is registered. They are kept by the
+        statement's shape when they allow it: the same read with new
+        comparison values reuses one plan, the values bound at run time (see
+        :mod:`glue.planning.shapes`). A statement is checked against
         the query model when it is first planned (see
         :meth:`QueryStatement.validated`).
 
@@ -144,27 +152,76 @@ class DataQueryService:
             QueryError: a node of the wrong type, or an unknown table, field,
                 alias or lookup.
         """
-        manager = self.manager
+        shape = shape_of(statement)
+        if shape is not None:
+            template = await self._template(shape)
+            if template is not None:
+                return template.bind(statement, shape.values)
         # Keyed by the encoded statement, not the statement: Python holds 1, 1.0
         # and True equal, but they are different values to bind; msgpack keeps
         # them apart, and lists inside values need no hashing.
         key = statement.encoded()
-        cached = self._plans.get(key)
-        if cached is not None:
-            names, routes, plan = cached
-            if routes == tuple(id(manager.get_connection_pool(n)) for n in names):
-                return plan
+        _, cached = self._cached(key)
+        if isinstance(cached, Plan):
+            return cached
         statement = statement.validated()
-        names = tuple(sorted(statement.table_names()))
-        if not self.schemas.keys() >= set(names):
-            await self._load(statement)
+        plan = await self._plan(statement)
+        self._keep(key, statement, plan)
+        return plan
+
+    async def _template(self, shape: Shape) -> Template | None:
+        """The template of a statement's shape, planned now on a miss; None when
+        its SQL depends on the values."""
+        key = b"shape:" + shape.key
+        found, cached = self._cached(key)
+        if found:
+            assert not isinstance(cached, Plan)
+            return cached
+        statement: QueryStatement | None = None
+        template = None
+        try:
+            statement, sentinels, marks = shape.sentinel_statement()
+            plan = await self._plan(statement)
+        except (GlueError, msgspec.ValidationError):
+            # A sentinel the model or the tables refuse: the statement is
+            # planned as it is, and says what is wrong with it.
+            pass
+        else:
+            template = Template.of(plan, sentinels, marks)
+        self._keep(key, statement, template)
+        return template
+
+    def _cached(self, key: bytes) -> tuple[bool, Plan | Template | None]:
+        """Whether something is kept under ``key`` while its tables route as
+        they did, and what."""
+        cached = self._plans.get(key)
+        if cached is None:
+            return False, None
+        names, routes, kept = cached
+        manager = self.manager
+        if routes != tuple(id(manager.get_connection_pool(n)) for n in names):
+            return False, None
+        return True, kept
+
+    def _keep(
+        self,
+        key: bytes,
+        statement: QueryStatement | None,
+        kept: Plan | Template | None,
+    ) -> None:
+        names = () if statement is None else tuple(sorted(statement.table_names()))
+        manager = self.manager
         routes = tuple(id(manager.get_connection_pool(n)) for n in names)
-        planner = QueryPlanner(manager, self.schemas, max_keys=self.max_keys)
-        plan = planner.plan(statement, validated=True)
         if key not in self._plans and len(self._plans) >= _PLAN_CACHE_SIZE:
             self._plans.pop(next(iter(self._plans)))
-        self._plans[key] = (names, routes, plan)
-        return plan
+        self._plans[key] = (names, routes, kept)
+
+    async def _plan(self, statement: QueryStatement) -> Plan:
+        """Plan a validated statement, reading the schemas it needs."""
+        if not self.schemas.keys() >= statement.table_names():
+            await self._load(statement)
+        planner = QueryPlanner(self.manager, self.schemas, max_keys=self.max_keys)
+        return planner.plan(statement, validated=True)
 
     async def explain(self, statement: QueryStatement) -> str:
         """The plan of a statement as an indented tree: which part runs on which

@@ -15,7 +15,8 @@ from glue.connections import (
     pool_from_url,
 )
 from glue.errors import QueryError
-from glue.planning.tasks import ChainTask, GroupTask, SqlTask, Task
+from glue.planning.read import QueryPlanner
+from glue.planning.tasks import ChainTask, GroupTask, Plan, SqlTask, Task
 from glue.query import (
     AnnotationQuery,
     Condition,
@@ -30,6 +31,7 @@ from glue.query import (
     ValueAnnotation,
 )
 from glue.schema import Column, ColumnType, Schema
+from glue.services import reads
 from glue.services.reads import (
     AsyncDataQueryService,
     Data,
@@ -293,5 +295,182 @@ async def test_plans_of_statements_python_holds_equal_stay_apart(
         ),
         order_by=[OrderByQuery(field=FieldReference.of("pets", "id"))],
     )
-    assert await service.plan(listed) is await service.plan(listed)
+    assert await service.plan(listed) == await service.plan(listed)
     assert await service.execute(listed) == [{"id": 1}, {"id": 3}, {"id": 4}]
+
+
+@pytest.fixture
+def plans(monkeypatch: pytest.MonkeyPatch) -> list[QueryStatement]:
+    """The statements the services plan from now on."""
+    planned: list[QueryStatement] = []
+    plan = QueryPlanner.plan
+
+    def counted(
+        self: QueryPlanner, statement: QueryStatement, *, validated: bool = False
+    ) -> Plan:
+        planned.append(statement)
+        return plan(self, statement, validated=validated)
+
+    monkeypatch.setattr(QueryPlanner, "plan", counted)
+    return planned
+
+
+def pets_where(*conditions: Condition) -> QueryStatement:
+    return QueryStatement(
+        table=SchemaReference(name="pets"),
+        only=[FieldReference.of("pets", "id")],
+        where=Conditions(*conditions),
+        order_by=[OrderByQuery(field=FieldReference.of("pets", "id"))],
+    )
+
+
+def ids(rows: list[dict[str, object]]) -> list[object]:
+    return [row["id"] for row in rows]
+
+
+async def test_new_values_reuse_one_plan(
+    one: ConnectionManager, plans: list[QueryStatement]
+) -> None:
+    """Point and range queries with new values each time plan once, and bind."""
+    service = DataQueryService(one, [PEOPLE, PETS])
+    for key in (5, 700, 1200, 9999):
+        point = QueryStatement(
+            table=SchemaReference(name="people"),
+            where=Condition(field=FieldReference.of("people", "id"), value=Value(key)),
+        )
+        expected = [{"id": key, "name": f"person {key}"}] if key <= 1200 else []
+        assert await service.execute(point) == expected
+    assert len(plans) == 1
+    for low in (1, 250, 1150):
+        ranged = QueryStatement(
+            table=SchemaReference(name="people"),
+            only=[FieldReference.of("people", "id")],
+            where=Conditions(
+                Condition(
+                    field=FieldReference.of("people", "id"),
+                    lookup=FieldLookup.GTE,
+                    value=Value(low),
+                ),
+                Condition(
+                    field=FieldReference.of("people", "id"),
+                    lookup=FieldLookup.LT,
+                    value=Value(low + 100),
+                ),
+            ),
+            order_by=[OrderByQuery(field=FieldReference.of("people", "id"))],
+        )
+        expected_ids = list(range(low, min(low + 100, 1201)))
+        assert ids(await service.execute(ranged)) == expected_ids
+    assert len(plans) == 2
+    for kind, expected_ids in (("cat", [1, 3]), ("fish", [4]), ("cow", [])):
+        kinds = pets_where(
+            Condition(field=FieldReference.of("pets", "kind"), value=Value(kind))
+        )
+        assert ids(await service.execute(kinds)) == expected_ids
+    assert len(plans) == 3
+
+
+async def test_in_lists_are_planned_by_their_length(
+    one: ConnectionManager, plans: list[QueryStatement]
+) -> None:
+    service = DataQueryService(one, [PEOPLE, PETS])
+
+    def among(*values: object) -> QueryStatement:
+        return pets_where(
+            Condition(
+                field=FieldReference.of("pets", "id"),
+                lookup=FieldLookup.IN,
+                value=Value(list(values)),
+            )
+        )
+
+    assert ids(await service.execute(among(1, 2))) == [1, 2]
+    assert ids(await service.execute(among(3, 4))) == [3, 4]
+    assert len(plans) == 1
+    assert ids(await service.execute(among(1, 3, 4))) == [1, 3, 4]
+    assert ids(await service.execute(among())) == []
+    assert ids(await service.execute(among(2, None))) == [2]
+    assert len(plans) == 4
+
+
+async def test_none_is_null_and_values_are_bound(
+    one: ConnectionManager, plans: list[QueryStatement]
+) -> None:
+    service = DataQueryService(one, [PEOPLE, PETS])
+
+    def owned(owner: object, lookup: FieldLookup = FieldLookup.EQ) -> QueryStatement:
+        return pets_where(
+            Condition(
+                field=FieldReference.of("pets", "owner_id"),
+                lookup=lookup,
+                value=Value(owner),
+            )
+        )
+
+    assert ids(await service.execute(owned(1))) == [1, 2]
+    assert ids(await service.execute(owned(None))) == [4]
+    assert ids(await service.execute(owned(2))) == [3]
+    assert ids(await service.execute(owned(None, FieldLookup.NEQ))) == [1, 2, 3]
+    assert ids(await service.execute(owned(1, FieldLookup.NEQ))) == [3]
+    assert len(plans) == 4
+    # A value the compiler converts (text for an integer column) is planned
+    # with the statement, each time, and still compares as its column's type.
+    assert ids(await service.execute(owned("2"))) == [3]
+    assert ids(await service.execute(owned("1"))) == [1, 2]
+    # A pattern is escaped per value: planned with it.
+    for text, expected_ids in (("a", [1, 3]), ("%", []), ("o", [2])):
+        pattern = pets_where(
+            Condition(
+                field=FieldReference.of("pets", "kind"),
+                lookup=FieldLookup.CONTAINS,
+                value=Value(text),
+            )
+        )
+        assert ids(await service.execute(pattern)) == expected_ids
+
+
+async def test_plans_across_databases_keep_their_values(
+    split: ConnectionManager, plans: list[QueryStatement]
+) -> None:
+    service = DataQueryService(split, [PEOPLE, PETS])
+    for kind, expected in (
+        ("cat", [{"name": "person 1"}, {"name": "person 2"}]),
+        ("dog", [{"name": "person 1"}]),
+    ):
+        statement = QueryStatement(
+            table=SchemaReference(name="people", alias="p"),
+            only=[FieldReference.of("p", "name")],
+            joins=[
+                JoinQuery(
+                    table=SchemaReference(name="pets", alias="x"),
+                    on=Conditions(
+                        Condition(
+                            field=FieldReference.of("x", "owner_id"),
+                            value=FieldReference.of("p", "id"),
+                        )
+                    ),
+                )
+            ],
+            where=Condition(field=FieldReference.of("x", "kind"), value=Value(kind)),
+            order_by=[OrderByQuery(field=FieldReference.of("x", "id"))],
+        )
+        assert await service.execute(statement) == expected
+    # Planned with sentinels, then once for each value: their plans hold them.
+    assert [p.where for p in plans[1:]] == [
+        Conditions(Condition(field=FieldReference.of("x", "kind"), value=Value(v)))
+        for v in ("cat", "dog")
+    ]
+
+
+async def test_the_plan_cache_stays_bounded(one: ConnectionManager) -> None:
+    service = DataQueryService(one, [PEOPLE, PETS])
+    for length in range(1, reads._PLAN_CACHE_SIZE + 40):
+        statement = pets_where(
+            Condition(
+                field=FieldReference.of("pets", "id"),
+                lookup=FieldLookup.IN,
+                value=Value(list(range(length))),
+            )
+        )
+        await service.plan(statement)
+    assert len(service._plans) == reads._PLAN_CACHE_SIZE
