@@ -283,6 +283,7 @@ class Registry:
                         "which no domain of this App registers: register it in "
                         "the domain whose commands emit it"
                     )
+        _check_sequences(publishers.values(), subscribers)
         for route in self.routes.values():
             if self.outbox.publishes(route.scope.events):
                 route.outbox = self.outbox
@@ -334,3 +335,26 @@ class Registry:
     def command_names(self) -> list[str]:
         """The full names of every command, sorted."""
         return sorted(self.commands)
+
+
+def _check_sequences(
+    publishers: Iterable[Publisher], subscribers: list[Subscriber]
+) -> None:
+    """Refuse a subscriber that takes some, not all, of a domain's events with
+    a named aggregate that this App writes: they share one sequence per
+    aggregate, so such a subscriber would wait forever for the numbers it is
+    never sent."""
+    taken = {event for subscriber in subscribers for event in subscriber.events}
+    for publisher in publishers:
+        sequenced = {e for e in publisher.aggregates if e in taken}
+        for subscriber in subscribers:
+            mine = sequenced.intersection(subscriber.events)
+            if mine and mine != sequenced:
+                missing = ", ".join(sorted(e.__qualname__ for e in sequenced - mine))
+                raise RegistrationError(
+                    f"subscriber {subscriber.name} takes some of domain "
+                    f"{publisher.domain!r}'s events numbered per aggregate, not "
+                    f"{missing}: a domain's events with a named aggregate share one "
+                    "sequence, and a subscriber applies it in order, so it must "
+                    "take them all (and may ignore those it does not need)"
+                )

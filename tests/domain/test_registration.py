@@ -182,3 +182,31 @@ def test_domains_of_an_app_must_not_clash() -> None:
     two.command(CreateOrder)(handle)
     with pytest.raises(RegistrationError, match="handled by two domains"):
         App([one, two])
+
+
+class OrderShipped(Event):
+    order_id: int
+
+
+def test_a_subscriber_takes_all_or_none_of_an_aggregates_events() -> None:
+    """One sequence per aggregate: a subscriber sent only some of its numbers
+    would wait forever for the others, so the App refuses it."""
+
+    def orders() -> Domain:
+        domain = Domain("orders")
+        domain.register(OrderCreated, OrderShipped, aggregate="order_id")
+        return domain
+
+    async def note(event: Event, ctx: Context) -> None:
+        return None
+
+    whole = orders()
+    whole.subscriber(OrderCreated, OrderShipped)(note)
+    App([whole], databases={"default": "sqlite:///unopened.db"})
+
+    split = orders()
+    split.subscriber(OrderCreated)(note)
+    split.subscriber(OrderShipped, name="orders.shipped")(note)
+    with pytest.raises(RegistrationError, match="OrderShipped") as raised:
+        App([split], databases={"default": "sqlite:///unopened.db"})
+    assert "orders.note" in str(raised.value)
