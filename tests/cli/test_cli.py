@@ -83,7 +83,7 @@ def test_dispatch_prints_the_response_as_json(seeded: object, glue: Glue) -> Non
         "dispatch",
         "--app",
         APP,
-        "shop:register-customer",
+        "customers:register-customer",
         '{"name": "Bob", "email": "bob@example.org"}',
     )
     assert (done.code, done.err) == (0, "")
@@ -93,7 +93,7 @@ def test_dispatch_prints_the_response_as_json(seeded: object, glue: Glue) -> Non
 
 def test_dispatch_reads_the_json_from_stdin(seeded: object, glue: Glue) -> None:
     order = b'{"customer_id": 1, "lines": [{"sku": "APL-001", "quantity": 2}]}'
-    done = glue("dispatch", "--app", APP, "shop:place-order", stdin=order)
+    done = glue("dispatch", "--app", APP, "orders:place-order", stdin=order)
     assert done.code == 0, done.err
     placed = msgspec.json.decode(done.out)
     assert placed["order_id"] > 1
@@ -102,7 +102,7 @@ def test_dispatch_reads_the_json_from_stdin(seeded: object, glue: Glue) -> None:
         "dispatch",
         "--app",
         APP,
-        "shop:restock",
+        "inventory:restock",
         "-",
         stdin=b'{"sku": "APL-001", "quantity": 1}',
     )
@@ -112,11 +112,11 @@ def test_dispatch_reads_the_json_from_stdin(seeded: object, glue: Glue) -> None:
 
 
 def test_an_actor_with_the_permission_may_cancel(seeded: object, glue: Glue) -> None:
-    cancel = ("dispatch", "--app", APP, "shop:cancel-order", '{"order_id": 1}')
+    cancel = ("dispatch", "--app", APP, "orders:cancel-order", '{"order_id": 1}')
     refused = glue(*cancel, "--actor", "ann", "--permission", "orders:read")
     assert refused.code == 1
     assert refused.err == (
-        "glue: actor 'ann' may not run shop:cancel-order: missing permission "
+        "glue: actor 'ann' may not run orders:cancel-order: missing permission "
         "orders:admin\n"
     )
     done = glue(
@@ -139,7 +139,7 @@ def test_an_actor_with_the_permission_may_cancel(seeded: object, glue: Glue) -> 
 
 
 def test_no_actor_is_refused_in_one_line(seeded: object, glue: Glue) -> None:
-    done = glue("dispatch", "--app", APP, "shop:cancel-order", '{"order_id": 1}')
+    done = glue("dispatch", "--app", APP, "orders:cancel-order", '{"order_id": 1}')
     assert (done.code, done.out) == (1, "")
     assert done.err.startswith("glue: ")
     assert "needs an actor with permission orders:admin" in done.err
@@ -147,10 +147,10 @@ def test_no_actor_is_refused_in_one_line(seeded: object, glue: Glue) -> None:
 
 
 def test_validation_errors_are_listed_by_path(seeded: object, glue: Glue) -> None:
-    done = glue("dispatch", "--app", APP, "shop:place-order", BAD_ORDER)
+    done = glue("dispatch", "--app", APP, "orders:place-order", BAD_ORDER)
     assert (done.code, done.out) == (2, "")
     assert done.err == (
-        "glue: invalid shop:place-order:\n"
+        "glue: invalid orders:place-order:\n"
         "  $.customer_id: Expected `int`, got `str`\n"
         "  $.lines[0].sku: Expected `str` matching regex '^[A-Z]{3}-\\\\d{3}$'\n"
         "  $.lines[0].quantity: Expected `int` >= 1\n"
@@ -161,26 +161,26 @@ def test_an_order_beyond_the_stock_fails_validation_in_the_handler(
     seeded: object, glue: Glue
 ) -> None:
     order = '{"customer_id": 1, "lines": [{"sku": "PER-002", "quantity": 9}]}'
-    done = glue("dispatch", "--app", APP, "shop:place-order", order)
+    done = glue("dispatch", "--app", APP, "orders:place-order", order)
     assert done.code == 2
     assert (
         done.err
-        == "glue: invalid shop:place-order:\n  $.lines[0].quantity: only 3 left\n"
+        == "glue: invalid orders:place-order:\n  $.lines[0].quantity: only 3 left\n"
     )
 
 
 def test_bad_json_is_invalid(seeded: object, glue: Glue) -> None:
-    done = glue("dispatch", "--app", APP, "shop:restock", '{"sku": ')
+    done = glue("dispatch", "--app", APP, "inventory:restock", '{"sku": ')
     assert done.code == 2
-    assert done.err.startswith("glue: invalid shop:restock:\n  $: malformed JSON")
+    assert done.err.startswith("glue: invalid inventory:restock:\n  $: malformed JSON")
 
 
 def test_an_unknown_command_is_one_line(seeded: object, glue: Glue) -> None:
     done = glue("dispatch", "--app", APP, "shop:refund", "{}")
     assert (done.code, done.out) == (1, "")
     assert done.err == (
-        "glue: unknown command 'shop:refund' (known: shop:cancel-order, "
-        "shop:place-order, shop:register-customer, shop:restock)\n"
+        "glue: unknown command 'shop:refund' (known: orders:cancel-order, "
+        "orders:place-order, customers:register-customer, inventory:restock)\n"
     )
 
 
@@ -191,14 +191,20 @@ def test_traceback_on_request(seeded: object, glue: Glue) -> None:
     assert "UnknownCommand: unknown command 'shop:refund'" in done.err
     assert done.err.endswith(
         "glue: unknown command 'shop:refund' (known: "
-        "shop:cancel-order, shop:place-order, "
-        "shop:register-customer, shop:restock)\n"
+        "orders:cancel-order, orders:place-order, "
+        "customers:register-customer, inventory:restock)\n"
     )
 
 
 def test_a_permission_needs_an_actor(shop_env: object, glue: Glue) -> None:
     done = glue(
-        "dispatch", "--app", APP, "--permission", "orders:admin", "shop:restock", "{}"
+        "dispatch",
+        "--app",
+        APP,
+        "--permission",
+        "orders:admin",
+        "inventory:restock",
+        "{}",
     )
     assert done.code == 2
     assert "--permission needs --actor ID" in done.err
@@ -208,7 +214,7 @@ def test_invalid_input_opens_no_database(
     shop_env: object, tmp_path: Path, glue: Glue
 ) -> None:
     for argv in (
-        ("dispatch", "--app", APP, "shop:place-order", BAD_ORDER),
+        ("dispatch", "--app", APP, "orders:place-order", BAD_ORDER),
         ("dispatch", "--app", APP, "shop:refund", "{}"),
         ("query", "--app", APP, "[]"),
     ):
@@ -430,7 +436,11 @@ def test_dispatch_query_and_schema_on_postgres(
     monkeypatch.chdir(ROOT)
     monkeypatch.setattr(sys, "path", list(sys.path))
     restock = in_process(
-        "dispatch", "--app", APP, "shop:restock", '{"sku": "APL-001", "quantity": 2}'
+        "dispatch",
+        "--app",
+        APP,
+        "inventory:restock",
+        '{"sku": "APL-001", "quantity": 2}',
     )
     assert (restock.code, restock.out) == (0, "{}\n"), restock.err
     assert in_process("query", "--app", APP, STOCK).out == (
@@ -447,7 +457,7 @@ def test_dispatch_query_and_schema_on_postgres(
 @pytest.mark.parametrize(
     ("argv", "entity"),
     [
-        (("dispatch", "--app", APP, "shop:restock"), "shop:restock"),
+        (("dispatch", "--app", APP, "inventory:restock"), "inventory:restock"),
         (("query", "--app", APP, "-"), "query statement"),
         (("explain", "--app", APP), "query statement"),
     ],
