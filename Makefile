@@ -22,7 +22,8 @@ $(VENV)/.installed-bench: pyproject.toml $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m glue demo
 
-# The shop on HTTP (GLUE_DATABASES__DEFAULT, default shop.sqlite here); Ctrl-C stops it.
+# The shop on HTTP (GLUE_DATABASES__*, default customers, inventory and orders.sqlite
+# here); Ctrl-C stops it.
 serve: $(STAMP)
 	$(BIN)/python -m glue serve --app domains.shop.api:make_api
 

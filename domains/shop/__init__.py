@@ -1,33 +1,47 @@
-"""The shop: customers, inventory and orders, in SQL databases.
+"""The shop: three domains, each an app with its own database, talking by events.
 
-``make_shop()`` builds a fresh :class:`glue.Domain` declaring the shop's tables
-(customers and stock in the ``default`` database, orders in ``orders``).
-``make_app()`` builds the shop's App on the databases given or named by the
-environment (``domains.shop.app:make_app`` for the ``glue`` command line).
-``python -m glue demo`` runs it on SQLite files.
+- :mod:`~domains.shop.customers` registers customers (database ``customers``);
+- :mod:`~domains.shop.inventory` keeps stock and sets it aside for orders
+  (``inventory``);
+- :mod:`~domains.shop.orders` takes orders (``orders``).
+
+No domain reads or writes another's tables: an order reserves its stock through
+``OrderPlaced``, which the inventory's subscriber answers with
+``StockReserved`` or ``StockShort``, and the orders domain knows customers by
+the ``CustomerRegistered`` events it kept. ``make_app()`` composes the three on
+the databases given or named by the configuration
+(``domains.shop.app:make_app`` for the ``glue`` command line); ``python -m
+glue demo`` runs them on SQLite files, narrated.
 """
 
 from __future__ import annotations
 
 from .app import make_app
-from .domain import make_shop
+from .customers import make_customers
 from .entities import (
     CancelOrder,
     CustomerRegistered,
-    OrderAccepted,
     OrderCancelled,
     OrderLine,
     OrderPlaced,
+    Placed,
     PlaceOrder,
     RegisterCustomer,
     Registered,
     Restock,
     StockChanged,
+    StockReserved,
+    StockShort,
 )
+from .inventory import make_inventory
+from .orders import make_orders
+from .outlet import Outlet
 from .services import CustomerService, OrderService
 from .tables import (
     CUSTOMERS,
+    KNOWN_CUSTOMERS,
     ORDERS,
+    RESERVATIONS,
     STOCK,
     Customer,
     CustomerRepository,
@@ -35,23 +49,30 @@ from .tables import (
 
 __all__ = [
     "CUSTOMERS",
+    "KNOWN_CUSTOMERS",
+    "ORDERS",
+    "RESERVATIONS",
+    "STOCK",
     "CancelOrder",
     "Customer",
     "CustomerRegistered",
     "CustomerRepository",
     "CustomerService",
-    "ORDERS",
-    "OrderAccepted",
     "OrderCancelled",
     "OrderLine",
     "OrderPlaced",
     "OrderService",
+    "Outlet",
     "PlaceOrder",
+    "Placed",
     "RegisterCustomer",
     "Registered",
     "Restock",
-    "STOCK",
     "StockChanged",
+    "StockReserved",
+    "StockShort",
     "make_app",
-    "make_shop",
+    "make_customers",
+    "make_inventory",
+    "make_orders",
 ]

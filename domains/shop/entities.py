@@ -1,4 +1,9 @@
-"""The shop's commands, events and responses."""
+"""The shop's commands, events and responses: the language its three domains share.
+
+Each domain handles its own commands; the events are how the domains hear of each
+other (a subscriber of one domain takes another's event), so every domain may
+import this module and none needs another's tables.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +16,17 @@ from glue import Command, Event, Response
 __all__ = [
     "CancelOrder",
     "CustomerRegistered",
-    "OrderAccepted",
     "OrderCancelled",
     "OrderLine",
     "OrderPlaced",
     "PlaceOrder",
+    "Placed",
     "RegisterCustomer",
     "Registered",
     "Restock",
     "StockChanged",
+    "StockReserved",
+    "StockShort",
 ]
 
 Quantity = Annotated[int, msgspec.Meta(gt=0, le=1000)]
@@ -37,7 +44,7 @@ class RegisterCustomer(Command, forbid_unknown_fields=True):
 
 
 class CustomerRegistered(Event):
-    """A customer was registered."""
+    """A customer was registered (the orders domain keeps a copy of it)."""
 
     customer_id: int
     name: str
@@ -66,6 +73,24 @@ class StockChanged(Event):
     delta: int
 
 
+class StockReserved(Event):
+    """Every article of an order was set aside for it."""
+
+    order_id: int
+
+
+class StockShort(Event):
+    """An order asked for more than the stock holds: nothing was set aside.
+
+    Attributes:
+        order_id: the order.
+        skus: the articles short of what it asked.
+    """
+
+    order_id: int
+    skus: list[str]
+
+
 # -- orders ---------------------------------------------------------------------------
 
 
@@ -85,16 +110,17 @@ class PlaceOrder(Command, name="place-order"):
 
 
 class OrderPlaced(Event):
-    """An order was accepted; its articles are reserved by the inventory."""
+    """An order is pending: the inventory is asked to reserve its articles."""
 
     order_id: int
     customer_id: int
     lines: list[OrderLine]
 
 
-class OrderAccepted(Response):
+class Placed(Response):
     """The placed order's id, how many articles it holds, and (filled in by the
-    renderer from the committed order) its status."""
+    renderer from the committed order) its status: ``pending`` until the
+    inventory answers."""
 
     order_id: int
     articles: int
@@ -108,7 +134,6 @@ class CancelOrder(Command, forbid_unknown_fields=True):
 
 
 class OrderCancelled(Event):
-    """An order was cancelled; its articles go back to stock."""
+    """An order was cancelled: the inventory releases what it set aside."""
 
     order_id: int
-    lines: list[OrderLine]

@@ -1,4 +1,4 @@
-"""The shop's services: the reads its handlers share, reached as ``ctx.dal``.
+"""The orders domain's services: the reads its handlers share, as ``ctx.dal``.
 
 Getters return None when nothing is found; operations that need a missing row
 raise :class:`glue.NotFound` (D06). They read through the dispatch's unit of work,
@@ -9,25 +9,26 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-
 from glue import NotFound, Service
 
-from .entities import OrderLine
 from .tables import ORDERS, Customer, CustomerRepository
 
 __all__ = ["CustomerService", "OrderService"]
 
+OPEN = ("pending", "accepted")
+"""The statuses of an order that may still be cancelled."""
+
 
 class CustomerService(Service):
-    """Customers, through their repository."""
+    """The customers the orders domain heard of, through their repository."""
 
     async def get(self, customer_id: int) -> Customer | None:
         """The customer, or None."""
         return await CustomerRepository(self.ctx.unit).get(customer_id)
 
     async def require(self, customer_id: int) -> Customer:
-        """The customer; `glue.NotFound` when there is none."""
+        """The customer; `glue.NotFound` when there is none (or the orders
+        domain has not heard of it yet)."""
         customer = await self.get(customer_id)
         if customer is None:
             raise NotFound("customers", customer_id)
@@ -42,9 +43,9 @@ class OrderService(Service):
         row = await self.ctx.state.get(ORDERS, order_id)
         return None if row is None else dict(row)
 
-    async def open_lines(self, order_id: int) -> list[OrderLine]:
-        """The lines of an order that is not cancelled; `glue.NotFound` else."""
+    async def require_open(self, order_id: int) -> dict[str, Any]:
+        """The order if it is pending or accepted; `glue.NotFound` else."""
         order = await self.get(order_id)
-        if order is None or order["status"] == "cancelled":
+        if order is None or order["status"] not in OPEN:
             raise NotFound("orders", order_id)
-        return msgspec.convert(order["lines"], list[OrderLine])
+        return order

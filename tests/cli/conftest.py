@@ -20,6 +20,7 @@ import structlog
 from domains.shop import OrderLine, PlaceOrder, RegisterCustomer, Restock
 from domains.shop.app import DATABASE_ENV, ORDERS_DATABASE_ENV, make_app
 from glue.cli import main
+from glue.outbox.status import drain
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -68,16 +69,29 @@ def shop_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     return env
 
 
+def settle() -> None:
+    """Wait until the shop's subscribers took every event written so far: a
+    ``glue dispatch`` process exits once its command committed, and the next
+    App to open on the databases delivers what it left."""
+
+    async def drained() -> None:
+        async with make_app() as app:
+            await drain(app)
+
+    anyio.run(drained)
+
+
 @pytest.fixture
 def seeded(shop_env: dict[str, str]) -> dict[str, str]:
     """The shop with customer 1 (Ada), stock APL-001 7 and PER-002 3, and order 1
-    (3 x APL-001, 1 x PER-002), written through the bus."""
+    (3 x APL-001, 1 x PER-002) accepted, written through the bus."""
 
     async def seed() -> None:
         async with make_app() as app:
             await app.bus.dispatch(
                 RegisterCustomer(name="Ada", email="ada@example.org")
             )
+            await drain(app)  # the orders domain hears of Ada
             await app.bus.dispatch(Restock(sku="APL-001", quantity=10))
             await app.bus.dispatch(Restock(sku="PER-002", quantity=4))
             await app.bus.dispatch(
@@ -89,6 +103,7 @@ def seeded(shop_env: dict[str, str]) -> dict[str, str]:
                     ],
                 )
             )
+            await drain(app)  # the inventory reserves, the order is accepted
 
     anyio.run(seed)
     return shop_env

@@ -24,7 +24,7 @@ from glue.query import (
     SchemaReference,
 )
 
-from .conftest import APP, ROOT
+from .conftest import APP, ROOT, settle
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -83,7 +83,7 @@ def test_dispatch_prints_the_response_as_json(seeded: object, glue: Glue) -> Non
         "dispatch",
         "--app",
         APP,
-        "shop:register-customer",
+        "customers:register-customer",
         '{"name": "Bob", "email": "bob@example.org"}',
     )
     assert (done.code, done.err) == (0, "")
@@ -93,16 +93,21 @@ def test_dispatch_prints_the_response_as_json(seeded: object, glue: Glue) -> Non
 
 def test_dispatch_reads_the_json_from_stdin(seeded: object, glue: Glue) -> None:
     order = b'{"customer_id": 1, "lines": [{"sku": "APL-001", "quantity": 2}]}'
-    done = glue("dispatch", "--app", APP, "shop:place-order", stdin=order)
+    done = glue("dispatch", "--app", APP, "orders:place-order", stdin=order)
     assert done.code == 0, done.err
     placed = msgspec.json.decode(done.out)
     assert placed["order_id"] > 1
-    assert placed == {"order_id": placed["order_id"], "articles": 2, "status": "placed"}
+    assert placed == {
+        "order_id": placed["order_id"],
+        "articles": 2,
+        "status": "pending",
+    }
+    settle()  # the inventory reserves 2 apples
     dash = glue(
         "dispatch",
         "--app",
         APP,
-        "shop:restock",
+        "inventory:restock",
         "-",
         stdin=b'{"sku": "APL-001", "quantity": 1}',
     )
@@ -112,11 +117,11 @@ def test_dispatch_reads_the_json_from_stdin(seeded: object, glue: Glue) -> None:
 
 
 def test_an_actor_with_the_permission_may_cancel(seeded: object, glue: Glue) -> None:
-    cancel = ("dispatch", "--app", APP, "shop:cancel-order", '{"order_id": 1}')
+    cancel = ("dispatch", "--app", APP, "orders:cancel-order", '{"order_id": 1}')
     refused = glue(*cancel, "--actor", "ann", "--permission", "orders:read")
     assert refused.code == 1
     assert refused.err == (
-        "glue: actor 'ann' may not run shop:cancel-order: missing permission "
+        "glue: actor 'ann' may not run orders:cancel-order: missing permission "
         "orders:admin\n"
     )
     done = glue(
@@ -139,7 +144,7 @@ def test_an_actor_with_the_permission_may_cancel(seeded: object, glue: Glue) -> 
 
 
 def test_no_actor_is_refused_in_one_line(seeded: object, glue: Glue) -> None:
-    done = glue("dispatch", "--app", APP, "shop:cancel-order", '{"order_id": 1}')
+    done = glue("dispatch", "--app", APP, "orders:cancel-order", '{"order_id": 1}')
     assert (done.code, done.out) == (1, "")
     assert done.err.startswith("glue: ")
     assert "needs an actor with permission orders:admin" in done.err
@@ -147,40 +152,44 @@ def test_no_actor_is_refused_in_one_line(seeded: object, glue: Glue) -> None:
 
 
 def test_validation_errors_are_listed_by_path(seeded: object, glue: Glue) -> None:
-    done = glue("dispatch", "--app", APP, "shop:place-order", BAD_ORDER)
+    done = glue("dispatch", "--app", APP, "orders:place-order", BAD_ORDER)
     assert (done.code, done.out) == (2, "")
     assert done.err == (
-        "glue: invalid shop:place-order:\n"
+        "glue: invalid orders:place-order:\n"
         "  $.customer_id: Expected `int`, got `str`\n"
         "  $.lines[0].sku: Expected `str` matching regex '^[A-Z]{3}-\\\\d{3}$'\n"
         "  $.lines[0].quantity: Expected `int` >= 1\n"
     )
 
 
-def test_an_order_beyond_the_stock_fails_validation_in_the_handler(
+def test_an_order_beyond_the_stock_is_rejected_by_the_inventory(
     seeded: object, glue: Glue
 ) -> None:
     order = '{"customer_id": 1, "lines": [{"sku": "PER-002", "quantity": 9}]}'
-    done = glue("dispatch", "--app", APP, "shop:place-order", order)
-    assert done.code == 2
-    assert (
-        done.err
-        == "glue: invalid shop:place-order:\n  $.lines[0].quantity: only 3 left\n"
-    )
+    done = glue("dispatch", "--app", APP, "orders:place-order", order)
+    assert done.code == 0, done.err
+    placed = msgspec.json.decode(done.out)
+    assert placed["status"] == "pending"
+    settle()
+    rows = glue("query", "--app", APP, ORDERS_BY_CUSTOMER)
+    statuses = [msgspec.json.decode(line)["status"] for line in rows.out.splitlines()]
+    assert statuses == ["accepted", "rejected"]
+    stock = glue("query", "--app", APP, STOCK)
+    assert stock.out.splitlines()[1] == '{"sku":"PER-002","quantity":3}'
 
 
 def test_bad_json_is_invalid(seeded: object, glue: Glue) -> None:
-    done = glue("dispatch", "--app", APP, "shop:restock", '{"sku": ')
+    done = glue("dispatch", "--app", APP, "inventory:restock", '{"sku": ')
     assert done.code == 2
-    assert done.err.startswith("glue: invalid shop:restock:\n  $: malformed JSON")
+    assert done.err.startswith("glue: invalid inventory:restock:\n  $: malformed JSON")
 
 
 def test_an_unknown_command_is_one_line(seeded: object, glue: Glue) -> None:
     done = glue("dispatch", "--app", APP, "shop:refund", "{}")
     assert (done.code, done.out) == (1, "")
     assert done.err == (
-        "glue: unknown command 'shop:refund' (known: shop:cancel-order, "
-        "shop:place-order, shop:register-customer, shop:restock)\n"
+        "glue: unknown command 'shop:refund' (known: customers:register-customer, "
+        "inventory:restock, orders:cancel-order, orders:place-order)\n"
     )
 
 
@@ -191,14 +200,20 @@ def test_traceback_on_request(seeded: object, glue: Glue) -> None:
     assert "UnknownCommand: unknown command 'shop:refund'" in done.err
     assert done.err.endswith(
         "glue: unknown command 'shop:refund' (known: "
-        "shop:cancel-order, shop:place-order, "
-        "shop:register-customer, shop:restock)\n"
+        "customers:register-customer, inventory:restock, "
+        "orders:cancel-order, orders:place-order)\n"
     )
 
 
 def test_a_permission_needs_an_actor(shop_env: object, glue: Glue) -> None:
     done = glue(
-        "dispatch", "--app", APP, "--permission", "orders:admin", "shop:restock", "{}"
+        "dispatch",
+        "--app",
+        APP,
+        "--permission",
+        "orders:admin",
+        "inventory:restock",
+        "{}",
     )
     assert done.code == 2
     assert "--permission needs --actor ID" in done.err
@@ -208,7 +223,7 @@ def test_invalid_input_opens_no_database(
     shop_env: object, tmp_path: Path, glue: Glue
 ) -> None:
     for argv in (
-        ("dispatch", "--app", APP, "shop:place-order", BAD_ORDER),
+        ("dispatch", "--app", APP, "orders:place-order", BAD_ORDER),
         ("dispatch", "--app", APP, "shop:refund", "{}"),
         ("query", "--app", APP, "[]"),
     ):
@@ -239,9 +254,9 @@ def test_query_across_the_two_databases(seeded: object, glue: Glue) -> None:
     done = glue("query", "--app", APP, "--table", ORDERS_BY_CUSTOMER)
     assert done.code == 0, done.err
     assert done.out.splitlines() == [
-        "id | name | status | updated_by",
-        "---+------+--------+-----------",
-        "1  | Ada  | placed | null",
+        "id | name | status   | updated_by",
+        "---+------+----------+-----------",
+        "1  | Ada  | accepted | null",
         "(1 row)",
     ]
 
@@ -300,8 +315,9 @@ def test_schema_lists_every_database(seeded: object, glue: Glue) -> None:
     done = glue("schema", "--app", APP)
     assert done.code == 0, done.err
     lines = done.out.splitlines()
-    assert lines[0] == "database default (sqlite): 3 tables"
-    assert "database orders (sqlite): 2 tables" in lines  # orders, glue_ids
+    # Each database holds its domains' tables, glue_ids, and the outbox's six.
+    assert lines[0] == "database default (sqlite): 10 tables"
+    assert "database orders (sqlite): 9 tables" in lines
     assert "  table customers" in lines
     assert "    id          integer   INTEGER not null  primary key" in lines
     assert "    lines        json      JSON_TEXT not null" in lines
@@ -316,20 +332,26 @@ def test_schema_as_json(seeded: object, glue: Glue) -> None:
         ("default", "sqlite"),
         ("orders", "sqlite"),
     ]
-    assert [t["name"] for t in databases[0]["tables"]] == [
+    names = [[t["name"] for t in d["tables"]] for d in databases]
+    assert [n for n in names[0] if not n.startswith("glue_o")] == [
         "customers",
+        "glue_dead_letters",
+        "glue_deliveries",
         "glue_ids",
+        "glue_inbox",
+        "glue_inbox_aggregates",
+        "reservations",
         "stock",
     ]
-    assert [t["name"] for t in databases[1]["tables"]] == ["glue_ids", "orders"]
-    orders = databases[1]["tables"][1]
+    assert {"glue_ids", "known_customers", "orders"} <= set(names[1])
+    [orders] = [t for t in databases[1]["tables"] if t["name"] == "orders"]
     assert orders["primary_key"] == ["id"]
     assert {
         "name": "status",
         "type": "text",
         "sql_type": "TEXT",
         "nullable": False,
-        "default": "'placed'",
+        "default": "'pending'",
     } in orders["columns"]
 
 
@@ -359,8 +381,8 @@ def test_an_app_on_drifted_tables_stops_at_startup(drifted: object, glue: Glue) 
     done = glue("query", "--app", APP, STOCK)
     assert done.code == 1
     assert done.out == ""
-    assert "default.customers: missing column email (text, not null)" in done.err
-    assert "default.stock: column quantity is text in the database" in done.err
+    assert "customers.customers: missing column email (text, not null)" in done.err
+    assert "inventory.stock: column quantity is text in the database" in done.err
     assert "glue schema --diff" in done.err
 
 
@@ -369,13 +391,13 @@ def test_schema_diff_then_apply(drifted: object, glue: Glue) -> None:
     assert diff.code == 1
     lines = diff.out.splitlines()
     assert (
-        "default.customers: missing column email (text, not null) (--apply "
+        "customers.customers: missing column email (text, not null) (--apply "
         "refuses: it is NOT NULL without a default: the rows already there would "
         "have no value; give it a default or make it nullable, breaks reads or "
         "writes)"
     ) in lines
     assert (
-        "default.customers: missing column updated_by (text, null) (--apply adds "
+        "customers.customers: missing column updated_by (text, null) (--apply adds "
         "it, breaks reads or writes)"
     ) in lines
     assert "orders.orders: missing table (--apply adds it)" in lines
@@ -391,10 +413,10 @@ def test_schema_diff_then_apply(drifted: object, glue: Glue) -> None:
     applied = glue("schema", "--app", APP, "--apply")
     assert applied.code == 1
     out = applied.out.splitlines()
-    assert "added: default.customers: missing column updated_by (text, null)" in out
+    assert "added: customers.customers: missing column updated_by (text, null)" in out
     assert "added: orders.orders: missing table" in out
     assert any(
-        line.startswith("refused: default.stock: column quantity is text")
+        line.startswith("refused: inventory.stock: column quantity is text")
         and line.endswith("(changing a column's type rewrites its values)")
         for line in out
     )
@@ -430,7 +452,11 @@ def test_dispatch_query_and_schema_on_postgres(
     monkeypatch.chdir(ROOT)
     monkeypatch.setattr(sys, "path", list(sys.path))
     restock = in_process(
-        "dispatch", "--app", APP, "shop:restock", '{"sku": "APL-001", "quantity": 2}'
+        "dispatch",
+        "--app",
+        APP,
+        "inventory:restock",
+        '{"sku": "APL-001", "quantity": 2}',
     )
     assert (restock.code, restock.out) == (0, "{}\n"), restock.err
     assert in_process("query", "--app", APP, STOCK).out == (
@@ -439,7 +465,7 @@ def test_dispatch_query_and_schema_on_postgres(
     schema = in_process("schema", "--app", APP)
     assert schema.code == 0, schema.err
     lines = schema.out.splitlines()
-    assert lines[0] == "database default (postgres): 3 tables"
+    assert lines[0] == "database default (postgres): 11 tables"
     assert "  table orders" in lines
     assert "    quantity  integer   bigint not null" in lines
 
@@ -447,7 +473,7 @@ def test_dispatch_query_and_schema_on_postgres(
 @pytest.mark.parametrize(
     ("argv", "entity"),
     [
-        (("dispatch", "--app", APP, "shop:restock"), "shop:restock"),
+        (("dispatch", "--app", APP, "inventory:restock"), "inventory:restock"),
         (("query", "--app", APP, "-"), "query statement"),
         (("explain", "--app", APP), "query statement"),
     ],
@@ -473,9 +499,12 @@ async def test_the_shop_app_reads_its_databases_from_the_configuration(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     async with make_app(config=load(environ={})) as app:
-        [pool] = app.connections.pools.values()
-        assert isinstance(pool, DefaultConnectionPool)
-        assert pool.location == str(tmp_path / "shop.sqlite")
+        found = app.connections.pools
+        assert "default" not in found
+        for name in ("customers", "inventory", "orders"):
+            pool = found[name]
+            assert isinstance(pool, DefaultConnectionPool)
+            assert pool.location == str(tmp_path / f"{name}.sqlite")
     environ = {
         DATABASE_ENV: f"sqlite:///{tmp_path / 'a.db'}",
         ORDERS_DATABASE_ENV: f"sqlite:///{tmp_path / 'b.db'}",

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     Glue = Callable[..., Result]
 
-RESTOCK = ("shop:restock", '{"sku": "APL-001", "quantity": 2}')
+RESTOCK = ("inventory:restock", '{"sku": "APL-001", "quantity": 2}')
 
 
 @pytest.fixture
@@ -175,7 +175,7 @@ def test_logging_from_the_configuration(
     loud = glue("dispatch", "--app", APP, *RESTOCK)
     assert loud.code == 0
     records = [json.loads(line) for line in loud.err.splitlines()]
-    assert {"event": "dispatched", "command": "shop:restock"}.items() <= next(
+    assert {"event": "dispatched", "command": "inventory:restock"}.items() <= next(
         r for r in records if r["event"] == "dispatched"
     ).items()
     # A flag wins over the environment.

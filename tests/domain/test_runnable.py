@@ -20,34 +20,38 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_demo_runs_the_shop_on_two_sqlite_files() -> None:
+def test_the_demo_runs_the_three_domains_on_three_sqlite_files() -> None:
     done = run("-m", "glue", "demo")
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""  # no log line in the middle of the story (#9)
     out = done.stdout
-    assert "the shop domain on two SQLite files in a temp dir" in out
-    assert "orders       in orders" in out
-    assert "customers    in default" in out
-    assert "-> Registered(customer_id=1), 1 rows written" in out
-    assert "OrderAccepted(order_id=1, articles=4, status='placed')" in out
-    assert "rows written in one unit of work" in out
-    assert "$.lines[0].quantity: only 3 left" in out
-    assert "nothing changed: stock {'APL-001': 7, 'PER-002': 3}" in out
+    assert "the shop as three domains on three SQLite files in a temp dir" in out
+    assert "customers  customers        in customers" in out
+    assert "inventory  stock            in inventory" in out
+    assert "orders     known_customers  in orders" in out
+    assert "-> Registered(customer_id=1), 1 row written" in out
+    assert "(CustomerRegistered): knows ['Ada']" in out
+    assert "Placed(order_id=1, articles=4, status='pending')" in out
+    assert "the order and its OrderPlaced event committed together" in out
+    assert "aside: stock {'APL-001': 7, 'PER-002': 3}; it answered StockReserved" in out
+    assert "marked order 1 accepted" in out
+    assert "answered StockShort: order 2 is rejected" in out
     assert "$.customer_id: Expected `int`, got `str`" in out
-    assert "Forbidden: actor 'clerk' may not run shop:cancel-order" in out
-    assert "stock back to {'APL-001': 10, 'PER-002': 4}" in out
-    assert "conflict(s) at commit retried, every order placed" in out
-    assert "stock {'APL-001': 2, 'PER-002': 4}" in out
+    assert "Forbidden: actor 'clerk' may not run orders:cancel-order" in out
+    assert "order 1 is cancelled" in out
+    assert "stock {'APL-001': 10, 'PER-002': 4}" in out
+    assert "10 accepted, 2 rejected" in out
+    assert "stock {'APL-001': 0, 'PER-002': 4}" in out
     assert "{'id': 1, 'name': 'Ada', 'status': 'cancelled', 'articles': 4}" in out
-    assert "inner join" in out
+    assert "sql sql2 on 'customers'" in out and "inner join" in out
 
 
 def test_the_demo_takes_a_database_url(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'shop.sqlite'}"
     done = run("-m", "glue", "demo", "--database", url)
     assert done.returncode == 0, done.stderr
-    assert "orders       in default" in done.stdout
-    assert "every order placed" in done.stdout
+    assert "orders     orders           in default" in done.stdout
+    assert "10 accepted, 2 rejected" in done.stdout
     assert (tmp_path / "shop.sqlite").exists()
 
 

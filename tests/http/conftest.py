@@ -1,5 +1,5 @@
 """Fixtures for the HTTP front: the shop's HttpApp over httpx's ASGI transport,
-on SQLite and on SQLite + PostgreSQL (orders there), and tokens to call it with.
+on SQLite files and on SQLite + PostgreSQL (orders there), and tokens to call it with.
 
 This folder has no ``__init__.py``: as a package named ``http`` it would hide
 the standard library's ``http`` from every test. Its test modules have names
@@ -17,10 +17,13 @@ import structlog
 from domains.shop.api import make_api
 from domains.shop.app import make_app
 from domains.shop.auth import tokens_from_env
+from glue.outbox.status import drain
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator
     from pathlib import Path
+
+    from glue import App
 
 ADMIN_PERMISSIONS = ("orders:admin", "orders:read", "customers:read", "glue:query")
 
@@ -67,24 +70,35 @@ def connect() -> Callable[[Any], httpx.AsyncClient]:
     params=["sqlite", pytest.param("sqlite+postgres", marks=pytest.mark.postgres)]
 )
 def shop_databases(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
-    """The shop's databases: two SQLite files, or SQLite with orders on
-    PostgreSQL."""
-    databases = {"default": f"sqlite:///{tmp_path / 'shop.sqlite'}"}
-    if request.param == "sqlite":
-        databases["orders"] = f"sqlite:///{tmp_path / 'orders.sqlite'}"
-    else:
+    """The shop's databases: a SQLite file per domain, or SQLite files with
+    orders on PostgreSQL. The customers' file is the default database too,
+    where a query of a table no domain declares goes (and fails as a 400)."""
+    databases = {
+        name: f"sqlite:///{tmp_path / f'{name}.sqlite'}"
+        for name in ("default", "inventory", "orders")
+    }
+    if request.param == "sqlite+postgres":
         databases["orders"] = request.getfixturevalue("postgres_dsn")
     return databases
 
 
 @pytest.fixture
-async def shop(shop_databases: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
-    """The shop's HTTP front, open, with customer 1 (Ada) and 10 APL-001."""
-    api = make_api(make_app(shop_databases))
+async def shop_app(shop_databases: dict[str, str]) -> App:
+    """The shop's App (not open), its subscribers run in this process."""
+    return make_app(shop_databases, delivery="in-process")
+
+
+@pytest.fixture
+async def shop(shop_app: App) -> AsyncIterator[httpx.AsyncClient]:
+    """The shop's HTTP front, open, with customer 1 (Ada), known to the orders
+    domain, and 10 APL-001."""
+    api = make_api(shop_app)
     async with api.lifespan(), client(api) as http:
         registered = await http.post(
-            "/shop:register-customer", json={"name": "Ada", "email": "ada@example.org"}
+            "/customers:register-customer",
+            json={"name": "Ada", "email": "ada@example.org"},
         )
         assert registered.json() == {"customer_id": 1}
-        await http.post("/shop:restock", json={"sku": "APL-001", "quantity": 10})
+        await http.post("/inventory:restock", json={"sku": "APL-001", "quantity": 10})
+        await drain(shop_app)
         yield http

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     Connect = Callable[[object], httpx.AsyncClient]
 
-CANCEL = "/shop:cancel-order"
+CANCEL = "/orders:cancel-order"
 
 
 async def test_a_command_that_needs_a_permission_needs_credentials(
@@ -37,7 +37,7 @@ async def test_a_bad_token_is_a_401_even_where_none_is_needed(
     forged = Tokens("another secret").issue("root", ["orders:admin"])
     for header in (f"Bearer {forged}", "Bearer not-a-token", "Basic cm9vdDpyb290"):
         refused = await shop.post(
-            "/shop:restock",
+            "/inventory:restock",
             json={"sku": "APL-001", "quantity": 1},
             headers={"authorization": header},
         )
@@ -54,7 +54,7 @@ async def test_a_missing_permission_is_a_403_naming_it(
     assert refused.status_code == 403
     problem = refused.json()
     assert problem["missing"] == ["orders:admin"]
-    assert "actor 'ada' may not run shop:cancel-order" in problem["detail"]
+    assert "actor 'ada' may not run orders:cancel-order" in problem["detail"]
 
 
 async def test_the_token_may_come_in_a_cookie(
@@ -63,7 +63,7 @@ async def test_the_token_may_come_in_a_cookie(
     token = admin["authorization"].removeprefix("Bearer ")
     shop.cookies.set("shop_token", token)
     try:
-        listed = await shop.get("/shop/orders")
+        listed = await shop.get("/orders/orders")
     finally:
         shop.cookies.clear()
     assert listed.status_code == 200

@@ -9,6 +9,7 @@ import anyio
 
 import glue.http
 from glue import App, Command, Context, Domain, Response
+from glue.outbox.status import drain
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -21,28 +22,31 @@ PROBLEM = "application/problem+json"
 
 
 async def test_a_command_is_dispatched_and_its_response_encoded(
-    shop: httpx.AsyncClient,
+    shop: httpx.AsyncClient, shop_app: App
 ) -> None:
     placed = await shop.post(
-        "/shop:place-order",
+        "/orders:place-order",
         json={"customer_id": 1, "lines": [{"sku": "APL-001", "quantity": 3}]},
     )
     assert placed.status_code == 200
     assert placed.headers["content-type"] == "application/json"
     # The shop's renderer filled the status in from the committed order.
-    assert placed.json() == {"order_id": 1, "articles": 3, "status": "placed"}
-    stock = await shop.get("/shop/stock/APL-001")
+    assert placed.json() == {"order_id": 1, "articles": 3, "status": "pending"}
+    await drain(shop_app)  # the inventory reserves the order's stock
+    stock = await shop.get("/inventory/stock/APL-001")
     assert stock.json()["quantity"] == 7
 
 
 async def test_a_command_without_a_response_answers_ok(shop: httpx.AsyncClient) -> None:
-    restocked = await shop.post("/shop:restock", json={"sku": "PER-002", "quantity": 2})
+    restocked = await shop.post(
+        "/inventory:restock", json={"sku": "PER-002", "quantity": 2}
+    )
     assert (restocked.status_code, restocked.json()) == (200, {})
 
 
 async def test_every_bad_field_is_named_by_path(shop: httpx.AsyncClient) -> None:
     refused = await shop.post(
-        "/shop:place-order",
+        "/orders:place-order",
         json={"customer_id": "one", "lines": [{"sku": "apple", "quantity": 0}]},
     )
     assert refused.status_code == 422
@@ -59,7 +63,9 @@ async def test_every_bad_field_is_named_by_path(shop: httpx.AsyncClient) -> None
 
 async def test_malformed_json_is_a_422(shop: httpx.AsyncClient) -> None:
     refused = await shop.post(
-        "/shop:restock", content=b"{nope", headers={"content-type": "application/json"}
+        "/inventory:restock",
+        content=b"{nope",
+        headers={"content-type": "application/json"},
     )
     assert refused.status_code == 422
     assert refused.json()["errors"][0]["path"] == "$"
@@ -68,12 +74,16 @@ async def test_malformed_json_is_a_422(shop: httpx.AsyncClient) -> None:
 async def test_a_body_that_is_not_json_is_a_415(shop: httpx.AsyncClient) -> None:
     for content_type in ("text/plain", "application/x-www-form-urlencoded", None):
         headers = {} if content_type is None else {"content-type": content_type}
-        refused = await shop.post("/shop:restock", content=b"sku=A", headers=headers)
+        refused = await shop.post(
+            "/inventory:restock", content=b"sku=A", headers=headers
+        )
         assert refused.status_code == 415, content_type
         assert refused.json()["error"] == "UnsupportedMediaType"
     charset = {"content-type": "application/json; charset=utf-8"}
     accepted = await shop.post(
-        "/shop:restock", content=b'{"sku": "APL-001", "quantity": 1}', headers=charset
+        "/inventory:restock",
+        content=b'{"sku": "APL-001", "quantity": 1}',
+        headers=charset,
     )
     assert accepted.status_code == 200
 
@@ -83,8 +93,8 @@ async def test_an_unknown_command_or_method_is_a_problem(
 ) -> None:
     unknown = await shop.post("/shop:fly", json={})
     assert unknown.status_code == 404
-    assert "shop:place-order" in unknown.json()["detail"]
-    wrong = await shop.get("/shop:place-order")
+    assert "orders:place-order" in unknown.json()["detail"]
+    wrong = await shop.get("/orders:place-order")
     assert wrong.status_code == 405
     assert wrong.headers["content-type"] == PROBLEM
     nowhere = await shop.get("/nowhere/at/all/here")
@@ -148,13 +158,13 @@ async def test_a_mounted_app_shares_the_hosts_lifespan(connect: Connect) -> None
 
 
 async def test_concurrent_requests_each_get_their_own_dispatch(
-    shop: httpx.AsyncClient,
+    shop: httpx.AsyncClient, shop_app: App, admin: dict[str, str]
 ) -> None:
     answers: list[int] = []
 
     async def order() -> None:
         placed = await shop.post(
-            "/shop:place-order",
+            "/orders:place-order",
             json={"customer_id": 1, "lines": [{"sku": "APL-001", "quantity": 2}]},
         )
         answers.append(placed.status_code)
@@ -162,5 +172,9 @@ async def test_concurrent_requests_each_get_their_own_dispatch(
     async with anyio.create_task_group() as group:
         for _ in range(6):
             group.start_soon(order)
-    assert sorted(answers) == [200] * 5 + [422]
-    assert (await shop.get("/shop/stock/APL-001")).json()["quantity"] == 0
+    assert answers == [200] * 6
+    await drain(shop_app)
+    listed = await shop.get("/orders/orders", headers=admin)
+    statuses = sorted(order["status"] for order in listed.json()["items"])
+    assert statuses == ["accepted"] * 5 + ["rejected"]
+    assert (await shop.get("/inventory/stock/APL-001")).json()["quantity"] == 0

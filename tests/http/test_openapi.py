@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import glue.http
-from domains.shop import make_shop
+from domains.shop import make_app
 from glue import App, Command, Context, Domain, Response
 
 if TYPE_CHECKING:
@@ -38,12 +38,12 @@ async def test_the_shops_document(shop: httpx.AsyncClient) -> None:
     for ref in refs(document):
         assert ref.startswith("#/components/schemas/")
         assert ref.rpartition("/")[2] in schemas, ref
-    place = document["paths"]["/shop:place-order"]["post"]
-    assert place["operationId"] == "shop:place-order"
+    place = document["paths"]["/orders:place-order"]["post"]
+    assert place["operationId"] == "orders:place-order"
     assert place["summary"] == "Order articles for a customer."
     body = place["requestBody"]["content"]["application/json"]["schema"]
-    assert body == {"$ref": "#/components/schemas/shop.place-order"}
-    command = schemas["shop.place-order"]
+    assert body == {"$ref": "#/components/schemas/orders.place-order"}
+    command = schemas["orders.place-order"]
     assert command["required"] == ["customer_id", "lines"]
     line = schemas[command["properties"]["lines"]["items"]["$ref"].rpartition("/")[2]]
     assert line["properties"]["quantity"] == {
@@ -52,25 +52,25 @@ async def test_the_shops_document(shop: httpx.AsyncClient) -> None:
         "maximum": 1000,
     }
     answer = place["responses"]["200"]["content"]["application/json"]["schema"]
-    assert answer == {"$ref": "#/components/schemas/shop.order-accepted"}
+    assert answer == {"$ref": "#/components/schemas/orders.placed"}
     assert set(place["responses"]) >= {"200", "404", "409", "415", "422", "500"}
-    cancel = document["paths"]["/shop:cancel-order"]["post"]
+    cancel = document["paths"]["/orders:cancel-order"]["post"]
     assert {"401", "403", "412", "428"} <= set(cancel["responses"])
     assert cancel["security"] == [{"bearer": []}]
     if_match = [p for p in cancel["parameters"] if p["name"] == "If-Match"]
     assert if_match[0]["required"] is True
-    restock = document["paths"]["/shop:restock"]["post"]
+    restock = document["paths"]["/inventory:restock"]["post"]
     ok = restock["responses"]["200"]["content"]["application/json"]["schema"]
     assert ok == {"$ref": "#/components/schemas/Ok"}
-    orders = document["paths"]["/shop/orders"]["get"]
+    orders = document["paths"]["/orders/orders"]["get"]
     assert "orders:read" in orders["description"]
-    row = schemas["shop.orders.row"]
+    row = schemas["orders.orders.row"]
     assert row["properties"]["created_by"] == {
         "anyOf": [{"type": "string"}, {"type": "null"}]
     }
-    customers = schemas["shop.customers.row"]
+    customers = schemas["customers.customers.row"]
     assert set(customers["properties"]) == {"id", "name"}
-    assert "/shop/orders/{key}" in document["paths"]
+    assert "/orders/orders/{key}" in document["paths"]
     assert "/query" in document["paths"]
     problem = schemas["Problem"]
     assert {"type", "title", "status", "detail", "request_id"} <= set(
@@ -120,7 +120,7 @@ def test_names_are_unique_across_domains() -> None:
 
 
 async def test_the_docs_page_serves_its_own_assets(connect: Connect) -> None:
-    api = glue.http.asgi(App([make_shop()], databases={"default": "sqlite://"}))
+    api = glue.http.asgi(make_app({"default": "sqlite://"}))
     async with connect(api) as http:
         page = await http.get("/docs")
         assert page.status_code == 200

@@ -27,6 +27,7 @@ from glue import (
 )
 from glue.http import STATUS
 from glue.http.problems import status_of
+from glue.outbox.status import drain
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 
     Connect = Callable[[object], httpx.AsyncClient]
 
-CANCEL = "/shop:cancel-order"
+CANCEL = "/orders:cancel-order"
 
 
 def test_the_status_is_looked_up_along_the_mro() -> None:
@@ -54,7 +55,7 @@ async def test_a_missing_row_is_a_404(
     shop: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
     refused = await shop.post(
-        "/shop:place-order",
+        "/orders:place-order",
         json={"customer_id": 9, "lines": [{"sku": "APL-001", "quantity": 1}]},
     )
     assert refused.status_code == 404
@@ -63,18 +64,19 @@ async def test_a_missing_row_is_a_404(
 
 
 async def test_if_match_is_required_then_checked_against_the_rows_etag(
-    shop: httpx.AsyncClient, admin: dict[str, str]
+    shop: httpx.AsyncClient, shop_app: App, admin: dict[str, str]
 ) -> None:
     await shop.post(
-        "/shop:place-order",
+        "/orders:place-order",
         json={"customer_id": 1, "lines": [{"sku": "APL-001", "quantity": 4}]},
     )
+    await drain(shop_app)  # accepted: the inventory reserved its stock
     required = await shop.post(CANCEL, json={"order_id": 1}, headers=admin)
     assert (required.status_code, required.json()["error"]) == (
         428,
         "PreconditionRequired",
     )
-    order = await shop.get("/shop/orders/1", headers=admin)
+    order = await shop.get("/orders/orders/1", headers=admin)
     etag = order.headers["etag"]
     stale = await shop.post(
         CANCEL, json={"order_id": 1}, headers={**admin, "if-match": '"0123"'}
@@ -88,12 +90,13 @@ async def test_if_match_is_required_then_checked_against_the_rows_etag(
         CANCEL, json={"order_id": 1}, headers={**admin, "if-match": f"{etag}, *"}
     )
     assert many.status_code == 400
-    assert (await shop.get("/shop/stock/APL-001")).json()["quantity"] == 6
+    assert (await shop.get("/inventory/stock/APL-001")).json()["quantity"] == 6
     cancelled = await shop.post(
         CANCEL, json={"order_id": 1}, headers={**admin, "if-match": etag}
     )
     assert cancelled.status_code == 200
-    assert (await shop.get("/shop/stock/APL-001")).json()["quantity"] == 10
+    await drain(shop_app)  # the inventory releases its stock
+    assert (await shop.get("/inventory/stock/APL-001")).json()["quantity"] == 10
     again = await shop.post(
         CANCEL, json={"order_id": 1}, headers={**admin, "if-match": etag}
     )

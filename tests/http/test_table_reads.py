@@ -26,12 +26,12 @@ SKUS = ["ABC-001", "ABC-002", "BCD-003", "BCD-004", "CDE-005"]
 @pytest.fixture
 async def stocked(shop: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:
     for n, sku in enumerate(SKUS, start=1):
-        await shop.post("/shop:restock", json={"sku": sku, "quantity": n})
+        await shop.post("/inventory:restock", json={"sku": sku, "quantity": n})
     yield shop
 
 
 async def test_rows_are_paged_with_their_total(stocked: httpx.AsyncClient) -> None:
-    page = await stocked.get("/shop/stock?select=sku&order=-sku&limit=2&offset=1")
+    page = await stocked.get("/inventory/stock?select=sku&order=-sku&limit=2&offset=1")
     assert page.status_code == 200
     assert page.json() == {
         "items": [{"sku": "BCD-004"}, {"sku": "BCD-003"}],
@@ -39,14 +39,14 @@ async def test_rows_are_paged_with_their_total(stocked: httpx.AsyncClient) -> No
         "limit": 2,
         "offset": 1,
     }
-    every = (await stocked.get("/shop/stock")).json()
+    every = (await stocked.get("/inventory/stock")).json()
     assert [row["sku"] for row in every["items"]] == sorted([*SKUS, "APL-001"])
     assert set(every["items"][0]) == {"sku", "quantity", "etag"}
 
 
 async def test_flat_filters_and_lookups(stocked: httpx.AsyncClient) -> None:
     async def skus(query: str) -> list[str]:
-        answer = await stocked.get(f"/shop/stock?select=sku&{query}")
+        answer = await stocked.get(f"/inventory/stock?select=sku&{query}")
         assert answer.status_code == 200, answer.text
         return [row["sku"] for row in answer.json()["items"]]
 
@@ -65,7 +65,7 @@ async def test_nested_where_filters(stocked: httpx.AsyncClient) -> None:
         ]
     }
     answer = await stocked.get(
-        "/shop/stock", params={"select": "sku", "where": json.dumps(where)}
+        "/inventory/stock", params={"select": "sku", "where": json.dumps(where)}
     )
     assert answer.status_code == 200, answer.text
     assert answer.json()["items"] == [{"sku": "ABC-002"}, {"sku": "APL-001"}]
@@ -92,7 +92,7 @@ async def test_nested_where_filters(stocked: httpx.AsyncClient) -> None:
 async def test_a_bad_parameter_is_a_400_naming_it(
     stocked: httpx.AsyncClient, query: str, named: str
 ) -> None:
-    refused = await stocked.get(f"/shop/stock?{query}")
+    refused = await stocked.get(f"/inventory/stock?{query}")
     assert refused.status_code == 400, refused.text
     assert named in refused.json()["detail"]
     assert refused.json()["error"] == "QueryError"
@@ -101,30 +101,36 @@ async def test_a_bad_parameter_is_a_400_naming_it(
 async def test_a_row_has_its_etag_and_if_none_match_spares_it(
     stocked: httpx.AsyncClient,
 ) -> None:
-    row = await stocked.get("/shop/stock/ABC-002")
+    row = await stocked.get("/inventory/stock/ABC-002")
     assert row.status_code == 200
     assert row.json()["quantity"] == 2
     etag = row.headers["etag"]
     assert etag == f'"{row.json()["etag"]}"'
-    same = await stocked.get("/shop/stock/ABC-002", headers={"if-none-match": etag})
+    same = await stocked.get(
+        "/inventory/stock/ABC-002", headers={"if-none-match": etag}
+    )
     assert (same.status_code, same.content, same.headers["etag"]) == (304, b"", etag)
-    await stocked.post("/shop:restock", json={"sku": "ABC-002", "quantity": 1})
-    changed = await stocked.get("/shop/stock/ABC-002", headers={"if-none-match": etag})
+    await stocked.post("/inventory:restock", json={"sku": "ABC-002", "quantity": 1})
+    changed = await stocked.get(
+        "/inventory/stock/ABC-002", headers={"if-none-match": etag}
+    )
     assert changed.status_code == 200 and changed.headers["etag"] != etag
-    missing = await stocked.get("/shop/stock/ZZZ-999")
+    missing = await stocked.get("/inventory/stock/ZZZ-999")
     assert missing.status_code == 404
 
 
 async def test_reads_honour_the_exposure(
     shop: httpx.AsyncClient, admin: dict[str, str], reader: dict[str, str]
 ) -> None:
-    assert (await shop.get("/shop/orders")).status_code == 401
-    assert (await shop.get("/shop/orders", headers=reader)).status_code == 200
-    refused = await shop.get("/shop/customers", headers=reader)
+    assert (await shop.get("/orders/orders")).status_code == 401
+    assert (await shop.get("/orders/orders", headers=reader)).status_code == 200
+    refused = await shop.get("/customers/customers", headers=reader)
     assert (refused.status_code, refused.json()["missing"]) == (403, ["customers:read"])
-    customers = await shop.get("/shop/customers", headers=admin)
+    customers = await shop.get("/customers/customers", headers=admin)
     assert customers.json()["items"] == [{"id": 1, "name": "Ada"}]  # no email
-    assert (await shop.get("/shop/customers?email=x", headers=admin)).status_code == 400
+    assert (
+        await shop.get("/customers/customers?email=x", headers=admin)
+    ).status_code == 400
     assert (await shop.get("/shop/glue_ids")).status_code == 404  # not exposed
 
 
