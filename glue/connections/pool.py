@@ -137,7 +137,7 @@ class DefaultConnectionPool:
     The pool opens on ``async with`` (or `open`, or lazily on the first
     `acquire`) and closes on exit. On SQLite it keeps one writer, handed out by
     ``acquire(write=True)``, and readers for everything else; on PostgreSQL it
-    runs on asyncpg's pool and ``write`` changes nothing.
+    keeps an idle list of asyncpg connections and ``write`` changes nothing.
     """
 
     def __init__(

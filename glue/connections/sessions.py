@@ -4,9 +4,9 @@ asyncpg's pool resets every connection it takes back (``SELECT
 pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL``): one round trip,
 140-220 µs, more than glue spends on a whole one-row unit of work. A checkout
 whose statements all leave the session clean needs none of it, so
-`PostgresConnection` reads each statement's text with `leaves_session_clean`
-and the pool skips the reset only when every one of a checkout's statements
-passed and no transaction is open at release.
+`PostgresConnection` reads each statement's text with `leaves_session_clean`,
+and glue's pool skips the reset only when every one of a checkout's statements
+passed, and its other conditions hold (see `glue.connections.postgres`).
 
 A statement passes when its first word is one of `_CLEAN` (queries, writes,
 transaction control, DDL on persistent objects, ``SET LOCAL``, ...), and its
@@ -17,8 +17,8 @@ text names no function or object that keeps session state (`_SESSION_STATE`):
 
 What the text cannot show, a function or trigger that changes session state
 from inside (``PERFORM set_config(..., false)`` in PL/pgSQL, say), goes unseen:
-a service that has such functions passes asyncpg's own ``reset`` option to the
-pool (``reset=None`` resets on every release, as asyncpg does alone).
+a service that has such functions passes asyncpg's ``reset`` option to the
+pool (``reset=None`` resets on every release, as asyncpg's pool does).
 """
 
 from __future__ import annotations
