@@ -353,7 +353,7 @@ class PostgresConnection:
                 # transaction stays open, holding its locks, until the next
                 # statement. Reset on release.
                 self._clean = False
-        return Result(columns=columns, rows=[tuple(r.values()) for r in records])
+        return Result(columns=columns, rows=[tuple(r) for r in records])
 
     def iterate(
         self, sql: str, params: Params = (), *, batch_size: int = 500
@@ -377,7 +377,7 @@ class PostgresConnection:
                     self._stream = stream
                     cursors.append(await raw.cursor(sql, *params))
                 records = await cursors[0].fetch(batch_size)
-            return [tuple(r.values()) for r in records]
+            return [tuple(r) for r in records]
 
         async def finish() -> None:
             if self._stream is stream:
