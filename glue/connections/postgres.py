@@ -687,7 +687,7 @@ class PostgresPoolBackend:
         """Prepare the backend; nothing connects until `open`."""
         self.name = name or _default_name(dsn)
         self.location = redact_dsn(dsn)
-        self.min_size = min_size
+        self.min_size = min(min_size, max_size)
         self.max_size = max_size
         self._dsn = dsn
         ours = {k: options.pop(k) for k in _POOL_ONLY if k in options}
@@ -745,7 +745,11 @@ class PostgresPoolBackend:
         resettable, or the pool closed."""
         assert isinstance(conn, PostgresConnection)
         try:
-            raw, clean = await conn._detach()
+            try:
+                raw, clean = await conn._detach()
+            except BaseException:
+                await self._drop(conn._release())
+                raise
             uses = self._uses.get(raw)
             if uses is None:  # closed by force meanwhile
                 return
