@@ -19,8 +19,9 @@ collector on:
   database): what glue adds before any SQL runs, to see where time goes.
 
 On PostgreSQL, one more table: a pool checkout running the point query's SQL,
-through glue's pool, against raw asyncpg's pool and the held connection (both
-pools run asyncpg's reset query on every release).
+through glue's pool (no reset query for a checkout that left the connection
+clean), against raw asyncpg's pool (its reset query on every release) and the
+held connection.
 
 Targets (#14): point query at most 1.3x raw, range query at most 1.5x raw, on both
 databases. Run::

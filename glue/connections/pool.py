@@ -80,8 +80,18 @@ class PoolBackend(Protocol):
         """Check out a connection, waiting while none is free."""
         ...
 
+    def take_nowait(self, write: bool) -> Connection | None:
+        """Check out an idle connection if one is free now; else None (and
+        `take` will wait for one, or open one)."""
+        ...
+
     async def give(self, conn: Connection) -> None:
         """Take back a connection that `take` handed out."""
+        ...
+
+    def give_nowait(self, conn: Connection) -> bool:
+        """Take back a connection that needs nothing awaited (no stream to end,
+        nothing to roll back or reset); False, untouched, when it needs `give`."""
         ...
 
     async def close(self, *, force: bool) -> None:
@@ -127,7 +137,7 @@ class DefaultConnectionPool:
     The pool opens on ``async with`` (or `open`, or lazily on the first
     `acquire`) and closes on exit. On SQLite it keeps one writer, handed out by
     ``acquire(write=True)``, and readers for everything else; on PostgreSQL it
-    runs on asyncpg's pool and ``write`` changes nothing.
+    keeps an idle list of asyncpg connections and ``write`` changes nothing.
     """
 
     def __init__(
@@ -247,6 +257,29 @@ class DefaultConnectionPool:
         """
         if self._state is not _State.OPEN:
             await self.open()
+        # The fast path, an idle connection free now, waits for nothing: no
+        # deadline to set.
+        conn = self._backend.take_nowait(write)
+        if conn is None:
+            conn = await self._take(write, timeout)
+        self._checked_out += 1
+        self._busy += 1
+        try:
+            yield conn
+        finally:
+            # Counted as returned before the backend can hand it out again.
+            self._checked_out -= 1
+            try:
+                if not self._backend.give_nowait(conn):
+                    with anyio.CancelScope(shield=True):
+                        await self._backend.give(conn)
+            finally:
+                self._busy -= 1
+                if not self._busy:
+                    self._returned.set()
+
+    async def _take(self, write: bool, timeout: float | None) -> Connection:
+        """Wait for a connection, up to the timeout."""
         limit = self._acquire_timeout if timeout is None else timeout
         scope = anyio.CancelScope(
             deadline=anyio.current_time() + limit if limit is not None else float("inf")
@@ -275,20 +308,7 @@ class DefaultConnectionPool:
                 f"{stats.max_size} checked out, {stats.waiting} waiting); raise "
                 "max_size or hold connections for less time",
             )
-        self._checked_out += 1
-        self._busy += 1
-        try:
-            yield conn
-        finally:
-            # Counted as returned before the backend can hand it out again.
-            self._checked_out -= 1
-            try:
-                with anyio.CancelScope(shield=True):
-                    await self._backend.give(conn)
-            finally:
-                self._busy -= 1
-                if not self._busy:
-                    self._returned.set()
+        return conn
 
     def statistics(self) -> PoolStatistics:
         """Return a snapshot of the pool's size and use."""

@@ -1,25 +1,50 @@
 """PostgreSQL through asyncpg: `PostgresConnection`, its pool backend, error mapping.
 
-The pool backend is asyncpg's own pool: it connects, resets connections on
-release and reconnects a holder whose connection died. glue adds checkout
-accounting, timeouts and error translation around it (`DefaultConnectionPool`).
+The pool backend (`PostgresPoolBackend`) keeps its own idle list of asyncpg
+connections; `DefaultConnectionPool` adds checkout accounting, timeouts and
+closing around it.
+
+A connection goes back to the idle list without asyncpg's reset (``SELECT
+pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL``, one round trip)
+only when glue can prove the checkout left it as it found it:
+
+- every operation of the checkout completed: none was cancelled or failed (a
+  cancelled query may still run on the server, holding its portal and locks,
+  until the cancel request lands; a failed one may have left anything);
+- every operation ended with the extended protocol's Sync, so the server has
+  closed the implicit transaction of a statement outside ``BEGIN``: a bare
+  prepare (``fetch`` naming the columns of an empty result) ends with Flush,
+  and the server keeps that statement's locks until the connection's next
+  message, so it counts as dirty;
+- no transaction is open (asyncpg's protocol status, read from the server's
+  last ReadyForQuery, which every completed operation waited for), and no
+  ``transaction()`` block or stream (a cursor) is unfinished, and none ever ran
+  a stream;
+- no ``listen`` ran, and every statement's text is one known to keep no session
+  state (`glue.connections.sessions.leaves_session_clean`).
+
+Anything else is reset as asyncpg's pool does (`asyncpg.Connection.reset`: it
+waits for a pending cancel, rolls back, then runs the reset query); a
+connection whose reset fails is closed, never reused. A pool given asyncpg's
+``reset`` option resets every release.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import unquote, urlsplit
 
 import anyio
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
 
 from .. import errors
 from ..log import get_logger
 from ..sql.dialects.postgres import POSTGRES
 from .abc import Connection, Result
+from .sessions import leaves_session_clean
 from .streams import RowStream
 
 if TYPE_CHECKING:
@@ -39,9 +64,7 @@ __all__ = [
 
 _log = get_logger(__name__)
 
-_Raw: TypeAlias = (
-    "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
-)
+_Raw: TypeAlias = "asyncpg.Connection[asyncpg.Record]"
 
 # SQLSTATE classes (https://www.postgresql.org/docs/current/errcodes-appendix.html).
 _LOST = ("08", "57P01", "57P02", "57P03", "28", "3D000")
@@ -218,7 +241,7 @@ class PostgresConnection:
         """Wrap an open asyncpg connection (pools and `connect` do this).
 
         Args:
-            raw: an asyncpg connection, or a pool's proxy of one.
+            raw: an open asyncpg connection.
             database: the name used in messages and logs.
         """
         self._raw = raw
@@ -228,6 +251,10 @@ class PostgresConnection:
         self._owned = True
         self._stream: RowStream | None = None
         self._depth = 0
+        # False once an operation was cancelled or failed, or a statement may
+        # have left state in the session: its pool then resets it on release.
+        self._clean = True
+        self._uses = 0
 
     @classmethod
     async def connect(
@@ -265,7 +292,10 @@ class PostgresConnection:
             min_size: connections opened up front.
             max_size: the most connections; 10 by default.
             dsn: a ``postgresql://`` or ``postgres://`` URL.
-            **options: passed on to ``asyncpg.create_pool``.
+            **options: asyncpg's pool options (``init``, ``setup``, ``reset``,
+                ``max_queries``, ``max_inactive_connection_lifetime``, see
+                `PostgresPoolBackend`), the others passed on to
+                ``asyncpg.connect``.
         """
         return PostgresPoolBackend(
             dsn=dsn,
@@ -288,12 +318,7 @@ class PostgresConnection:
     @property
     def closed(self) -> bool:
         """Whether the connection was closed, lost or returned to its pool."""
-        if self._closed_reason is not None:
-            return True
-        try:
-            return self._raw.is_closed()
-        except asyncpg.InterfaceError:  # a proxy asyncpg's pool took back (lost)
-            return True
+        return self._closed_reason is not None or self._raw.is_closed()
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; return the number of rows it changed.
@@ -301,11 +326,13 @@ class PostgresConnection:
         Text holding several statements is refused, with or without values
         (see `_run`).
         """
+        self._note(sql)
         async with self._use() as raw:
             return _rowcount(await _run(raw, sql, params))
 
     async def execute_many(self, sql: str, rows: Sequence[Params]) -> None:
         """Run one statement once per row of values, pipelined, all or none."""
+        self._note(sql)
         async with self._use() as raw:
             await raw.executemany(sql, rows)
 
@@ -314,6 +341,7 @@ class PostgresConnection:
 
         An empty result costs a second round trip, to learn its column names.
         """
+        self._note(sql)
         async with self._use() as raw:
             records = await raw.fetch(sql, *params)
             if records:
@@ -321,7 +349,11 @@ class PostgresConnection:
             else:
                 statement = await raw.prepare(sql)
                 columns = tuple(a.name for a in statement.get_attributes())
-        return Result(columns=columns, rows=[tuple(r.values()) for r in records])
+                # A bare prepare ends without Sync: the server's implicit
+                # transaction stays open, holding its locks, until the next
+                # statement. Reset on release.
+                self._clean = False
+        return Result(columns=columns, rows=[tuple(r) for r in records])
 
     def iterate(
         self, sql: str, params: Params = (), *, batch_size: int = 500
@@ -332,6 +364,7 @@ class PostgresConnection:
         (and rolled back when the stream ends: a stream only reads). The
         connection's next operation ends the stream if it is unfinished.
         """
+        self._clean = False  # a portal, maybe a transaction: reset on release
         cursors: list[Cursor[asyncpg.Record]] = []
         own: list[Transaction] = []
 
@@ -344,7 +377,7 @@ class PostgresConnection:
                     self._stream = stream
                     cursors.append(await raw.cursor(sql, *params))
                 records = await cursors[0].fetch(batch_size)
-            return [tuple(r.values()) for r in records]
+            return [tuple(r) for r in records]
 
         async def finish() -> None:
             if self._stream is stream:
@@ -378,6 +411,8 @@ class PostgresConnection:
         Returns:
             for each statement, the number of rows it changed.
         """
+        for statement in statements:
+            self._note(statement.sql)
         counts = []
         async with self.transaction(), self._use() as raw:
             for statement in statements:
@@ -455,6 +490,7 @@ class PostgresConnection:
         def notified(*_: object) -> None:
             callback()
 
+        self._clean = False
         async with self._use() as raw:
             await raw.add_listener(channel, notified)
         try:
@@ -484,6 +520,11 @@ class PostgresConnection:
                 )
                 if not self._raw.is_closed():
                     self._raw.terminate()
+
+    def _note(self, sql: str) -> None:
+        """Mark the session dirty if ``sql`` may leave state in it."""
+        if self._clean and not leaves_session_clean(sql):
+            self._clean = False
 
     async def _rollback(
         self, transaction: Transaction, stream: RowStream | None = None
@@ -527,15 +568,21 @@ class PostgresConnection:
         """
         if self._closed_reason is not None:
             raise errors.ConnectionError(self._database, self._closed_reason)
+        if self._raw.is_closed():  # lost, or terminated by a pool closed by force
+            self._closed_reason = "connection lost: the connection is closed"
+            raise errors.ConnectionError(self._database, self._closed_reason)
         if self._stream is not None and self._stream is not stream:
             await self._stream.aclose()
+        self._uses += 1
         try:
             with map_asyncpg_errors(self._database):
                 yield self._raw
         except errors.ConnectionError as exc:
+            self._clean = False
             self._closed_reason = exc.reason
             raise
         except errors.GlueError as exc:
+            self._clean = False
             wedged = isinstance(exc.__cause__, asyncpg.InternalClientError)
             if not wedged and not self._raw.is_closed():
                 raise
@@ -549,14 +596,35 @@ class PostgresConnection:
             raise errors.ConnectionError(
                 self._database, self._closed_reason
             ) from exc.__cause__
+        except BaseException:  # cancelled mid-operation: the server may still run it
+            self._clean = False
+            raise
 
-    async def _detach(self) -> _Raw:
-        if self._stream is not None:
-            await self._stream.aclose()
+    def _left_clean(self) -> bool:
+        """Whether the checkout provably left the connection as it found it
+        (see the module's docstring); its stream, if any, ended."""
+        raw = self._raw
+        return (
+            self._clean
+            and self._stream is None
+            and not self._depth
+            and not raw.is_closed()
+            and not raw.is_in_transaction()
+        )
+
+    def _release(self) -> _Raw:
         if self._closed_reason is None:
             self._closed_reason = "the connection was returned to its pool"
         self._owned = False
         return self._raw
+
+    async def _detach(self) -> tuple[_Raw, bool]:
+        """Give up the connection, its stream ended; return it, and whether
+        the checkout left it clean."""
+        if self._stream is not None:
+            await self._stream.aclose()
+        clean = self._left_clean()
+        return self._release(), clean
 
 
 async def _connect(*args: Any, **options: Any) -> asyncpg.Connection[asyncpg.Record]:
@@ -583,8 +651,29 @@ def _default_name(dsn: str) -> str:
     return parts.path.lstrip("/") or parts.hostname or "postgres"
 
 
+_POOL_ONLY = (
+    "init",
+    "setup",
+    "reset",
+    "max_queries",
+    "max_inactive_connection_lifetime",
+)
+"""asyncpg's pool options that `PostgresPoolBackend` honours itself; the others
+go to ``asyncpg.connect``."""
+
+
 class PostgresPoolBackend:
-    """What `DefaultConnectionPool` drives for PostgreSQL: asyncpg's own pool."""
+    """What `DefaultConnectionPool` drives for PostgreSQL: an idle list of
+    asyncpg connections, the most recently returned handed out first.
+
+    A connection is reused as it is when its checkout provably left it clean,
+    and reset otherwise (see the module's docstring). asyncpg's pool options
+    keep their meaning: ``init`` runs on each new connection, ``setup`` on each
+    checkout; ``reset`` (a coroutine function, or None for asyncpg's reset)
+    runs on every release; a connection is closed after ``max_queries``
+    operations (50,000) and not reused after ``max_inactive_connection_lifetime``
+    idle seconds (300; 0 keeps it).
+    """
 
     def __init__(
         self,
@@ -598,11 +687,23 @@ class PostgresPoolBackend:
         """Prepare the backend; nothing connects until `open`."""
         self.name = name or _default_name(dsn)
         self.location = redact_dsn(dsn)
-        self.min_size = min_size
+        self.min_size = min(min_size, max_size)
         self.max_size = max_size
         self._dsn = dsn
+        ours = {k: options.pop(k) for k in _POOL_ONLY if k in options}
+        options.pop("connect", None)  # glue connects (`_connect`)
         self._options = options
-        self._pool: asyncpg.Pool[asyncpg.Record] | None = None
+        self._init = ours.get("init")
+        self._setup = ours.get("setup")
+        self._always_reset = "reset" in ours
+        self._reset = ours.get("reset")
+        self._max_queries: int = ours.get("max_queries", 50_000)
+        self._max_idle: float = ours.get("max_inactive_connection_lifetime", 300.0)
+        self._free = anyio.Semaphore(max_size, fast_acquire=True)
+        # (connection, idle since), newest last.
+        self._idle: list[tuple[asyncpg.Connection[asyncpg.Record], float]] = []
+        self._uses: dict[asyncpg.Connection[asyncpg.Record], int] = {}
+        self._closed = False
 
     @property
     def dialect(self) -> Dialect:
@@ -611,55 +712,159 @@ class PostgresPoolBackend:
 
     def size(self) -> int:
         """Connections open now."""
-        return 0 if self._pool is None else self._pool.get_size()
+        return len(self._uses)
 
     async def open(self) -> None:
-        """Create asyncpg's pool and its first ``min_size`` connections."""
-        with _connecting(self.name, self._dsn, self.location):
-            self._pool = await asyncpg.create_pool(
-                self._dsn,
-                min_size=self.min_size,
-                max_size=self.max_size,
-                **{"connect": _connect, **self._options},
-            )
+        """Open the first ``min_size`` connections."""
+        for _ in range(self.min_size):
+            raw = await self._connect()
+            self._idle.append((raw, time.monotonic()))
 
     async def take(self, write: bool) -> Connection:
-        """Check out a connection; asyncpg reconnects one that died while idle."""
-        assert self._pool is not None
-        with _connecting(self.name, self._dsn, self.location):
-            raw = await self._pool.acquire()
+        """Check out the newest idle connection, or open one; wait while
+        ``max_size`` are checked out. ``write`` changes nothing."""
+        await self._free.acquire()
+        raw = None
+        try:
+            raw = self._idle_connection()
+            if raw is None:
+                raw = await self._connect()
+            if self._setup is not None:
+                with map_asyncpg_errors(self.name):
+                    await self._setup(raw)
+        except BaseException:
+            self._free.release()
+            if raw is not None:
+                await self._drop(raw)
+            raise
         return PostgresConnection(raw, database=self.name)
 
     async def give(self, conn: Connection) -> None:
-        """Release a connection to asyncpg's pool, which resets or drops it."""
-        assert self._pool is not None
+        """Take a connection back: reused as it is when its checkout left it
+        clean, else reset first; closed when lost, past ``max_queries``, not
+        resettable, or the pool closed."""
         assert isinstance(conn, PostgresConnection)
-        raw = await conn._detach()
-        assert isinstance(raw, PoolConnectionProxy)
         try:
-            with map_asyncpg_errors(self.name):
-                await self._pool.release(raw)
-        except errors.GlueError as exc:
-            _log.warning(
-                "postgres connection dropped", database=self.name, error=str(exc)
-            )
+            try:
+                raw, clean = await conn._detach()
+            except BaseException:
+                await self._drop(conn._release())
+                raise
+            uses = self._uses.get(raw)
+            if uses is None:  # closed by force meanwhile
+                return
+            uses += conn._uses
+            self._uses[raw] = uses
+            if self._closed or raw.is_closed() or uses >= self._max_queries:
+                await self._drop(raw)
+            elif (clean and not self._always_reset) or await self._reset_raw(raw):
+                self._idle.append((raw, time.monotonic()))
+        finally:
+            self._free.release()
+
+    def take_nowait(self, write: bool) -> Connection | None:
+        """Check out the newest idle connection if one is free now (and no
+        ``setup`` is to run); else None."""
+        if not self._idle or self._setup is not None:
+            return None
+        try:
+            self._free.acquire_nowait()
+        except anyio.WouldBlock:
+            return None
+        raw = self._idle_connection()
+        if raw is None:
+            self._free.release()
+            return None
+        return PostgresConnection(raw, database=self.name)
+
+    def give_nowait(self, conn: Connection) -> bool:
+        """Take back a connection its checkout left clean, with no reset to
+        run; False, untouched, when it needs `give`."""
+        assert isinstance(conn, PostgresConnection)
+        if self._always_reset or self._closed or not conn._left_clean():
+            return False
+        uses = self._uses.get(conn._raw)
+        if uses is None or uses + conn._uses >= self._max_queries:
+            return False
+        raw = conn._release()
+        self._uses[raw] = uses + conn._uses
+        self._idle.append((raw, time.monotonic()))
+        self._free.release()
+        return True
 
     def bottleneck(self, write: bool) -> str | None:
         """None: every connection of the pool serves reads and writes alike."""
         return None
 
     async def close(self, *, force: bool) -> None:
-        """Close asyncpg's pool; with ``force``, terminate checked-out connections."""
-        if self._pool is None:
-            return
+        """Close idle connections; with ``force``, terminate checked-out ones."""
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for raw, _ in idle:
+            await self._drop(raw)
         if force:
-            self._pool.terminate()
-            return
+            for raw in list(self._uses):
+                del self._uses[raw]
+                raw.terminate()
+
+    def _idle_connection(self) -> asyncpg.Connection[asyncpg.Record] | None:
+        """Pop the newest idle connection that is alive and fresh; older stale
+        ones wait for the next checkout that finds them."""
+        while self._idle:
+            raw, since = self._idle.pop()
+            if raw.is_closed():
+                self._uses.pop(raw, None)
+                _log.warning(
+                    "postgres connection found closed; replacing it",
+                    database=self.name,
+                )
+            elif self._max_idle and time.monotonic() - since > self._max_idle:
+                self._uses.pop(raw, None)
+                raw.terminate()
+            else:
+                return raw
+        return None
+
+    async def _connect(self) -> asyncpg.Connection[asyncpg.Record]:
+        with _connecting(self.name, self._dsn, self.location):
+            raw = await _connect(self._dsn, **self._options)
+        self._uses[raw] = 0
+        if self._init is not None:
+            try:
+                with anyio.CancelScope(shield=True), map_asyncpg_errors(self.name):
+                    await self._init(raw)
+            except BaseException:
+                await self._drop(raw)
+                raise
+        return raw
+
+    async def _reset_raw(self, raw: asyncpg.Connection[asyncpg.Record]) -> bool:
+        """Reset a connection as asyncpg's pool does; close it if that fails.
+        Returns whether it can be reused."""
         try:
             with map_asyncpg_errors(self.name):
-                await self._pool.close()
+                if self._reset is None:
+                    await raw.reset()
+                else:
+                    if raw.is_in_transaction():
+                        await raw.execute("ROLLBACK")
+                    await self._reset(raw)
         except errors.GlueError as exc:
             _log.warning(
-                "postgres pool close failed", database=self.name, error=str(exc)
+                "postgres connection dropped", database=self.name, error=str(exc)
             )
-            self._pool.terminate()
+            await self._drop(raw)
+            return False
+        return True
+
+    async def _drop(self, raw: asyncpg.Connection[asyncpg.Record]) -> None:
+        """Close a connection for good (terminated if it will not close)."""
+        self._uses.pop(raw, None)
+        if raw.is_closed():
+            return
+        try:
+            with anyio.CancelScope(shield=True), map_asyncpg_errors(self.name):
+                await raw.close(timeout=5)
+        except errors.GlueError as exc:
+            _log.debug("postgres close failed", database=self.name, error=str(exc))
+            raw.terminate()

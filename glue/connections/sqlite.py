@@ -574,6 +574,16 @@ class SqliteConnection:
         finally:
             self._in_transaction = seen[0] if seen else None
 
+    def _idle_now(self) -> bool:
+        """Whether the checkout can end with nothing awaited: no stream, no
+        transaction, not lost."""
+        return (
+            self._stream is None
+            and self._owned
+            and self._closed_reason is None
+            and self._in_transaction is False
+        )
+
     async def _detach(self) -> aiosqlite.Connection | None:
         """End this checkout: return the raw connection if it can be reused.
 
@@ -700,19 +710,26 @@ class SqlitePoolBackend:
         slots = self._writer if write or self._readers is None else self._readers
         await slots.free.acquire()
         try:
-            while slots.idle and not _alive(slots.idle[0]):
-                self._all.discard(slots.idle.popleft())
-                _log.warning(
-                    "sqlite connection found closed; replacing it", database=self.name
-                )
-            raw = slots.idle.popleft() if slots.idle else await self._connect(slots)
+            raw = self._pop_idle(slots) or await self._connect(slots)
         except BaseException:
             slots.free.release()
             raise
-        if slots.writer:
-            name = anyio.get_current_task().name or "unnamed"
-            slots.holder = (name, anyio.current_time())
-        return SqliteConnection(raw, database=self.name, writer=slots.writer)
+        return self._hand_out(slots, raw)
+
+    def take_nowait(self, write: bool) -> Connection | None:
+        """Check out an idle writer or reader if one is free now; else None."""
+        slots = self._writer if write or self._readers is None else self._readers
+        if not slots.idle:
+            return None
+        try:
+            slots.free.acquire_nowait()
+        except anyio.WouldBlock:
+            return None
+        raw = self._pop_idle(slots)
+        if raw is None:
+            slots.free.release()
+            return None
+        return self._hand_out(slots, raw)
 
     async def give(self, conn: Connection) -> None:
         """Take a connection back; a lost one is closed and replaced later."""
@@ -730,6 +747,20 @@ class SqlitePoolBackend:
         elif conn._raw in self._all:
             self._all.discard(conn._raw)
             _log.warning("sqlite connection lost; replacing it", database=self.name)
+
+    def give_nowait(self, conn: Connection) -> bool:
+        """Take back a connection that needs no rollback or closing; False,
+        untouched, when it needs `give`."""
+        assert isinstance(conn, SqliteConnection)
+        if not conn._idle_now() or conn._raw not in self._all:
+            return False
+        slots = self._writer if conn._writer or self._readers is None else self._readers
+        conn._owned = False
+        conn._closed_reason = "the connection was returned to its pool"
+        slots.holder = None
+        slots.idle.append(conn._raw)
+        slots.free.release()
+        return True
 
     async def close(self, *, force: bool) -> None:
         """Close idle connections, and with ``force`` the checked-out ones too."""
@@ -755,6 +786,25 @@ class SqlitePoolBackend:
             age = anyio.current_time() - since
             about.insert(0, f"held by task {task!r} for {age:.1f} s")
         return f"SQLite's single writer ({'; '.join(about)})"
+
+    def _pop_idle(self, slots: _Slots) -> aiosqlite.Connection | None:
+        """The oldest idle connection that is still open; closed ones are
+        forgotten."""
+        while slots.idle:
+            raw = slots.idle.popleft()
+            if _alive(raw):
+                return raw
+            self._all.discard(raw)
+            _log.warning(
+                "sqlite connection found closed; replacing it", database=self.name
+            )
+        return None
+
+    def _hand_out(self, slots: _Slots, raw: aiosqlite.Connection) -> SqliteConnection:
+        if slots.writer:
+            name = anyio.get_current_task().name or "unnamed"
+            slots.holder = (name, anyio.current_time())
+        return SqliteConnection(raw, database=self.name, writer=slots.writer)
 
     async def _connect(self, slots: _Slots) -> aiosqlite.Connection:
         raw = await _open_raw(

@@ -14,19 +14,35 @@ else mentions one (not the SQL, not a converted parameter). Values are then
 bound into its parameters at run time; they are never written into SQL. Any
 other plan (several databases, a value the compiler converts) is keyed by the
 whole statement instead.
+
+A statement of the usual kind (a table, conditions in ``where``, ``having`` and
+join ``on`` holding plain constants, no subquery, annotation or set operation)
+gets its shape straight from its Structs: the conditions are rebuilt with marks
+and the statement is encoded once. Any other is encoded, decoded to plain data,
+walked and encoded again. Both give the same bytes for the same shape.
 """
 
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from ..query.model import QueryStatement
+from ..errors import GlueError
+from ..query.conditions import Condition, Conditions, FieldReference, Value
+from ..query.model import JoinQuery, QueryStatement, SchemaReference
+from ..sql.query import QueryCompiler
 from .tasks import Plan, SqlTask
 
-__all__ = ["Shape", "Template", "shape_of"]
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from ..schema.model import Schema
+    from ..sql.dialects import Dialect
+    from ..sql.query import CompiledQuery
+
+__all__ = ["SelectCache", "Shape", "Template", "shape_of"]
 
 _SLOT_LOOKUPS = frozenset({"eq", "neq", "gt", "gte", "lt", "lte", "in"})
 _KINDS = {int: 1, str: 2}
@@ -40,11 +56,11 @@ _STATEMENTS = msgspec.msgpack.Decoder(QueryStatement)
 
 
 class Shape(msgspec.Struct, frozen=True):
-    """A statement split into its shape (``key``) and its slotted values."""
+    """A statement split into its shape (``key``, the encoded statement with
+    marks for its slots) and its slotted values."""
 
     key: bytes
     values: tuple[Any, ...]
-    tree: Any
 
     def sentinel_statement(
         self,
@@ -75,19 +91,105 @@ class Shape(msgspec.Struct, frozen=True):
                 return [fill(v) for v in node]
             return node
 
-        statement = _STATEMENTS.decode(_ENCODER.encode(fill(self.tree)))
+        tree = _DECODER.decode(self.key)
+        statement = _STATEMENTS.decode(_ENCODER.encode(fill(tree)))
         return statement, tuple(sentinels), tuple(str(s) for s in sentinels)
 
 
 def shape_of(statement: QueryStatement) -> Shape | None:
     """The statement's shape, or None when it has no slot (its encoding keys it
     as well)."""
-    tree = _DECODER.decode(statement.encoded())
     values: list[Any] = []
+    marked = _marked(statement, values)
+    if marked is not None:
+        return Shape(key=_ENCODER.encode(marked), values=tuple(values))
+    if values:
+        values.clear()
+    tree = _DECODER.decode(statement.encoded())
     marks: set[int] = set()
     if not _walk(tree, values, marks) or not values:
         return None
-    return Shape(key=_ENCODER.encode(tree), values=tuple(values), tree=tree)
+    return Shape(key=_ENCODER.encode(tree), values=tuple(values))
+
+
+_PLAIN = frozenset({int, str, float, bool, type(None)})
+"""Types of constants the Struct walk passes as they are."""
+
+
+def _marked(statement: QueryStatement, values: list[Any]) -> QueryStatement | None:
+    """The statement with marks in its slots, from its Structs; None when it has
+    no slot, or is not of the usual kind (see the module's docstring)."""
+    if (
+        type(statement.table) is not SchemaReference
+        or statement.annotations
+        or statement.set_operations
+    ):
+        return None
+    joins = statement.joins
+    if joins:
+        marked_joins = []
+        for join in joins:
+            if type(join) is not JoinQuery or type(join.table) is not SchemaReference:
+                return None
+            on = _marked_filter(join.on, values)
+            if on is None:
+                return None
+            marked_joins.append(msgspec.structs.replace(join, on=on))
+        joins = tuple(marked_joins)
+    where: Condition | Conditions | None = statement.where
+    if where is not None and (where := _marked_filter(where, values)) is None:
+        return None
+    having: Condition | Conditions | None = statement.having
+    if having is not None and (having := _marked_filter(having, values)) is None:
+        return None
+    if not values:
+        return None
+    return msgspec.structs.replace(statement, joins=joins, where=where, having=having)
+
+
+def _marked_filter(
+    node: Condition | Conditions, values: list[Any]
+) -> Condition | Conditions | None:
+    kind = type(node)
+    if kind is Conditions:
+        assert isinstance(node, Conditions)
+        children = []
+        for child in node.children:
+            marked = _marked_filter(child, values)
+            if marked is None:
+                return None
+            children.append(marked)
+        return msgspec.structs.replace(node, children=tuple(children))
+    if kind is not Condition:
+        return None
+    assert isinstance(node, Condition)
+    operand = node.value
+    if type(operand) is not Value:
+        # Another field: nothing to mark. A subquery: the slow walk.
+        return node if isinstance(operand, FieldReference) else None
+    inner = operand.value
+    slotted = node.lookup in _SLOT_LOOKUPS
+    if type(inner) is list or type(inner) is tuple:
+        if any(type(v) not in _PLAIN for v in inner):
+            return None
+        if not slotted:
+            return node
+        inner = [_mark(v, values) for v in inner]
+    elif type(inner) not in _PLAIN:
+        return None
+    elif not slotted:
+        return node
+    else:
+        inner = _mark(inner, values)
+    return msgspec.structs.replace(node, value=Value(inner))
+
+
+def _mark(value: Any, values: list[Any]) -> Any:
+    kind = type(value)
+    if (kind is int and -_INT_RANGE < value < _INT_RANGE) or kind is str:
+        values.append(value)
+        return msgspec.msgpack.Ext(_KINDS[kind], (len(values) - 1).to_bytes(4, "big"))
+    return value
 
 
 def _walk(node: dict[str, Any] | list[Any], values: list[Any], marks: set[int]) -> bool:
@@ -148,33 +250,101 @@ class Template(msgspec.Struct, frozen=True):
         task = plan.root
         if not isinstance(task, SqlTask) or task.compiled is None:
             return None
-        compiled = task.compiled
-        if any(mark in compiled.sql for mark in marks):
-            return None
-        where = {(type(s), s): n for n, s in enumerate(sentinels)}
-        slots = []
-        for param in compiled.params:
-            n = where.get(_hashed(param), -1)
-            if n < 0 and any(mark in repr(param) for mark in marks):
-                return None
-            slots.append(n)
-        if set(slots) - {-1} != set(range(len(sentinels))):
-            return None
-        return cls(plan=plan, slots=tuple(slots))
+        slots = _slots(task.compiled, sentinels, marks)
+        return None if slots is None else cls(plan=plan, slots=slots)
 
     def bind(self, statement: QueryStatement, values: tuple[Any, ...]) -> Plan:
         """The plan for ``statement``, whose slotted constants are ``values``."""
         task = self.plan.root
         assert isinstance(task, SqlTask) and task.compiled is not None
-        compiled = task.compiled
-        params = [
-            p if n < 0 else values[n]
-            for p, n in zip(compiled.params, self.slots, strict=True)
-        ]
-        root = msgspec.structs.replace(
-            task, statement=statement, compiled=compiled._replace(params=params)
-        )
+        compiled = _bound(task.compiled, self.slots, values)
+        root = msgspec.structs.replace(task, statement=statement, compiled=compiled)
         return msgspec.structs.replace(self.plan, root=root)
+
+
+class SelectCache:
+    """Compiled SELECTs kept by shape, for code that compiles without planning
+    (`glue.work.Repository.query`): the same read with new values compiles once.
+
+    Args:
+        size: the most shapes kept; the oldest goes first.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._kept: dict[
+            tuple[int, bytes],
+            tuple[tuple[Schema, ...], tuple[CompiledQuery, tuple[int, ...]] | None],
+        ] = {}
+
+    def compile(
+        self, dialect: Dialect, schemas: Mapping[str, Schema], statement: QueryStatement
+    ) -> CompiledQuery:
+        """``QueryCompiler(dialect, schemas).compile(statement)``, from the
+        statement's shape when it was compiled before with the same schemas.
+
+        Raises:
+            glue.QueryError: as `QueryCompiler.compile`.
+        """
+        shape = shape_of(statement)
+        if shape is None:
+            return QueryCompiler(dialect, schemas).compile(statement)
+        key = (id(dialect), shape.key)
+        tables = tuple(schemas.values())
+        kept = self._kept.get(key)
+        if kept is None or not _same(kept[0], tables):
+            kept = (tables, self._template(dialect, schemas, shape))
+            if key not in self._kept and len(self._kept) >= self._size:
+                self._kept.pop(next(iter(self._kept)))
+            self._kept[key] = kept
+        template = kept[1]
+        if template is None:
+            return QueryCompiler(dialect, schemas).compile(statement)
+        return _bound(template[0], template[1], shape.values)
+
+    @staticmethod
+    def _template(
+        dialect: Dialect, schemas: Mapping[str, Schema], shape: Shape
+    ) -> tuple[CompiledQuery, tuple[int, ...]] | None:
+        try:
+            statement, sentinels, marks = shape.sentinel_statement()
+            compiled = QueryCompiler(dialect, schemas).compile(statement)
+        except (GlueError, msgspec.ValidationError):
+            return None  # compiled with its values, it says what is wrong
+        slots = _slots(compiled, sentinels, marks)
+        return None if slots is None else (compiled, slots)
+
+
+def _same(a: tuple[Schema, ...], b: tuple[Schema, ...]) -> bool:
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
+
+
+def _slots(
+    compiled: CompiledQuery, sentinels: tuple[Any, ...], marks: tuple[str, ...]
+) -> tuple[int, ...] | None:
+    """For each parameter of SQL compiled with ``sentinels``, the slot it binds
+    (-1: the shape's own); None when the SQL depends on a value."""
+    if any(mark in compiled.sql for mark in marks):
+        return None
+    where = {(type(s), s): n for n, s in enumerate(sentinels)}
+    slots = []
+    for param in compiled.params:
+        n = where.get(_hashed(param), -1)
+        if n < 0 and any(mark in repr(param) for mark in marks):
+            return None
+        slots.append(n)
+    if set(slots) - {-1} != set(range(len(sentinels))):
+        return None
+    return tuple(slots)
+
+
+def _bound(
+    compiled: CompiledQuery, slots: tuple[int, ...], values: tuple[Any, ...]
+) -> CompiledQuery:
+    params = [
+        p if n < 0 else values[n] for p, n in zip(compiled.params, slots, strict=True)
+    ]
+    return compiled._replace(params=params)
 
 
 def _hashed(param: Any) -> Any:

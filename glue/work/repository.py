@@ -37,6 +37,7 @@ import msgspec
 
 from ..errors import ConfigurationError, NotFound, SchemaError
 from ..planning.memory import row_test
+from ..planning.shapes import SelectCache
 from ..query.check import TEXT_LOOKUPS
 from ..query.conditions import (
     Condition,
@@ -54,7 +55,6 @@ from ..query.model import (
     SchemaReference,
 )
 from ..schema.model import DELETED_AT, ETAG, SYSTEM_COLUMNS, Schema
-from ..sql.query import QueryCompiler
 from .unit import UnitOfWork, require_unit
 
 if TYPE_CHECKING:
@@ -180,7 +180,7 @@ class Repository(Generic[T]):
         )
         pool = self.unit.pool_for(schema.name)
         dialect = pool.dialect
-        compiled = QueryCompiler(dialect, {schema.name: schema}).compile(statement)
+        compiled = _SELECTS.compile(dialect, {schema.name: schema}, statement)
         async with self.unit.reading(pool) as conn:
             result = await conn.fetch(compiled.sql, compiled.params)
         # The statement selects every column in the table's order: the table's
@@ -293,6 +293,9 @@ class Repository(Generic[T]):
         self.schema.column(column)
         return column, descending
 
+
+_SELECTS = SelectCache()
+"""Repository reads compiled by shape: a query with new values compiles once."""
 
 _LOOKUPS: dict[str, FieldLookup] = {
     **{lookup.value: lookup for lookup in FieldLookup},

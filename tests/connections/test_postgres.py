@@ -1,9 +1,10 @@
-"""What is particular to PostgreSQL: server-side cursors, asyncpg's pool, DSNs."""
+"""What is particular to PostgreSQL: server-side cursors, the pool's resets, DSNs."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import anyio
 import pytest
 
 from glue.connections import DefaultConnectionPool, PostgresConnection
@@ -105,3 +106,150 @@ async def test_a_statement_timeout_is_an_operational_error(postgres_dsn: str) ->
                 await conn.execute("SELECT pg_sleep(5)")
         async with pool.acquire() as conn:
             assert (await conn.fetch("SELECT 1")).rows == [(1,)]
+
+
+async def _last_query(postgres_dsn: str, pid: int) -> str:
+    """The last statement the backend ``pid`` ran, seen from another session."""
+    watcher = await PostgresConnection.connect(postgres_dsn)
+    try:
+        found = await watcher.fetch(
+            "SELECT query FROM pg_stat_activity WHERE pid = $1", (pid,)
+        )
+    finally:
+        await watcher.aclose()
+    query: str = found.rows[0][0]
+    return query
+
+
+async def test_a_clean_checkout_is_released_without_the_reset_query(
+    postgres_dsn: str,
+) -> None:
+    async with DefaultConnectionPool(
+        PostgresConnection, dsn=postgres_dsn, max_size=1
+    ) as pool:
+        async with pool.acquire() as conn:
+            pid = await _pid(conn)
+            async with conn.transaction():
+                await conn.execute("SET LOCAL statement_timeout = 1000")
+                await conn.fetch("SELECT pg_advisory_xact_lock(4241)")
+            await conn.fetch("SELECT 'clean' AS marker")
+        assert await _last_query(postgres_dsn, pid) == "SELECT 'clean' AS marker"
+
+
+DIRTY = {
+    "session SET": (
+        ["SET application_name = 'dirty'"],
+        "SELECT current_setting('application_name') = 'dirty'",
+    ),
+    "set_config": (
+        ["SELECT set_config('application_name', 'dirty', false)"],
+        "SELECT current_setting('application_name') = 'dirty'",
+    ),
+    "unfinished transaction": (
+        ["BEGIN", "SET LOCAL application_name = 'dirty'"],
+        "SELECT current_setting('application_name') = 'dirty'",
+    ),
+    "LISTEN": (
+        ["LISTEN glue_dirty"],
+        "SELECT count(*) > 0 FROM pg_listening_channels()",
+    ),
+    "session advisory lock": (
+        ["SELECT pg_advisory_lock(4242)"],
+        "SELECT count(*) > 0 FROM pg_locks WHERE locktype = 'advisory' "
+        "AND pid = pg_backend_pid()",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(DIRTY))
+async def test_a_dirty_session_is_still_reset_on_release(
+    postgres_dsn: str, case: str
+) -> None:
+    statements, leftover = DIRTY[case]
+    async with DefaultConnectionPool(
+        PostgresConnection, dsn=postgres_dsn, max_size=1
+    ) as pool:
+        async with pool.acquire() as conn:
+            pid = await _pid(conn)
+            for statement in statements:
+                await conn.execute(statement)
+            assert (await conn.fetch(leftover)).rows == [(True,)]
+        assert "RESET ALL" in await _last_query(postgres_dsn, pid)
+        async with pool.acquire() as conn:
+            assert await _pid(conn) == pid
+            assert isinstance(conn, PostgresConnection)
+            assert not conn._raw.is_in_transaction()
+            assert (await conn.fetch(leftover)).rows == [(False,)]
+
+
+async def test_asyncpgs_own_reset_option_resets_every_release(
+    postgres_dsn: str,
+) -> None:
+    async with DefaultConnectionPool(
+        PostgresConnection, dsn=postgres_dsn, max_size=1, reset=None
+    ) as pool:
+        async with pool.acquire() as conn:
+            pid = await _pid(conn)
+        assert "RESET ALL" in await _last_query(postgres_dsn, pid)
+
+
+async def test_a_query_cancelled_mid_flight_is_reset_before_reuse(
+    postgres_dsn: str,
+) -> None:
+    async with DefaultConnectionPool(
+        PostgresConnection, dsn=postgres_dsn, max_size=1
+    ) as pool:
+        async with pool.acquire() as conn:
+            await conn.execute("DROP TABLE IF EXISTS glue_cancelled")
+            await conn.execute("CREATE TABLE glue_cancelled (id int)")
+            await conn.execute("INSERT INTO glue_cancelled VALUES (1)")
+        with anyio.move_on_after(0.2):
+            async with pool.acquire() as conn:
+                pid = await _pid(conn)
+                await conn.fetch("SELECT pg_sleep(5) FROM glue_cancelled")
+        # The release waited for the cancel and reset the session: nothing of
+        # the query holds a lock, so another session drops the table at once.
+        assert "RESET ALL" in await _last_query(postgres_dsn, pid)
+        other = await PostgresConnection.connect(postgres_dsn)
+        try:
+            with anyio.fail_after(5):
+                await other.execute("DROP TABLE glue_cancelled")
+        finally:
+            await other.aclose()
+        async with pool.acquire() as conn:
+            assert await _pid(conn) == pid
+            assert (await conn.fetch("SELECT 1")).rows == [(1,)]
+
+
+async def test_max_queries_replaces_a_connection(postgres_dsn: str) -> None:
+    async with DefaultConnectionPool(
+        PostgresConnection, dsn=postgres_dsn, max_size=1, max_queries=3
+    ) as pool:
+        async with pool.acquire() as conn:
+            first = await _pid(conn)
+        async with pool.acquire() as conn:
+            assert await _pid(conn) == first
+            await conn.fetch("SELECT 1")
+        async with pool.acquire() as conn:
+            assert await _pid(conn) != first
+        assert pool.statistics().size == 1
+
+
+async def test_an_empty_result_leaves_no_lock_behind(postgres_dsn: str) -> None:
+    # Naming an empty result's columns prepares the statement alone, which the
+    # server answers without closing its implicit transaction.
+    async with DefaultConnectionPool(
+        PostgresConnection, dsn=postgres_dsn, max_size=1
+    ) as pool:
+        async with pool.acquire() as conn:
+            await conn.execute("DROP TABLE IF EXISTS glue_empty")
+            await conn.execute("CREATE TABLE glue_empty (id int)")
+        async with pool.acquire() as conn:
+            result = await conn.fetch("SELECT id FROM glue_empty WHERE id = $1", (1,))
+            assert result.columns == ("id",)
+        other = await PostgresConnection.connect(postgres_dsn)
+        try:
+            with anyio.fail_after(5):
+                await other.execute("DROP TABLE glue_empty")
+        finally:
+            await other.aclose()

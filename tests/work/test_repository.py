@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import msgspec
@@ -14,6 +14,7 @@ from glue.errors import (
     ContextError,
     SchemaError,
 )
+from glue.sql.query import QueryCompiler
 from glue.state import Row
 from glue.work import Repository, UnitOfWork
 
@@ -21,6 +22,7 @@ from .tables import ORDERS
 
 if TYPE_CHECKING:
     from glue.connections import ConnectionManager
+    from glue.query import QueryStatement
 
 
 class Order(msgspec.Struct):
@@ -230,3 +232,31 @@ async def test_query_matches_pending_rows_as_the_database_matches_stored_ones(
             )
         found = await repo.query(filters, order_by=["id"])
         assert [o.id for o in found] == expected
+
+
+async def test_query_with_new_values_compiles_once(
+    manager: ConnectionManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A repository read keeps its SQL by shape: new values are bound to it."""
+    await seed(manager)
+    compiled: list[object] = []
+    compile = QueryCompiler.compile
+
+    def counted(self: QueryCompiler, statement: QueryStatement, **kw: bool) -> Any:
+        compiled.append(statement)
+        return compile(self, statement, **kw)
+
+    monkeypatch.setattr(QueryCompiler, "compile", counted)
+    async with UnitOfWork(manager):
+        repo = OrderRepository()
+        for key, expected in ((1, [1]), (3, [3]), (99, [])):
+            assert [o.id for o in await repo.query({"id": key})] == expected
+        assert len(compiled) == 1
+        for customer, expected in (("ada", [1, 3]), ("bob", [2])):
+            found = await repo.query({"customer": customer}, order_by=["id"])
+            assert [o.id for o in found] == expected
+        assert len(compiled) == 2
+        # A pattern depends on its value: compiled with it, every time.
+        for prefix in ("a", "b"):
+            await repo.query({"customer__startswith": prefix})
+        assert len(compiled) == 4
