@@ -24,11 +24,9 @@ What the state manager stamps (handlers cannot):
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import operator
 import os
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
@@ -278,8 +276,7 @@ class StateManager:
         """Create many rows of one table at once (same rules as `insert`)."""
         info = facts_of(schema)
         batch = list(rows)
-        with _collector_paused():
-            created = self._insert_rows(info, batch)
+        created = self._insert_rows(info, batch)
         if created is None:
             # Keys the unit has seen: resolve each against what it knows.
             return [await self.insert(schema, values) for values in batch]
@@ -435,8 +432,7 @@ class StateManager:
         )
         # Taken after the await: other tasks of the unit may have changed rows.
         tracks = known.entries(idents)
-        with _collector_paused():
-            return self._update_rows(info, batch, tracks, idents)
+        return self._update_rows(info, batch, tracks, idents)
 
     def _update_rows(
         self,
@@ -753,27 +749,6 @@ def _etags(count: int) -> list[str]:
 _ETAG_BLOCK: Final = 256
 _ETAG_POOL: list[str] = []
 os.register_at_fork(after_in_child=_ETAG_POOL.clear)
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the garbage collector for a bulk loop that makes no cycles.
-
-    CPython counts allocations to decide when to collect: a loop that makes
-    many long-lived objects (a row and its read-only view per row) would
-    trigger several full collections, each walking the whole heap again, for
-    nothing it could free. Paused, the loop's objects are looked at once, by
-    the next collection after it. Only for synchronous loops: no other task
-    runs meanwhile.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def _uniform(batch: list[tuple[Any, Mapping[str, Any]]]) -> tuple[str, ...] | None:
