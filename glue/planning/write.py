@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from ..connections.abc import ConnectionPool
-from ..schema.model import Schema
+from ..schema.model import ETAG, Schema
 from ..state.identity import Changeset, Row, RowKind, Tracked
 
 if TYPE_CHECKING:
@@ -33,6 +33,8 @@ __all__ = [
 ]
 
 _CURRENT = operator.attrgetter("current")
+_SHAPES = 256
+"""The most update shapes a table keeps the written columns of."""
 
 
 class Batch(msgspec.Struct, frozen=True):
@@ -74,7 +76,11 @@ class Batch(msgspec.Struct, frozen=True):
 
     def held(self) -> list[str | None]:
         """The etag each row had when read (None for rows never stored)."""
-        return [t.held_etag for t in self.rows]
+        # Tracked.held_etag, inlined: a bulk update asks it of every row.
+        return [
+            None if (stored := t.stored) is None else stored.get(ETAG)
+            for t in self.rows
+        ]
 
 
 class ConnectionWrites(msgspec.Struct, frozen=True):
@@ -120,6 +126,21 @@ class WritePlan(msgspec.Struct, frozen=True):
         return "\n".join(lines)
 
 
+def _written(schema: Schema, changed: frozenset[str]) -> tuple[str, ...]:
+    """The columns an UPDATE of ``changed`` writes, in the table's order, the
+    key left out (memoised on the schema: a table has few such shapes)."""
+    shapes: dict[frozenset[str], tuple[str, ...]] = schema.derived(
+        "planning written", lambda _: {}
+    )
+    found = shapes.get(changed)
+    if found is None:
+        key = schema.primary_key
+        found = tuple(c for c in schema.column_names if c in changed and c not in key)
+        if len(shapes) < _SHAPES:
+            shapes[changed] = found
+    return found
+
+
 def plan_writes(
     changeset: Changeset, route: Callable[[str], ConnectionPool]
 ) -> WritePlan:
@@ -135,7 +156,6 @@ def plan_writes(
     pools: dict[int, ConnectionPool] = {}
     groups: dict[int, dict[tuple[str, RowKind, tuple[str, ...]], list[Tracked]]] = {}
     routes: dict[str, ConnectionPool] = {}
-    written: dict[tuple[str, frozenset[str]], tuple[str, ...]] = {}
     # Rows come in runs of one table and kind (and written columns): the run's
     # list is reused until the shape changes.
     last_schema: Schema | None = None
@@ -166,14 +186,7 @@ def plan_writes(
             pool = routes[schema.name] = route(schema.name)
         columns: tuple[str, ...] = ()
         if kind is RowKind.UPDATE:
-            shape = (schema.name, changed)
-            found = written.get(shape)
-            if found is None:
-                key = schema.primary_key
-                found = written[shape] = tuple(
-                    c for c in schema.column_names if c in changed and c not in key
-                )
-            columns = found
+            columns = _written(schema, changed)
         bucket = groups.setdefault(id(pool), {})
         pools[id(pool)] = pool
         run = bucket.setdefault((schema.name, kind, columns), [])

@@ -24,6 +24,7 @@ What the state manager stamps (handlers cannot):
 from __future__ import annotations
 
 import datetime as dt
+import operator
 import os
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
@@ -79,7 +80,9 @@ class StateManager:
         # (Update, schema, [(key, changes)]) for each update_many, expanded on
         # demand.
         self._log: list[Mutation | tuple[type[Mutation], Schema, list[Any]]] = []
-        self._load_lock = anyio.Lock()
+        # Made on first use (an anyio lock costs microseconds to make, and
+        # most units never read); uncontended, it costs no loop iteration.
+        self._load_lock: anyio.Lock | None = None
 
     @property
     def actor(self) -> str | None:
@@ -273,18 +276,35 @@ class StateManager:
         """Create many rows of one table at once (same rules as `insert`)."""
         info = facts_of(schema)
         batch = list(rows)
+        created = self._insert_rows(info, batch)
+        if created is None:
+            # Keys the unit has seen: resolve each against what it knows.
+            return [await self.insert(schema, values) for values in batch]
+        return created
+
+    def _insert_rows(
+        self, info: TableFacts, batch: list[Mapping[str, Any]]
+    ) -> list[Row] | None:
+        """`insert_many` of rows whose keys the unit never saw; None (nothing
+        done) when some key is known or repeats."""
+        schema = info.schema
         name = schema.name
         known = self._map
-        defaults, columns = info.defaults, info.columns
+        defaults, width = info.defaults, len(info.columns)
         now = self._clock()
+        if not info.columns.issuperset(set().union(*batch)):
+            # Unknown or system columns (checked once per batch): say which,
+            # for the first row that is wrong.
+            for values in batch:
+                self._new_row(info, values, "", now)
         stamps = info.stamps(now, self._actor)
         tags = _etags(len(batch)) if info.versioned else None
         created: list[Row] = []
         append, proxy = created.append, MappingProxyType
         for i, values in enumerate(batch):
             row = {**defaults, **values}
-            if row.keys() != columns:
-                # Unknown, system or missing columns: say which.
+            if len(row) != width:
+                # Known columns only, so some required one is missing: say which.
                 self._new_row(info, values, "", now)
             if stamps:
                 row.update(stamps)
@@ -298,8 +318,7 @@ class StateManager:
             keys = [info.key_of(row) for row in created]
         idents = [(name, key) for key in keys]
         if len(set(keys)) < len(keys) or known.knows_any(idents):
-            # Keys the unit has seen: resolve each against what it knows.
-            return [await self.insert(schema, values) for values in batch]
+            return None
         order = known.next_order
         written = info.all_columns
         known.replace(
@@ -405,13 +424,40 @@ class StateManager:
             return [await self.update(schema, k, change) for k, change in batch]
         known = self._map
         idents = [(name, key) for key in keys]
+        tracks = known.entries(idents)
         # Unseen rows are read through get_many, so what guards reads guards
         # this too (it is called even when every row is known).
-        await self.get_many(schema, known.unknown(name, keys))
+        await self.get_many(
+            schema, [key for key, t in zip(keys, tracks, strict=True) if t is None]
+        )
         # Taken after the await: other tasks of the unit may have changed rows.
         tracks = known.entries(idents)
+        return self._update_rows(info, batch, tracks, idents)
+
+    def _update_rows(
+        self,
+        info: TableFacts,
+        batch: list[tuple[Any, Mapping[str, Any]]],
+        tracks: list[Tracked | None],
+        idents: list[tuple[str, Key]],
+    ) -> list[Row]:
+        """`update_many`'s loop, over rows the unit knows (absent: None)."""
+        schema = info.schema
+        name = schema.name
+        known = self._map
         columns, soft, audit = info.columns, info.soft, info.audit
         primary_key = info.primary_key
+        # When every change sets the same valid, non-key columns (a batch job's
+        # usual shape), they are checked here once, and each row compares its
+        # values as one tuple.
+        names = _uniform(batch)
+        if names is not None and (
+            not columns.issuperset(names) or not primary_key.isdisjoint(names)
+        ):
+            names = None
+        pick = operator.itemgetter(*names) if names else None
+        eq = operator.eq
+        single = names is not None and len(names) == 1
         tags = _etags(len(batch)) if info.versioned else None
         now = self._clock() if audit else None
         actor = self._actor
@@ -435,26 +481,41 @@ class StateManager:
                 current = None if tracked is None else tracked.current
                 if current is None or (soft and current.get(DELETED_AT) is not None):
                     raise NotFound(name, key)
-                if not columns.issuperset(change):
-                    info.check(change, "an update")
+                assert tracked is not None
                 diff: Mapping[str, Any] = change
-                for column, value in change.items():
-                    if current[column] == value:
+                written: tuple[str, ...] | None = names
+                if pick is not None:
+                    new, old = pick(change), pick(current)
+                    # (A tuple compares its items by identity first: map(eq)
+                    # makes sure, as the loop below would.)
+                    if new == old and (single or False not in map(eq, new, old)):
+                        result.append(current)
+                        done += 1
+                        continue
+                    if not single and True in map(eq, new, old):
                         # Some columns keep their value: write only the others.
                         diff = {c: v for c, v in change.items() if current[c] != v}
-                        break
-                if not diff:
-                    result.append(current)
-                    done += 1
-                    continue
-                if not primary_key.isdisjoint(diff):
-                    moved = primary_key.intersection(diff)
-                    raise SchemaError(
-                        f"an update of {name} {format_key(key)} changes primary key "
-                        f"column(s) {', '.join(sorted(moved))}: delete the row "
-                        "and insert a new one"
-                    )
-                assert tracked is not None
+                        written = None
+                else:
+                    if not columns.issuperset(change):
+                        info.check(change, "an update")
+                    for column, value in change.items():
+                        if current[column] == value:
+                            diff = {c: v for c, v in change.items() if current[c] != v}
+                            break
+                    if not diff:
+                        result.append(current)
+                        done += 1
+                        continue
+                    if not primary_key.isdisjoint(diff):
+                        moved = primary_key.intersection(diff)
+                        raise SchemaError(
+                            f"an update of {name} {format_key(key)} changes primary "
+                            f"key column(s) {', '.join(sorted(moved))}: delete the "
+                            "row and insert a new one"
+                        )
+                if written is None:
+                    written = tuple(diff)
                 stored = tracked.stored
                 row = current.copy() if type(current) is proxy else dict(current)
                 row.update(diff)
@@ -479,8 +540,8 @@ class StateManager:
                         stored,
                         frozen,
                         order,
-                        shapes.get((tracked.changed, tuple(diff), stamped))
-                        or unions(tracked.changed, diff.keys(), stamped),
+                        shapes.get((tracked.changed, written, stamped))
+                        or unions(tracked.changed, written, stamped),
                         tracked.create,
                     )
                 )
@@ -630,6 +691,8 @@ class StateManager:
         name, known = info.schema.name, self._map
         if not known.unknown(name, keys):
             return
+        if self._load_lock is None:
+            self._load_lock = anyio.Lock(fast_acquire=True)
         async with self._load_lock:
             # Another task may have read some of them while this one waited.
             missing = list(dict.fromkeys(known.unknown(name, keys)))
@@ -686,6 +749,19 @@ def _etags(count: int) -> list[str]:
 _ETAG_BLOCK: Final = 256
 _ETAG_POOL: list[str] = []
 os.register_at_fork(after_in_child=_ETAG_POOL.clear)
+
+
+def _uniform(batch: list[tuple[Any, Mapping[str, Any]]]) -> tuple[str, ...] | None:
+    """The columns every change of ``batch`` sets, when they all set the same
+    ones (in any order); else None."""
+    if not batch:
+        return None
+    names = tuple(batch[0][1])
+    changes = list(map(operator.itemgetter(1), batch))
+    # Each change has as many columns as the union of all: each has them all.
+    if set(map(len, changes)) != {len(names)}:
+        return None
+    return names if len(set().union(*changes)) == len(names) else None
 
 
 def _thaw(row: Row) -> dict[str, Any]:

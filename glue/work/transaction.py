@@ -94,7 +94,9 @@ class Transaction:
         """Create a transaction; nothing connects until `connection`."""
         self._participants: dict[int, Participant] = {}
         self._state = TransactionState.OPEN
-        self._opening = anyio.Lock()
+        # Made on first use (an anyio lock costs microseconds to make);
+        # uncontended, it costs no loop iteration.
+        self._opening_lock: anyio.Lock | None = None
         self._lock_timeout = lock_timeout
 
     @property
@@ -134,7 +136,7 @@ class Transaction:
         if participant is not None:
             self._check_open()
             return participant.conn
-        async with self._opening:
+        async with self._opening():
             self._check_open()
             participant = self._participants.get(id(pool))
             if participant is None:
@@ -155,7 +157,7 @@ class Transaction:
             order to write in, so that row locks are taken in one order too.
         """
         distinct = sorted({id(p): p for p in pools}.values(), key=_order)
-        async with self._opening:
+        async with self._opening():
             self._check_open()
             for pool in distinct:
                 if id(pool) not in self._participants:
@@ -174,6 +176,11 @@ class Transaction:
                 were rolled back.
         """
         self._check_open()
+        if not self._participants:
+            # Nothing joined (a unit whose writes went out alone): nothing to
+            # commit, and no cancel scope to pay for.
+            self._state = TransactionState.COMMITTED
+            return
         with anyio.CancelScope(shield=True):
             try:
                 await commit_all(
@@ -210,6 +217,12 @@ class Transaction:
             await self.rollback()
 
     # Internals -------------------------------------------------------------
+
+    def _opening(self) -> anyio.Lock:
+        """The lock held while joining databases."""
+        if self._opening_lock is None:
+            self._opening_lock = anyio.Lock(fast_acquire=True)
+        return self._opening_lock
 
     def _check_open(self) -> None:
         if self._state is not TransactionState.OPEN:

@@ -312,6 +312,9 @@ async def test_insert_many_logs_each_row_and_names_bad_columns(
     for row, message in bad:
         with pytest.raises(SchemaError, match=message):
             await state.insert_many(ORDERS, [{"id": 43, "total": 1.0}, row])
+    # Columns are checked once per batch, yet the first wrong row is named.
+    with pytest.raises(SchemaError, match="lacks required column"):
+        await state.insert_many(ORDERS, [{"id": 44}, {"id": 45, "colour": "red"}])
     assert len(state.pending) == 2
 
 

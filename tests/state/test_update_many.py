@@ -108,6 +108,40 @@ async def test_update_many_is_update_in_a_loop() -> None:
         assert await bulk.get(ORDERS, key) is rows[key - 1]
 
 
+async def test_update_many_of_one_shape_is_update_in_a_loop() -> None:
+    # Every change sets the same columns (checked once for the batch), in any
+    # order: rows with all, some or none of them changed, and a NaN, which
+    # never equals itself (so it is written, as `update` writes it).
+    nan = float("nan")
+    changes: list[tuple[int, dict[str, Any]]] = [
+        (1, {"status": "paid", "total": 2.0}),
+        (2, {"total": 1.0, "status": "new"}),  # unchanged
+        (3, {"status": "new", "total": 4.0}),  # only total
+        (4, {"status": "paid", "total": nan}),
+        (5, {"status": "paid", "total": 1.0}),  # only status
+    ]
+    bulk, looped = manager(Store()), manager(Store())
+    rows = await bulk.update_many(ORDERS, changes)
+    expected = [await looped.update(ORDERS, k, c) for k, c in changes]
+    assert repr(without_etags(rows)) == repr(without_etags(expected))
+    assert [(t.key, t.kind, t.changed, t.order) for t in bulk.pending] == [
+        (t.key, t.kind, t.changed, t.order) for t in looped.pending
+    ]
+    assert rows[1]["etag"] == "e2"
+    again = await bulk.update_many(ORDERS, [(4, {"status": "paid", "total": nan})])
+    assert again[0]["etag"] == rows[3]["etag"]  # a row already changed: same etag
+    assert bulk.pending[1].changed == {"total", "etag", "updated_at", "updated_by"}
+
+
+async def test_update_many_of_one_shape_stops_at_the_first_bad_row() -> None:
+    state = manager(Store())
+    with pytest.raises(NotFound):
+        await state.update_many(
+            ORDERS, [(1, {"total": 2.0}), (9, {"total": 2.0}), (2, {"total": 2.0})]
+        )
+    assert [t.key for t in state.pending] == [(1,)]
+
+
 async def test_update_many_reads_unseen_rows_once_and_keeps_first_touch_order() -> None:
     store = Store()
     state = manager(store)

@@ -20,7 +20,7 @@ import msgspec
 from ...errors import QueryError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Hashable, Iterable, Sequence
 
     from ...schema.model import ColumnType, Schema
     from ...state.identity import Key, Row
@@ -169,6 +169,10 @@ def coerce(value: Any, column_type: ColumnType, place: str = "") -> Any:
     return utc(value)
 
 
+_SHAPES = 256
+"""The most statement texts a table's codec keeps (a table has few shapes)."""
+
+
 class TableCodec:
     """One table in one dialect: column order, quoted names, converters.
 
@@ -196,6 +200,18 @@ class TableCodec:
         self._decoding = [(i, d) for i, d in enumerate(decoders) if not is_identity(d)]
         self._encode_all = self._picker(self.names)
         self._pickers: dict[tuple[str, ...], Callable[[Row], tuple[Any, ...]]] = {}
+        self._sql: dict[Hashable, str] = {}
+
+    def sql(self, shape: Hashable, build: Callable[[], str]) -> str:
+        """The statement text of ``shape`` (say, an update of some columns of
+        one row), built by ``build()`` the first time only: a unit writing one
+        row pays for a dictionary lookup, not for writing the SQL again."""
+        found = self._sql.get(shape)
+        if found is None:
+            found = build()
+            if len(self._sql) < _SHAPES:
+                self._sql[shape] = found
+        return found
 
     def picker(self, columns: tuple[str, ...]) -> Callable[[Row], tuple[Any, ...]]:
         """A function picking ``columns`` of a row as encoded values (memoised)."""

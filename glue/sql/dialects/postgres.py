@@ -209,17 +209,29 @@ class PostgresDialect:
         self, schema: Schema, rows: Sequence[Row], *, if_absent: bool = False
     ) -> list[Statement]:
         codec = self.codec(schema)
+        one = len(rows) == 1
+        sql = codec.sql(
+            ("insert", one, if_absent),
+            lambda: self._insert_sql(schema, codec, one=one, if_absent=if_absent),
+        )
+        if one:
+            return [Statement(sql, codec.encode_rows(rows)[0])]
+        return [Statement(sql, codec.columns_of(rows, codec.names))]
+
+    def _insert_sql(
+        self, schema: Schema, codec: TableCodec, *, one: bool, if_absent: bool
+    ) -> str:
         table = self.quote(schema.name, "table")
         columns = f"({', '.join(codec.quoted)})"
         returning = ", ".join(codec.quoted_key)
         tail = f"ON CONFLICT DO NOTHING RETURNING {returning}" if if_absent else ""
-        if len(rows) == 1:
+        if one:
             values = ", ".join(f"${i}" for i in range(1, len(codec.names) + 1))
-            sql = join_sql("INSERT INTO", table, columns, "VALUES", f"({values})", tail)
-            return [Statement(sql, codec.encode_rows(rows)[0])]
+            return join_sql(
+                "INSERT INTO", table, columns, "VALUES", f"({values})", tail
+            )
         arrays = _unnest(_ARRAY_TYPES[codec.types[n]] for n in codec.names)
-        sql = join_sql("INSERT INTO", table, columns, "SELECT * FROM", arrays, tail)
-        return [Statement(sql, codec.columns_of(rows, codec.names))]
+        return join_sql("INSERT INTO", table, columns, "SELECT * FROM", arrays, tail)
 
     def update(
         self,
@@ -229,16 +241,28 @@ class PostgresDialect:
         held: Sequence[str | None],
     ) -> list[Statement]:
         codec = self.codec(schema)
+        one = len(rows) == 1
+        sql = codec.sql(
+            ("update", one, tuple(columns)),
+            lambda: self._update_sql(schema, codec, columns, one=one),
+        )
+        arrays = codec.columns_of(rows, (*columns, *schema.primary_key))
+        if schema.versioned:
+            arrays.append(list(held))
+        if one:
+            return [Statement(sql, [array[0] for array in arrays])]
+        return [Statement(sql, arrays)]
+
+    def _update_sql(
+        self, schema: Schema, codec: TableCodec, columns: Sequence[str], *, one: bool
+    ) -> str:
         table = self.quote(schema.name, "table")
         key = schema.primary_key
         versioned = schema.versioned
         etag = self.quote(ETAG, "column")
         written = [self.quote(c, "column") for c in columns]
-        arrays = codec.columns_of(rows, (*columns, *key))
-        if versioned:
-            arrays.append(list(held))
-        width = len(arrays)
-        if len(rows) == 1:
+        width = len(columns) + len(key) + versioned
+        if one:
             sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(written, 1))
             where = " AND ".join(
                 f"{self.quote(c, 'column')} = ${i}"
@@ -246,8 +270,7 @@ class PostgresDialect:
             )
             if versioned:
                 where += f" AND {etag} = ${width}"
-            sql = join_sql("UPDATE", table, "SET", sets, "WHERE", where)
-            return [Statement(sql, [array[0] for array in arrays])]
+            return join_sql("UPDATE", table, "SET", sets, "WHERE", where)
         types = [_ARRAY_TYPES[codec.types[c]] for c in (*columns, *key)]
         if versioned:
             types.append("text")
@@ -260,34 +283,45 @@ class PostgresDialect:
         if versioned:
             where += f" AND t.{etag} = v.{names[-1]}"
         source = f"{_unnest(types)} AS v({', '.join(names)})"
-        sql = join_sql(
+        return join_sql(
             "UPDATE", table, "AS t SET", sets, "FROM", source, "WHERE", where
         )
-        return [Statement(sql, arrays)]
 
     def delete(
         self, schema: Schema, keys: Sequence[Key], held: Sequence[str | None]
     ) -> list[Statement]:
         codec = self.codec(schema)
-        table = self.quote(schema.name, "table")
-        key = schema.primary_key
         versioned = schema.versioned
-        etag = self.quote(ETAG, "column")
         encode_key = codec.key_encoder()
         params = [
             (*encode_key(k), e) if versioned else encode_key(k)
             for k, e in zip(keys, held, strict=True)
         ]
+        one = len(params) == 1
+        sql = codec.sql(
+            ("delete", one), lambda: self._delete_sql(schema, codec, one=one)
+        )
+        if one:
+            return [Statement(sql, params[0])]
+        width = len(schema.primary_key) + versioned
+        return [Statement(sql, _transpose(params, width))]
+
+    def _delete_sql(self, schema: Schema, codec: TableCodec, *, one: bool) -> str:
+        table = self.quote(schema.name, "table")
+        key = schema.primary_key
+        versioned = schema.versioned
+        etag = self.quote(ETAG, "column")
         width = len(key) + versioned
-        if len(params) == 1:
+        if one:
             where = " AND ".join(
                 f"{self.quote(c, 'column')} = ${i}" for i, c in enumerate(key, 1)
             )
             if versioned:
                 where += f" AND {etag} = ${width}"
             returning = ", ".join(codec.quoted_key)
-            sql = join_sql("DELETE FROM", table, "WHERE", where, "RETURNING", returning)
-            return [Statement(sql, params[0])]
+            return join_sql(
+                "DELETE FROM", table, "WHERE", where, "RETURNING", returning
+            )
         names = [f"p{i}" for i in range(1, width + 1)]
         types = [_ARRAY_TYPES[codec.types[c]] for c in key]
         if versioned:
@@ -300,33 +334,41 @@ class PostgresDialect:
             where += f" AND t.{etag} = v.{names[-1]}"
         source = f"{_unnest(types)} AS v({', '.join(names)})"
         returning = ", ".join(f"t.{c}" for c in codec.quoted_key)
-        sql = join_sql(
+        return join_sql(
             "DELETE FROM", table, "AS t USING", source, "WHERE", where,
             "RETURNING", returning,
         )  # fmt: skip
-        return [Statement(sql, _transpose(params, width))]
 
     def select_by_keys(
         self, schema: Schema, keys: Sequence[Key], *, for_update: bool = False
     ) -> list[Statement]:
         codec = self.codec(schema)
+        encode_key = codec.key_encoder()
+        encoded = [encode_key(k) for k in keys]
+        sql = codec.sql(
+            ("select", for_update),
+            lambda: self._select_sql(schema, codec, for_update=for_update),
+        )
+        if len(schema.primary_key) == 1:
+            return [Statement(sql, ([k[0] for k in encoded],))]
+        return [Statement(sql, _transpose(encoded, len(schema.primary_key)))]
+
+    def _select_sql(
+        self, schema: Schema, codec: TableCodec, *, for_update: bool
+    ) -> str:
         table = self.quote(schema.name, "table")
         columns = ", ".join(codec.quoted)
         key = schema.primary_key
-        encode_key = codec.key_encoder()
-        encoded = [encode_key(k) for k in keys]
         lock = "FOR UPDATE" if for_update else ""
         if len(key) == 1:
             array = _ARRAY_TYPES[codec.types[key[0]]]
             where = f"{codec.quoted_key[0]} = ANY($1::{array}[])"
-            sql = join_sql("SELECT", columns, "FROM", table, "WHERE", where, lock)
-            return [Statement(sql, ([k[0] for k in encoded],))]
+            return join_sql("SELECT", columns, "FROM", table, "WHERE", where, lock)
         source = _unnest(_ARRAY_TYPES[codec.types[c]] for c in key)
         where = join_sql(
             f"({', '.join(codec.quoted_key)})", "IN (SELECT * FROM", source, ")"
         )
-        sql = join_sql("SELECT", columns, "FROM", table, "WHERE", where, lock)
-        return [Statement(sql, _transpose(encoded, len(key)))]
+        return join_sql("SELECT", columns, "FROM", table, "WHERE", where, lock)
 
     def upsert(
         self,

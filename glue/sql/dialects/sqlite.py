@@ -22,6 +22,7 @@ integers (booleans), and read back by the declared type.
 from __future__ import annotations
 
 import sqlite3
+from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
 from ...errors import GlueError
@@ -217,15 +218,21 @@ class SqliteDialect:
         self, schema: Schema, rows: Sequence[Row], *, if_absent: bool = False
     ) -> list[Statement]:
         codec = self.codec(schema)
+        sql = codec.sql(
+            ("insert", if_absent),
+            lambda: self._insert_sql(schema, codec, if_absent=if_absent),
+        )
+        params = codec.encode_rows(rows)
+        if if_absent:
+            return [Statement(sql, row) for row in params]
+        return [Statement(sql, many=params)]
+
+    def _insert_sql(self, schema: Schema, codec: TableCodec, *, if_absent: bool) -> str:
         table = self.quote(schema.name, "table")
         columns = ", ".join(codec.quoted)
         values = ", ".join("?" * len(codec.names))
-        params = codec.encode_rows(rows)
         sql = join_sql("INSERT INTO", table, f"({columns})", "VALUES", f"({values})")
-        if if_absent:
-            sql += " ON CONFLICT DO NOTHING"
-            return [Statement(sql, row) for row in params]
-        return [Statement(sql, many=params)]
+        return sql + " ON CONFLICT DO NOTHING" if if_absent else sql
 
     def update(
         self,
@@ -235,61 +242,80 @@ class SqliteDialect:
         held: Sequence[str | None],
     ) -> list[Statement]:
         codec = self.codec(schema)
-        key = schema.primary_key
-        sets = ", ".join(f"{self.quote(c, 'column')} = ?" for c in columns)
-        where = " AND ".join(f"{self.quote(c, 'column')} = ?" for c in key)
+        shape = tuple(columns)
+        sql = codec.sql(("update", shape), lambda: self._update_sql(schema, shape))
         # One tuple per row, straight from the row: executemany's parameters.
-        pick = codec.picker((*columns, *key))
+        pick = codec.picker((*shape, *schema.primary_key))
         if schema.versioned:
-            where += f" AND {self.quote(ETAG, 'column')} = ?"
             many = [(*pick(row), etag) for row, etag in zip(rows, held, strict=True)]
         else:
             many = [pick(row) for row in rows]
-        table = self.quote(schema.name, "table")
-        sql = join_sql("UPDATE", table, "SET", sets, "WHERE", where)
         return [Statement(sql, many=many)]
 
-    def delete(
-        self, schema: Schema, keys: Sequence[Key], held: Sequence[str | None]
-    ) -> list[Statement]:
-        encode_key = self.codec(schema).key_encoder()
+    def _update_sql(self, schema: Schema, columns: Sequence[str]) -> str:
+        sets = ", ".join(f"{self.quote(c, 'column')} = ?" for c in columns)
         where = " AND ".join(
             f"{self.quote(c, 'column')} = ?" for c in schema.primary_key
         )
         if schema.versioned:
             where += f" AND {self.quote(ETAG, 'column')} = ?"
+        table = self.quote(schema.name, "table")
+        return join_sql("UPDATE", table, "SET", sets, "WHERE", where)
+
+    def delete(
+        self, schema: Schema, keys: Sequence[Key], held: Sequence[str | None]
+    ) -> list[Statement]:
+        encode_key = self.codec(schema).key_encoder()
+        sql = self.codec(schema).sql(("delete",), lambda: self._delete_sql(schema))
+        if schema.versioned:
             params = [(*encode_key(k), e) for k, e in zip(keys, held, strict=True)]
         else:
             params = [encode_key(k) for k in keys]
-        sql = join_sql("DELETE FROM", self.quote(schema.name, "table"), "WHERE", where)
         return [Statement(sql, row) for row in params]
+
+    def _delete_sql(self, schema: Schema) -> str:
+        where = " AND ".join(
+            f"{self.quote(c, 'column')} = ?" for c in schema.primary_key
+        )
+        if schema.versioned:
+            where += f" AND {self.quote(ETAG, 'column')} = ?"
+        return join_sql("DELETE FROM", self.quote(schema.name, "table"), "WHERE", where)
 
     def select_by_keys(
         self, schema: Schema, keys: Sequence[Key], *, for_update: bool = False
     ) -> list[Statement]:
         # No FOR UPDATE: a writer's transaction holds the whole database's lock.
         codec = self.codec(schema)
-        table = self.quote(schema.name, "table")
-        columns = ", ".join(codec.quoted)
-        key = schema.primary_key
+        width = len(schema.primary_key)
         encode_key = codec.key_encoder()
         encoded = [encode_key(k) for k in keys]
         statements = []
-        size = max(1, MAX_PARAMS // len(key))
+        size = max(1, MAX_PARAMS // width)
         for start in range(0, len(encoded), size):
             chunk = encoded[start : start + size]
-            if len(key) == 1:
-                marks = ", ".join("?" * len(chunk))
-                where = f"{codec.quoted_key[0]} IN ({marks})"
+            count = len(chunk)
+            sql = codec.sql(
+                ("select", count), partial(self._select_sql, schema, codec, count)
+            )
+            if width == 1:
                 params: list[Any] = [k[0] for k in chunk]
             else:
-                row = f"({', '.join('?' * len(key))})"
-                rows = ", ".join([row] * len(chunk))
-                where = f"({', '.join(codec.quoted_key)}) IN (VALUES {rows})"
                 params = [v for k in chunk for v in k]
-            sql = join_sql("SELECT", columns, "FROM", table, "WHERE", where)
             statements.append(Statement(sql, params))
         return statements
+
+    def _select_sql(self, schema: Schema, codec: TableCodec, count: int) -> str:
+        table = self.quote(schema.name, "table")
+        columns = ", ".join(codec.quoted)
+        width = len(schema.primary_key)
+        if width == 1:
+            marks = ", ".join("?" * count)
+            where = f"{codec.quoted_key[0]} IN ({marks})"
+        else:
+            row = f"({', '.join('?' * width)})"
+            rows = ", ".join([row] * count)
+            where = f"({', '.join(codec.quoted_key)}) IN (VALUES {rows})"
+        return join_sql("SELECT", columns, "FROM", table, "WHERE", where)
 
     def upsert(
         self,
