@@ -333,9 +333,23 @@ async def _apply_many(
             {"subscriber": subscriber.name, "event_id": e.id, "applied_at": now}
             for e in envelopes
         ]
-        await run(conn, conn.dialect.insert(INBOX, rows))
+        dialect = conn.dialect
+        await run(conn, dialect.insert(INBOX, rows))
+        # The aggregates seen first here start in one statement; each of the
+        # others moves on from the seq before its span.
+        started = [
+            {"subscriber": subscriber.name, "aggregate": aggregate, "seq": last}
+            for aggregate, (first, last) in spans.items()
+            if first == 1
+        ]
+        if started:
+            statements = dialect.insert(INBOX_AGGREGATES, started, if_absent=True)
+            if await run(conn, statements) != len(started):
+                raise _Moved
         for aggregate, (first, last) in spans.items():
-            if not await _advance_span(conn, subscriber, aggregate, first, last):
+            if first > 1 and not await _advance_span(
+                conn, subscriber, aggregate, first, last
+            ):
                 raise _Moved
 
     request_id = envelopes[0].id
