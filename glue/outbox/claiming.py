@@ -23,7 +23,7 @@ from ..errors import GlueError
 from ..log import get_logger
 from .envelope import Envelope
 from .outbox import CHANNEL
-from .rows import select
+from .rows import select_keys
 from .tables import OUTBOX, claim_sql, next_due_sql
 
 if TYPE_CHECKING:
@@ -156,8 +156,8 @@ class ClaimingRelay:
             if not result.rows:
                 return [], {}
             leased = [(row[0], row[1], row[2], bool(row[3])) for row in result.rows]
-            ids = list({row[0] for row in leased})
-            rows = await select(conn, OUTBOX, [("id", "in", ids)])
+            ids = [(event_id,) for event_id in {row[0] for row in leased}]
+            rows = await select_keys(conn, OUTBOX, ids)
         return leased, {row["id"]: Envelope(**row) for row in rows}
 
     async def _next_due(self) -> float:

@@ -37,7 +37,7 @@ from ..errors import (
 )
 from ..log import get_logger
 from ..state.mutations import Mutation
-from .rows import select
+from .rows import select, select_keys
 from .tables import INBOX, INBOX_AGGREGATES, run
 
 if TYPE_CHECKING:
@@ -299,15 +299,9 @@ async def _last_applied(
     pool: ConnectionPool, subscriber: Subscriber, aggregates: set[str]
 ) -> dict[str, int]:
     """The subscriber's last applied seq of each of ``aggregates`` (absent: 0)."""
+    keys = [(subscriber.name, aggregate) for aggregate in sorted(aggregates)]
     async with pool.acquire() as conn:
-        rows = await select(
-            conn,
-            INBOX_AGGREGATES,
-            [
-                ("subscriber", "eq", subscriber.name),
-                ("aggregate", "in", sorted(aggregates)),
-            ],
-        )
+        rows = await select_keys(conn, INBOX_AGGREGATES, keys)
     return {row["aggregate"]: row["seq"] for row in rows}
 
 
