@@ -8,10 +8,11 @@ subscriber for the event, so its dispatch also writes the event to
 the same transaction (no worker runs while timing: the subscriber never runs).
 The event's aggregate is its own id (no counter), and, in a third contender,
 a named aggregate (the counter row in ``glue_outbox_aggregates`` raised too).
-Dispatches run one at a time; each round times every contender in turn, in an
-order that alternates; the garbage collector stays on. Reported: microseconds
-per dispatch (median of the rounds, and their spread min-max), and the
-overhead over the same dispatch without subscriber. Target: at most 15%.
+Dispatches run one at a time, timed by the harness (``benchmarks/harness.py``:
+interleaved rounds of ``--seconds`` each, order rotated, GC on). Reported:
+microseconds per dispatch (median of the rounds, spread min-max) and the median
+per-round ratio to the same dispatch without subscriber, with the load seen.
+Target: at most 1.15x.
 
 **Throughput.** ``--events`` events are written first (no worker running);
 then 1, or 3, ``glue worker``-like processes (this file with ``--worker``)
@@ -22,7 +23,7 @@ not counted. Then the same through NATS JetStream: each worker process relays
 the outbox to a stream of its own run and consumes from it
 (``run_nats_worker``); the stream is deleted afterwards. Run::
 
-    python benchmarks/outbox.py [--rounds 7] [--dispatches 500] [--events 3000]
+    python benchmarks/outbox.py [--rounds 7] [--seconds 1] [--events 3000]
                                 [--postgres DSN] [--nats URL | --nats none]
                                 [--transport all|postgres|nats]
 
@@ -34,15 +35,14 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import statistics
 import sys
-import time
 import uuid
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import asyncpg
+from harness import Comparison, machine, per_call
 
 from glue import App, Column, ColumnType, Command, Context, Domain, Event, Schema
 from glue.ids import new_id
@@ -135,43 +135,35 @@ def make_app(dsn: str) -> App:
 # -- overhead ------------------------------------------------------------------------
 
 
-async def overhead(dsn: str, rounds: int, count: int) -> None:
-    results: dict[tuple[str, str], list[float]] = {}
+async def overhead(dsn: str, rounds: int, seconds: float) -> None:
+    """Time each contender's dispatch with the harness, per kind of dispatch."""
     async with make_app(dsn) as app:
-        commands: dict[tuple[str, str], Command] = {}
-        for name, bench in BENCHES.items():
-            ident = new_id()
-            async with app.context(domain=name) as ctx:
-                await ctx.state.insert(
-                    bench.domain.tables[f"bench_{name}"].schema,
-                    {"id": ident, "customer": 7, "total": 0},
+        for kind in ("insert", "update"):
+            comparison = Comparison(
+                f"Outbox overhead on PostgreSQL: {kind} one row, one dispatch at "
+                "a time",
+                reference=LABELS["plain"],
+            )
+            for name, bench in BENCHES.items():
+                command = await _command(app, bench, kind)
+                comparison.add(
+                    LABELS[name],
+                    per_call(lambda _, c=command: app.bus.dispatch(c), seconds),
                 )
-            commands[(name, "insert")] = bench.place(customer=7)
-            commands[(name, "update")] = bench.bump(id=ident)
-        names = list(BENCHES)
-        for round_ in range(rounds):
-            order = names if round_ % 2 == 0 else names[::-1]
-            for kind in ("insert", "update"):
-                for name in order:
-                    command = commands[(name, kind)]
-                    for _ in range(20):  # warm the statement caches
-                        await app.bus.dispatch(command)
-                    started = time.perf_counter()
-                    for _ in range(count):
-                        await app.bus.dispatch(command)
-                    spent = (time.perf_counter() - started) / count * 1e6
-                    results.setdefault((name, kind), []).append(spent)
-    print("\nOutbox overhead on PostgreSQL (one dispatch at a time, GC on)")
-    print(f"{'dispatch':<42}{'µs median':>10}{'min-max':>14}{'overhead':>10}")
-    for kind in ("insert", "update"):
-        base = statistics.median(results[("plain", kind)])
-        for name, label in LABELS.items():
-            spent = results[(name, kind)]
-            median = statistics.median(spent)
-            extra = "" if name == "plain" else f"{(median / base - 1) * 100:+.0f}%"
-            spread = f"{min(spent):.0f}-{max(spent):.0f}"
-            what = f"{kind} one row, {label}"
-            print(f"{what:<42}{median:>10.0f}{spread:>14}{extra:>10}")
+            (await comparison.run(rounds)).print()
+
+
+async def _command(app: App, bench: Bench, kind: str) -> Command:
+    """The contender's command of ``kind``: a new row, or a bump of one row."""
+    if kind == "insert":
+        return bench.place(customer=7)
+    ident = new_id()
+    async with app.context(domain=bench.name) as ctx:
+        await ctx.state.insert(
+            bench.domain.tables[f"bench_{bench.name}"].schema,
+            {"id": ident, "customer": 7, "total": 0},
+        )
+    return bench.bump(id=ident)
 
 
 # -- throughput ----------------------------------------------------------------------
@@ -257,11 +249,12 @@ async def scratch(server: str, action: str, name: str) -> str:
 
 
 async def main(args: argparse.Namespace) -> None:
+    print(machine())
     if args.rounds:
         name = f"glue_bench_outbox_{uuid.uuid4().hex[:8]}"
         dsn = await scratch(args.postgres, "create", name)
         try:
-            await overhead(dsn, args.rounds, args.dispatches)
+            await overhead(dsn, args.rounds, args.seconds)
         finally:
             await scratch(args.postgres, "drop", name)
     print("\nEnd to end: events per second to a subscriber writing one row")
@@ -287,7 +280,7 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--dispatches", type=int, default=500)
+    parser.add_argument("--seconds", type=float, default=1.0)
     parser.add_argument("--events", type=int, default=3000)
     parser.add_argument(
         "--postgres", default=os.environ.get("GLUE_BENCH_POSTGRES", LOCAL)

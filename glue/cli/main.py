@@ -206,15 +206,15 @@ def _work(
         return functools.partial(
             run_transactions, app, recover=args.action == "recover"
         )
+    nats = None
+    if getattr(args, "transport", None) == "nats":
+        nats = {
+            "url": args.nats_url,
+            "stream": args.nats_stream,
+            "prefix": args.nats_prefix,
+            "ack_wait": args.nats_ack_wait,
+        }
     if args.command == "worker":
-        nats = None
-        if args.transport == "nats":
-            nats = {
-                "url": args.nats_url,
-                "stream": args.nats_stream,
-                "prefix": args.nats_prefix,
-                "ack_wait": args.nats_ack_wait,
-            }
         return functools.partial(
             run_worker_command,
             app,
@@ -226,7 +226,7 @@ def _work(
     if args.command == "outbox" and args.action == "prune":
         return functools.partial(run_outbox_prune, app, older_than=args.older_than)
     if args.command == "outbox":
-        return functools.partial(run_outbox_status, app)
+        return functools.partial(run_outbox_status, app, nats=nats)
     if args.command == "dead-letters":
         return functools.partial(
             run_dead_letters,
@@ -437,9 +437,39 @@ def _parser() -> argparse.ArgumentParser:
     )
     transactions.add_argument("action", choices=("list", "recover"))
 
+    transport = argparse.ArgumentParser(add_help=False)
+    transport.add_argument(
+        "--transport",
+        choices=("postgres", "nats"),
+        default="postgres",
+        help="postgres: claim deliveries from the outbox database (default); "
+        "nats: relay the outbox to NATS JetStream and deliver from there, and "
+        "show its consumers' lag in outbox status (needs the nats extra)",
+    )
+    transport.add_argument(
+        "--nats-url",
+        default="nats://127.0.0.1:4222",
+        help="the NATS server, several joined by commas (nats://127.0.0.1:4222)",
+    )
+    transport.add_argument(
+        "--nats-stream", default="GLUE", help="the JetStream stream (GLUE)"
+    )
+    transport.add_argument(
+        "--nats-prefix",
+        default="glue",
+        help="the first token of the subjects, PREFIX.DOMAIN.EVENT (glue)",
+    )
+    transport.add_argument(
+        "--nats-ack-wait",
+        type=float,
+        default=30.0,
+        help="seconds before a message a worker took and did not answer goes "
+        "to another worker (30)",
+    )
+
     worker = commands.add_parser(
         "worker",
-        parents=[configured],
+        parents=[configured, transport],
         help="run the app's subscribers: deliver its outbox until SIGTERM",
         description="Claim the app's outbox deliveries (FOR UPDATE SKIP LOCKED "
         "on PostgreSQL: start as many workers as you like), run each "
@@ -453,7 +483,7 @@ def _parser() -> argparse.ArgumentParser:
         "--concurrency",
         type=int,
         default=8,
-        help="deliveries run at once per outbox database (8)",
+        help="transactions delivering at once per outbox database (8)",
     )
     worker.add_argument(
         "--lease",
@@ -468,38 +498,9 @@ def _parser() -> argparse.ArgumentParser:
         default=10.0,
         help="seconds a stop waits for deliveries in flight (10)",
     )
-    worker.add_argument(
-        "--transport",
-        choices=("postgres", "nats"),
-        default="postgres",
-        help="postgres: claim deliveries from the outbox database (default); "
-        "nats: relay the outbox to NATS JetStream and deliver from there "
-        "(needs the nats extra)",
-    )
-    worker.add_argument(
-        "--nats-url",
-        default="nats://127.0.0.1:4222",
-        help="the NATS server, several joined by commas (nats://127.0.0.1:4222)",
-    )
-    worker.add_argument(
-        "--nats-stream", default="GLUE", help="the JetStream stream (GLUE)"
-    )
-    worker.add_argument(
-        "--nats-prefix",
-        default="glue",
-        help="the first token of the subjects, PREFIX.DOMAIN.EVENT (glue)",
-    )
-    worker.add_argument(
-        "--nats-ack-wait",
-        type=float,
-        default=30.0,
-        help="seconds before a message a worker took and did not answer goes "
-        "to another worker (30)",
-    )
-
     outbox = commands.add_parser(
         "outbox",
-        parents=[configured],
+        parents=[configured, transport],
         help="what the app's outbox holds (status): pending, in flight, dead "
         "letters, lag; or delete what no delivery needs any more (prune)",
     )

@@ -5,6 +5,7 @@
     glue worker --app domains.shop.app:make_app     # until SIGTERM
     glue worker --app ... --transport nats --nats-url nats://host:4222
     glue outbox status --app ...
+    glue outbox status --app ... --transport nats --nats-url nats://host:4222
     glue outbox prune --app ... --older-than 604800
     glue dead-letters list --app ...
     glue dead-letters retry --app ... [--event ID] [--subscriber NAME]
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from ..domain.app import App
+    from ..outbox.nats import ConsumerLag
 
 __all__ = [
     "run_dead_letters",
@@ -50,30 +52,41 @@ async def run_worker_command(
     try:
         from ..outbox.nats import NatsSettings, run_nats_worker
     except ImportError as exc:
-        raise ConfigurationError(
-            f"--transport nats needs the nats extra: pip install 'glue-cqrs[nats]' "
-            f"({exc})"
-        ) from exc
+        raise _without_nats(exc) from exc
     await run_nats_worker(app, NatsSettings(**nats), grace=grace)
 
 
-async def run_outbox_status(app: App) -> None:
-    """Print what the App's outbox holds: totals, then each subscriber's lag."""
+async def run_outbox_status(app: App, *, nats: Mapping[str, Any] | None = None) -> None:
+    """Print what the App's outbox holds: totals, then each subscriber's lag;
+    with ``nats`` (the ``NatsSettings`` of its transport) also what waits in
+    each subscriber's durable consumer."""
     app.delivery = "workers"
     async with app:
         found = await status(app)
+        lags: dict[str, ConsumerLag] = {}
+        if nats is not None:
+            try:
+                from ..outbox.nats import NatsSettings, consumer_lags
+            except ImportError as exc:
+                raise _without_nats(exc) from exc
+            settings = NatsSettings(**{"connect_timeout": 5.0, **nats})
+            lags = {lag.subscriber: lag for lag in await consumer_lags(app, settings)}
     print(
         f"pending {found.pending}, in flight {found.in_flight}, dead letters "
         f"{found.dead_letters}, oldest {_age(found.oldest_age)}"
     )
-    rows = [
-        {
+    rows: list[dict[str, Any]] = []
+    for lag in found.subscribers:
+        row: dict[str, Any] = {
             "subscriber": lag.subscriber,
             "pending": lag.pending,
             "oldest": _age(lag.oldest_age),
         }
-        for lag in found.subscribers
-    ]
+        if nats is not None:
+            consumer = lags.get(lag.subscriber)
+            row["nats pending"] = "-" if consumer is None else consumer.pending
+            row["nats ack pending"] = "-" if consumer is None else consumer.ack_pending
+        rows.append(row)
     if rows:
         print(format_table(rows))
 
@@ -130,4 +143,10 @@ def _age(seconds: float | None) -> str:
         f"{seconds:.1f}s"
         if seconds < 120
         else time.strftime("%Hh%Mm", time.gmtime(seconds))
+    )
+
+
+def _without_nats(exc: ImportError) -> ConfigurationError:
+    return ConfigurationError(
+        f"--transport nats needs the nats extra: pip install 'glue-cqrs[nats]' ({exc})"
     )

@@ -37,7 +37,7 @@ from ..errors import (
 )
 from ..log import get_logger
 from ..state.mutations import Mutation
-from .rows import select
+from .rows import select, select_keys
 from .tables import INBOX, INBOX_AGGREGATES, run
 
 if TYPE_CHECKING:
@@ -299,15 +299,9 @@ async def _last_applied(
     pool: ConnectionPool, subscriber: Subscriber, aggregates: set[str]
 ) -> dict[str, int]:
     """The subscriber's last applied seq of each of ``aggregates`` (absent: 0)."""
+    keys = [(subscriber.name, aggregate) for aggregate in sorted(aggregates)]
     async with pool.acquire() as conn:
-        rows = await select(
-            conn,
-            INBOX_AGGREGATES,
-            [
-                ("subscriber", "eq", subscriber.name),
-                ("aggregate", "in", sorted(aggregates)),
-            ],
-        )
+        rows = await select_keys(conn, INBOX_AGGREGATES, keys)
     return {row["aggregate"]: row["seq"] for row in rows}
 
 
@@ -333,9 +327,23 @@ async def _apply_many(
             {"subscriber": subscriber.name, "event_id": e.id, "applied_at": now}
             for e in envelopes
         ]
-        await run(conn, conn.dialect.insert(INBOX, rows))
+        dialect = conn.dialect
+        await run(conn, dialect.insert(INBOX, rows))
+        # The aggregates seen first here start in one statement; each of the
+        # others moves on from the seq before its span.
+        started = [
+            {"subscriber": subscriber.name, "aggregate": aggregate, "seq": last}
+            for aggregate, (first, last) in spans.items()
+            if first == 1
+        ]
+        if started:
+            statements = dialect.insert(INBOX_AGGREGATES, started, if_absent=True)
+            if await run(conn, statements) != len(started):
+                raise _Moved
         for aggregate, (first, last) in spans.items():
-            if not await _advance_span(conn, subscriber, aggregate, first, last):
+            if first > 1 and not await _advance_span(
+                conn, subscriber, aggregate, first, last
+            ):
                 raise _Moved
 
     request_id = envelopes[0].id

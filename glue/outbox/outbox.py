@@ -17,14 +17,16 @@ belongs to ``"{domain}/{value}"``, numbered 1, 2, ... in commit order (the
 counter row in ``glue_outbox_aggregates`` is raised in the writer's
 transaction; its row lock queues concurrent writers of one aggregate at that
 point, at the end of their units); any other event is an aggregate of its own,
-number 1.
+number 1. The counter is raised by the statement that writes the events (on
+PostgreSQL, one statement: the counter's new value, returned, numbers the rows),
+so a unit that only inserts still takes one round trip with its events.
 """
 
 from __future__ import annotations
 
 import time
 import weakref
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
 
@@ -32,15 +34,17 @@ from ..connections.manager import DEFAULT
 from ..errors import ConfigurationError, ContextError
 from ..ids import new_id
 from ..log import get_logger
+from ..sql.dialects import Statement
 from .tables import AGGREGATES, DELIVERIES, OUTBOX, Tables, run
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
 
-    from ..connections.abc import Connection, ConnectionPool
+    from ..connections.abc import ConnectionPool
     from ..connections.manager import ConnectionManager
     from ..entities.base import Event
-    from ..sql.dialects import Dialect, Statement
+    from ..schema.model import Schema
+    from ..sql.dialects import Dialect
     from ..work.transaction import Transaction
     from ..work.unit import UnitOfWork
     from .subscriber import Subscriber
@@ -228,25 +232,20 @@ class _Staged:
             groups.setdefault(id(pool), (pool, []))[1].append((domain, event))
         for pool, events in groups.values():
             conn = await transaction.connection(pool)
-            stamped = _stamp(outbox, events)
-            last = await _number(conn, stamped)
-            statements = _statements(conn.dialect, outbox, stamped, last)
-            if all(statement.many is None for statement in statements):
-                # One round trip on PostgreSQL.
-                statements = conn.dialect.combine(statements)
+            dialect = conn.dialect
+            statements = _statements(dialect, outbox, _stamp(outbox, events))
+            if not dialect.batched_writes:
+                # One statement, one round trip (PostgreSQL).
+                statements = dialect.combine(statements)
             await run(conn, statements)
 
     def inline(self, pool: ConnectionPool) -> list[Statement] | None:
         """The statements writing the events with the unit's inserts on
-        ``pool``; None when an event goes elsewhere or is numbered in a named
-        aggregate (its counter must be read first)."""
+        ``pool``; None when an event goes elsewhere."""
         outbox = self.outbox
         if any(outbox.home(domain) is not pool for domain, _ in self.events):
             return None
-        stamped = _stamp(outbox, self.events)
-        if any(entry.named for entry in stamped):
-            return None
-        return _statements(pool.dialect, outbox, stamped, {})
+        return _statements(pool.dialect, outbox, _stamp(outbox, self.events))
 
 
 class _Stamped(NamedTuple):
@@ -275,66 +274,64 @@ def _stamp(outbox: Outbox, events: Sequence[tuple[str, Event]]) -> list[_Stamped
     return stamped
 
 
-async def _number(conn: Connection, stamped: Sequence[_Stamped]) -> dict[str, int]:
-    """Raise the counter of each named aggregate by its events; return each
-    one's number before them."""
-    named: dict[str, int] = {}
-    for entry in stamped:
-        if entry.named:
-            named[entry.aggregate] = named.get(entry.aggregate, 0) + 1
-    if not named:
-        return {}
-    dialect = conn.dialect
-    table = dialect.quote(AGGREGATES.name, "table")
-    sql = dialect.upsert(
-        AGGREGATES.name,
-        ("aggregate", "seq"),
-        ("aggregate",),
-        update={"seq": f"{table}.seq + excluded.seq"},
-        returning=("seq",),
-    )
-    last: dict[str, int] = {}
-    # In one order in every unit: two units never wait on each other's.
-    for aggregate in sorted(named):
-        result = await conn.fetch(sql, (aggregate, named[aggregate]))
-        last[aggregate] = int(result.rows[0][0]) - named[aggregate]
-    return last
-
-
 def _statements(
-    dialect: Dialect,
-    outbox: Outbox,
-    stamped: Sequence[_Stamped],
-    last: dict[str, int],
+    dialect: Dialect, outbox: Outbox, stamped: Sequence[_Stamped]
 ) -> list[Statement]:
-    """The outbox and delivery rows of the stamped events (numbered after
-    ``last`` in named aggregates, 1 in their own), and the notification."""
+    """The statements writing the stamped events: first each named aggregate's
+    counter raised by its events (in one order in every unit: two units never
+    wait on each other's), then the outbox and delivery rows, then the
+    notification. A numbered row reads its ``seq`` from its counter's new value:
+    as returned by the counter's statement, where they are combined into one
+    (:meth:`~glue.sql.dialects.Dialect.combine` on PostgreSQL), else from the
+    counter's row, raised by the statement before."""
     now = time.time()
-    rows = []
-    deliveries = []
+    counts: dict[str, int] = {}
     for entry in stamped:
         if entry.named:
-            last[entry.aggregate] += 1
-            seq = last[entry.aggregate]
-        else:
-            seq = 1
-        rows.append(
-            {
-                "id": entry.id,
-                "domain": entry.domain,
-                "event": entry.name,
-                "aggregate": entry.aggregate,
-                "seq": seq,
-                "payload": msgspec.json.encode(entry.event),
-                "created_at": now,
-            }
+            counts[entry.aggregate] = counts.get(entry.aggregate, 0) + 1
+    statements: list[Statement] = []
+    sources: dict[str, str] = {}
+    if counts:
+        # Where statements run one after another, the counter's row holds the
+        # new value; where they are combined, only the returned row does.
+        one_by_one = dialect.batched_writes
+        table = dialect.quote(AGGREGATES.name, "table")
+        raise_sql = dialect.upsert(
+            AGGREGATES.name,
+            ("aggregate", "seq"),
+            ("aggregate",),
+            update={"seq": f"{table}.seq + excluded.seq"},
+            returning=() if one_by_one else ("aggregate", "seq"),
         )
-        deliveries += [
+        for index, aggregate in enumerate(sorted(counts)):
+            name = f"glue_seq{index}"
+            params = (aggregate, counts[aggregate])
+            statements.append(Statement(raise_sql, params, name=name))
+            sources[aggregate] = table if one_by_one else name
+    rows: list[dict[str, Any]] = []
+    deliveries: list[dict[str, Any]] = []
+    numbered: list[Statement] = []
+    for entry in stamped:
+        # A named event's seq is its counter's new value less ``back``.
+        back = 0
+        if entry.named:
+            counts[entry.aggregate] -= 1
+            back = counts[entry.aggregate]
+        row = {
+            "id": entry.id,
+            "domain": entry.domain,
+            "event": entry.name,
+            "aggregate": entry.aggregate,
+            "seq": back if entry.named else 1,
+            "payload": msgspec.json.encode(entry.event),
+            "created_at": now,
+        }
+        due = [
             {
                 "event_id": entry.id,
                 "subscriber": subscriber.name,
                 "aggregate": entry.aggregate,
-                "seq": seq,
+                "seq": row["seq"],
                 "attempts": 0,
                 "available_at": now,
                 "leased_until": 0.0,
@@ -343,11 +340,43 @@ def _statements(
             }
             for subscriber in outbox.by_event[type(entry.event)]
         ]
-    statements = [
-        *dialect.insert(OUTBOX, rows),
-        *dialect.insert(DELIVERIES, deliveries),
-    ]
+        if not entry.named:
+            rows.append(row)
+            deliveries += due
+            continue
+        source = sources[entry.aggregate]
+        numbered += [
+            _numbered(dialect, schema, values, source)
+            for schema, values in ((OUTBOX, row), *((DELIVERIES, d) for d in due))
+        ]
+    statements += numbered
+    if rows:
+        statements += [
+            *dialect.insert(OUTBOX, rows),
+            *dialect.insert(DELIVERIES, deliveries),
+        ]
     notify = dialect.notify(CHANNEL)
     if notify is not None:
         statements.append(notify)
     return statements
+
+
+def _numbered(
+    dialect: Dialect, schema: Schema, row: dict[str, Any], source: str
+) -> Statement:
+    """Insert ``row`` into ``schema`` with its ``seq`` read from ``source``
+    (the row of its aggregate there, less ``row["seq"]``)."""
+    codec = dialect.codec(schema)
+    (params,) = codec.encode_rows([row])
+    seq = dialect.quote("seq", "column")
+    values = [f"n.{seq} - " if name == "seq" else "" for name in codec.names]
+    sql = dialect.number_placeholders(
+        [
+            f"INSERT INTO {dialect.quote(schema.name, 'table')} "
+            f"({', '.join(codec.quoted)}) SELECT {values[0]}",
+            *(f", {value}" for value in values[1:]),
+            f" FROM {source} n WHERE n.{dialect.quote('aggregate', 'column')} = ",
+            "",
+        ]
+    )
+    return Statement(sql, (*params, row["aggregate"]))

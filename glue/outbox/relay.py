@@ -4,26 +4,27 @@ One relay per outbox database, in each process that delivers (a ``glue
 worker``, or the App itself when it delivers in-process). A round:
 
 1. **claim** up to ``batch`` deliveries that are due, whose lease ran out, and
-   that are the earliest left of their (subscriber, aggregate): one ``UPDATE``
-   that leases them for ``lease`` seconds, choosing them with the dialect's
-   ``skip_locked`` clause (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so any
-   number of workers claim at once and never the same row;
-2. **deliver** each through the inbox (:func:`glue.outbox.deliver`), at most
-   ``concurrency`` at a time;
+   that are the earliest left of their (subscriber, aggregate)
+   (:class:`~glue.outbox.claiming.ClaimingRelay`: one ``UPDATE`` with the
+   dialect's ``skip_locked`` clause, ``FOR UPDATE SKIP LOCKED`` on
+   PostgreSQL, so any number of workers claim at once and never the same row);
+2. **deliver** them through the inbox, each subscriber's in a few batches of
+   one transaction each (:func:`glue.outbox.deliver_many`: a claim holds one
+   event per aggregate, so a batch never breaks an aggregate's order), at most
+   ``concurrency`` batches at a time; a replayed dead letter goes alone
+   (:func:`glue.outbox.deliver`);
 3. **settle** them in one transaction: applied or duplicate ones are deleted;
    deferred ones wait a moment; failed ones wait their backoff, or after their
    last attempt move to ``glue_dead_letters`` (and the subscriber's later
    events of that aggregate go on without it).
 
 A delivery whose worker died keeps its lease until it runs out, then is claimed
-again; the inbox makes the second run a duplicate if the first committed. With
-nothing to claim, the relay sleeps until woken (a commit in this process, a
-PostgreSQL notification) or until the next delivery falls due, at most
-``idle`` seconds: it never polls in a tight loop.
+again; the inbox makes the second run a duplicate if the first committed.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -32,13 +33,15 @@ import msgspec
 
 from ..errors import GlueError
 from ..log import get_logger
+from .claiming import ClaimingRelay
 from .envelope import Envelope
-from .inbox import Delivered, Delivery, deliver, skip
-from .rows import select
-from .tables import DEAD_LETTERS, DELIVERIES, OUTBOX
+from .inbox import Delivered, Delivery, deliver, deliver_many, skip
+from .tables import DEAD_LETTERS, DELIVERIES
 
 if TYPE_CHECKING:
-    from ..connections.abc import Connection, ConnectionPool
+    from collections.abc import Iterator
+
+    from ..connections.abc import ConnectionPool
     from ..domain.app import App
     from .subscriber import Subscriber
 
@@ -47,7 +50,6 @@ __all__ = ["Claim", "Relay"]
 _log = get_logger(__name__)
 
 _DEFER = 0.05  # seconds a deferred delivery waits before it is offered again
-_RETRY_ERROR = 1.0  # seconds a relay waits after its database failed
 
 
 class Claim(msgspec.Struct, frozen=True, kw_only=True):
@@ -66,17 +68,19 @@ class Claim(msgspec.Struct, frozen=True, kw_only=True):
     replay: bool
 
 
-class Relay:
+class Relay(ClaimingRelay):
     """Delivers the deliveries held in one outbox database.
 
     Args:
         app: the open App whose subscribers run.
         pool: the outbox database.
         batch: the most deliveries claimed at once.
-        concurrency: the most deliveries running at once.
+        concurrency: the most transactions delivering at once.
         lease: seconds a claim is held before another worker may take it.
         idle: the longest sleep with nothing to do, in seconds.
     """
+
+    per_aggregate = True
 
     def __init__(
         self,
@@ -88,39 +92,11 @@ class Relay:
         lease: float = 30.0,
         idle: float = 5.0,
     ) -> None:
-        self.app = app
-        self.pool = pool
-        self.batch = batch
-        self.lease = lease
-        self.idle = idle
+        super().__init__(app, pool, batch=batch, lease=lease, idle=idle)
+        self.concurrency = concurrency
         self._limiter = anyio.CapacityLimiter(concurrency)
-        self._woken = anyio.Event()
-        self._stopping = False
         self.delivered = 0
         """Deliveries applied or found duplicate so far (for statistics)."""
-
-    def wake(self) -> None:
-        """Look for deliveries now (events were written)."""
-        self._woken.set()
-
-    def stop(self) -> None:
-        """Finish the round in progress, then return from :meth:`run`."""
-        self._stopping = True
-        self._woken.set()
-
-    async def run(self) -> None:
-        """Claim and deliver until :meth:`stop` (or cancellation)."""
-        while not self._stopping:
-            try:
-                if await self.round() == 0 and not self._stopping:
-                    await self._sleep(await self._next_due())
-            except GlueError as exc:
-                # The database is down or refuses: the leases run out, and
-                # the deliveries are taken again once it answers.
-                _log.warning(
-                    "outbox relay round failed", database=self.pool.name, error=str(exc)
-                )
-                await self._sleep(_RETRY_ERROR)
 
     async def round(self) -> int:
         """Claim, deliver and settle one batch; return how many were claimed."""
@@ -129,42 +105,54 @@ class Relay:
             return 0
         results: list[Delivered] = [_UNFINISHED] * len(claims)
 
-        async def run(index: int, claim: Claim) -> None:
+        async def run(indexes: list[int]) -> None:
             async with self._limiter:
+                first = claims[indexes[0]]
+                app, subscriber = self.app, first.subscriber
                 try:
-                    results[index] = await deliver(
-                        self.app, claim.subscriber, claim.envelope, replay=claim.replay
+                    if len(indexes) > 1:
+                        envelopes = [claims[i].envelope for i in indexes]
+                        found = await deliver_many(app, subscriber, envelopes)
+                        for index, result in zip(indexes, found, strict=True):
+                            results[index] = result
+                        return
+                    results[indexes[0]] = await deliver(
+                        app, subscriber, first.envelope, replay=first.replay
                     )
                 except GlueError as exc:  # the inbox's database, not the subscriber
                     _log.warning(
                         "outbox delivery could not run",
-                        subscriber=claim.subscriber,
-                        event_id=claim.envelope.id,
+                        subscriber=first.subscriber,
+                        event_id=first.envelope.id,
                         error=str(exc),
                     )
 
         try:
             async with anyio.create_task_group() as tg:
-                for index, claim in enumerate(claims):
-                    tg.start_soon(run, index, claim)
+                for indexes in self._batches(claims):
+                    tg.start_soon(run, indexes)
         finally:
             with anyio.CancelScope(shield=True):
                 await self.settle(claims, results)
         return len(claims)
 
+    def _batches(self, claims: list[Claim]) -> Iterator[list[int]]:
+        """The claims' indexes in batches of one transaction: each subscriber's
+        in at most ``concurrency`` batches; each replay alone."""
+        groups: dict[str, list[int]] = {}
+        for index, claim in enumerate(claims):
+            if claim.replay:
+                yield [index]
+            else:
+                groups.setdefault(claim.subscriber, []).append(index)
+        for indexes in groups.values():
+            size = math.ceil(len(indexes) / self.concurrency)
+            for start in range(0, len(indexes), size):
+                yield indexes[start : start + size]
+
     async def claim(self) -> list[Claim]:
         """Lease the deliveries due now (see the module)."""
-        now = time.time()
-        async with self.pool.acquire(write=True) as conn:
-            async with conn.transaction():
-                sql = _claim_sql(conn)
-                result = await conn.fetch(sql, (now + self.lease, now, now, self.batch))
-            leased = [(row[0], row[1], row[2], bool(row[3])) for row in result.rows]
-            if not leased:
-                return []
-            ids = list({event_id for event_id, *_ in leased})
-            rows = await select(conn, OUTBOX, [("id", "in", ids)])
-        envelopes = {row["id"]: Envelope(**row) for row in rows}
+        leased, envelopes = await self.lease_rows()
         return [
             Claim(
                 subscriber=subscriber,
@@ -257,51 +245,6 @@ class Relay:
                 found: Subscriber = outbox.subscriber(claim.subscriber)
                 await skip(self.app, found, claim.envelope)
 
-    async def _next_due(self) -> float:
-        """Seconds until the earliest delivery that could be claimed falls due
-        (at most ``idle``): the heads of their (subscriber, aggregate) only,
-        since the rows behind a head wait for it, however old they are."""
-        async with self.pool.acquire() as conn:
-            table = conn.dialect.quote(DELIVERIES.name, "table")
-            result = await conn.fetch(
-                "SELECT MIN(CASE WHEN d.leased_until > d.available_at "  # noqa: S608
-                f"THEN d.leased_until ELSE d.available_at END) FROM {table} d "
-                f"WHERE {_HEAD.format(table=table)}"
-            )
-        due = result.rows[0][0] if result.rows else None
-        if due is None:
-            return self.idle
-        return max(0.0, min(self.idle, float(due) - time.time()))
-
-    async def _sleep(self, seconds: float) -> None:
-        if seconds > 0 and not self._woken.is_set():
-            with anyio.move_on_after(seconds):
-                await self._woken.wait()
-        self._woken = anyio.Event()
-
-
-# The earliest delivery left of its subscriber and aggregate (`d`).
-_HEAD = (
-    "NOT EXISTS (SELECT 1 FROM {table} p WHERE p.subscriber = d.subscriber "
-    "AND p.aggregate = d.aggregate AND p.seq < d.seq)"
-)
 
 # A delivery cut short (the relay was cancelled) is offered again, not counted.
 _UNFINISHED = Delivered(Delivery.DEFERRED)
-
-
-def _claim_sql(conn: Connection) -> str:
-    """The claim (see the module): placeholders for the new lease, now (twice)
-    and the batch size."""
-    dialect = conn.dialect
-    table = dialect.quote(DELIVERIES.name, "table")
-    mark = dialect.placeholder
-    return (
-        f"UPDATE {table} SET leased_until = {mark(1)} "  # noqa: S608
-        "WHERE (event_id, subscriber) IN ("
-        f"SELECT d.event_id, d.subscriber FROM {table} d "
-        f"WHERE d.available_at <= {mark(2)} AND d.leased_until <= {mark(3)} "
-        f"AND {_HEAD.format(table=table)} "
-        f"ORDER BY d.available_at LIMIT {mark(4)}{dialect.skip_locked}) "
-        "RETURNING event_id, subscriber, attempts, replay"
-    )

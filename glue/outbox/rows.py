@@ -1,6 +1,7 @@
 """Reading the outbox's own tables through the one SELECT compiler.
 
-The outbox, inbox and dead-letter tables are read with filters written as
+The outbox, inbox and dead-letter tables are read by primary keys
+(:func:`select_keys`), or with filters written as
 ``(column, lookup, value)`` triples (lookups named as :class:`glue.FieldLookup`'s
 values: ``eq``, ``in``, ...); each read is a `glue.QueryStatement` compiled for
 the connection's dialect, and every column comes back decoded by the table's codec.
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from ..connections.abc import Connection
     from ..schema.model import Schema
 
-__all__ = ["decode", "select"]
+__all__ = ["decode", "select", "select_keys"]
 
 
 async def select(
@@ -68,6 +69,19 @@ async def select(
     compiled = QueryCompiler(dialect, {schema.name: schema}).compile(statement)
     result = await conn.fetch(compiled.sql, compiled.params)
     return decode(conn, schema, result.rows)
+
+
+async def select_keys(
+    conn: Connection, schema: Schema, keys: Sequence[tuple[Any, ...]]
+) -> list[dict[str, Any]]:
+    """Every column of the rows of ``schema`` whose primary keys are ``keys``, as
+    dicts: the dialect's own read by keys (on PostgreSQL one statement whatever
+    their number, prepared once), for the relays' and the inbox's hot reads."""
+    rows: list[dict[str, Any]] = []
+    for statement in conn.dialect.select_by_keys(schema, keys):
+        result = await conn.fetch(statement.sql, statement.params)
+        rows += decode(conn, schema, result.rows)
+    return rows
 
 
 def decode(

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from ..connections.abc import Connection, ConnectionPool
-    from ..sql.dialects import Statement
+    from ..sql.dialects import Dialect, Statement
 
 __all__ = [
     "AGGREGATES",
@@ -40,6 +40,8 @@ __all__ = [
     "INBOX_AGGREGATES",
     "OUTBOX",
     "Tables",
+    "claim_sql",
+    "next_due_sql",
     "run",
 ]
 
@@ -171,15 +173,68 @@ class Tables:
             self._ready.add(key)
 
 
-async def run(conn: Connection, statements: Sequence[Statement]) -> None:
+async def run(conn: Connection, statements: Sequence[Statement]) -> int:
     """Run ``statements`` in order through ``conn``, in its transaction: in one
     call where a batch is one step (SQLite), else one at a time (a PostgreSQL
-    batch would add a savepoint's two round trips)."""
+    batch would add a savepoint's two round trips).
+
+    Returns:
+        the rows they changed (a ``many`` statement on PostgreSQL counts none).
+    """
     if conn.dialect.batched_writes:
-        await conn.batch(statements)
-        return
+        return sum(await conn.batch(statements))
+    changed = 0
     for statement in statements:
         if statement.many is not None:
             await conn.execute_many(statement.sql, statement.many)
         else:
-            await conn.execute(statement.sql, statement.params)
+            changed += await conn.execute(statement.sql, statement.params)
+    return changed
+
+
+# The earliest delivery left of its subscriber and aggregate (`d`): the rows
+# behind it wait for it, however old they are.
+_HEAD = (
+    "NOT EXISTS (SELECT 1 FROM {table} p WHERE p.subscriber = d.subscriber "
+    "AND p.aggregate = d.aggregate AND p.seq < d.seq)"
+)
+
+
+def claim_sql(dialect: Dialect, *, per_aggregate: bool) -> str:
+    """The statement leasing due deliveries of ``glue_deliveries``.
+
+    It sets ``leased_until`` of up to a given number of rows that are due
+    (``available_at`` passed) and not leased (``leased_until`` passed), oldest
+    first, chosen with the dialect's ``skip_locked`` so that relays claiming at
+    once never take the same row, and returns their ``event_id, subscriber,
+    attempts, replay``. Placeholders: the new lease, now (twice), the number.
+
+    Args:
+        dialect: the outbox database's dialect.
+        per_aggregate: claim only the earliest delivery left of each
+            (subscriber, aggregate) (a relay that runs the subscribers: order
+            per aggregate); else every due row (a relay that publishes: the
+            inbox orders them again at the other end).
+    """
+    table = dialect.quote(DELIVERIES.name, "table")
+    mark = dialect.placeholder
+    head = f"AND {_HEAD.format(table=table)} " if per_aggregate else ""
+    return (
+        f"UPDATE {table} SET leased_until = {mark(1)} "  # noqa: S608
+        "WHERE (event_id, subscriber) IN ("
+        f"SELECT d.event_id, d.subscriber FROM {table} d "
+        f"WHERE d.available_at <= {mark(2)} AND d.leased_until <= {mark(3)} "
+        f"{head}ORDER BY d.available_at LIMIT {mark(4)}{dialect.skip_locked}) "
+        "RETURNING event_id, subscriber, attempts, replay"
+    )
+
+
+def next_due_sql(dialect: Dialect, *, per_aggregate: bool) -> str:
+    """The query giving when the earliest delivery :func:`claim_sql` could
+    claim falls due (NULL: none left), in seconds since the epoch."""
+    table = dialect.quote(DELIVERIES.name, "table")
+    head = f" WHERE {_HEAD.format(table=table)}" if per_aggregate else ""
+    return (
+        "SELECT MIN(CASE WHEN d.leased_until > d.available_at "  # noqa: S608
+        f"THEN d.leased_until ELSE d.available_at END) FROM {table} d{head}"
+    )

@@ -22,9 +22,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from ..errors import GlueError
 from ..log import get_logger
-from .outbox import CHANNEL
 from .relay import Relay
 
 if TYPE_CHECKING:
@@ -43,7 +41,7 @@ class Worker:
     Args:
         app: the App, open; its subscribers run here.
         batch: the most deliveries one relay claims at once.
-        concurrency: the most deliveries one relay runs at once.
+        concurrency: the most transactions one relay delivers in at once.
         lease: seconds a claim is held before another worker may take it;
             longer than any subscriber takes.
         idle: the longest sleep with nothing to do, in seconds.
@@ -93,7 +91,7 @@ class Worker:
         """Deliver until :meth:`stop`; report readiness to ``tg.start``."""
         async with anyio.create_task_group() as listeners:
             for relay in self.relays:
-                await listeners.start(self._listen, relay)
+                await listeners.start(relay.listen)
             task_status.started()
             async with anyio.create_task_group() as runners:
                 for relay in self.relays:
@@ -103,42 +101,6 @@ class Worker:
                 # deferred, so others may take them at once.
                 runners.cancel_scope.deadline = anyio.current_time() + self.grace
             listeners.cancel_scope.cancel()
-
-    async def _listen(
-        self,
-        relay: Relay,
-        *,
-        task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
-    ) -> None:
-        """Wake ``relay`` on each notification of its database, listening on a
-        connection of its own, taken again when it is lost."""
-        started = False
-        while True:
-            try:
-                async with (
-                    relay.pool.acquire() as conn,
-                    conn.listen(CHANNEL, relay.wake) as listening,
-                ):
-                    if not started:
-                        started = True
-                        task_status.started()
-                    relay.wake()  # what was written before we listened
-                    if not listening:
-                        return  # the relay's own timer will do
-                    while True:
-                        await anyio.sleep(self.idle)
-                        # A lost connection raises here: listen again.
-                        await conn.fetch("SELECT 1")
-            except GlueError as exc:
-                _log.warning(
-                    "outbox worker cannot listen",
-                    database=relay.pool.name,
-                    error=str(exc),
-                )
-                if not started:
-                    started = True
-                    task_status.started()
-                await anyio.sleep(1.0)
 
 
 async def run_worker(

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import TYPE_CHECKING
 
 import anyio
 import msgspec
 
 from glue import App, Context
+from glue.cli.outbox import run_outbox_status
 from glue.ids import new_id
 from glue.outbox import Delivery, Envelope, deliver_many
-from glue.outbox.nats import NatsSettings, NatsWorker
+from glue.outbox.nats import JetStream, NatsSettings, NatsWorker, consumer_lags
 from glue.outbox.rows import select
-from glue.outbox.status import dead_letters, retry_dead_letters, status
+from glue.outbox.status import dead_letters, drain, retry_dead_letters, status
 from glue.outbox.tables import INBOX
 
 from .ledger import (
@@ -24,6 +26,9 @@ from .ledger import (
     ledger_domain,
     pay_accounts,
 )
+
+if TYPE_CHECKING:
+    import pytest
 
 
 def settings(url: str, prefix: str) -> NatsSettings:
@@ -154,3 +159,45 @@ async def test_a_failing_event_is_parked_and_the_rest_of_its_batch_applied(
         finally:
             await stream.context.delete_stream(stream.settings.stream)
             worker.stop()
+
+
+async def test_status_shows_what_waits_in_each_consumer(
+    database_url: str,
+    nats_url: str,
+    nats_prefix: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Published but not yet fetched, an event waits in each subscriber's
+    consumer: ``consumer_lags`` (``glue outbox status --transport nats``)
+    counts it there, since the outbox database holds it no more."""
+    config = settings(nats_url, nats_prefix)
+    async with ledger_app(database_url) as app:
+        assert await consumer_lags(app, config) == []  # no consumer yet
+        try:
+            async with anyio.create_task_group() as tg:
+                worker = NatsWorker(app, config)
+                await tg.start(worker.run)
+                await pay_accounts(app, accounts(1, 2), 3)
+                await wait_applied(app, 2 * 3)
+                worker.stop()
+            lags = await consumer_lags(app, config)
+            assert [(lag.pending, lag.ack_pending) for lag in lags] == [(0, 0)] * 2
+            async with anyio.create_task_group() as tg:
+                relay = NatsWorker(app, config, consume=False)
+                await tg.start(relay.run)
+                await pay_accounts(app, accounts(3, 4), 2)
+                await drain(app)  # published: gone from the outbox database
+                relay.stop()
+            lags = await consumer_lags(app, config)
+            assert [(lag.subscriber, lag.pending, lag.ack_pending) for lag in lags] == [
+                (name, 2 * 2, 0) for name in sorted(SUBSCRIBERS)
+            ]
+            nats = {"url": nats_url, "prefix": nats_prefix, "stream": config.stream}
+            await run_outbox_status(ledger_app(database_url), nats=nats)
+            out = capsys.readouterr().out
+            assert out.startswith("pending 0, in flight 0, dead letters 0")
+            assert "nats pending" in out
+            assert "nats ack pending" in out
+        finally:
+            async with JetStream(config) as js:
+                await js.context.delete_stream(config.stream)

@@ -8,14 +8,16 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import msgspec
 import pytest
 
+from glue.ids import new_id
 from glue.outbox import CHANNEL, Delivery, Envelope, Relay, deliver
 from glue.outbox.status import dead_letters, drain, retry_dead_letters, status
 from glue.outbox.worker import Worker
 
 from . import shop
-from .shop import Charge, Pay, make_app
+from .shop import Charge, Charged, Paid, Pay, make_app
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -62,6 +64,55 @@ async def test_a_committed_dispatch_reaches_every_subscriber_once(
         assert await select(app, "SELECT * FROM glue_deliveries") == []
         found = await status(app)
         assert (found.pending, found.in_flight, found.dead_letters) == (0, 0, 0)
+
+
+async def test_named_aggregates_are_numbered_without_gaps_in_one_statement(
+    database_url: str,
+) -> None:
+    """Units that only insert write their events with their rows (on PostgreSQL
+    one statement, the counters' new values numbering the events); concurrent
+    ones, each with two events of one aggregate among others, still number
+    each aggregate 1, 2, 3, ... without a gap or a repeat."""
+    async with make_app(database_url, delivery="workers") as app:
+
+        async def write(i: int) -> None:
+            async with app.context(domain="payments") as ctx:
+                values = {"id": new_id(), "customer": "ada", "amount": i}
+                await ctx.state.insert(shop.CHARGES, values)
+                app.outbox.publish(
+                    ctx.unit,
+                    "payments",
+                    [
+                        Paid(customer="ada", n=i, amount=1),
+                        Charged(customer="ada", amount=i),
+                        Paid(customer="bob", n=i, amount=2),
+                        Paid(customer="ada", n=i, amount=3),
+                    ],
+                )
+
+        async with anyio.create_task_group() as tg:
+            for i in range(10):
+                tg.start_soon(write, i)
+        rows = await select(
+            app, "SELECT aggregate, seq, payload FROM glue_outbox ORDER BY seq"
+        )
+        seqs: dict[str, list[int]] = {}
+        for aggregate, seq, _ in rows:
+            seqs.setdefault(aggregate, []).append(seq)
+        assert sorted(seqs.pop("payments/ada")) == list(range(1, 21))
+        assert sorted(seqs.pop("payments/bob")) == list(range(1, 11))
+        assert sorted(seqs.values()) == [[1]] * 10  # the Charged events
+        # A unit's two events of one aggregate follow each other, in order.
+        amounts = {}
+        for aggregate, seq, payload in rows:
+            if aggregate == "payments/ada":
+                amounts[seq] = msgspec.json.decode(payload)["amount"]
+        assert [amounts[seq] for seq in sorted(amounts)] == [1, 3] * 10
+        deliveries = await select(
+            app,
+            "SELECT COUNT(*), COUNT(DISTINCT aggregate || seq) FROM glue_deliveries",
+        )
+        assert deliveries == [(2 * 40 - 10, 10 + 20 + 10)]
 
 
 async def test_a_rolled_back_dispatch_publishes_nothing(database_url: str) -> None:

@@ -14,7 +14,9 @@
 - :class:`NatsConsumer` delivers a subscriber's events (see :mod:`.consumer`);
 - :class:`JetStream` is the connection both use (see :mod:`.stream`);
 - :class:`NatsWorker` runs both for an App (:func:`run_nats_worker`: ``glue
-  worker APP --transport nats``).
+  worker APP --transport nats``);
+- :func:`consumer_lags` tells how far each subscriber's consumer is behind
+  (``glue outbox status --transport nats``).
 
 The transport only has to deliver at least once: the inbox applies a
 redelivered event once in effect, and holds back an event whose aggregate has an
@@ -27,16 +29,19 @@ Needs the ``nats`` extra (``pip install 'glue-cqrs[nats]'``).
 from __future__ import annotations
 
 from .consumer import NatsConsumer
+from .lag import ConsumerLag, consumer_lags
 from .relay import NatsRelay
 from .stream import JetStream, NatsSettings, consumer_name, subject
 from .worker import NatsWorker, run_nats_worker
 
 __all__ = [
+    "ConsumerLag",
     "JetStream",
     "NatsConsumer",
     "NatsRelay",
     "NatsSettings",
     "NatsWorker",
+    "consumer_lags",
     "consumer_name",
     "run_nats_worker",
     "subject",

@@ -3,8 +3,10 @@
 One relay per outbox database, in any number of processes. A round:
 
 1. **claim** up to ``batch`` pending deliveries, leasing them for ``lease``
-   seconds (chosen with the dialect's ``skip_locked``: relays never claim the
-   same row), and read their events;
+   seconds (:class:`~glue.outbox.claiming.ClaimingRelay`, chosen with the
+   dialect's ``skip_locked``: relays never claim the same row), and read their
+   events: every due row, not only the earliest of each aggregate, since the
+   inbox puts them in order again at the other end;
 2. **publish** each event once, on ``glue.{domain}.{event}`` with its id as
    the message id, all at once, and wait for the server to store every one;
 3. **settle**: delete the events' deliveries (the stream holds them now, and
@@ -19,32 +21,25 @@ through the inbox instead of being published.
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
-import anyio
-
-from ...errors import GlueError
 from ...log import get_logger
-from ..envelope import Envelope
+from ..claiming import ClaimingRelay
 from ..inbox import Delivery, deliver
-from ..outbox import CHANNEL
-from ..rows import select
-from ..tables import DELIVERIES, OUTBOX
+from ..tables import DELIVERIES
 
 if TYPE_CHECKING:
-    from ...connections.abc import Connection, ConnectionPool
+    from ...connections.abc import ConnectionPool
     from ...domain.app import App
+    from ..envelope import Envelope
     from .stream import JetStream
 
 __all__ = ["NatsRelay"]
 
 _log = get_logger(__name__)
 
-_RETRY_ERROR = 1.0  # seconds a relay waits after its database or broker failed
 
-
-class NatsRelay:
+class NatsRelay(ClaimingRelay):
     """Publishes the deliveries held in one outbox database to JetStream.
 
     Args:
@@ -54,8 +49,11 @@ class NatsRelay:
         batch: the most deliveries claimed in one round.
         lease: seconds a claim is held before another relay may take it.
         idle: the longest sleep with nothing to publish, in seconds (a commit
-            notified by the database, or made in this process, wakes it).
+            notified by the database, or made in this process, wakes it:
+            :meth:`listen`).
     """
+
+    per_aggregate = False  # the inbox puts them in order again at the other end
 
     def __init__(
         self,
@@ -67,69 +65,10 @@ class NatsRelay:
         lease: float = 30.0,
         idle: float = 5.0,
     ) -> None:
-        self.app = app
-        self.pool = pool
+        super().__init__(app, pool, batch=batch, lease=lease, idle=idle)
         self.stream = stream
-        self.batch = batch
-        self.lease = lease
-        self.idle = idle
-        self._woken = anyio.Event()
-        self._stopping = False
         self.published = 0
         """Events published (and stored by the server) so far."""
-
-    def wake(self) -> None:
-        """Look for deliveries now (events were written)."""
-        self._woken.set()
-
-    def stop(self) -> None:
-        """Finish the round in progress, then return from :meth:`run`."""
-        self._stopping = True
-        self._woken.set()
-
-    async def run(self) -> None:
-        """Claim and publish until :meth:`stop` (or cancellation), woken by
-        commits of this process and by the database's notifications."""
-        outbox = self.app.outbox
-        outbox.listen(self.wake)
-        try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self._listen)
-                while not self._stopping:
-                    try:
-                        done = await self.round()
-                    except GlueError as exc:
-                        _log.warning(
-                            "nats relay round failed",
-                            database=self.pool.name,
-                            error=str(exc),
-                        )
-                        await anyio.sleep(_RETRY_ERROR)
-                        continue
-                    if done == 0:
-                        await self._sleep(self.idle)
-                tg.cancel_scope.cancel()
-        finally:
-            outbox.unlisten(self.wake)
-
-    async def _listen(self) -> None:
-        """Wake on each notification of the outbox database (``LISTEN``, on a
-        connection of its own, taken again when lost; where the database has
-        none, the ``idle`` timer does)."""
-        while True:
-            try:
-                async with (
-                    self.pool.acquire() as conn,
-                    conn.listen(CHANNEL, self.wake) as listening,
-                ):
-                    if not listening:
-                        return
-                    while True:
-                        await anyio.sleep(5.0)
-                        await conn.fetch("SELECT 1")  # a lost connection raises
-            except GlueError as exc:
-                _log.debug("nats relay cannot listen", error=str(exc))
-                await anyio.sleep(_RETRY_ERROR)
 
     async def round(self) -> int:
         """Claim, publish and settle one batch; return how many were claimed."""
@@ -145,26 +84,16 @@ class NatsRelay:
     async def claim(self) -> tuple[list[Envelope], list[tuple[str, Envelope]]]:
         """Lease pending deliveries; return their events (each once, in commit
         order per aggregate) and the replays among them."""
-        now = time.time()
-        async with self.pool.acquire(write=True) as conn:
-            async with conn.transaction():
-                result = await conn.fetch(
-                    _claim_sql(conn), (now + self.lease, now, now, self.batch)
-                )
-            if not result.rows:
-                return [], []
-            ids = list({row[0] for row in result.rows})
-            rows = await select(conn, OUTBOX, [("id", "in", ids)])
-        envelopes = {row["id"]: Envelope(**row) for row in rows}
-        published = {row[0] for row in result.rows if not row[2]} & envelopes.keys()
+        leased, envelopes = await self.lease_rows()
+        published = {row[0] for row in leased if not row[3]} & envelopes.keys()
         ordered = sorted(
             (envelopes[event_id] for event_id in published),
             key=lambda e: (e.created_at, e.seq),
         )
         replays = [
-            (row[1], envelopes[row[0]])
-            for row in result.rows
-            if row[2] and row[0] in envelopes
+            (subscriber, envelopes[event_id])
+            for event_id, subscriber, _, replay in leased
+            if replay and event_id in envelopes
         ]
         return ordered, replays
 
@@ -201,26 +130,3 @@ class NatsRelay:
                 f"DELETE FROM {table}{where}",  # noqa: S608
                 (envelope.id, subscriber),
             )
-
-    async def _sleep(self, seconds: float) -> None:
-        if not self._woken.is_set():
-            with anyio.move_on_after(seconds):
-                await self._woken.wait()
-        self._woken = anyio.Event()
-
-
-def _claim_sql(conn: Connection) -> str:
-    """The claim: placeholders for the new lease, now (twice) and the batch
-    size. Unlike the in-database relay it takes every due row, not only the
-    earliest of each aggregate: the inbox puts them in order again."""
-    dialect = conn.dialect
-    table = dialect.quote(DELIVERIES.name, "table")
-    mark = dialect.placeholder
-    return (
-        f"UPDATE {table} SET leased_until = {mark(1)} "  # noqa: S608
-        "WHERE (event_id, subscriber) IN ("
-        f"SELECT event_id, subscriber FROM {table} "
-        f"WHERE available_at <= {mark(2)} AND leased_until <= {mark(3)} "
-        f"ORDER BY available_at LIMIT {mark(4)}{dialect.skip_locked}) "
-        "RETURNING event_id, subscriber, replay"
-    )

@@ -136,11 +136,16 @@ class JetStream:
     Args:
         settings: where the server is and how the stream is set up.
         name: the connection's name, as the server's monitoring shows it.
+        declare: create the stream (or update its settings) on entering; False
+            for a connection that only looks (``glue outbox status``).
     """
 
-    def __init__(self, settings: NatsSettings, *, name: str = "glue") -> None:
+    def __init__(
+        self, settings: NatsSettings, *, name: str = "glue", declare: bool = True
+    ) -> None:
         self.settings = settings
         self.name = name
+        self.declare = declare
         self.where = _redacted(settings.url)
         self._client: Client | None = None
         self._js: JetStreamContext | None = None
@@ -148,7 +153,8 @@ class JetStream:
     async def __aenter__(self) -> JetStream:
         await self._connect()
         try:
-            await self._declare_stream()
+            if self.declare:
+                await self._declare_stream()
         except BaseException:
             await self.aclose()
             raise
@@ -348,6 +354,22 @@ class JetStream:
         return await self.context.pull_subscribe_bind(
             durable=durable, stream=settings.stream
         )
+
+    async def consumer_info(self, subscriber: str) -> api.ConsumerInfo | None:
+        """The server's account of ``subscriber``'s durable consumer (its
+        pending and unacknowledged messages); None when it has none yet."""
+        durable = consumer_name(subscriber)
+
+        async def info() -> api.ConsumerInfo | None:
+            try:
+                found: api.ConsumerInfo = await self.context.consumer_info(
+                    self.settings.stream, durable
+                )
+            except nats.js.errors.NotFoundError:
+                return None
+            return found
+
+        return await self._api(f"read consumer {durable!r}", info)
 
     async def _on_error(self, exc: Exception) -> None:
         _log.debug("nats error", broker=self.where, error=repr(exc))

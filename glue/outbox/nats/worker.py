@@ -105,14 +105,18 @@ class NatsWorker:
                 ]
             for consumer in self.consumers:
                 await consumer.bind()
-            async with anyio.create_task_group() as tg:
+            async with anyio.create_task_group() as listeners:
                 for relay in self.relays:
-                    tg.start_soon(relay.run)
-                for consumer in self.consumers:
-                    tg.start_soon(consumer.run)
-                task_status.started(stream)
-                await self._stopped.wait()
-                tg.cancel_scope.deadline = anyio.current_time() + self.grace
+                    await listeners.start(relay.listen)
+                async with anyio.create_task_group() as tg:
+                    for relay in self.relays:
+                        tg.start_soon(relay.run)
+                    for consumer in self.consumers:
+                        tg.start_soon(consumer.run)
+                    task_status.started(stream)
+                    await self._stopped.wait()
+                    tg.cancel_scope.deadline = anyio.current_time() + self.grace
+                listeners.cancel_scope.cancel()
 
 
 async def run_nats_worker(

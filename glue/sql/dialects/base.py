@@ -42,11 +42,16 @@ class Statement(msgspec.Struct, frozen=True):
         params: the values for one run.
         many: when set, the statement runs once per row of values, and ``params``
             is ignored.
+        name: when set, the name under which the later statements of one
+            :meth:`Dialect.combine` read the rows this one returns (PostgreSQL:
+            its common table expression's name); where statements run one
+            after another (SQLite) nothing is named.
     """
 
     sql: str
     params: Params = ()
     many: Sequence[Params] | None = None
+    name: str | None = None
 
 
 class Dialect(Protocol):

@@ -400,7 +400,8 @@ class PostgresDialect:
         *writes, last = parts
         if not last.lstrip().upper().startswith("SELECT"):
             writes, last = parts, "SELECT 1"
-        ctes = ", ".join(f"glue_w{i} AS ({sql})" for i, sql in enumerate(writes))
+        names = [s.name or f"glue_w{i}" for i, s in enumerate(statements)]
+        ctes = ", ".join(f"{n} AS ({w})" for n, w in zip(names, writes, strict=False))
         return [Statement(f"WITH {ctes} {last}", tuple(params))]
 
     async def allows_prepared_transactions(self, conn: Connection) -> bool:
