@@ -35,7 +35,6 @@ from .entities import (
 )
 from .inventory import make_inventory
 from .orders import make_orders
-from .outlet import Outlet
 from .services import CustomerService, OrderService
 from .tables import (
     CUSTOMERS,
@@ -62,7 +61,6 @@ __all__ = [
     "OrderLine",
     "OrderPlaced",
     "OrderService",
-    "Outlet",
     "PlaceOrder",
     "Placed",
     "RegisterCustomer",

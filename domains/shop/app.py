@@ -38,7 +38,6 @@ from glue.config import load
 from .customers import make_customers
 from .inventory import make_inventory
 from .orders import make_orders
-from .outlet import Outlet
 from .tables import CUSTOMERS_DATABASE, INVENTORY_DATABASE, ORDERS_DATABASE
 
 if TYPE_CHECKING:
@@ -107,13 +106,10 @@ def make_app(
         databases = config.databases or {
             name: {"url": url, **options} for name, url in DEFAULT_DATABASES.items()
         }
-    outlet = Outlet("inventory")
-    app = App(
-        [make_customers(), make_inventory(outlet), make_orders()],
+    return App(
+        [make_customers(), make_inventory(), make_orders()],
         databases=databases,
         create_tables=create_tables,
         retry=retry,
         delivery=delivery,
     )
-    outlet.bind(app)
-    return app

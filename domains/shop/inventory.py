@@ -10,8 +10,9 @@ committed) and, in its own unit of work:
   or, when an article is short, sets nothing aside and answers ``StockShort``;
 - for a cancelled one, puts back what it had set aside.
 
-Its answer is written by an :class:`~domains.shop.outlet.Outlet` with its changes
-and its inbox row, so a redelivered order is answered once in effect. Each
+The subscriber yields its answer: glue writes it to the outbox with the
+subscriber's changes and its inbox row, so a redelivered order is answered once
+in effect. Each
 order's answer is recorded in ``reservations``.
 """
 
@@ -39,20 +40,14 @@ from .tables import INVENTORY_DATABASE, RESERVATIONS, STOCK
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from .outlet import Outlet
-
 __all__ = ["PATIENT", "make_inventory"]
 
 PATIENT = RetryPolicy(attempts=20, base_delay=0.002, max_delay=0.05)
 """Restocks compete with reservations for stock rows: retry them patiently."""
 
 
-def make_inventory(outlet: Outlet) -> Domain:
-    """Build the inventory domain.
-
-    Args:
-        outlet: where its subscriber's answers go (bound to the App later).
-    """
+def make_inventory() -> Domain:
+    """Build the inventory domain."""
     inventory = Domain("inventory")
     inventory.table(STOCK, database=INVENTORY_DATABASE)
     inventory.table(RESERVATIONS, database=INVENTORY_DATABASE)
@@ -74,10 +69,12 @@ def make_inventory(outlet: Outlet) -> Domain:
     # subscriber, and one of OrderCancelled alone would wait for the
     # OrderPlaced (number 1 of the order) that never comes to it.
     @inventory.subscriber(OrderPlaced, OrderCancelled)
-    async def hold_stock(event: OrderPlaced | OrderCancelled, ctx: Context) -> None:
+    async def hold_stock(
+        event: OrderPlaced | OrderCancelled, ctx: Context
+    ) -> AsyncIterator[StockReserved | StockShort]:
         match event:
             case OrderPlaced():
-                outlet.send(ctx, await _reserve(event, ctx))
+                yield await _reserve(event, ctx)
             case OrderCancelled():
                 await _release(event, ctx)
 

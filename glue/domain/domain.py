@@ -272,8 +272,9 @@ class Domain:
         aggregate; its failures never reach the writer. It is retried with
         backoff (``base_delay``, doubling up to ``max_delay`` seconds) and
         parked as a dead letter after ``attempts`` failures (see
-        :mod:`glue.outbox`). Event handlers (:meth:`event`) keep running inside
-        the writer's unit.
+        :mod:`glue.outbox`). It may yield mutations, and events of this domain:
+        those go to the outbox with its unit, and leave only if it commits.
+        Event handlers (:meth:`event`) keep running inside the writer's unit.
 
         Args:
             events: the Event classes it handles (of any domain of the App).

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import msgspec
 
+from ..entities.base import Event
 from ..errors import (
     ConcurrencyConflict,
     GlueError,
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
     from ..connections.abc import Connection, ConnectionPool
     from ..context.context import Context
     from ..domain.app import App
-    from ..entities.base import Event
     from ..work.transaction import Transaction
     from ..work.unit import UnitOfWork
     from .envelope import Envelope
@@ -266,33 +266,51 @@ async def _apply(
         if verdict is not None:
             return verdict  # the unit commits nothing
         unit.before_commit(record)
-        await _run(subscriber, event, ctx, unit)
+        await _run(app, subscriber, event, ctx, unit)
     return None
 
 
 async def _run(
-    subscriber: Subscriber, event: Event, ctx: Context, unit: UnitOfWork
+    app: App, subscriber: Subscriber, event: Event, ctx: Context, unit: UnitOfWork
 ) -> None:
-    """Run the subscriber's handler on ``event``, its mutations into ``unit``."""
+    """Run the subscriber's handler on ``event``: its mutations into ``unit``,
+    the events it yields into the outbox with ``unit`` (they leave when, and
+    only when, its changes and inbox row commit)."""
     if subscriber.generator:
+        answers: list[Event] = []
         generator = subscriber.handler(event, ctx)
         try:
             async for item in generator:
-                if not isinstance(item, Mutation):
+                if isinstance(item, Mutation):
+                    await unit.state.apply(item)
+                elif isinstance(item, Event):
+                    answers.append(_registered(app, subscriber, item))
+                else:
                     raise HandlerError(
                         f"subscriber {subscriber.name} yielded {item!r}: "
-                        "subscribers yield mutations (Insert, Update, "
-                        "Delete, Upsert)"
+                        "subscribers yield mutations (Insert, Update, Delete, "
+                        "Upsert) and events of their domain"
                     )
-                await unit.state.apply(item)
         finally:
             with anyio.CancelScope(shield=True):
                 await generator.aclose()
+        app.outbox.publish(unit, subscriber.domain, answers)
     elif await subscriber.handler(event, ctx) is not None:
         raise HandlerError(
             f"subscriber {subscriber.name} returned a value: subscribers "
-            "return None, or yield the mutations to apply"
+            "return None, or yield the mutations and events to apply"
         )
+
+
+def _registered(app: App, subscriber: Subscriber, event: Event) -> Event:
+    """``event``, if the subscriber's domain registers its type."""
+    if type(event) not in app.outbox.publishers[subscriber.domain].events:
+        raise HandlerError(
+            f"subscriber {subscriber.name} yielded {type(event).__qualname__}, "
+            f"which domain {subscriber.domain!r} does not register: a subscriber "
+            "sends events of its own domain (Domain.register)"
+        )
+    return event
 
 
 async def _last_applied(
@@ -351,7 +369,7 @@ async def _apply_many(
         unit = ctx.unit
         unit.before_commit(record)
         for event in events:
-            await _run(subscriber, event, ctx, unit)
+            await _run(app, subscriber, event, ctx, unit)
 
 
 async def _advance(

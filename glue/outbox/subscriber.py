@@ -50,7 +50,7 @@ class Subscriber:
         events: the event classes it handles (their events share its inbox,
             so their order per aggregate holds across them).
         handler: ``async def handler(event, ctx)``, returning None or yielding
-            mutations.
+            mutations and events of its domain.
         generator: whether the handler is an async generator.
         backoff: how failures are retried.
     """

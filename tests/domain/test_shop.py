@@ -23,11 +23,9 @@ from domains.shop import (
     RegisterCustomer,
     Registered,
     Restock,
-    StockReserved,
     make_app,
 )
-from domains.shop.outlet import Outlet
-from glue import Actor, App, Context, ContextError, Forbidden, NotFound
+from glue import Actor, App, Forbidden, NotFound
 from glue.outbox import Delivery, Envelope, deliver
 from glue.outbox.rows import select
 from glue.outbox.status import drain, status
@@ -182,9 +180,3 @@ async def test_a_redelivered_event_is_applied_once(shop: App) -> None:
     async with shop.outbox.home("inventory").acquire() as conn:
         answers = await select(conn, OUTBOX, [("domain", "eq", "inventory")])
     assert [row["event"] for row in answers] == ["inventory:stock-reserved"]
-
-
-async def test_an_outlet_sends_only_once_bound() -> None:
-    async with Context() as ctx:
-        with pytest.raises(ContextError, match=r"outlet\.bind\(app\)"):
-            Outlet("inventory").send(ctx, StockReserved(order_id=1))
