@@ -65,9 +65,8 @@ def make_inventory() -> Domain:
         quantity = (0 if row is None else row["quantity"]) + evt.delta
         yield Upsert(schema=STOCK, values={"sku": evt.sku, "quantity": quantity})
 
-    # One subscriber for both: the inbox orders an aggregate's events per
-    # subscriber, and one of OrderCancelled alone would wait for the
-    # OrderPlaced (number 1 of the order) that never comes to it.
+    # One subscriber for both: they share the order's sequence, which a
+    # subscriber applies in order (the App refuses one taking only some).
     @inventory.subscriber(OrderPlaced, OrderCancelled)
     async def hold_stock(
         event: OrderPlaced | OrderCancelled, ctx: Context

@@ -340,21 +340,27 @@ class Registry:
 def _check_sequences(
     publishers: Iterable[Publisher], subscribers: list[Subscriber]
 ) -> None:
-    """Refuse a subscriber that takes some, not all, of a domain's events with
-    a named aggregate that this App writes: they share one sequence per
+    """Refuse a subscriber that takes some, not all, of a domain's events that
+    this App writes with one aggregate field: they share one sequence per
     aggregate, so such a subscriber would wait forever for the numbers it is
     never sent."""
     taken = {event for subscriber in subscribers for event in subscriber.events}
     for publisher in publishers:
-        sequenced = {e for e in publisher.aggregates if e in taken}
-        for subscriber in subscribers:
-            mine = sequenced.intersection(subscriber.events)
-            if mine and mine != sequenced:
-                missing = ", ".join(sorted(e.__qualname__ for e in sequenced - mine))
-                raise RegistrationError(
-                    f"subscriber {subscriber.name} takes some of domain "
-                    f"{publisher.domain!r}'s events numbered per aggregate, not "
-                    f"{missing}: a domain's events with a named aggregate share one "
-                    "sequence, and a subscriber applies it in order, so it must "
-                    "take them all (and may ignore those it does not need)"
-                )
+        sequences: dict[str, set[type[Event]]] = {}
+        for event, field in publisher.aggregates.items():
+            if event in taken:
+                sequences.setdefault(field, set()).add(event)
+        for field, sequenced in sequences.items():
+            for subscriber in subscribers:
+                mine = sequenced.intersection(subscriber.events)
+                if mine and mine != sequenced:
+                    missing = ", ".join(
+                        sorted(e.__qualname__ for e in sequenced - mine)
+                    )
+                    raise RegistrationError(
+                        f"subscriber {subscriber.name} takes some of domain "
+                        f"{publisher.domain!r}'s events numbered per {field!r}, "
+                        f"not {missing}: they share one sequence per aggregate, "
+                        "and a subscriber applies it in order, so it must take "
+                        "them all (and may ignore those it does not need)"
+                    )

@@ -13,7 +13,8 @@ process next. On PostgreSQL the same transaction notifies the workers
 
 Each event gets an aggregate and a sequence number: an event whose domain
 named its aggregate field (``shop.register(OrderPaid, aggregate="order_id")``)
-belongs to ``"{domain}/{value}"``, numbered 1, 2, ... in commit order (the
+belongs to ``"{domain}/{field}/{value}"`` (so order 5 and customer 5 are
+two aggregates), numbered 1, 2, ... in commit order (the
 counter row in ``glue_outbox_aggregates`` is raised in the writer's
 transaction; its row lock queues concurrent writers of one aggregate at that
 point, at the end of their units); any other event is an aggregate of its own,
@@ -266,7 +267,9 @@ def _stamp(outbox: Outbox, events: Sequence[tuple[str, Event]]) -> list[_Stamped
         kind = type(event)
         ident = str(new_id())
         field = outbox.publishers[domain].aggregates.get(kind)
-        aggregate = ident if field is None else f"{domain}/{getattr(event, field)}"
+        aggregate = (
+            ident if field is None else f"{domain}/{field}/{getattr(event, field)}"
+        )
         name = f"{domain}:{kind.__entity_name__}"
         stamped.append(
             _Stamped(ident, domain, name, aggregate, field is not None, event)

@@ -188,6 +188,10 @@ class OrderShipped(Event):
     order_id: int
 
 
+class CustomerMoved(Event):
+    customer_id: int
+
+
 def test_a_subscriber_takes_all_or_none_of_an_aggregates_events() -> None:
     """One sequence per aggregate: a subscriber sent only some of its numbers
     would wait forever for the others, so the App refuses it."""
@@ -210,3 +214,18 @@ def test_a_subscriber_takes_all_or_none_of_an_aggregates_events() -> None:
     with pytest.raises(RegistrationError, match="OrderShipped") as raised:
         App([split], databases={"default": "sqlite:///unopened.db"})
     assert "orders.note" in str(raised.value)
+
+
+def test_each_aggregate_field_is_a_sequence_of_its_own() -> None:
+    """Order 5 and customer 5 are two aggregates: a subscriber may take the
+    events of one and not the other."""
+    domain = Domain("orders")
+    domain.register(OrderCreated, OrderShipped, aggregate="order_id")
+    domain.register(CustomerMoved, aggregate="customer_id")
+
+    async def note(event: Event, ctx: Context) -> None:
+        return None
+
+    domain.subscriber(OrderCreated, OrderShipped)(note)
+    domain.subscriber(CustomerMoved, name="orders.moved")(note)
+    App([domain], databases={"default": "sqlite:///unopened.db"})

@@ -83,7 +83,7 @@ def envelope(account: str, n: int) -> Envelope:
         id=str(new_id()),
         domain="ledger",
         event="ledger:paid",
-        aggregate=f"ledger/{account}",
+        aggregate=f"ledger/account/{account}",
         seq=n,
         payload=msgspec.json.encode(Paid(account=account, n=n)),
         created_at=0.0,

@@ -57,9 +57,9 @@ async def test_a_committed_dispatch_reaches_every_subscriber_once(
             ("ada", 3),
         ]
         assert await select(app, "SELECT aggregate, seq FROM glue_outbox") == [
-            ("payments/ada", 1),
-            ("payments/ada", 2),
-            ("payments/ada", 3),
+            ("payments/customer/ada", 1),
+            ("payments/customer/ada", 2),
+            ("payments/customer/ada", 3),
         ]
         assert await select(app, "SELECT * FROM glue_deliveries") == []
         found = await status(app)
@@ -99,13 +99,13 @@ async def test_named_aggregates_are_numbered_without_gaps_in_one_statement(
         seqs: dict[str, list[int]] = {}
         for aggregate, seq, _ in rows:
             seqs.setdefault(aggregate, []).append(seq)
-        assert sorted(seqs.pop("payments/ada")) == list(range(1, 21))
-        assert sorted(seqs.pop("payments/bob")) == list(range(1, 11))
+        assert sorted(seqs.pop("payments/customer/ada")) == list(range(1, 21))
+        assert sorted(seqs.pop("payments/customer/bob")) == list(range(1, 11))
         assert sorted(seqs.values()) == [[1]] * 10  # the Charged events
         # A unit's two events of one aggregate follow each other, in order.
         amounts = {}
         for aggregate, seq, payload in rows:
-            if aggregate == "payments/ada":
+            if aggregate == "payments/customer/ada":
                 amounts[seq] = msgspec.json.decode(payload)["amount"]
         assert [amounts[seq] for seq in sorted(amounts)] == [1, 3] * 10
         deliveries = await select(
@@ -200,7 +200,7 @@ async def test_deliver_applies_each_event_once_in_order(database_url: str) -> No
                 id=f"event-{n}",
                 domain="payments",
                 event="payments:paid",
-                aggregate="payments/zoe",
+                aggregate="payments/customer/zoe",
                 seq=n,
                 payload=f'{{"customer":"zoe","n":{n},"amount":{n}}}'.encode(),
                 created_at=time.time(),
