@@ -284,13 +284,21 @@ class DefaultConnectionPool:
         scope = anyio.CancelScope(
             deadline=anyio.current_time() + limit if limit is not None else float("inf")
         )
+        conn = None
         self._waiting.add(scope)
         try:
             with scope:
                 conn = await self._backend.take(write)
         finally:
             self._waiting.discard(scope)
-        if scope.cancelled_caught:
+        if conn is not None and (scope.cancel_called or self._state is _State.CLOSED):
+            # The backend finished a step it does not cancel (opening a
+            # connection) past the deadline or the pool's close: the caller
+            # gets the error it waited into, and the backend the connection.
+            with anyio.CancelScope(shield=True):
+                await self._backend.give(conn)
+            conn = None
+        if conn is None:
             if self._state is _State.CLOSED:
                 raise PoolClosed(self.name, "the pool closed while we waited")
             one = self._backend.bottleneck(write)

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import unquote, urlsplit
 
 import anyio
+import anyio.lowlevel
 import asyncpg
 
 from .. import errors
@@ -273,6 +274,12 @@ class PostgresConnection:
         database = name or _default_name(dsn)
         with _connecting(database, dsn):
             raw = await _connect(dsn, **options)
+        try:
+            await anyio.lowlevel.checkpoint()  # cancelled while `_connect` ran on
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await raw.close()
+            raise
         return cls(raw, database=database)
 
     @classmethod
@@ -633,8 +640,9 @@ async def _connect(*args: Any, **options: Any) -> asyncpg.Connection[asyncpg.Rec
     Cancelled while asyncio sets up its socket, asyncpg leaves a future holding
     ``ConnectionError('unexpected connection_lost() call')`` that asyncio prints
     as "Future exception was never retrieved". Finishing instead costs at most
-    the connect timeout (``timeout=``, 60 s by default); the cancellation then
-    takes effect, and a pool keeps the connection.
+    the connect timeout (``timeout=``, 60 s by default). The caller sees the
+    cancellation only at its next checkpoint, and must check for it at once
+    (`PostgresPoolBackend.take` then keeps the new connection idle).
     """
     with anyio.CancelScope(shield=True):
         raw: asyncpg.Connection[asyncpg.Record] = await asyncpg.connect(
@@ -719,6 +727,7 @@ class PostgresPoolBackend:
         for _ in range(self.min_size):
             raw = await self._connect()
             self._idle.append((raw, time.monotonic()))
+            await anyio.lowlevel.checkpoint()  # cancelled while `_connect` ran on
 
     async def take(self, write: bool) -> Connection:
         """Check out the newest idle connection, or open one; wait while
@@ -729,6 +738,16 @@ class PostgresPoolBackend:
             raw = self._idle_connection()
             if raw is None:
                 raw = await self._connect()
+                try:
+                    # `_connect` ran on through any cancellation: see it now.
+                    await anyio.lowlevel.checkpoint()
+                except BaseException:
+                    if not self._closed:  # the new connection waits idle
+                        self._idle.append((raw, time.monotonic()))
+                        raw = None
+                    raise
+            if self._closed:
+                raise errors.PoolClosed(self.name, "the pool closed while we waited")
             if self._setup is not None:
                 with map_asyncpg_errors(self.name):
                     await self._setup(raw)
