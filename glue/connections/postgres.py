@@ -10,7 +10,9 @@ only when glue can prove the checkout left it as it found it:
 
 - every operation of the checkout completed: none was cancelled or failed (a
   cancelled query may still run on the server, holding its portal and locks,
-  until the cancel request lands; a failed one may have left anything);
+  until the cancel request lands; a failed one may have left anything), and
+  none is still running (a task started inside the checkout may outlive it:
+  asyncpg cannot reset a connection mid-operation, so the pool closes it);
 - every operation ended with the extended protocol's Sync, so the server has
   closed the implicit transaction of a statement outside ``BEGIN``: a bare
   prepare (``fetch`` naming the columns of an empty result) ends with Flush,
@@ -256,6 +258,9 @@ class PostgresConnection:
         # have left state in the session: its pool then resets it on release.
         self._clean = True
         self._uses = 0
+        # Operations running now: one may outlive the checkout (a task started
+        # inside ``acquire``), and asyncpg runs one at a time.
+        self._running = 0
 
     @classmethod
     async def connect(
@@ -581,6 +586,7 @@ class PostgresConnection:
         if self._stream is not None and self._stream is not stream:
             await self._stream.aclose()
         self._uses += 1
+        self._running += 1
         try:
             with map_asyncpg_errors(self._database):
                 yield self._raw
@@ -606,6 +612,8 @@ class PostgresConnection:
         except BaseException:  # cancelled mid-operation: the server may still run it
             self._clean = False
             raise
+        finally:
+            self._running -= 1
 
     def _left_clean(self) -> bool:
         """Whether the checkout provably left the connection as it found it
@@ -613,6 +621,7 @@ class PostgresConnection:
         raw = self._raw
         return (
             self._clean
+            and not self._running
             and self._stream is None
             and not self._depth
             and not raw.is_closed()
@@ -774,7 +783,15 @@ class PostgresPoolBackend:
                 return
             uses += conn._uses
             self._uses[raw] = uses
-            if self._closed or raw.is_closed() or uses >= self._max_queries:
+            if conn._running:
+                # Neither reusable nor resettable while the operation runs.
+                _log.warning(
+                    "postgres connection returned with an operation still "
+                    "running (a task outlived its checkout); closing it",
+                    database=self.name,
+                )
+                await self._drop(raw)
+            elif self._closed or raw.is_closed() or uses >= self._max_queries:
                 await self._drop(raw)
             elif (clean and not self._always_reset) or await self._reset_raw(raw):
                 self._idle.append((raw, time.monotonic()))

@@ -253,3 +253,31 @@ async def test_an_empty_result_leaves_no_lock_behind(postgres_dsn: str) -> None:
                 await other.execute("DROP TABLE glue_empty")
         finally:
             await other.aclose()
+
+
+async def test_an_operation_outliving_its_checkout_closes_the_connection(
+    postgres_dsn: str,
+) -> None:
+    async with DefaultConnectionPool(
+        PostgresConnection, dsn=postgres_dsn, max_size=1
+    ) as pool:
+        outcome: list[BaseException | None] = []
+
+        async def sleep_on(conn: object) -> None:
+            assert isinstance(conn, PostgresConnection)
+            try:
+                await conn.fetch("SELECT pg_sleep(0.5)")
+                outcome.append(None)
+            except ConnectionError as exc:
+                outcome.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            async with pool.acquire() as conn:
+                pid = await _pid(conn)
+                tg.start_soon(sleep_on, conn)
+                await anyio.wait_all_tasks_blocked()
+            async with pool.acquire() as conn:
+                assert await _pid(conn) != pid
+                assert (await conn.fetch("SELECT 1")).rows == [(1,)]
+        assert len(outcome) == 1
+        assert isinstance(outcome[0], ConnectionError)
