@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections import deque
 from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import unquote, urlsplit
@@ -688,8 +689,8 @@ class PostgresPoolBackend:
     keep their meaning: ``init`` runs on each new connection, ``setup`` on each
     checkout; ``reset`` (a coroutine function, or None for asyncpg's reset)
     runs on every release; a connection is closed after ``max_queries``
-    operations (50,000) and not reused after ``max_inactive_connection_lifetime``
-    idle seconds (300; 0 keeps it).
+    operations (50,000) and closed after ``max_inactive_connection_lifetime``
+    idle seconds (300; 0 keeps it), seen at the next checkout or release.
     """
 
     def __init__(
@@ -718,7 +719,7 @@ class PostgresPoolBackend:
         self._max_idle: float = ours.get("max_inactive_connection_lifetime", 300.0)
         self._free = anyio.Semaphore(max_size, fast_acquire=True)
         # (connection, idle since), newest last.
-        self._idle: list[tuple[asyncpg.Connection[asyncpg.Record], float]] = []
+        self._idle: deque[tuple[asyncpg.Connection[asyncpg.Record], float]] = deque()
         self._uses: dict[asyncpg.Connection[asyncpg.Record], int] = {}
         self._closed = False
 
@@ -794,7 +795,9 @@ class PostgresPoolBackend:
             elif self._closed or raw.is_closed() or uses >= self._max_queries:
                 await self._drop(raw)
             elif (clean and not self._always_reset) or await self._reset_raw(raw):
-                self._idle.append((raw, time.monotonic()))
+                now = time.monotonic()
+                self._close_stale(now)
+                self._idle.append((raw, now))
         finally:
             self._free.release()
 
@@ -824,7 +827,9 @@ class PostgresPoolBackend:
             return False
         raw = conn._release()
         self._uses[raw] = uses + conn._uses
-        self._idle.append((raw, time.monotonic()))
+        now = time.monotonic()
+        self._close_stale(now)
+        self._idle.append((raw, now))
         self._free.release()
         return True
 
@@ -835,7 +840,7 @@ class PostgresPoolBackend:
     async def close(self, *, force: bool) -> None:
         """Close idle connections; with ``force``, terminate checked-out ones."""
         self._closed = True
-        idle, self._idle = self._idle, []
+        idle, self._idle = self._idle, deque()
         for raw, _ in idle:
             await self._drop(raw)
         if force:
@@ -844,22 +849,27 @@ class PostgresPoolBackend:
                 raw.terminate()
 
     def _idle_connection(self) -> asyncpg.Connection[asyncpg.Record] | None:
-        """Pop the newest idle connection that is alive and fresh; older stale
-        ones wait for the next checkout that finds them."""
+        """Pop the newest idle connection that is alive, the stale ones closed."""
+        self._close_stale(time.monotonic())
         while self._idle:
-            raw, since = self._idle.pop()
-            if raw.is_closed():
-                self._uses.pop(raw, None)
-                _log.warning(
-                    "postgres connection found closed; replacing it",
-                    database=self.name,
-                )
-            elif self._max_idle and time.monotonic() - since > self._max_idle:
-                self._uses.pop(raw, None)
-                raw.terminate()
-            else:
+            raw, _ = self._idle.pop()
+            if not raw.is_closed():
                 return raw
+            self._uses.pop(raw, None)
+            _log.warning(
+                "postgres connection found closed; replacing it", database=self.name
+            )
         return None
+
+    def _close_stale(self, now: float) -> None:
+        """Close the connections idle past ``max_inactive_connection_lifetime``:
+        the oldest, at the end of the idle list that checkouts do not take."""
+        if not self._max_idle:
+            return
+        while self._idle and now - self._idle[0][1] > self._max_idle:
+            raw, _ = self._idle.popleft()
+            self._uses.pop(raw, None)
+            raw.terminate()
 
     async def _connect(self) -> asyncpg.Connection[asyncpg.Record]:
         with _connecting(self.name, self._dsn, self.location):

@@ -281,3 +281,24 @@ async def test_an_operation_outliving_its_checkout_closes_the_connection(
                 assert (await conn.fetch("SELECT 1")).rows == [(1,)]
         assert len(outcome) == 1
         assert isinstance(outcome[0], ConnectionError)
+
+
+async def test_idle_connections_expire_under_steady_load(postgres_dsn: str) -> None:
+    async with DefaultConnectionPool(
+        PostgresConnection,
+        dsn=postgres_dsn,
+        min_size=0,
+        max_size=2,
+        max_inactive_connection_lifetime=0.2,
+    ) as pool:
+        async with pool.acquire(), pool.acquire():
+            pass
+        assert pool.statistics().size == 2
+        # One connection at a time serves the load: the other one, never
+        # checked out again, expires all the same.
+        end = anyio.current_time() + 0.6
+        while anyio.current_time() < end:
+            async with pool.acquire() as conn:
+                await conn.fetch("SELECT 1")
+            await anyio.sleep(0.02)
+        assert pool.statistics().size == 1
