@@ -197,8 +197,7 @@ def map_asyncpg_errors(database: str, *, location: str | None = None) -> Iterato
                 database, "the statement timed out (command_timeout)"
             ) from exc
         if isinstance(exc, OSError) or (
-            isinstance(exc, asyncpg.InterfaceError)
-            and ("closed" in str(exc) or "released back to the pool" in str(exc))
+            isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc)
         ):
             raise errors.ConnectionError(database, f"connection lost: {exc}") from exc
         if isinstance(exc, asyncpg.InterfaceError):
@@ -841,8 +840,9 @@ class PostgresPoolBackend:
         """Close idle connections; with ``force``, terminate checked-out ones."""
         self._closed = True
         idle, self._idle = self._idle, deque()
-        for raw, _ in idle:
-            await self._drop(raw)
+        async with anyio.create_task_group() as tg:
+            for raw, _ in idle:
+                tg.start_soon(self._drop, raw)
         if force:
             for raw in list(self._uses):
                 del self._uses[raw]
