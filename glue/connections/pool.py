@@ -44,8 +44,10 @@ still out then belong to abandoned tasks) before closing them under their users.
 class PoolBackend(Protocol):
     """What a driver provides to `DefaultConnectionPool`.
 
-    ``take`` may wait and must be safe to cancel; ``give`` never raises for a
-    lost connection (it drops it, and a later ``take`` opens a new one).
+    ``take`` may wait and must be safe to cancel (a connection it returns past
+    the deadline or the pool's close, the pool gives back); ``give`` never
+    raises for a lost connection (it drops it, and a later ``take`` opens a new
+    one), and closes what comes back after ``close``.
     """
 
     @property
