@@ -44,8 +44,10 @@ still out then belong to abandoned tasks) before closing them under their users.
 class PoolBackend(Protocol):
     """What a driver provides to `DefaultConnectionPool`.
 
-    ``take`` may wait and must be safe to cancel; ``give`` never raises for a
-    lost connection (it drops it, and a later ``take`` opens a new one).
+    ``take`` may wait and must be safe to cancel (a connection it returns past
+    the deadline or the pool's close, the pool gives back); ``give`` never
+    raises for a lost connection (it drops it, and a later ``take`` opens a new
+    one), and closes what comes back after ``close``.
     """
 
     @property
@@ -284,13 +286,21 @@ class DefaultConnectionPool:
         scope = anyio.CancelScope(
             deadline=anyio.current_time() + limit if limit is not None else float("inf")
         )
+        conn = None
         self._waiting.add(scope)
         try:
             with scope:
                 conn = await self._backend.take(write)
         finally:
             self._waiting.discard(scope)
-        if scope.cancelled_caught:
+        if conn is not None and (scope.cancel_called or self._state is _State.CLOSED):
+            # The backend finished a step it does not cancel (opening a
+            # connection) past the deadline or the pool's close: the caller
+            # gets the error it waited into, and the backend the connection.
+            with anyio.CancelScope(shield=True):
+                await self._backend.give(conn)
+            conn = None
+        if conn is None:
             if self._state is _State.CLOSED:
                 raise PoolClosed(self.name, "the pool closed while we waited")
             one = self._backend.bottleneck(write)

@@ -10,7 +10,9 @@ only when glue can prove the checkout left it as it found it:
 
 - every operation of the checkout completed: none was cancelled or failed (a
   cancelled query may still run on the server, holding its portal and locks,
-  until the cancel request lands; a failed one may have left anything);
+  until the cancel request lands; a failed one may have left anything), and
+  none is still running (a task started inside the checkout may outlive it:
+  asyncpg cannot reset a connection mid-operation, so the pool closes it);
 - every operation ended with the extended protocol's Sync, so the server has
   closed the implicit transaction of a statement outside ``BEGIN``: a bare
   prepare (``fetch`` naming the columns of an empty result) ends with Flush,
@@ -33,11 +35,13 @@ from __future__ import annotations
 
 import re
 import time
+from collections import deque
 from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import unquote, urlsplit
 
 import anyio
+import anyio.lowlevel
 import asyncpg
 
 from .. import errors
@@ -193,8 +197,7 @@ def map_asyncpg_errors(database: str, *, location: str | None = None) -> Iterato
                 database, "the statement timed out (command_timeout)"
             ) from exc
         if isinstance(exc, OSError) or (
-            isinstance(exc, asyncpg.InterfaceError)
-            and ("closed" in str(exc) or "released back to the pool" in str(exc))
+            isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc)
         ):
             raise errors.ConnectionError(database, f"connection lost: {exc}") from exc
         if isinstance(exc, asyncpg.InterfaceError):
@@ -255,6 +258,9 @@ class PostgresConnection:
         # have left state in the session: its pool then resets it on release.
         self._clean = True
         self._uses = 0
+        # Operations running now: one may outlive the checkout (a task started
+        # inside ``acquire``), and asyncpg runs one at a time.
+        self._running = 0
 
     @classmethod
     async def connect(
@@ -273,6 +279,12 @@ class PostgresConnection:
         database = name or _default_name(dsn)
         with _connecting(database, dsn):
             raw = await _connect(dsn, **options)
+        try:
+            await anyio.lowlevel.checkpoint()  # cancelled while `_connect` ran on
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await raw.close()
+            raise
         return cls(raw, database=database)
 
     @classmethod
@@ -574,6 +586,7 @@ class PostgresConnection:
         if self._stream is not None and self._stream is not stream:
             await self._stream.aclose()
         self._uses += 1
+        self._running += 1
         try:
             with map_asyncpg_errors(self._database):
                 yield self._raw
@@ -599,6 +612,8 @@ class PostgresConnection:
         except BaseException:  # cancelled mid-operation: the server may still run it
             self._clean = False
             raise
+        finally:
+            self._running -= 1
 
     def _left_clean(self) -> bool:
         """Whether the checkout provably left the connection as it found it
@@ -606,6 +621,7 @@ class PostgresConnection:
         raw = self._raw
         return (
             self._clean
+            and not self._running
             and self._stream is None
             and not self._depth
             and not raw.is_closed()
@@ -633,8 +649,9 @@ async def _connect(*args: Any, **options: Any) -> asyncpg.Connection[asyncpg.Rec
     Cancelled while asyncio sets up its socket, asyncpg leaves a future holding
     ``ConnectionError('unexpected connection_lost() call')`` that asyncio prints
     as "Future exception was never retrieved". Finishing instead costs at most
-    the connect timeout (``timeout=``, 60 s by default); the cancellation then
-    takes effect, and a pool keeps the connection.
+    the connect timeout (``timeout=``, 60 s by default). The caller sees the
+    cancellation only at its next checkpoint, and must check for it at once
+    (`PostgresPoolBackend.take` then keeps the new connection idle).
     """
     with anyio.CancelScope(shield=True):
         raw: asyncpg.Connection[asyncpg.Record] = await asyncpg.connect(
@@ -671,8 +688,8 @@ class PostgresPoolBackend:
     keep their meaning: ``init`` runs on each new connection, ``setup`` on each
     checkout; ``reset`` (a coroutine function, or None for asyncpg's reset)
     runs on every release; a connection is closed after ``max_queries``
-    operations (50,000) and not reused after ``max_inactive_connection_lifetime``
-    idle seconds (300; 0 keeps it).
+    operations (50,000) and closed after ``max_inactive_connection_lifetime``
+    idle seconds (300; 0 keeps it), seen at the next checkout or release.
     """
 
     def __init__(
@@ -701,7 +718,7 @@ class PostgresPoolBackend:
         self._max_idle: float = ours.get("max_inactive_connection_lifetime", 300.0)
         self._free = anyio.Semaphore(max_size, fast_acquire=True)
         # (connection, idle since), newest last.
-        self._idle: list[tuple[asyncpg.Connection[asyncpg.Record], float]] = []
+        self._idle: deque[tuple[asyncpg.Connection[asyncpg.Record], float]] = deque()
         self._uses: dict[asyncpg.Connection[asyncpg.Record], int] = {}
         self._closed = False
 
@@ -719,6 +736,7 @@ class PostgresPoolBackend:
         for _ in range(self.min_size):
             raw = await self._connect()
             self._idle.append((raw, time.monotonic()))
+            await anyio.lowlevel.checkpoint()  # cancelled while `_connect` ran on
 
     async def take(self, write: bool) -> Connection:
         """Check out the newest idle connection, or open one; wait while
@@ -729,6 +747,16 @@ class PostgresPoolBackend:
             raw = self._idle_connection()
             if raw is None:
                 raw = await self._connect()
+                try:
+                    # `_connect` ran on through any cancellation: see it now.
+                    await anyio.lowlevel.checkpoint()
+                except BaseException:
+                    if not self._closed:  # the new connection waits idle
+                        self._idle.append((raw, time.monotonic()))
+                        raw = None
+                    raise
+            if self._closed:
+                raise errors.PoolClosed(self.name, "the pool closed while we waited")
             if self._setup is not None:
                 with map_asyncpg_errors(self.name):
                     await self._setup(raw)
@@ -755,10 +783,20 @@ class PostgresPoolBackend:
                 return
             uses += conn._uses
             self._uses[raw] = uses
-            if self._closed or raw.is_closed() or uses >= self._max_queries:
+            if conn._running:
+                # Neither reusable nor resettable while the operation runs.
+                _log.warning(
+                    "postgres connection returned with an operation still "
+                    "running (a task outlived its checkout); closing it",
+                    database=self.name,
+                )
+                await self._drop(raw)
+            elif self._closed or raw.is_closed() or uses >= self._max_queries:
                 await self._drop(raw)
             elif (clean and not self._always_reset) or await self._reset_raw(raw):
-                self._idle.append((raw, time.monotonic()))
+                now = time.monotonic()
+                self._close_stale(now)
+                self._idle.append((raw, now))
         finally:
             self._free.release()
 
@@ -788,7 +826,9 @@ class PostgresPoolBackend:
             return False
         raw = conn._release()
         self._uses[raw] = uses + conn._uses
-        self._idle.append((raw, time.monotonic()))
+        now = time.monotonic()
+        self._close_stale(now)
+        self._idle.append((raw, now))
         self._free.release()
         return True
 
@@ -799,31 +839,37 @@ class PostgresPoolBackend:
     async def close(self, *, force: bool) -> None:
         """Close idle connections; with ``force``, terminate checked-out ones."""
         self._closed = True
-        idle, self._idle = self._idle, []
-        for raw, _ in idle:
-            await self._drop(raw)
+        idle, self._idle = self._idle, deque()
+        async with anyio.create_task_group() as tg:
+            for raw, _ in idle:
+                tg.start_soon(self._drop, raw)
         if force:
             for raw in list(self._uses):
                 del self._uses[raw]
                 raw.terminate()
 
     def _idle_connection(self) -> asyncpg.Connection[asyncpg.Record] | None:
-        """Pop the newest idle connection that is alive and fresh; older stale
-        ones wait for the next checkout that finds them."""
+        """Pop the newest idle connection that is alive, the stale ones closed."""
+        self._close_stale(time.monotonic())
         while self._idle:
-            raw, since = self._idle.pop()
-            if raw.is_closed():
-                self._uses.pop(raw, None)
-                _log.warning(
-                    "postgres connection found closed; replacing it",
-                    database=self.name,
-                )
-            elif self._max_idle and time.monotonic() - since > self._max_idle:
-                self._uses.pop(raw, None)
-                raw.terminate()
-            else:
+            raw, _ = self._idle.pop()
+            if not raw.is_closed():
                 return raw
+            self._uses.pop(raw, None)
+            _log.warning(
+                "postgres connection found closed; replacing it", database=self.name
+            )
         return None
+
+    def _close_stale(self, now: float) -> None:
+        """Close the connections idle past ``max_inactive_connection_lifetime``:
+        the oldest, at the end of the idle list that checkouts do not take."""
+        if not self._max_idle:
+            return
+        while self._idle and now - self._idle[0][1] > self._max_idle:
+            raw, _ = self._idle.popleft()
+            self._uses.pop(raw, None)
+            raw.terminate()
 
     async def _connect(self) -> asyncpg.Connection[asyncpg.Record]:
         with _connecting(self.name, self._dsn, self.location):

@@ -9,11 +9,17 @@ and glue's pool skips the reset only when every one of a checkout's statements
 passed, and its other conditions hold (see `glue.connections.postgres`).
 
 A statement passes when its first word is one of `_CLEAN` (queries, writes,
-transaction control, DDL on persistent objects, ``SET LOCAL``, ...), and its
-text names no function or object that keeps session state (`_SESSION_STATE`):
-``set_config``, session-level advisory locks, temporary tables. Anything else
-(``SET``, ``RESET``, ``LISTEN``, ``DECLARE``, ``PREPARE`` of a statement,
-``DO``, ``CALL``, an unknown word) counts as dirty, and the release resets.
+transaction control, DDL on persistent objects, ``SET LOCAL``, two-phase
+``PREPARE TRANSACTION 'gid'``, ...), and its text names no function or object
+that keeps session state (`_SESSION_STATE`): ``set_config``, session-level
+advisory locks, temporary tables. Anything else (``SET``, ``RESET``,
+``LISTEN``, ``DECLARE``, ``PREPARE`` of a statement, ``DO``, ``CALL``, an
+unknown word) counts as dirty, and the release resets.
+
+The reset undoes session settings, advisory locks, open cursors and listeners;
+like asyncpg's pool, it leaves temporary tables and named prepared statements
+in place. Those outlive the checkout either way: the code that makes them drops
+them (``DROP TABLE``, ``DEALLOCATE``) before giving the connection back.
 
 What the text cannot show, a function or trigger that changes session state
 from inside (``PERFORM set_config(..., false)`` in PL/pgSQL, say), goes unseen:
@@ -69,13 +75,9 @@ _CLEAN = frozenset(
 )
 """First words of statements that keep no session state (but see `_SESSION_STATE`)."""
 
-_CLEAN_SECOND = {
-    "SET": frozenset({"LOCAL", "TRANSACTION", "CONSTRAINTS"}),
-    "PREPARE": frozenset({"TRANSACTION"}),
-}
+_CLEAN_SECOND = {"SET": frozenset({"LOCAL", "TRANSACTION", "CONSTRAINTS"})}
 """First words clean only with one of these second words: ``SET LOCAL`` ends with
-its transaction, a session ``SET`` does not; ``PREPARE TRANSACTION`` (two-phase
-commit) is clean, a named prepared statement outlives the checkout."""
+its transaction, a session ``SET`` does not."""
 
 _SESSION_STATE = re.compile(
     r"set_config|advisory_(?:un)?lock|\btemp(?:orary)?\b|pg_temp", re.IGNORECASE
@@ -85,7 +87,10 @@ advisory lock (``pg_advisory_xact_lock`` does not match: it ends with its
 transaction), a temporary table. A column named ``temp`` matches too: that only
 costs a reset."""
 
-_FIRST_WORDS = re.compile(r"(?:\s+|--[^\n]*|/\*.*?\*/)*(\w+)(?:\s+(\w+))?", re.DOTALL)
+_FIRST_WORDS = re.compile(
+    r"(?:\s+|--[^\n]*|/\*.*?\*/)*(\w+)(?:\s+(\w+))?(\s*')?", re.DOTALL
+)
+"""The first two words, and whether a string literal follows them."""
 
 
 @functools.lru_cache(maxsize=1024)
@@ -101,4 +106,9 @@ def leaves_session_clean(sql: str) -> bool:
     if first in _CLEAN:
         return True
     second = (words.group(2) or "").upper()
+    if first == "PREPARE":
+        # Two-phase commit names its transaction with a string; ``PREPARE
+        # transaction AS ...`` makes a statement named "transaction", which
+        # outlives the checkout.
+        return second == "TRANSACTION" and words.group(3) is not None
     return second in _CLEAN_SECOND.get(first, ())

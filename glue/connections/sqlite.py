@@ -687,6 +687,7 @@ class SqlitePoolBackend:
             _Slots(self.max_size - 1, writer=False) if self.max_size > 1 else None
         )
         self._all: set[aiosqlite.Connection] = set()
+        self._closed = False
 
     @property
     def dialect(self) -> Dialect:
@@ -714,6 +715,12 @@ class SqlitePoolBackend:
         except BaseException:
             slots.free.release()
             raise
+        if self._closed:  # while the connection opened
+            slots.free.release()
+            self._all.discard(raw)
+            with anyio.CancelScope(shield=True):
+                await _close_raw(raw, self.name)
+            raise errors.PoolClosed(self.name, "the pool closed while we waited")
         return self._hand_out(slots, raw)
 
     def take_nowait(self, write: bool) -> Connection | None:
@@ -740,9 +747,10 @@ class SqlitePoolBackend:
         finally:
             slots.holder = None
             slots.free.release()
-        if raw is not None and raw in self._all:
+        if raw is not None and raw in self._all and not self._closed:
             slots.idle.append(raw)
-        elif raw is not None:  # the pool was closed by force meanwhile
+        elif raw is not None:  # the pool was closed meanwhile
+            self._all.discard(raw)
             await _close_raw(raw, self.name)
         elif conn._raw in self._all:
             self._all.discard(conn._raw)
@@ -752,7 +760,7 @@ class SqlitePoolBackend:
         """Take back a connection that needs no rollback or closing; False,
         untouched, when it needs `give`."""
         assert isinstance(conn, SqliteConnection)
-        if not conn._idle_now() or conn._raw not in self._all:
+        if self._closed or not conn._idle_now() or conn._raw not in self._all:
             return False
         slots = self._writer if conn._writer or self._readers is None else self._readers
         conn._owned = False
@@ -764,6 +772,7 @@ class SqlitePoolBackend:
 
     async def close(self, *, force: bool) -> None:
         """Close idle connections, and with ``force`` the checked-out ones too."""
+        self._closed = True
         targets = list(self._all) if force else [*self._writer.idle]
         if self._readers is not None and not force:
             targets += self._readers.idle

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.lowlevel
+import asyncpg
 import pytest
 
+import glue.connections.sqlite as sqlite_backend
 from glue.connections import (
     DefaultConnectionPool,
     PoolStatistics,
@@ -249,3 +251,63 @@ def _dsn_of(pool: DefaultConnectionPool) -> str:
 async def _acquire_and_hold(pool: DefaultConnectionPool, write: bool = True) -> None:
     async with pool.acquire(write=write):
         await anyio.sleep_forever()
+
+
+@pytest.fixture
+def slow_connect(database_url: str, monkeypatch: pytest.MonkeyPatch) -> float:
+    """Make each new connection take 0.5 s past any cancellation, as PostgreSQL's
+    shielded connect does with a slow server; return that delay."""
+    delay = 0.5
+    if database_url.startswith("sqlite"):
+        real_open = sqlite_backend._open_raw
+
+        async def slow_open(*args: Any, **options: Any) -> Any:
+            raw = await real_open(*args, **options)
+            with anyio.CancelScope(shield=True):
+                await anyio.sleep(delay)
+            return raw
+
+        monkeypatch.setattr(sqlite_backend, "_open_raw", slow_open)
+    else:
+        real_connect = asyncpg.connect
+
+        async def slow_connect(*args: Any, **options: Any) -> Any:
+            await anyio.sleep(delay)
+            return await real_connect(*args, **options)
+
+        monkeypatch.setattr(asyncpg, "connect", slow_connect)
+    return delay
+
+
+async def test_acquire_times_out_while_a_connection_opens(
+    database_url: str, slow_connect: float
+) -> None:
+    async with pool_from_url(database_url, name="shop", min_size=0) as pool:
+        with pytest.raises(PoolTimeout, match=r"within 0\.1 s"):
+            async with pool.acquire(timeout=0.1):
+                raise AssertionError("handed out past the timeout")
+        assert pool.statistics().checked_out == 0
+        async with pool.acquire() as conn:
+            assert (await conn.fetch("SELECT 1")).rows == [(1,)]
+
+
+async def test_a_pool_closed_while_a_connection_opens_hands_out_nothing(
+    database_url: str, slow_connect: float
+) -> None:
+    pool = pool_from_url(database_url, name="shop", min_size=0, max_size=2)
+    await pool.open()
+    caught: list[BaseException] = []
+
+    async def user() -> None:
+        try:
+            async with pool.acquire():
+                raise AssertionError("handed out by a closed pool")
+        except PoolClosed as exc:
+            caught.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(user)
+        await _wait_until(lambda: pool.statistics().waiting == 1)
+        await pool.aclose()
+    assert len(caught) == 1
+    assert pool.statistics().size == 0

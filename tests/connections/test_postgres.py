@@ -253,3 +253,52 @@ async def test_an_empty_result_leaves_no_lock_behind(postgres_dsn: str) -> None:
                 await other.execute("DROP TABLE glue_empty")
         finally:
             await other.aclose()
+
+
+async def test_an_operation_outliving_its_checkout_closes_the_connection(
+    postgres_dsn: str,
+) -> None:
+    async with DefaultConnectionPool(
+        PostgresConnection, dsn=postgres_dsn, max_size=1
+    ) as pool:
+        outcome: list[BaseException | None] = []
+
+        async def sleep_on(conn: object) -> None:
+            assert isinstance(conn, PostgresConnection)
+            try:
+                await conn.fetch("SELECT pg_sleep(0.5)")
+                outcome.append(None)
+            except ConnectionError as exc:
+                outcome.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            async with pool.acquire() as conn:
+                pid = await _pid(conn)
+                tg.start_soon(sleep_on, conn)
+                await anyio.wait_all_tasks_blocked()
+            async with pool.acquire() as conn:
+                assert await _pid(conn) != pid
+                assert (await conn.fetch("SELECT 1")).rows == [(1,)]
+        assert len(outcome) == 1
+        assert isinstance(outcome[0], ConnectionError)
+
+
+async def test_idle_connections_expire_under_steady_load(postgres_dsn: str) -> None:
+    async with DefaultConnectionPool(
+        PostgresConnection,
+        dsn=postgres_dsn,
+        min_size=0,
+        max_size=2,
+        max_inactive_connection_lifetime=0.2,
+    ) as pool:
+        async with pool.acquire(), pool.acquire():
+            pass
+        assert pool.statistics().size == 2
+        # One connection at a time serves the load: the other one, never
+        # checked out again, expires all the same.
+        end = anyio.current_time() + 0.6
+        while anyio.current_time() < end:
+            async with pool.acquire() as conn:
+                await conn.fetch("SELECT 1")
+            await anyio.sleep(0.02)
+        assert pool.statistics().size == 1
