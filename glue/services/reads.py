@@ -33,7 +33,7 @@ import msgspec
 
 from ..connections.containers import Container
 from ..connections.manager import ConnectionManager
-from ..errors import GlueError, QueryError, SchemaError
+from ..errors import ConfigurationError, GlueError, QueryError, SchemaError
 from ..planning.executor import PlanExecutor
 from ..planning.explain import explain_plan
 from ..planning.read import DEFAULT_MAX_KEYS, QueryPlanner
@@ -45,6 +45,8 @@ from .schema import SchemaQueryService
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Iterable
+
+    from ..connections.abc import ConnectionPool
 
 __all__ = [
     "AsyncDataQueryService",
@@ -107,6 +109,18 @@ class DataQueryService:
             self.schemas[schema.name] = schema
         self._plans.clear()
 
+    def _pool_of(self, name: str) -> ConnectionPool:
+        """The pool of a table no schema was registered for."""
+        try:
+            return self.manager.get_connection_pool(name)
+        except ConfigurationError:
+            known = ", ".join(sorted(self.manager.pools)) or "none"
+            raise QueryError(
+                f"unknown table {name!r}: no schema was registered for it, and no "
+                f"database holds it (no pool of its own, no default; databases: "
+                f"{known})"
+            ) from None
+
     async def _load(self, statement: QueryStatement) -> None:
         """Read the schemas of tables the statement names and we do not know."""
         for name in sorted(statement.table_names() - self.schemas.keys()):
@@ -114,7 +128,7 @@ class DataQueryService:
                 check_identifier(name, "table")
             except SchemaError as exc:
                 raise QueryError(str(exc)) from None
-            pool = self.manager.get_connection_pool(name)
+            pool = self._pool_of(name)
             try:
                 info = await SchemaQueryService(pool).describe(name)
             except SchemaError:

@@ -195,6 +195,21 @@ async def test_unknown_names_fail_before_any_sql(split: ConnectionManager) -> No
     assert all(p.statistics().checked_out == 0 for p in split.pools.values())
 
 
+async def test_a_table_in_no_database_is_a_query_error(tmp_path: Path) -> None:
+    """Without a default pool, a table no pool is registered for is a bad
+    query (HTTP 400), not a configuration fault."""
+    people = f"sqlite:///{tmp_path / 'people.sqlite'}"
+    await fill(people, PEOPLE, PEOPLE_ROWS)
+    manager = ConnectionManager()
+    manager.register_connection_pool(pool_from_url(people), "people")
+    async with manager:
+        service = DataQueryService(manager)
+        everyone = QueryStatement(table=SchemaReference(name="people"))
+        assert len(await service.execute(everyone)) == len(PEOPLE_ROWS)
+        with pytest.raises(QueryError, match=r"unknown table 'pets'.*: people\)"):
+            await service.execute(QueryStatement(table=SchemaReference(name="pets")))
+
+
 async def test_schemas_are_read_from_the_databases(split: ConnectionManager) -> None:
     service = DataQueryService(split)
     assert await service.execute(JOINED) == EXPECTED
