@@ -67,6 +67,10 @@ __all__ = ["App", "AppState"]
 
 _log = get_logger(__name__)
 
+CLOSE_GRACE = 5.0
+"""Seconds an App that delivers in-process spends, when it closes, delivering
+the events that are due; what is left then waits for the next App to open."""
+
 
 class AppState(enum.Enum):
     """Where an App is in its life: built, open, or closed (for good)."""
@@ -96,9 +100,11 @@ class App:
         retry: how commands that do not set ``retry=`` retry a conflict at
             commit; ``RetryPolicy()`` (3 attempts) by default.
         delivery: who runs the subscribers (see :mod:`glue.outbox`):
-            ``"in-process"``, this App, after each commit; ``"workers"``,
-            ``glue worker`` processes; ``"auto"`` (the default), in-process when
-            every outbox database is embedded (SQLite), else workers.
+            ``"in-process"``, this App, after each commit (and, as it closes,
+            what is due, for up to :data:`CLOSE_GRACE` seconds);
+            ``"workers"``, ``glue worker`` processes; ``"auto"`` (the default),
+            in-process when every outbox database is embedded (SQLite), else
+            workers.
 
     Attributes:
         outbox: where events for subscribers are written, and who gets them.
@@ -586,6 +592,8 @@ class App:
         if self.delivery == "auto" and not all(p.dialect.embedded for p in pools):
             return
         relays = [Relay(self, pool) for pool in pools]
+        # Runs last, once the relays stopped: deliver what is due.
+        self._stack.push_async_callback(_deliver_due, relays)
         tg = await self._stack.enter_async_context(anyio.create_task_group())
         for relay in relays:
             outbox.listen(relay.wake)
@@ -629,3 +637,15 @@ class App:
                     f"{registered.name!r}"
                 )
         return routed
+
+
+async def _deliver_due(relays: list[Relay]) -> None:
+    """Deliver what is due, round after round (a subscriber's events may make
+    more due, on another relay), until a round of every relay finds nothing,
+    for up to :data:`CLOSE_GRACE` seconds."""
+    with anyio.move_on_after(CLOSE_GRACE):
+        try:
+            while sum([await relay.round() for relay in relays]):
+                pass
+        except GlueError as exc:
+            _log.warning("events left undelivered at close", error=str(exc))

@@ -69,18 +69,6 @@ def shop_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     return env
 
 
-def settle() -> None:
-    """Wait until the shop's subscribers took every event written so far: a
-    ``glue dispatch`` process exits once its command committed, and the next
-    App to open on the databases delivers what it left."""
-
-    async def drained() -> None:
-        async with make_app() as app:
-            await drain(app)
-
-    anyio.run(drained)
-
-
 @pytest.fixture
 def seeded(shop_env: dict[str, str]) -> dict[str, str]:
     """The shop with customer 1 (Ada), stock APL-001 7 and PER-002 3, and order 1

@@ -21,6 +21,7 @@ from .shop import Charge, Charged, Paid, Pay, make_app
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
     from glue import App
 
@@ -261,3 +262,18 @@ async def test_a_relay_waits_for_a_leased_head_without_spinning(
         relay = Relay(app, pool, idle=5.0)
         assert await relay.claim() == []
         assert await relay._next_due() > 4.0
+
+
+async def test_an_app_delivering_in_process_delivers_what_is_due_before_it_closes(
+    tmp_path: Path,
+) -> None:
+    """A script that dispatches and ends leaves nothing pending: closing the
+    App first delivers what is due."""
+    url = f"sqlite:///{tmp_path / 'shop.sqlite'}"
+    async with make_app(url, delivery="in-process") as app:
+        for amount in range(1, 31):
+            await app.bus.dispatch(Pay(customer="ada", amount=amount))
+    async with make_app(url, delivery="workers") as app:
+        found = await status(app)
+        assert (found.pending, found.dead_letters) == (0, 0)
+        assert await totals(app) == [("ada", 30, 465, 30, 0)]
