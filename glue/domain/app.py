@@ -67,7 +67,7 @@ __all__ = ["App", "AppState"]
 
 _log = get_logger(__name__)
 
-CLOSE_GRACE = 5.0
+_CLOSE_GRACE = 5.0
 """Seconds an App that delivers in-process spends, when it closes, delivering
 the events that are due; what is left then waits for the next App to open."""
 
@@ -101,7 +101,7 @@ class App:
             commit; ``RetryPolicy()`` (3 attempts) by default.
         delivery: who runs the subscribers (see :mod:`glue.outbox`):
             ``"in-process"``, this App, after each commit (and, as it closes,
-            what is due, for up to :data:`CLOSE_GRACE` seconds);
+            what is due, for up to 5 seconds);
             ``"workers"``, ``glue worker`` processes; ``"auto"`` (the default),
             in-process when every outbox database is embedded (SQLite), else
             workers.
@@ -642,8 +642,8 @@ class App:
 async def _deliver_due(relays: list[Relay]) -> None:
     """Deliver what is due, round after round (a subscriber's events may make
     more due, on another relay), until a round of every relay finds nothing,
-    for up to :data:`CLOSE_GRACE` seconds."""
-    with anyio.move_on_after(CLOSE_GRACE):
+    for up to 5 seconds."""
+    with anyio.move_on_after(_CLOSE_GRACE):
         try:
             while sum([await relay.round() for relay in relays]):
                 pass
