@@ -68,8 +68,9 @@ __all__ = ["App", "AppState"]
 _log = get_logger(__name__)
 
 _CLOSE_GRACE = 5.0
-"""Seconds an App that delivers in-process spends, when it closes, delivering
-the events that are due; what is left then waits for the next App to open."""
+"""Seconds an App that delivers in-process gives, when it closes, first to the
+rounds in progress and then to delivering the events that are due; what is
+left then waits for the next App to open."""
 
 
 class AppState(enum.Enum):
@@ -601,7 +602,7 @@ class App:
             tg.start_soon(relay.run)
         # Runs first when the App closes: stop the relays, then the task group
         # waits for them.
-        self._stack.callback(tg.cancel_scope.cancel)
+        self._stack.callback(_stop, relays, tg.cancel_scope)
 
     def _route_tables(self, manager: ConnectionManager) -> list[str]:
         """Register each declared table's name for its database's pool.
@@ -639,10 +640,19 @@ class App:
         return routed
 
 
+def _stop(relays: list[Relay], scope: anyio.CancelScope) -> None:
+    """Let each relay finish the round in progress, for up to
+    ``_CLOSE_GRACE`` seconds: a round cut short leaves its claims leased until
+    the lease runs out, and what follows them waits as long."""
+    for relay in relays:
+        relay.stop()
+    scope.deadline = anyio.current_time() + _CLOSE_GRACE
+
+
 async def _deliver_due(relays: list[Relay]) -> None:
     """Deliver what is due, round after round (a subscriber's events may make
     more due, on another relay), until a round of every relay finds nothing,
-    for up to 5 seconds."""
+    for up to ``_CLOSE_GRACE`` seconds."""
     with anyio.move_on_after(_CLOSE_GRACE):
         try:
             while sum([await relay.round() for relay in relays]):

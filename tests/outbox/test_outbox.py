@@ -277,3 +277,19 @@ async def test_an_app_delivering_in_process_delivers_what_is_due_before_it_close
         found = await status(app)
         assert (found.pending, found.dead_letters) == (0, 0)
         assert await totals(app) == [("ada", 30, 465, 30, 0)]
+
+
+async def test_an_app_closing_lets_a_delivery_in_flight_finish(
+    tmp_path: Path,
+) -> None:
+    """Closing the App while a subscriber runs lets that round finish: it
+    leaves no lease behind for the next App to wait out."""
+    url = f"sqlite:///{tmp_path / 'shop.sqlite'}"
+    async with make_app(url, delivery="in-process") as app:
+        await app.bus.dispatch(Pay(customer="slow-ada", amount=1))
+        await app.bus.dispatch(Pay(customer="slow-ada", amount=2))
+        await anyio.sleep(0.2)  # the relay is in the first, slow delivery
+    async with make_app(url, delivery="workers") as app:
+        found = await status(app)
+        assert (found.pending, found.in_flight) == (0, 0)
+        assert await totals(app) == [("slow-ada", 2, 3, 2, 0)]
