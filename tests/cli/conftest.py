@@ -5,7 +5,6 @@ process (``python -m glue``), the same way for both."""
 from __future__ import annotations
 
 import io
-import logging
 import os
 import subprocess
 import sys
@@ -15,7 +14,6 @@ from typing import TYPE_CHECKING
 import anyio
 import msgspec
 import pytest
-import structlog
 
 from domains.shop import OrderLine, PlaceOrder, RegisterCustomer, Restock
 from domains.shop.app import DATABASE_ENV, ORDERS_DATABASE_ENV, make_app
@@ -23,7 +21,7 @@ from glue.cli import main
 from glue.outbox.status import drain
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
 ROOT = Path(__file__).resolve().parents[2]
 """The repository's root, where ``domains/`` is."""
@@ -37,20 +35,6 @@ class Result(msgspec.Struct, frozen=True, kw_only=True):
     code: int
     out: str
     err: str
-
-
-@pytest.fixture(autouse=True)
-def _logging_defaults() -> Iterator[None]:
-    """``glue`` configures logging and structlog; each test starts with structlog's
-    defaults and ends with the logging setup it started with."""
-    root, glue = logging.getLogger(), logging.getLogger("glue")
-    handlers, levels = root.handlers[:], (root.level, glue.level)
-    structlog.reset_defaults()
-    yield
-    structlog.reset_defaults()
-    root.handlers[:] = handlers
-    root.setLevel(levels[0])
-    glue.setLevel(levels[1])
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-import structlog
 
 from domains.shop.api import make_api
 from domains.shop.app import make_app
@@ -20,23 +19,12 @@ from domains.shop.auth import tokens_from_env
 from glue.outbox.status import drain
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterator
+    from collections.abc import AsyncIterator, Callable
     from pathlib import Path
 
     from glue import App
 
 ADMIN_PERMISSIONS = ("orders:admin", "orders:read", "customers:read", "glue:query")
-
-
-@pytest.fixture(autouse=True)
-def _structlog_defaults() -> Iterator[None]:
-    """Each test starts and ends with structlog's defaults (and no bound
-    context variables)."""
-    structlog.reset_defaults()
-    structlog.contextvars.clear_contextvars()
-    yield
-    structlog.reset_defaults()
-    structlog.contextvars.clear_contextvars()
 
 
 @pytest.fixture
