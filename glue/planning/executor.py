@@ -213,7 +213,8 @@ class PlanExecutor:
         pool = self.manager.get_connection_pool(task.route)
         async with pool.acquire() as conn:
             result = await conn.fetch(compiled.sql, compiled.params)
-        return compiled.decode_rows(result.rows)
+        # Rows come as tuples already: copy them only to convert values.
+        return compiled.decode_rows(result.rows) if compiled.decodes() else result.rows
 
     @asynccontextmanager
     async def _connection(self, task: SqlTask) -> AsyncIterator[Connection]:

@@ -25,6 +25,7 @@ The same statement returns the same rows on both databases:
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import QueryError
@@ -85,17 +86,14 @@ class CompiledQuery(NamedTuple):
     columns: tuple[OutputColumn, ...]
     dialect: Dialect
 
+    def decodes(self) -> bool:
+        """Whether some column's values need converting (else `decode_rows`
+        only copies each row into a tuple)."""
+        return bool(_converters(self.dialect.decoder, self.columns))
+
     def decode_rows(self, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
         """Convert rows the driver returned into Python values per column type."""
-        decoder = self.dialect.decoder
-        converters = [
-            decoder(c.type) if c.type is not None else None for c in self.columns
-        ]
-        active = [
-            (i, f)
-            for i, f in enumerate(converters)
-            if f is not None and not is_identity(f)
-        ]
+        active = _converters(self.dialect.decoder, self.columns)
         if not active:
             return [tuple(row) for row in rows]
         decoded: list[tuple[Any, ...]] = []
@@ -111,6 +109,20 @@ class CompiledQuery(NamedTuple):
         """Like :meth:`decode_rows`, each row a dict keyed by column name."""
         names = [c.name for c in self.columns]
         return [dict(zip(names, row, strict=True)) for row in self.decode_rows(rows)]
+
+
+@functools.lru_cache(maxsize=256)
+def _converters(
+    decoder: Callable[[ColumnType], Callable[[Any], Any]],
+    columns: tuple[OutputColumn, ...],
+) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
+    """The position and converter of each column whose values need converting,
+    by the dialect's ``decoder``; kept, since a service runs the same few
+    column lists over and over."""
+    converters = [decoder(c.type) if c.type is not None else None for c in columns]
+    return tuple(
+        (i, f) for i, f in enumerate(converters) if f is not None and not is_identity(f)
+    )
 
 
 def compile_query(
