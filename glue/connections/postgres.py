@@ -618,9 +618,9 @@ class PostgresConnection:
 
 
 class _Use:
-    """`PostgresConnection._use`: a class rather than a generator-based
-    context manager, since every operation of a connection goes through it
-    (a third of the cost of wrapping a query)."""
+    """`PostgresConnection._use`: a class, since every operation goes through
+    it; the two generator-based context managers it replaces took a quarter
+    of glue's CPU around a pooled query (2 of 8 µs)."""
 
     __slots__ = ("_conn", "_stream")
 
