@@ -456,6 +456,8 @@ class StateManager:
         ):
             names = None
         pick = operator.itemgetter(*names) if names else None
+        # (columns kept, as a tuple of flags) -> (columns written, their picker)
+        parts: dict[tuple[bool, ...], tuple[tuple[str, ...], Callable[..., Any]]] = {}
         eq = operator.eq
         single = names is not None and len(names) == 1
         tags = _etags(len(batch)) if info.versioned else None
@@ -482,9 +484,7 @@ class StateManager:
                 if current is None or (soft and current.get(DELETED_AT) is not None):
                     raise NotFound(name, key)
                 assert tracked is not None
-                diff: Mapping[str, Any] = change
-                written: tuple[str, ...] | None = names
-                if pick is not None:
+                if names is not None and pick is not None:
                     new, old = pick(change), pick(current)
                     # (A tuple compares its items by identity first: map(eq)
                     # makes sure, as the loop below would.)
@@ -492,13 +492,27 @@ class StateManager:
                         result.append(current)
                         done += 1
                         continue
+                    row = current.copy() if type(current) is proxy else dict(current)
                     if not single and True in map(eq, new, old):
-                        # Some columns keep their value: write only the others.
-                        diff = {c: v for c, v in change.items() if current[c] != v}
-                        written = None
+                        # Some columns keep their value: write only the others,
+                        # picked as the batch's earlier rows with the same
+                        # columns kept picked them.
+                        same = tuple(map(eq, new, old))
+                        part = parts.get(same)
+                        if part is None:
+                            part = parts[same] = _part(names, same)
+                        written, take = part
+                        if len(written) == 1:
+                            row[written[0]] = take(new)
+                        else:
+                            row.update(zip(written, take(new), strict=True))
+                    else:
+                        written = names
+                        row.update(change)
                 else:
                     if not columns.issuperset(change):
                         info.check(change, "an update")
+                    diff: Mapping[str, Any] = change
                     for column, value in change.items():
                         if current[column] == value:
                             diff = {c: v for c, v in change.items() if current[c] != v}
@@ -514,11 +528,10 @@ class StateManager:
                             f"key column(s) {', '.join(sorted(moved))}: delete the "
                             "row and insert a new one"
                         )
-                if written is None:
                     written = tuple(diff)
+                    row = current.copy() if type(current) is proxy else dict(current)
+                    row.update(diff)
                 stored = tracked.stored
-                row = current.copy() if type(current) is proxy else dict(current)
-                row.update(diff)
                 stamped: tuple[str, ...] = ()
                 if current is stored and tags is not None:
                     row[ETAG] = tags.pop()
@@ -740,8 +753,9 @@ def new_etag() -> str:
 
 def _etags(count: int) -> list[str]:
     """``count`` new etags from one ``os.urandom`` call."""
-    blob = os.urandom(16 * count).hex()
-    return [blob[i : i + 32] for i in range(0, 32 * count, 32)]
+    # hex() puts a space after every 16 bytes, and split() cuts there: the
+    # whole list is made in C.
+    return os.urandom(16 * count).hex(" ", 16).split()
 
 
 # Etags drawn a block at a time: one system call per block, not per etag. A
@@ -762,6 +776,15 @@ def _uniform(batch: list[tuple[Any, Mapping[str, Any]]]) -> tuple[str, ...] | No
     if set(map(len, changes)) != {len(names)}:
         return None
     return names if len(set().union(*changes)) == len(names) else None
+
+
+def _part(
+    names: tuple[str, ...], same: tuple[bool, ...]
+) -> tuple[tuple[str, ...], Callable[[tuple[Any, ...]], Any]]:
+    """The columns of ``names`` whose flag in ``same`` is false, and an
+    `operator.itemgetter` of their values in a tuple in ``names`` order."""
+    kept = [i for i, flag in enumerate(same) if not flag]
+    return tuple(names[i] for i in kept), operator.itemgetter(*kept)
 
 
 def _thaw(row: Row) -> dict[str, Any]:

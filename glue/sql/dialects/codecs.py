@@ -263,8 +263,7 @@ class TableCodec:
     def encode_rows(self, rows: Sequence[Row]) -> list[tuple[Any, ...]]:
         """Each row (holding every column) as a tuple of encoded values in
         :attr:`names` order."""
-        encode = self._encode_all
-        return [encode(row) for row in rows]
+        return list(map(self._encode_all, rows))
 
     def key_encoder(self) -> Callable[[Key], tuple[Any, ...]]:
         """A function turning a primary key into its encoded values."""
