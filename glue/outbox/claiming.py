@@ -147,17 +147,21 @@ class ClaimingRelay:
 
     async def lease_rows(self) -> tuple[list[Leased], dict[str, Envelope]]:
         """Lease the deliveries due now; return them (in the order claimed)
-        and their events by id (a delivery whose event is gone has none)."""
+        and their events by id (a delivery whose event is gone has none).
+        Shielded: a claim cut short by a stop would stay leased, unsettled,
+        until its lease ran out."""
         now = time.time()
-        async with self.pool.acquire(write=True) as conn:
-            async with conn.transaction():
-                sql = claim_sql(conn.dialect, per_aggregate=self.per_aggregate)
-                result = await conn.fetch(sql, (now + self.lease, now, now, self.batch))
-            if not result.rows:
-                return [], {}
-            leased = [(row[0], row[1], row[2], bool(row[3])) for row in result.rows]
-            ids = [(event_id,) for event_id in {row[0] for row in leased}]
-            rows = await select_keys(conn, OUTBOX, ids)
+        with anyio.CancelScope(shield=True):
+            async with self.pool.acquire(write=True) as conn:
+                async with conn.transaction():
+                    sql = claim_sql(conn.dialect, per_aggregate=self.per_aggregate)
+                    params = (now + self.lease, now, now, self.batch)
+                    result = await conn.fetch(sql, params)
+                if not result.rows:
+                    return [], {}
+                leased = [(r[0], r[1], r[2], bool(r[3])) for r in result.rows]
+                ids = [(event_id,) for event_id in {row[0] for row in leased}]
+                rows = await select_keys(conn, OUTBOX, ids)
         return leased, {row["id"]: Envelope(**row) for row in rows}
 
     async def _next_due(self) -> float:

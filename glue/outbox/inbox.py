@@ -17,7 +17,14 @@ applied exactly when its changes commit, and:
 
 Any transport that delivers at least once therefore gives exactly once in
 effect, in order per aggregate. A replay (a dead letter retried) skips the
-order check and only asks whether that event was applied.
+order check and only asks whether that event was applied; applied, it moves
+its aggregate on past it if it was the next (so the later events go on even if
+parking it could not let them).
+
+Only the subscriber's own errors count as failed attempts: a database the
+delivery needs that cannot be reached (`glue.ConnectionError`), or a commit
+whose outcome is unknown (`glue.CommitInDoubt`), is raised to the transport,
+which offers the event again later without counting it.
 """
 
 from __future__ import annotations
@@ -31,7 +38,9 @@ import msgspec
 
 from ..entities.base import Event
 from ..errors import (
+    CommitInDoubt,
     ConcurrencyConflict,
+    ConnectionError,
     GlueError,
     HandlerError,
     IntegrityError,
@@ -76,12 +85,17 @@ class Delivered(msgspec.Struct, frozen=True):
 
     Attributes:
         status: what happened.
-        error: for a failure, the error, as text.
+        error: for a failure, the error, as text (on a deferral: the
+            database error that held it back, see :mod:`glue.outbox.relay`).
     """
 
     status: Delivery
     error: str | None = None
 
+
+_UNAVAILABLE = (ConnectionError, CommitInDoubt)
+"""Errors that are not the subscriber's: the delivery is offered again later,
+not counted as an attempt."""
 
 _APPLIED = Delivered(Delivery.APPLIED)
 _DUPLICATE = Delivered(Delivery.DUPLICATE)
@@ -106,6 +120,10 @@ async def deliver(
     Raises:
         glue.ConfigurationError: the App has no subscriber of that name.
         glue.ContextError: the App is not open.
+        glue.ConnectionError: a database the delivery needs cannot be reached
+            (nothing was applied; offer the event again later).
+        glue.CommitInDoubt: the delivery's commit may or may not have happened
+            (offer it again: the inbox finds it applied, or applies it).
     """
     outbox = app.outbox
     found = outbox.subscriber(subscriber)
@@ -119,16 +137,17 @@ async def deliver(
     while True:
         try:
             verdict = await _apply(app, pool, found, envelope, event, replay)
-        except _Moved:
-            continue  # another delivery of it, or of its aggregate, got there
-        except ConcurrencyConflict as exc:
-            # The subscriber's own rows changed under it: not its fault.
+        except (_Moved, ConcurrencyConflict) as exc:
+            # Another delivery of it (or of its aggregate) got there first, or
+            # the subscriber's own rows changed under it: not its fault.
             if attempt >= retry.attempts:
-                _log.debug("delivery deferred by conflicts", error=str(exc))
+                _log.debug("delivery deferred by conflicts", error=repr(exc))
                 return _DEFERRED
             await anyio.sleep(retry.delay(attempt))
             attempt += 1
             continue
+        except _UNAVAILABLE:
+            raise
         except Exception as exc:
             _log.info(
                 "subscriber failed",
@@ -143,10 +162,21 @@ async def deliver(
 
 async def skip(app: App, subscriber: Subscriber, envelope: Envelope) -> None:
     """Let the events after ``envelope`` in its aggregate through to
-    ``subscriber`` without it (it was parked as a dead letter)."""
+    ``subscriber`` without it (it was parked as a dead letter). When the
+    database fails, say so: they wait until the dead letter is retried (its
+    replay lets them through)."""
     pool = app.outbox.home(subscriber.domain)
-    async with pool.acquire(write=True) as conn, conn.transaction():
-        await _advance(conn, subscriber, envelope)
+    try:
+        async with pool.acquire(write=True) as conn, conn.transaction():
+            await _advance(conn, subscriber, envelope)
+    except GlueError as exc:
+        _log.warning(
+            "later events of a dead letter's aggregate wait until it is retried",
+            subscriber=subscriber.name,
+            aggregate=envelope.aggregate,
+            event_id=envelope.id,
+            error=str(exc),
+        )
 
 
 async def deliver_many(
@@ -164,6 +194,9 @@ async def deliver_many(
 
     Returns:
         what became of each envelope, in the order given.
+
+    Raises:
+        glue.ConnectionError, glue.CommitInDoubt: as :func:`deliver`.
     """
     found = app.outbox.subscriber(subscriber)
     pool = app.outbox.home(found.domain)
@@ -193,6 +226,8 @@ async def deliver_many(
                 app.registry.codecs[e.event].json.decode(e.payload) for e in batch
             ]
             await _apply_many(app, pool, found, batch, events)
+        except _UNAVAILABLE:
+            raise
         except Exception as exc:
             _log.debug(
                 "batch of deliveries falls back to one by one",
@@ -256,7 +291,9 @@ async def _apply(
             await run(conn, dialect.insert(INBOX, [row]))
         except IntegrityError:
             raise _Moved from None
-        if not replay and not await _advance(conn, subscriber, envelope):
+        # A replay moves its aggregate on only if it is the next (parking it
+        # may have failed to); in order, it must be the next.
+        if not await _advance(conn, subscriber, envelope) and not replay:
             raise _Moved
 
     async with app.context(domain=subscriber.domain, request_id=envelope.id) as ctx:

@@ -14,9 +14,10 @@ worker``, or the App itself when it delivers in-process). A round:
    ``concurrency`` batches at a time; a replayed dead letter goes alone
    (:func:`glue.outbox.deliver`);
 3. **settle** them in one transaction: applied or duplicate ones are deleted;
-   deferred ones wait a moment; failed ones wait their backoff, or after their
-   last attempt move to ``glue_dead_letters`` (and the subscriber's later
-   events of that aggregate go on without it).
+   deferred ones wait a moment (a second, with the error kept, when a database
+   the delivery needs failed: that is not an attempt); failed ones wait their
+   backoff, or after their last attempt move to ``glue_dead_letters`` (and the
+   subscriber's later events of that aggregate go on without it).
 
 A delivery whose worker died keeps its lease until it runs out, then is claimed
 again; the inbox makes the second run a duplicate if the first committed.
@@ -50,6 +51,7 @@ __all__ = ["Claim", "Relay"]
 _log = get_logger(__name__)
 
 _DEFER = 0.05  # seconds a deferred delivery waits before it is offered again
+_UNREACHABLE = 1.0  # seconds it waits after a database it needs failed
 
 
 class Claim(msgspec.Struct, frozen=True, kw_only=True):
@@ -119,13 +121,16 @@ class Relay(ClaimingRelay):
                     results[indexes[0]] = await deliver(
                         app, subscriber, first.envelope, replay=first.replay
                     )
-                except GlueError as exc:  # the inbox's database, not the subscriber
+                except GlueError as exc:  # a database, not the subscriber
                     _log.warning(
                         "outbox delivery could not run",
                         subscriber=first.subscriber,
                         event_id=first.envelope.id,
                         error=str(exc),
                     )
+                    unreachable = Delivered(Delivery.DEFERRED, str(exc))
+                    for index in indexes:
+                        results[index] = unreachable
 
         try:
             async with anyio.create_task_group() as tg:
@@ -177,7 +182,9 @@ class Relay(ClaimingRelay):
             if status in (Delivery.APPLIED, Delivery.DUPLICATE):
                 done.append(key)
             elif status is Delivery.DEFERRED:
-                later.append((claim.attempts, now + _DEFER, None, *key))
+                # A deferral with an error: a database failed, not the subscriber.
+                delay = _DEFER if result.error is None else _UNREACHABLE
+                later.append((claim.attempts, now + delay, result.error, *key))
             else:
                 failures = claim.attempts + 1
                 error = result.error or "failed"

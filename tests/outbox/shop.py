@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from glue import App, Command, Context, Domain, Event
+from glue import App, Command, ConnectionError, Context, Domain, Event
 from glue.ids import new_id
 from glue.schema.model import Column, ColumnType, Schema
 from glue.state.mutations import Insert
@@ -128,6 +128,9 @@ ledger.table(CHARGE_TOTALS)
 FAILING: set[str] = set()
 """Customers whose audit fails (for the dead-letter tests)."""
 
+UNREACHABLE: set[str] = set()
+"""Customers whose audit finds its database down, as a query of its would."""
+
 
 @payments.command(Pay)
 async def pay(cmd: Pay, ctx: Context) -> AsyncIterator[Paid]:
@@ -204,6 +207,8 @@ async def project(event: Paid, ctx: Context) -> None:
 async def audit(event: Paid, ctx: Context) -> AsyncIterator[Mutation]:
     if event.customer in FAILING:
         raise RuntimeError(f"audit refuses {event.customer}")
+    if event.customer in UNREACHABLE:
+        raise ConnectionError("ledger", "connection refused")
     yield Insert(schema=AUDIT, values={"customer": event.customer, "n": event.n})
 
 

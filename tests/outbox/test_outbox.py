@@ -29,8 +29,10 @@ if TYPE_CHECKING:
 @pytest.fixture(autouse=True)
 def _nothing_fails() -> Iterator[None]:
     shop.FAILING.clear()
+    shop.UNREACHABLE.clear()
     yield
     shop.FAILING.clear()
+    shop.UNREACHABLE.clear()
 
 
 async def select(app: App, sql: str) -> list[tuple[Any, ...]]:
@@ -190,6 +192,68 @@ async def test_a_failing_subscriber_is_retried_then_parked_and_replayed(
         ]
         assert await dead_letters(app) == []
         assert await retry_dead_letters(app) == 0
+
+
+async def test_a_database_down_is_no_attempt_of_the_subscriber(
+    database_url: str,
+) -> None:
+    """A database the delivery needs that cannot be reached holds the event
+    back, with the error kept, but spends none of the subscriber's attempts:
+    an outage longer than its backoff parks nothing and breaks no order."""
+    shop.UNREACHABLE.add("cara")
+    async with make_app(database_url, delivery="in-process") as app:
+        for amount in (1, 2):
+            await app.bus.dispatch(Pay(customer="cara", amount=amount))
+        await anyio.sleep(0.5)  # audit's three attempts take 0.06 s
+        assert await dead_letters(app) == []
+        held = await select(
+            app,
+            "SELECT seq, attempts, error FROM glue_deliveries "
+            "WHERE subscriber = 'ledger.audit' ORDER BY seq",
+        )
+        assert [(seq, attempts) for seq, attempts, _ in held] == [(1, 0), (2, 0)]
+        assert "connection refused" in held[0][2]
+        shop.UNREACHABLE.clear()
+        await drain(app)
+        assert await select(app, "SELECT * FROM audit ORDER BY n") == [
+            ("cara", 1),
+            ("cara", 2),
+        ]
+        assert await dead_letters(app) == []
+
+
+async def test_retrying_a_dead_letter_lets_its_aggregate_go_on(
+    database_url: str,
+) -> None:
+    """Parking lets an aggregate's later events through; when that step
+    failed (its database down just then), they wait, and retrying the dead
+    letter, the remedy the logs name, lets them through."""
+    async with make_app(database_url, delivery="in-process") as app:
+        await app.bus.dispatch(Pay(customer="eve", amount=1))
+        await drain(app)
+        shop.FAILING.add("eve")
+        await app.bus.dispatch(Pay(customer="eve", amount=2))
+        await drain(app)
+        assert [x.seq for x in await dead_letters(app)] == [2]
+        # As if parking had not moved the aggregate on past 2.
+        pool = app.connections.get_connection_pool()
+        async with pool.acquire(write=True) as conn, conn.transaction():
+            sql = (
+                "UPDATE glue_inbox_aggregates SET seq = 1 "
+                "WHERE subscriber = 'ledger.audit' AND aggregate LIKE '%eve'"
+            )
+            assert await conn.execute(sql) == 1
+        shop.FAILING.clear()
+        await app.bus.dispatch(Pay(customer="eve", amount=3))
+        await anyio.sleep(0.2)
+        assert await select(app, "SELECT n FROM audit") == [(1,)]  # 3 waits for 2
+        assert await retry_dead_letters(app) == 1
+        await drain(app)
+        assert await select(app, "SELECT n FROM audit ORDER BY n") == [
+            (1,),
+            (2,),
+            (3,),
+        ]
 
 
 async def test_deliver_applies_each_event_once_in_order(database_url: str) -> None:

@@ -182,7 +182,13 @@ class NatsConsumer:
                 await message.nak(delay=_RETRY_ERROR)
             return
         for (envelope, message), result in zip(batch, results, strict=True):
-            await self._answer(envelope, message, result)
+            try:
+                await self._answer(envelope, message, result)
+            except (GlueError, nats.errors.Error) as exc:
+                # Unanswered, the message comes back after the ack wait.
+                _log.warning(
+                    "nats delivery not answered", event_id=envelope.id, error=str(exc)
+                )
 
     def _takes(self, name: str) -> bool:
         return name in self._exact or name.rpartition(".")[2] in self._anywhere
