@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 
-from ..context.context import _NEW, Context, D, Metadata
+from ..context.context import Context, D, Metadata
 from ..entities.base import Event, Response
 from ..errors import ContextError, HandlerError
 from ..state.mutations import Mutation
@@ -86,7 +86,6 @@ class DomainContext(Context[D]):
         # A dispatch in an App without databases has no unit of work: no hooks
         # to bind (binding one costs more than the rest of a plain dispatch).
         self._hooks = self if route is None or scope.access is not None else None
-        self._state = _NEW
         # Read on every dispatch, so set here (an instance attribute reads
         # faster than a class-level default).
         self._scope = scope
