@@ -203,6 +203,7 @@ class Context(Generic[D]):
     # Set when there is something to tear down: middleware entered, a resource
     # set up or a deadline scope entered (exit_now asks one flag).
     _teardown = False
+    _state = _NEW
     teardown_errors: Sequence[BaseException] = ()
     """Every teardown error of this context, in the order they happened."""
 
@@ -231,7 +232,6 @@ class Context(Generic[D]):
         )
         self._domain = domain
         self._hooks = hooks
-        self._state = _NEW
 
     # -- attributes ------------------------------------------------------------
 

@@ -367,13 +367,17 @@ class App:
             codec = self._codecs[name]
         except (KeyError, TypeError):  # TypeError: an unhashable name
             raise UnknownCommand(name, self.registry.command_names()) from None
-        if type(payload) is bytes:  # the usual case: one msgspec call
-            try:
+        # The usual cases, JSON bytes and a dict, take one msgspec call; what
+        # fails to decode, the codec decodes again, naming every bad field.
+        try:
+            if type(payload) is bytes:
                 command: Command = codec.json.decode(payload)
-            except (msgspec.MsgspecError, RecursionError):
-                pass  # the codec decodes it again, naming every bad field
-            else:
                 return command
+            if type(payload) is dict:
+                command = msgspec.convert(payload, codec.entity)
+                return command
+        except (msgspec.MsgspecError, RecursionError):
+            pass
         decoded: Command = codec.decode(payload)
         return decoded
 
