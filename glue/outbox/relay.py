@@ -34,7 +34,7 @@ import msgspec
 
 from ..errors import GlueError
 from ..log import get_logger
-from .claiming import ClaimingRelay
+from .claiming import _RETRY_ERROR, ClaimingRelay
 from .envelope import Envelope
 from .inbox import Delivered, Delivery, deliver, deliver_many, skip
 from .tables import DEAD_LETTERS, DELIVERIES
@@ -51,7 +51,6 @@ __all__ = ["Claim", "Relay"]
 _log = get_logger(__name__)
 
 _DEFER = 0.05  # seconds a deferred delivery waits before it is offered again
-_UNREACHABLE = 1.0  # seconds it waits after a database it needs failed
 
 
 class Claim(msgspec.Struct, frozen=True, kw_only=True):
@@ -183,7 +182,7 @@ class Relay(ClaimingRelay):
                 done.append(key)
             elif status is Delivery.DEFERRED:
                 # A deferral with an error: a database failed, not the subscriber.
-                delay = _DEFER if result.error is None else _UNREACHABLE
+                delay = _DEFER if result.error is None else _RETRY_ERROR
                 later.append((claim.attempts, now + delay, result.error, *key))
             else:
                 failures = claim.attempts + 1
