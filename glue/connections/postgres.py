@@ -447,10 +447,7 @@ class PostgresConnection:
                 counts.append(total)
         return counts
 
-    @asynccontextmanager
-    async def transaction(
-        self, *, lock_timeout: float | None = None
-    ) -> AsyncIterator[None]:
+    def transaction(self, *, lock_timeout: float | None = None) -> _Transaction:
         """Begin a transaction; nested use makes a savepoint.
 
         Commits on a clean exit. Rolls back on any error or cancellation (the
@@ -468,38 +465,7 @@ class PostgresConnection:
             glue.OperationalError: ``COMMIT`` found the transaction failed (a
                 statement's error was caught inside it) and rolled it back.
         """
-        depth = self._depth
-        if depth:
-            begin = f"SAVEPOINT glue_{depth}"
-        elif lock_timeout is None:
-            begin = "BEGIN"
-        else:
-            # Simple-query protocol: both statements go out in one message.
-            millis = max(1, round(lock_timeout * 1000))
-            begin = f"BEGIN; SET LOCAL lock_timeout = {millis}"
-        async with self._use() as raw:
-            await raw.execute(begin)
-        self._depth = depth + 1
-        try:
-            yield
-            self._depth = depth
-            async with self._use() as raw:
-                if depth:
-                    await raw.execute(f"RELEASE SAVEPOINT glue_{depth}")
-                # PREPARE TRANSACTION leaves no transaction to commit.
-                elif (
-                    raw.is_in_transaction() and await raw.execute("COMMIT") != "COMMIT"
-                ):
-                    raise errors.OperationalError(
-                        self._database,
-                        "the transaction had failed (a statement's error was "
-                        "caught inside it), so COMMIT rolled it back",
-                    )
-        except BaseException:
-            self._depth = depth
-            with anyio.CancelScope(shield=True):
-                await self._undo(depth)
-            raise
+        return _Transaction(self, lock_timeout)
 
     @asynccontextmanager
     async def listen(
@@ -674,6 +640,65 @@ class _Use:
             raise errors.ConnectionError(conn._database, conn._closed_reason) from cause
         if error is not exc:
             raise error from exc
+
+
+class _Transaction:
+    """`PostgresConnection.transaction`: a class, not a generator-based context
+    manager, since every unit of work that writes goes through it."""
+
+    __slots__ = ("_conn", "_depth", "_lock_timeout")
+
+    def __init__(self, conn: PostgresConnection, lock_timeout: float | None) -> None:
+        self._conn = conn
+        self._lock_timeout = lock_timeout
+        self._depth = 0
+
+    async def __aenter__(self) -> None:
+        conn = self._conn
+        depth = self._depth = conn._depth
+        if depth:
+            begin = f"SAVEPOINT glue_{depth}"
+        elif self._lock_timeout is None:
+            begin = "BEGIN"
+        else:
+            # Simple-query protocol: both statements go out in one message.
+            millis = max(1, round(self._lock_timeout * 1000))
+            begin = f"BEGIN; SET LOCAL lock_timeout = {millis}"
+        async with conn._use() as raw:
+            await raw.execute(begin)
+        conn._depth = depth + 1
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        conn, depth = self._conn, self._depth
+        conn._depth = depth
+        if exc_type is None:
+            try:
+                await self._commit()
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await conn._undo(depth)
+                raise
+        else:
+            with anyio.CancelScope(shield=True):
+                await conn._undo(depth)
+
+    async def _commit(self) -> None:
+        conn, depth = self._conn, self._depth
+        async with conn._use() as raw:
+            if depth:
+                await raw.execute(f"RELEASE SAVEPOINT glue_{depth}")
+            # PREPARE TRANSACTION leaves no transaction to commit.
+            elif raw.is_in_transaction() and await raw.execute("COMMIT") != "COMMIT":
+                raise errors.OperationalError(
+                    conn._database,
+                    "the transaction had failed (a statement's error was "
+                    "caught inside it), so COMMIT rolled it back",
+                )
 
 
 async def _connect(*args: Any, **options: Any) -> asyncpg.Connection[asyncpg.Record]:

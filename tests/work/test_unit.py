@@ -319,6 +319,22 @@ async def test_cancellation_leaves_nothing_written(manager: ConnectionManager) -
     assert checked_out(manager) == 0
 
 
+async def test_a_read_goes_through_the_units_open_transaction(
+    manager: ConnectionManager,
+) -> None:
+    """Once the unit's transaction holds the table's connection, rows are read
+    through it: a row written there, not committed yet, is found."""
+    async with UnitOfWork(manager) as unit:
+        conn = await unit.transaction.connection(unit.pool_for("plain"))
+        marks = ", ".join(conn.dialect.placeholder(i) for i in (1, 2))
+        await conn.execute(f"INSERT INTO plain VALUES ({marks})", (5, 50))  # noqa: S608
+        row = await unit.state.get(PLAIN, 5)
+        assert row is not None and row["value"] == 50
+        assert await read(manager, PLAIN, 5) is None  # not committed yet
+    assert (await read(manager, PLAIN, 5))["value"] == 50
+    assert checked_out(manager) == 0
+
+
 async def test_a_unit_is_used_once(manager: ConnectionManager) -> None:
     unit = UnitOfWork(manager)
     async with unit:
