@@ -32,7 +32,7 @@ import msgspec
 from ..errors import GlueError
 from ..query.conditions import Condition, Conditions, FieldReference, Value
 from ..query.model import JoinQuery, QueryStatement, SchemaReference
-from ..sql.query import QueryCompiler
+from ..sql.query import CompiledQuery, QueryCompiler
 from .tasks import Plan, SqlTask
 
 if TYPE_CHECKING:
@@ -40,7 +40,6 @@ if TYPE_CHECKING:
 
     from ..schema.model import Schema
     from ..sql.dialects import Dialect
-    from ..sql.query import CompiledQuery
 
 __all__ = ["SelectCache", "Shape", "Template", "shape_of"]
 
@@ -344,7 +343,8 @@ def _bound(
     params = [
         p if n < 0 else values[n] for p, n in zip(compiled.params, slots, strict=True)
     ]
-    return compiled._replace(params=params)
+    # Built whole: a third of the cost of ``_replace``.
+    return CompiledQuery(compiled.sql, params, compiled.columns, compiled.dialect)
 
 
 def _hashed(param: Any) -> Any:

@@ -213,9 +213,10 @@ class DataQueryService:
         if cached is None:
             return False, None
         names, routes, kept = cached
-        manager = self.manager
-        if routes != tuple(id(manager.get_connection_pool(n)) for n in names):
-            return False, None
+        route = self.manager.get_connection_pool
+        for name, pool in zip(names, routes, strict=True):
+            if id(route(name)) != pool:
+                return False, None
         return True, kept
 
     def _keep(
