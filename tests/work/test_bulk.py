@@ -8,11 +8,15 @@ count, and a short count is pinned to the rows that missed.
 from __future__ import annotations
 
 import datetime as dt
+import decimal
+import uuid
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from glue.errors import ConcurrencyConflict, IntegrityError
+from glue.schema import Column, ColumnType, Schema
+from glue.services.schema import SchemaCommandService
 from glue.sql.dialects.postgres import COPY_ROWS
 from glue.work import UnitOfWork
 
@@ -22,6 +26,32 @@ if TYPE_CHECKING:
     from glue.connections import ConnectionManager
 
 N = COPY_ROWS + 50
+
+TYPES = Schema(
+    name="every_type",
+    columns=(
+        Column(name="id", type=ColumnType.INTEGER),
+        *(
+            Column(name=t.value, type=t, nullable=True)
+            for t in ColumnType
+            if t is not ColumnType.INTEGER
+        ),
+        Column(name="number", type=ColumnType.INTEGER, nullable=True),
+    ),
+    primary_key=("id",),
+)
+VALUES: dict[str, Any] = {
+    "number": 2**40,
+    "float": 1.5,
+    "decimal": decimal.Decimal("12.345"),
+    "text": "na\u00efve 'q' \"x\" \\ \t;",
+    "boolean": True,
+    "datetime": dt.datetime(2024, 5, 6, 7, 8, 9, 123456),  # naive: read as UTC
+    "date": dt.date(2024, 2, 29),
+    "uuid": uuid.UUID("12345678-1234-5678-1234-567812345678"),
+    "bytes": b"\x00\xff\\",
+    "json": {"a": [1, "b", None, 2.5], "c": {"d": True}},
+}
 
 
 def order(key: int, total: float = 1.0) -> dict[str, Any]:
@@ -56,11 +86,56 @@ async def test_a_bulk_insert_with_a_duplicate_key_writes_nothing(
 ) -> None:
     async with UnitOfWork(manager) as unit:
         await unit.state.insert(ORDERS, order(N - 1))
-    with pytest.raises(IntegrityError):
+    with pytest.raises(IntegrityError) as caught:
         async with UnitOfWork(manager) as unit:
             await unit.state.insert_many(ORDERS, [order(i) for i in range(N)])
+    assert caught.value.table == "orders"
     assert await count(manager, "orders") == 1
     assert manager.get_connection_pool().statistics().checked_out == 0
+    # In a unit that writes more, its other writes roll back with it.
+    with pytest.raises(IntegrityError):
+        async with UnitOfWork(manager) as unit:
+            await unit.state.insert(PLAIN, {"id": 1, "value": 1})
+            await unit.state.insert_many(ORDERS, [order(i) for i in range(N)])
+    assert (await count(manager, "orders"), await count(manager, "plain")) == (1, 0)
+
+
+async def test_copy_and_insert_store_every_column_type_alike(
+    manager: ConnectionManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pool = manager.get_connection_pool()
+    await SchemaCommandService(pool).create_table(TYPES)
+    async with pool.acquire() as conn:
+        connection_type = type(conn)
+    copied = 0
+    copy_records = connection_type.copy_records
+
+    async def counted(self: Any, *args: Any) -> int:
+        nonlocal copied
+        copied += 1
+        return await copy_records(self, *args)
+
+    monkeypatch.setattr(connection_type, "copy_records", counted)
+    nulls = dict.fromkeys(VALUES)
+    # One row by INSERT, COPY_ROWS - 1 (just below COPY) and COPY_ROWS (COPY
+    # on PostgreSQL): in each, a row of values and a row of NULLs.
+    sizes = (1, COPY_ROWS - 1, COPY_ROWS)
+    for start, size in zip((0, 1000, 2000), sizes, strict=True):
+        async with UnitOfWork(manager) as unit:
+            await unit.state.insert_many(
+                TYPES,
+                [
+                    {"id": start + i, **(nulls if i % 2 else VALUES)}
+                    for i in range(size)
+                ],
+            )
+    assert copied == (1 if pool.dialect.copy_from == COPY_ROWS else 0)
+    async with UnitOfWork(manager) as unit:
+        rows = await unit.state.get_many(TYPES, [0, 1000, 1001, 2000, 2001])
+    stored = [{c: r[c] for c in VALUES} for r in rows if r is not None]
+    aware = VALUES["datetime"].replace(tzinfo=dt.UTC)
+    assert stored[0] == stored[1] == stored[3] == {**VALUES, "datetime": aware}
+    assert stored[2] == stored[4] == nulls
 
 
 async def test_a_bulk_update_conflict_names_the_row_that_changed(
