@@ -651,9 +651,13 @@ class _Transaction:
     def __init__(self, conn: PostgresConnection, lock_timeout: float | None) -> None:
         self._conn = conn
         self._lock_timeout = lock_timeout
-        self._depth = 0
+        self._depth = -1  # not entered yet
 
     async def __aenter__(self) -> None:
+        if self._depth >= 0:
+            # As a generator context manager would, refuse a second entry: it
+            # would lose the depth the first one must end.
+            raise RuntimeError("a transaction() context can be entered only once")
         conn = self._conn
         depth = self._depth = conn._depth
         if depth:

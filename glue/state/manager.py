@@ -24,7 +24,6 @@ What the state manager stamps (handlers cannot):
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import operator
 import os
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -289,8 +288,9 @@ class StateManager:
         """`insert_many` of rows whose keys the unit never saw; None (nothing
         done) when some key is known or repeats."""
         schema = info.schema
+        name = schema.name
         known = self._map
-        defaults = info.defaults
+        defaults, width = info.defaults, len(info.columns)
         now = self._clock()
         if not info.columns.issuperset(set().union(*batch)):
             # Unknown or system columns (checked once per batch): say which,
@@ -298,42 +298,37 @@ class StateManager:
             for values in batch:
                 self._new_row(info, values, "", now)
         stamps = info.stamps(now, self._actor)
-        # One comprehension builds every row: each step of a loop per row costs
-        # tens of nanoseconds, times the batch.
-        if info.versioned:
-            rows = [
-                {**defaults, **values, **stamps, ETAG: tag}
-                for values, tag in zip(batch, _etags(len(batch)), strict=True)
-            ]
-        else:
-            rows = [{**defaults, **values, **stamps} for values in batch]
-        if rows and set(map(len, rows)) != {len(info.all_columns)}:
-            # Known columns only, so some required one is missing: say which.
-            for values in batch:
+        tags = _etags(len(batch)) if info.versioned else None
+        created: list[Row] = []
+        append, proxy = created.append, MappingProxyType
+        for i, values in enumerate(batch):
+            row = {**defaults, **values}
+            if len(row) != width:
+                # Known columns only, so some required one is missing: say which.
                 self._new_row(info, values, "", now)
+            if stamps:
+                row.update(stamps)
+            if tags is not None:
+                row[ETAG] = tags[i]
+            append(proxy(row))
         if info.single:
             (column,) = schema.primary_key
-            # zip of one iterable: the 1-tuples of the keys, made in C.
-            keys: list[Key] = list(zip(map(operator.itemgetter(column), rows)))
+            keys = [(row[column],) for row in created]
         else:
-            keys = list(map(info.key_of, rows))
-        idents = list(zip(itertools.repeat(schema.name), keys))
+            keys = [info.key_of(row) for row in created]
+        idents = [(name, key) for key in keys]
         if len(set(keys)) < len(keys) or known.knows_any(idents):
             return None
-        created: list[Row] = list(map(MappingProxyType, rows))
+        order = known.next_order
+        written = info.all_columns
         known.replace(
             idents,
-            list(
-                map(
-                    Tracked,
-                    itertools.repeat(schema),
-                    keys,
-                    itertools.repeat(None),
-                    created,
-                    itertools.count(known.next_order),
-                    itertools.repeat(info.all_columns),
+            [
+                Tracked(schema, key, None, row, i, written)
+                for i, key, row in zip(
+                    range(order, order + len(keys)), keys, created, strict=True
                 )
-            ),
+            ],
             idents,
         )
         self._log.append((Insert, schema, batch))

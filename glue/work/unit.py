@@ -532,14 +532,8 @@ class UnitOfWork:
         return None
 
     async def _load(self, schema: Schema, keys: Sequence[Key]) -> list[dict[str, Any]]:
-        # `reading`, without a generator-based context manager around the
-        # checkout: every row a unit reads comes this way.
         self._check_active()
-        pool = self._route(schema.name)
-        joined = self._transaction.joined(pool)
-        if joined is not None:
-            return await select_rows(joined, schema, keys)
-        async with pool.acquire() as conn:
+        async with self.reading(self._route(schema.name)) as conn:
             return await select_rows(conn, schema, keys)
 
 

@@ -79,6 +79,19 @@ async def test_write_changes_nothing_on_postgres(pool: DefaultConnectionPool) ->
         assert await _pid(a) != await _pid(b)
 
 
+async def test_a_transaction_context_is_entered_once(
+    pool: DefaultConnectionPool,
+) -> None:
+    async with pool.acquire(write=True) as conn:
+        transaction = conn.transaction()
+        async with transaction:
+            with pytest.raises(RuntimeError, match="entered only once"):
+                async with transaction:
+                    pass
+            await conn.execute("SELECT 1")
+        assert not conn._raw.is_in_transaction()
+
+
 async def test_a_standalone_connection_opens_and_closes(postgres_dsn: str) -> None:
     conn = await PostgresConnection.connect(postgres_dsn, name="solo")
     assert conn.database == "solo"
