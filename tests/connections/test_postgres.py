@@ -83,6 +83,7 @@ async def test_a_transaction_context_is_entered_once(
     pool: DefaultConnectionPool,
 ) -> None:
     async with pool.acquire(write=True) as conn:
+        assert isinstance(conn, PostgresConnection)
         transaction = conn.transaction()
         async with transaction:
             with pytest.raises(RuntimeError, match="entered only once"):
