@@ -216,8 +216,8 @@ class PlanExecutor:
         pool = self.manager.get_connection_pool(task.route)
         async with pool.acquire() as conn:
             result = await conn.fetch(compiled.sql, compiled.params)
-        # Rows come as tuples already: copy them only to convert values.
-        return compiled.decode_rows(result.rows) if compiled.decodes() else result.rows
+        # Rows come as tuples already: copied only to convert values.
+        return compiled.decode_tuples(result.rows)
 
     @asynccontextmanager
     async def _connection(self, task: SqlTask) -> AsyncIterator[Connection]:

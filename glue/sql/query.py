@@ -86,24 +86,18 @@ class CompiledQuery(NamedTuple):
     columns: tuple[OutputColumn, ...]
     dialect: Dialect
 
-    def decodes(self) -> bool:
-        """Whether some column's values need converting (else `decode_rows`
-        only copies each row into a tuple)."""
-        return bool(_converters(self.dialect.decoder, self.columns))
-
     def decode_rows(self, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
         """Convert rows the driver returned into Python values per column type."""
         active = _converters(self.dialect.decoder, self.columns)
         if not active:
             return [tuple(row) for row in rows]
-        decoded: list[tuple[Any, ...]] = []
-        for row in rows:
-            values = list(row)
-            for i, convert in active:
-                if values[i] is not None:
-                    values[i] = convert(values[i])
-            decoded.append(tuple(values))
-        return decoded
+        return _convert(rows, active)
+
+    def decode_tuples(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """Like :meth:`decode_rows`, for rows that are tuples already: when no
+        column needs converting, ``rows`` itself, not a copy."""
+        active = _converters(self.dialect.decoder, self.columns)
+        return _convert(rows, active) if active else rows
 
     def decode_dicts(self, rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
         """Like :meth:`decode_rows`, each row a dict keyed by column name."""
@@ -123,6 +117,21 @@ def _converters(
     return tuple(
         (i, f) for i, f in enumerate(converters) if f is not None and not is_identity(f)
     )
+
+
+def _convert(
+    rows: Sequence[Sequence[Any]],
+    active: tuple[tuple[int, Callable[[Any], Any]], ...],
+) -> list[tuple[Any, ...]]:
+    """Each row as a tuple, the ``active`` columns' values converted."""
+    decoded: list[tuple[Any, ...]] = []
+    for row in rows:
+        values = list(row)
+        for i, convert in active:
+            if values[i] is not None:
+                values[i] = convert(values[i])
+        decoded.append(tuple(values))
+    return decoded
 
 
 def compile_query(
