@@ -260,3 +260,27 @@ async def test_query_with_new_values_compiles_once(
         for prefix in ("a", "b"):
             await repo.query({"customer__startswith": prefix})
         assert len(compiled) == 4
+
+
+async def test_query_lists_a_changed_row_once(manager: ConnectionManager) -> None:
+    """A row changed in the unit is listed once, in its new state, whether the
+    database still matches it or only its new state does."""
+    await seed(manager)
+    async with UnitOfWork(manager):
+        repo = OrderRepository()
+        await repo.update(1, {"total": 6.0})  # ada: stored and new state match
+        await repo.update(2, {"customer": "ada"})  # bob: only the new state
+        await repo.update(4, {"customer": "bob"})  # cy, no longer matching
+        await repo.create({"id": 5, "customer": "ada", "total": 1.0})
+        found = await repo.list({"customer": "ada"}, order_by=["id"])
+        assert [(o.id, o.total) for o in found] == [
+            (1, 6.0),
+            (2, 20.0),
+            (3, 12.0),
+            (5, 1.0),
+        ]
+        rows = await OrderRows().list(order_by=["id"])
+        assert [row["id"] for row in rows] == [1, 2, 3, 4, 5]
+        for row in rows:
+            with pytest.raises(TypeError):
+                row["total"] = 0.0  # type: ignore[index]  # read-only: the point

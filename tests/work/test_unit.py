@@ -359,3 +359,42 @@ async def test_run_with_retry_does_not_rerun_a_stale_etag(
     with pytest.raises(StaleEtag, match="counters e: etag made-up is not"):
         await run_with_retry(RetryPolicy(attempts=5, base_delay=0), if_match)
     assert runs == [1]
+
+
+async def test_rows_a_unit_hands_out_are_read_only(manager: ConnectionManager) -> None:
+    """Plans, flushed and committed changesets and locked rows: read-only rows,
+    while the unit writes the rows it holds."""
+    async with UnitOfWork(manager) as unit:
+        await unit.state.insert_many(ORDERS, [order(1), order(2)])
+    async with UnitOfWork(manager) as unit:
+        await unit.state.update(ORDERS, 1, {"total": 3.0})
+        await unit.state.insert(ORDERS, order(3))
+        rows = [
+            row
+            for writes in unit.plan().connections
+            for batch in writes.batches
+            for row in batch.currents()
+        ]
+        flushed = await unit.flush()
+        (locked,) = await unit.lock(ORDERS, [2])
+        await unit.state.update(ORDERS, 2, {"total": 4.0})
+        committed = await unit.commit()
+    handed = [
+        *rows,
+        *(t.current for t in flushed),
+        *(t.stored for t in flushed),  # row 1's as read (row 3's is None)
+        *(t.current for t in committed),
+        locked,
+    ]
+    assert sum(row is None for row in handed) == 1 and len(handed) == 8
+    for row in handed:
+        if row is None:
+            continue
+        assert not isinstance(row, dict)
+        with pytest.raises(TypeError):
+            row["total"] = 0.0  # type: ignore[index]  # read-only: the point
+    assert [(await read(manager, ORDERS, k))["total"] for k in (1, 2, 3)] == [
+        3.0,
+        4.0,
+        1.0,
+    ]
