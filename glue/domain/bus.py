@@ -67,7 +67,7 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 import anyio
 import msgspec
 
-from ..context.context import current_context
+from ..context.context import _CLOSED, _OPEN, _current, current_context
 from ..entities.base import Command, Entity, Event, Ok, Response
 from ..errors import (
     ConcurrencyConflict,
@@ -81,6 +81,7 @@ from ..errors import (
     ValidationError,
 )
 from ..log import get_logger, is_enabled
+from ..work.unit import bind_unit
 from .context import DomainContext, _bad_output, _undeclared
 from .tables import fence, unfence
 
@@ -96,6 +97,9 @@ if TYPE_CHECKING:
 __all__ = ["Bus", "Outcome"]
 
 _OK = Ok()
+# Entering and leaving a dispatch's context is written out in `_dispatch`.
+_make_current = _current.set
+_restore_current = _current.reset
 
 
 class Outcome(msgspec.Struct, frozen=True, kw_only=True):
@@ -270,16 +274,25 @@ class Bus:
         completed = False
         conflict: ConcurrencyConflict | None = None
         try:
-            if not ctx.enter_now():
+            # What `ctx.enter_now()` does, written out for a new context: two
+            # frames fewer a dispatch (with `exit_now` below), about 1,000
+            # instructions, a thirtieth of an in-memory dispatch.
+            if deadline is not None or route.scope.chain.middleware:
                 await ctx.__aenter__()
+            else:
+                ctx._state = _OPEN
+                ctx._token = _make_current(ctx)
+                if ctx._hooks is not None:
+                    ctx._binding = bind_unit(ctx)
             try:
                 # 3. Policy.
                 if route.policy is not None:
                     route.policy.check(actor)
                 # 4. The command handler: its events and at most one response.
                 events = ctx._events
+                handler = route.handler  # a slot: LOAD_METHOD on it is slow
                 if route.generator:
-                    generator = route.handler(command, ctx)
+                    generator = handler(command, ctx)
                     known = route.events
                     responses = route.responses
                     try:
@@ -297,7 +310,7 @@ class Bus:
                             await generator.aclose()
                         raise
                 else:
-                    response = await route.handler(command, ctx)
+                    response = await handler(command, ctx)
                     if (
                         response is not None
                         and type(response) not in route.responses
@@ -311,11 +324,13 @@ class Bus:
                 if events:
                     routes = route.events
                     for event in events:
-                        for handler in routes[type(event)]:
-                            if handler.generator:
-                                await _iterate(handler, event, ctx)
-                            elif await handler.handler(event, ctx) is not None:
-                                raise _returned(handler)
+                        for subscriber in routes[type(event)]:
+                            if subscriber.generator:
+                                await _iterate(subscriber, event, ctx)
+                                continue
+                            handler = subscriber.handler
+                            if await handler(event, ctx) is not None:
+                                raise _returned(subscriber)
                 # 6. Commit: every handler has finished and none failed. The
                 # events some subscriber takes go to the outbox with the unit.
                 if events and route.outbox is not None:
@@ -339,9 +354,16 @@ class Bus:
                 # A middleware swallowed the error: before the commit, nothing
                 # was written and `completed` stays False.
             else:
-                # 8. Close the context.
-                if not ctx.exit_now():
+                # 8. Close the context: what `ctx.exit_now()` does, written out
+                # (a dispatch's context is its own hooks, or has none).
+                if ctx._teardown or ctx._work is not None:
                     await ctx.__aexit__(None, None, None)
+                else:
+                    ctx._state = _CLOSED
+                    _restore_current(ctx._token)
+                    binding = ctx._binding
+                    if binding is not None:
+                        binding.reset()
         except BaseException as exc:
             if not _retried(exc, ctx, attempt):
                 self._failed(ctx, exc)

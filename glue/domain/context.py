@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 
-from ..context.context import Context, D, Metadata
+from ..context.context import _NEW, Context, D, Metadata
 from ..entities.base import Event, Response
 from ..errors import ContextError, HandlerError
 from ..state.mutations import Mutation
@@ -92,6 +92,13 @@ class DomainContext(Context[D]):
         self._route = route
         self._events: list[Event] = []
         self._work: DomainUnit | None = None
+        # Read on every dispatch (entering, leaving, `emit`): set here, since
+        # Python 3.11 does not specialise reading a class-level default through
+        # an instance (a generic lookup, several times the cost of this store).
+        self._state = _NEW
+        self._teardown = False
+        self._binding = None
+        self._emitting = True
 
     # -- events ----------------------------------------------------------------------
 
