@@ -67,7 +67,7 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 import anyio
 import msgspec
 
-from ..context.context import _CLOSED, _OPEN, _current, current_context
+from ..context.context import current_context
 from ..entities.base import Command, Entity, Event, Ok, Response
 from ..errors import (
     ConcurrencyConflict,
@@ -81,7 +81,6 @@ from ..errors import (
     ValidationError,
 )
 from ..log import get_logger, is_enabled
-from ..work.unit import bind_unit
 from .context import DomainContext, _bad_output, _undeclared
 from .tables import fence, unfence
 
@@ -97,9 +96,6 @@ if TYPE_CHECKING:
 __all__ = ["Bus", "Outcome"]
 
 _OK = Ok()
-# Entering and leaving a dispatch's context is written out in `_dispatch`.
-_make_current = _current.set
-_restore_current = _current.reset
 
 
 class Outcome(msgspec.Struct, frozen=True, kw_only=True):
@@ -274,16 +270,8 @@ class Bus:
         completed = False
         conflict: ConcurrencyConflict | None = None
         try:
-            # What `ctx.enter_now()` does, written out for a new context: two
-            # frames fewer a dispatch (with `exit_now` below), about 1,000
-            # instructions, a thirtieth of an in-memory dispatch.
-            if deadline is not None or route.scope.chain.middleware:
+            if not ctx.enter_now():
                 await ctx.__aenter__()
-            else:
-                ctx._state = _OPEN
-                ctx._token = _make_current(ctx)
-                if ctx._hooks is not None:
-                    ctx._binding = bind_unit(ctx)
             try:
                 # 3. Policy.
                 if route.policy is not None:
@@ -354,16 +342,9 @@ class Bus:
                 # A middleware swallowed the error: before the commit, nothing
                 # was written and `completed` stays False.
             else:
-                # 8. Close the context: what `ctx.exit_now()` does, written out
-                # (a dispatch's context is its own hooks, or has none).
-                if ctx._teardown or ctx._work is not None:
+                # 8. Close the context.
+                if not ctx.exit_now():
                     await ctx.__aexit__(None, None, None)
-                else:
-                    ctx._state = _CLOSED
-                    _restore_current(ctx._token)
-                    binding = ctx._binding
-                    if binding is not None:
-                        binding.reset()
         except BaseException as exc:
             if not _retried(exc, ctx, attempt):
                 self._failed(ctx, exc)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 
-from ..context.context import _NEW, Context, D, Metadata
+from ..context.context import Context, D, Metadata
 from ..entities.base import Event, Response
 from ..errors import ContextError, HandlerError
 from ..state.mutations import Mutation
@@ -36,6 +36,10 @@ if TYPE_CHECKING:
     from .tables import DomainUnit
 
 __all__ = ["DomainContext"]
+
+# A new context's state, Context's class-level default (its constants are its
+# package's own).
+_NEW = Context._state
 
 
 class DomainContext(Context[D]):

@@ -179,7 +179,7 @@ async def test_a_bare_context_has_no_unit_of_work_events_or_services() -> None:
 
 
 async def test_enter_now_and_exit_now_enter_and_leave_without_awaiting() -> None:
-    """The bus writes these steps out for its own contexts; a caller may use them."""
+    """Entering and leaving with nothing to await, as the bus does."""
     outer = Context()
     assert outer.enter_now()
     ctx = Context(request_id="r1")
