@@ -278,8 +278,9 @@ class Bus:
                     route.policy.check(actor)
                 # 4. The command handler: its events and at most one response.
                 events = ctx._events
+                handler = route.handler  # a slot: LOAD_METHOD on it is slow
                 if route.generator:
-                    generator = route.handler(command, ctx)
+                    generator = handler(command, ctx)
                     known = route.events
                     responses = route.responses
                     try:
@@ -297,7 +298,7 @@ class Bus:
                             await generator.aclose()
                         raise
                 else:
-                    response = await route.handler(command, ctx)
+                    response = await handler(command, ctx)
                     if (
                         response is not None
                         and type(response) not in route.responses
@@ -311,11 +312,13 @@ class Bus:
                 if events:
                     routes = route.events
                     for event in events:
-                        for handler in routes[type(event)]:
-                            if handler.generator:
-                                await _iterate(handler, event, ctx)
-                            elif await handler.handler(event, ctx) is not None:
-                                raise _returned(handler)
+                        for subscriber in routes[type(event)]:
+                            if subscriber.generator:
+                                await _iterate(subscriber, event, ctx)
+                                continue
+                            handler = subscriber.handler
+                            if await handler(event, ctx) is not None:
+                                raise _returned(subscriber)
                 # 6. Commit: every handler has finished and none failed. The
                 # events some subscriber takes go to the outbox with the unit.
                 if events and route.outbox is not None:

@@ -37,6 +37,10 @@ if TYPE_CHECKING:
 
 __all__ = ["DomainContext"]
 
+# A new context's state, Context's class-level default (its constants are its
+# package's own).
+_NEW = Context._state
+
 
 class DomainContext(Context[D]):
     """The context of one domain, its own hooks; a dispatch's record too.
@@ -92,6 +96,13 @@ class DomainContext(Context[D]):
         self._route = route
         self._events: list[Event] = []
         self._work: DomainUnit | None = None
+        # Read on every dispatch (entering, leaving, `emit`): set here, since
+        # Python 3.11 does not specialise reading a class-level default through
+        # an instance (a generic lookup, several times the cost of this store).
+        self._state = _NEW
+        self._teardown = False
+        self._binding = None
+        self._emitting = True
 
     # -- events ----------------------------------------------------------------------
 

@@ -178,7 +178,8 @@ class CommandRoute:
         command: the command class.
         full_name: ``"domain:name"``.
         scope: the domain's scope (resources, middleware, events).
-        events: the domain's event routes (``scope.events``, one lookup less).
+        events: the domain's event routes (``scope.events`` as a plain dict:
+            one lookup less, and a dict is subscripted faster than its proxy).
         handler: the handler function.
         generator: whether the handler is an async generator.
         policy: the permissions check, or None when nothing is required.
@@ -223,7 +224,8 @@ class CommandRoute:
         self.command = command
         self.full_name = f"{scope.name}:{command.__entity_name__}"
         self.scope = scope
-        self.events = scope.events
+        # A dict of its own: subscripting a read-only proxy is slower.
+        self.events: dict[type[Event], tuple[EventRoute, ...]] = dict(scope.events)
         self.handler = handler
         self.generator = generator
         self.policy = Policy(self.full_name, requires) if requires else None

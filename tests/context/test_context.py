@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import anyio
 import anyio.lowlevel
 import pytest
 
 from glue import Context, ContextError, Metadata, current_context, require_context
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 
 async def test_a_context_is_entered_once() -> None:
@@ -171,3 +176,37 @@ async def test_a_bare_context_has_no_unit_of_work_events_or_services() -> None:
             _ = ctx.dal
         with pytest.raises(ContextError, match="emit"):
             ctx.emit(None)  # type: ignore[arg-type]  # never reaches a hook
+
+
+async def test_enter_now_and_exit_now_enter_and_leave_without_awaiting() -> None:
+    """Entering and leaving with nothing to await, as the bus does."""
+    outer = Context()
+    assert outer.enter_now()
+    ctx = Context(request_id="r1")
+    assert ctx.enter_now()
+    assert current_context() is ctx
+    with pytest.raises(ContextError, match="entered once"):
+        ctx.enter_now()
+    assert ctx.exit_now()
+    assert current_context() is outer
+    assert "closed" in repr(ctx)
+    assert outer.exit_now()
+    assert current_context() is None
+
+
+async def test_enter_now_declines_what_must_be_awaited() -> None:
+    async def middleware(ctx: Context) -> AsyncIterator[None]:
+        yield
+
+    assert not Context(middleware=[middleware]).enter_now()
+    assert not Context(deadline=anyio.current_time() + 1).enter_now()
+    ctx = Context(resources={"x": _resource})
+    assert ctx.enter_now()
+    assert await ctx.resource("x") == "x"
+    assert not ctx.exit_now()  # a resource to tear down: awaited
+    await ctx.__aexit__(None, None, None)
+    assert current_context() is None
+
+
+async def _resource(ctx: Context) -> AsyncIterator[str]:
+    yield "x"

@@ -26,6 +26,7 @@ from glue import (
     RenderError,
     Response,
     StaleEtag,
+    current_context,
 )
 from glue.connections import ConnectionManager
 from glue.query import (
@@ -39,7 +40,13 @@ from glue.query import (
 )
 from glue.schema import Column, ColumnType, Schema
 from glue.state import Delete, Insert, Update
-from glue.work import Repository, RetryPolicy, UnitOfWork, current_unit
+from glue.work import (
+    Repository,
+    RetryPolicy,
+    UnitOfWork,
+    current_unit,
+    require_unit,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -308,6 +315,11 @@ async def test_a_dispatch_without_data_work_opens_no_unit(database_url: str) -> 
         outcome = await app.bus.execute(Ping())
         assert seen == [None]
         assert outcome.written == 0
+        # Left without awaiting: its unit source is no longer bound, and no
+        # context is current.
+        assert current_unit() is None and current_context() is None
+        with pytest.raises(ContextError, match="no unit of work is active"):
+            require_unit()
 
 
 # -- conflicts and retries -----------------------------------------------------
