@@ -316,8 +316,8 @@ class Bus:
                             if subscriber.generator:
                                 await _iterate(subscriber, event, ctx)
                                 continue
-                            handler = subscriber.handler
-                            if await handler(event, ctx) is not None:
+                            on_event = subscriber.handler  # a local, as above
+                            if await on_event(event, ctx) is not None:
                                 raise _returned(subscriber)
                 # 6. Commit: every handler has finished and none failed. The
                 # events some subscriber takes go to the outbox with the unit.

@@ -55,7 +55,6 @@ class DomainContext(Context[D]):
     """
 
     # Rarely written: class-level defaults keep a new context cheap.
-    _emitting = True  # False once the command handler finished (or failed)
     _committing = False
     _written = 0
     _mutations: list[Any] | None = None
@@ -102,7 +101,7 @@ class DomainContext(Context[D]):
         self._state = _NEW
         self._teardown = False
         self._binding = None
-        self._emitting = True
+        self._emitting = True  # False once the command handler finished (or failed)
 
     # -- events ----------------------------------------------------------------------
 

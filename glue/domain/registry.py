@@ -179,7 +179,8 @@ class CommandRoute:
         full_name: ``"domain:name"``.
         scope: the domain's scope (resources, middleware, events).
         events: the domain's event routes (``scope.events`` as a plain dict:
-            one lookup less, and a dict is subscripted faster than its proxy).
+            one lookup less, and a dict is subscripted faster than its proxy);
+            never changed after registration.
         handler: the handler function.
         generator: whether the handler is an async generator.
         policy: the permissions check, or None when nothing is required.
