@@ -235,10 +235,13 @@ class Template(msgspec.Struct, frozen=True):
         plan: the plan, planned with sentinels.
         slots: for each parameter, the slot whose value it binds, or -1 for a
             parameter of the shape itself (kept from ``plan``).
+        direct: whether the plan's answer is its one statement's rows (its
+            task's slot is the plan's): a caller may then run `compiled` alone.
     """
 
     plan: Plan
     slots: tuple[int, ...]
+    direct: bool = False
 
     @classmethod
     def of(
@@ -250,7 +253,14 @@ class Template(msgspec.Struct, frozen=True):
         if not isinstance(task, SqlTask) or task.compiled is None:
             return None
         slots = _slots(task.compiled, sentinels, marks)
-        return None if slots is None else cls(plan=plan, slots=slots)
+        if slots is None:
+            return None
+        return cls(plan=plan, slots=slots, direct=task.slot == plan.slot)
+
+    def compiled(self, values: tuple[Any, ...]) -> CompiledQuery:
+        """The plan's statement compiled with ``values`` bound."""
+        compiled = self.plan.root.compiled  # type: ignore[union-attr]
+        return _bound(compiled, self.slots, values)  # type: ignore[arg-type]
 
     def bind(self, statement: QueryStatement, values: tuple[Any, ...]) -> Plan:
         """The plan for ``statement``, whose slotted constants are ``values``."""

@@ -38,7 +38,7 @@ from ..planning.executor import PlanExecutor
 from ..planning.explain import explain_plan
 from ..planning.read import DEFAULT_MAX_KEYS, QueryPlanner
 from ..planning.shapes import Shape, Template, shape_of
-from ..planning.tasks import Plan
+from ..planning.tasks import Plan, SqlTask
 from ..query.model import QueryStatement
 from ..schema.model import Column, ColumnType, Schema, check_identifier
 from .schema import SchemaQueryService
@@ -167,11 +167,24 @@ class DataQueryService:
             QueryError: a node of the wrong type, or an unknown table, field,
                 alias or lookup.
         """
+        found = await self._find(statement)
+        if type(found) is tuple:
+            template, values = found
+            return template.bind(statement, values)
+        assert isinstance(found, Plan)
+        return found
+
+    async def _find(self, statement: QueryStatement) -> Plan | tuple[Template, Any]:
+        """The plan of a statement, or its shape's template and the values to
+        bind into it (`plan` binds them; `execute` may run them unbound)."""
         shape = shape_of(statement)
         if shape is not None:
-            template = await self._template(shape)
+            found, template = self._cached(b"shape:" + shape.key)
+            if not found:
+                template = await self._template(shape)
             if template is not None:
-                return template.bind(statement, shape.values)
+                assert isinstance(template, Template)
+                return template, shape.values
         # Keyed by the encoded statement, not the statement: Python holds 1, 1.0
         # and True equal, but they are different values to bind; msgpack keeps
         # them apart, and lists inside values need no hashing.
@@ -265,13 +278,28 @@ class DataQueryService:
                 every connection returned.
             glue.DatabaseError: a database refused a statement.
         """
-        plan = await self.plan(statement)
+        if timeout is None:
+            timeout = self.timeout
+        found = await self._find(statement)
+        if type(found) is tuple:
+            template, values = found
+            if timeout is None and deadline is None and template.direct:
+                # The usual read: one statement, nothing to time. What
+                # `PlanExecutor.run` does for it, without building its plan.
+                task = template.plan.root
+                assert isinstance(task, SqlTask)
+                compiled = template.compiled(values)
+                pool = self.manager.get_connection_pool(task.route)
+                async with pool.acquire() as conn:
+                    result = await conn.fetch(compiled.sql, compiled.params)
+                rows = compiled.decode_tuples(result.rows)
+                return _dicts(template.plan.columns)(rows)
+            plan = template.bind(statement, values)
+        else:
+            assert isinstance(found, Plan)
+            plan = found
         executor = PlanExecutor(self.manager, self.schemas)
-        rows = await executor.run(
-            plan,
-            timeout=timeout if timeout is not None else self.timeout,
-            deadline=deadline,
-        )
+        rows = await executor.run(plan, timeout=timeout, deadline=deadline)
         return _dicts(tuple(plan.columns))(rows)
 
     async def iterate(
