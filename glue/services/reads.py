@@ -38,7 +38,7 @@ from ..planning.executor import PlanExecutor
 from ..planning.explain import explain_plan
 from ..planning.read import DEFAULT_MAX_KEYS, QueryPlanner
 from ..planning.shapes import Shape, Template, shape_of
-from ..planning.tasks import Plan, SqlTask
+from ..planning.tasks import Plan
 from ..query.model import QueryStatement
 from ..schema.model import Column, ColumnType, Schema, check_identifier
 from .schema import SchemaQueryService
@@ -286,13 +286,11 @@ class DataQueryService:
             if timeout is None and deadline is None and template.direct:
                 # The usual read: one statement, nothing to time. What
                 # `PlanExecutor.run` does for it, without building its plan.
-                task = template.plan.root
-                assert isinstance(task, SqlTask)
-                compiled = template.compiled(values)
-                pool = self.manager.get_connection_pool(task.route)
+                pool = self.manager.get_connection_pool(template.route)
                 async with pool.acquire() as conn:
-                    result = await conn.fetch(compiled.sql, compiled.params)
-                rows = compiled.decode_tuples(result.rows)
+                    result = await conn.fetch(template.sql, template.params(values))
+                decode = template.decode
+                rows = result.rows if decode is None else decode(result.rows)
                 return _dicts(template.plan.columns)(rows)
             plan = template.bind(statement, values)
         else:

@@ -407,6 +407,23 @@ async def test_a_template_runs_alone_or_planned_alike(
         assert isinstance(plan.root, SqlTask)
         assert plan.root.statement == kinds
     assert len(plans) == 2  # a shape, once per service
+    # A parameter of the shape's own (a pattern) bound before a slot's value.
+    for start, expected_ids in ((1, [1, 3]), (2, [3]), (4, [])):
+        cats = pets_where(
+            Condition(
+                field=FieldReference.of("pets", "kind"),
+                lookup=FieldLookup.CONTAINS,
+                value=Value("a"),
+            ),
+            Condition(
+                field=FieldReference.of("pets", "id"),
+                lookup=FieldLookup.GTE,
+                value=Value(start),
+            ),
+        )
+        assert ids(await service.execute(cats)) == expected_ids
+        assert ids(await timed.execute(cats)) == expected_ids
+    assert len(plans) == 4
 
 
 async def test_in_lists_are_planned_by_their_length(
