@@ -260,6 +260,18 @@ class DefaultConnectionPool:
         """
         return _Checkout(self, write, timeout)
 
+    def _checkout_nowait(self, write: bool) -> Connection | None:
+        """`_checkout` when it has nothing to wait for (the pool open, no
+        orphan to give back, an idle connection free now); else None."""
+        if self._state is not _State.OPEN or self._orphans:
+            return None
+        conn = self._backend.take_nowait(write)
+        if conn is not None:
+            self._checked_out += 1
+            self._busy += 1
+            self._out.add(conn)
+        return conn
+
     async def _checkout(self, write: bool, timeout: float | None) -> Connection:
         """Take a connection for `_Checkout`, counted out and noted as such."""
         if self._state is not _State.OPEN:
@@ -275,6 +287,30 @@ class DefaultConnectionPool:
         self._busy += 1
         self._out.add(conn)
         return conn
+
+    def _give_back_nowait(self, conn: Connection) -> bool:
+        """`_give_back` when the backend takes the connection back with nothing
+        to await; False, nothing done, when it needs `_give_back`."""
+        out = self._out
+        if conn not in out:
+            return True
+        try:
+            if not self._backend.give_nowait(conn):
+                return False
+        except BaseException:
+            out.discard(conn)
+            self._returned_one()
+            raise
+        out.remove(conn)
+        self._returned_one()
+        return True
+
+    def _returned_one(self) -> None:
+        self._checked_out -= 1
+        self._busy -= 1
+        # Only `aclose` waits for this, the pool closed first.
+        if not self._busy and self._state is _State.CLOSED:
+            self._returned.set()
 
     async def _give_back(self, conn: Connection) -> None:
         """Take back a connection `_checkout` handed out, even when cancelled;
@@ -445,7 +481,11 @@ class _Checkout:
         if self._write is None:
             raise RuntimeError("a pool checkout can be entered only once")
         write, self._write = self._write, None  # type: ignore[assignment]
-        conn = self._conn = await self._pool._checkout(write, self._timeout)
+        pool = self._pool
+        conn = pool._checkout_nowait(write)
+        if conn is None:
+            conn = await pool._checkout(write, self._timeout)
+        self._conn = conn
         return conn
 
     async def __aexit__(
@@ -455,7 +495,7 @@ class _Checkout:
         tb: TracebackType | None,
     ) -> None:
         conn, self._conn = self._conn, None
-        if conn is not None:
+        if conn is not None and not self._pool._give_back_nowait(conn):
             await self._pool._give_back(conn)
 
     def __del__(self) -> None:
