@@ -167,24 +167,16 @@ class DataQueryService:
             QueryError: a node of the wrong type, or an unknown table, field,
                 alias or lookup.
         """
-        found = await self._find(statement)
-        if type(found) is tuple:
-            template, values = found
-            return template.bind(statement, values)
-        assert isinstance(found, Plan)
-        return found
-
-    async def _find(self, statement: QueryStatement) -> Plan | tuple[Template, Any]:
-        """The plan of a statement, or its shape's template and the values to
-        bind into it (`plan` binds them; `execute` may run them unbound)."""
         shape = shape_of(statement)
         if shape is not None:
-            found, template = self._cached(b"shape:" + shape.key)
-            if not found:
-                template = await self._template(shape)
+            template = await self._template(shape)
             if template is not None:
-                assert isinstance(template, Template)
-                return template, shape.values
+                return template.bind(statement, shape.values)
+        return await self._unshaped(statement)
+
+    async def _unshaped(self, statement: QueryStatement) -> Plan:
+        """The plan of a statement without a shape, or whose shape has no
+        template: kept by the whole statement."""
         # Keyed by the encoded statement, not the statement: Python holds 1, 1.0
         # and True equal, but they are different values to bind; msgpack keeps
         # them apart, and lists inside values need no hashing.
@@ -280,9 +272,16 @@ class DataQueryService:
         """
         if timeout is None:
             timeout = self.timeout
-        found = await self._find(statement)
-        if type(found) is tuple:
-            template, values = found
+        # `plan`, inline: a kept template is found without a coroutine.
+        shape = shape_of(statement)
+        template = None
+        if shape is not None:
+            found, template = self._cached(b"shape:" + shape.key)
+            if not found:
+                template = await self._template(shape)
+        if template is not None:
+            assert isinstance(template, Template) and shape is not None
+            values = shape.values
             if timeout is None and deadline is None and template.direct:
                 # The usual read: one statement, nothing to time. What
                 # `PlanExecutor.run` does for it, without building its plan.
@@ -294,8 +293,7 @@ class DataQueryService:
                 return _dicts(template.plan.columns)(rows)
             plan = template.bind(statement, values)
         else:
-            assert isinstance(found, Plan)
-            plan = found
+            plan = await self._unshaped(statement)
         executor = PlanExecutor(self.manager, self.schemas)
         rows = await executor.run(plan, timeout=timeout, deadline=deadline)
         return _dicts(tuple(plan.columns))(rows)
