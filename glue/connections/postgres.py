@@ -814,6 +814,10 @@ class PostgresPoolBackend:
 
     async def open(self) -> None:
         """Open the first ``min_size`` connections."""
+        # Made again here, nothing taken yet: in the event loop anyio makes
+        # its backend's own semaphore, where outside one it makes an adapter
+        # that looks that up on every call (every checkout and release).
+        self._free = anyio.Semaphore(self.max_size, fast_acquire=True)
         for _ in range(self.min_size):
             raw = await self._connect()
             self._idle.append((raw, time.monotonic()))
