@@ -217,9 +217,15 @@ def _marked_filter(
 def _mark(value: Any, values: list[Any]) -> Any:
     kind = type(value)
     if (kind is int and -_INT_RANGE < value < _INT_RANGE) or kind is str:
+        n = len(values)
         values.append(value)
-        return msgspec.msgpack.Ext(_KINDS[kind], (len(values) - 1).to_bytes(4, "big"))
+        data = _SLOT_NUMBERS[n] if n < len(_SLOT_NUMBERS) else n.to_bytes(4, "big")
+        return msgspec.msgpack.Ext(_KINDS[kind], data)
     return value
+
+
+_SLOT_NUMBERS = tuple(n.to_bytes(4, "big") for n in range(64))
+"""The data of the first slots' marks, made once."""
 
 
 def _walk(node: dict[str, Any] | list[Any], values: list[Any], marks: set[int]) -> bool:

@@ -61,9 +61,9 @@ _PLAN_CACHE_SIZE = 256
 """Plans kept per service, by statement shape or statement, and routing; the
 oldest goes first."""
 
-_Cached = tuple[tuple[str, ...], tuple[int, ...], "Plan | Template | None"]
-"""Tables, their pools' ids when planned, and the plan: a template for a shape
-(None when the shape's SQL depends on its values)."""
+_Cached = tuple[tuple[tuple[str, int], ...], "Plan | Template | None"]
+"""Tables with their pools' ids when planned, and the plan: a template for a
+shape (None when the shape's SQL depends on its values)."""
 
 
 class DataQueryService:
@@ -217,9 +217,9 @@ class DataQueryService:
         cached = self._plans.get(key)
         if cached is None:
             return False, None
-        names, routes, kept = cached
+        routes, kept = cached
         route = self.manager.get_connection_pool
-        for name, pool in zip(names, routes, strict=True):
+        for name, pool in routes:
             if id(route(name)) != pool:
                 return False, None
         return True, kept
@@ -232,10 +232,10 @@ class DataQueryService:
     ) -> None:
         names = () if statement is None else tuple(sorted(statement.table_names()))
         manager = self.manager
-        routes = tuple(id(manager.get_connection_pool(n)) for n in names)
+        routes = tuple((n, id(manager.get_connection_pool(n))) for n in names)
         if key not in self._plans and len(self._plans) >= _PLAN_CACHE_SIZE:
             self._plans.pop(next(iter(self._plans)))
-        self._plans[key] = (names, routes, kept)
+        self._plans[key] = (routes, kept)
 
     async def _plan(self, statement: QueryStatement) -> Plan:
         """Plan a validated statement, reading the schemas it needs."""
