@@ -16,7 +16,6 @@ committed row written and every connection closed, and the process exits.
 from __future__ import annotations
 
 import enum
-from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
 import anyio
@@ -26,7 +25,7 @@ from ..log import get_logger
 from .abc import PoolStatistics
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, AsyncIterator
+    from collections.abc import AsyncGenerator
     from types import TracebackType
 
     from ..sql.dialects import Dialect
@@ -193,6 +192,9 @@ class DefaultConnectionPool:
         self._busy = 0  # checked out, or still being given back
         self._waiting: set[anyio.CancelScope] = set()
         self._at_loop_end: AsyncGenerator[None, None] | None = None
+        # Connections checked out now, and those of checkouts dropped unexited.
+        self._out: set[Connection] = set()
+        self._orphans: list[Connection] = []
 
     def __repr__(self) -> str:
         stats = self.statistics()
@@ -240,10 +242,9 @@ class DefaultConnectionPool:
                 await anext(self._at_loop_end)
                 _log.debug("pool opened", pool=self.name, location=self.location)
 
-    @asynccontextmanager
-    async def acquire(
+    def acquire(
         self, *, write: bool = False, timeout: float | None = None
-    ) -> AsyncIterator[Connection]:
+    ) -> _Checkout:
         """Check out a connection and return it on exit, even when cancelled.
 
         Args:
@@ -257,8 +258,26 @@ class DefaultConnectionPool:
             glue.PoolClosed: the pool is closed, or closed while we waited.
             glue.ConnectionError: a new connection could not be opened.
         """
+        return _Checkout(self, write, timeout)
+
+    def _checkout_nowait(self, write: bool) -> Connection | None:
+        """`_checkout` when it has nothing to wait for (the pool open, no
+        orphan to give back, an idle connection free now); else None."""
+        if self._state is not _State.OPEN or self._orphans:
+            return None
+        conn = self._backend.take_nowait(write)
+        if conn is not None:
+            self._checked_out += 1
+            self._busy += 1
+            self._out.add(conn)
+        return conn
+
+    async def _checkout(self, write: bool, timeout: float | None) -> Connection:
+        """Take a connection for `_Checkout`, counted out and noted as such."""
         if self._state is not _State.OPEN:
             await self.open()
+        if self._orphans:
+            await self._give_back_orphans()
         # The fast path, an idle connection free now, waits for nothing: no
         # deadline to set.
         conn = self._backend.take_nowait(write)
@@ -266,19 +285,58 @@ class DefaultConnectionPool:
             conn = await self._take(write, timeout)
         self._checked_out += 1
         self._busy += 1
+        self._out.add(conn)
+        return conn
+
+    def _give_back_nowait(self, conn: Connection) -> bool:
+        """`_give_back` when the backend takes the connection back with nothing
+        to await; False, nothing done, when it needs `_give_back`."""
+        out = self._out
+        if conn not in out:
+            return True
         try:
-            yield conn
+            if not self._backend.give_nowait(conn):
+                return False
+        except BaseException:
+            out.discard(conn)
+            self._returned_one()
+            raise
+        out.remove(conn)
+        self._returned_one()
+        return True
+
+    def _returned_one(self) -> None:
+        self._checked_out -= 1
+        self._busy -= 1
+        # Only `aclose` waits for this, the pool closed first.
+        if not self._busy and self._state is _State.CLOSED:
+            self._returned.set()
+
+    async def _give_back(self, conn: Connection) -> None:
+        """Take back a connection `_checkout` handed out, even when cancelled;
+        once (a checkout abandoned is given back at loop end, and exited
+        after that gives back nothing)."""
+        out = self._out
+        if conn not in out:
+            return
+        # Counted as returned before the backend can hand it out again.
+        out.remove(conn)
+        self._checked_out -= 1
+        try:
+            if not self._backend.give_nowait(conn):
+                with anyio.CancelScope(shield=True):
+                    await self._backend.give(conn)
         finally:
-            # Counted as returned before the backend can hand it out again.
-            self._checked_out -= 1
-            try:
-                if not self._backend.give_nowait(conn):
-                    with anyio.CancelScope(shield=True):
-                        await self._backend.give(conn)
-            finally:
-                self._busy -= 1
-                if not self._busy:
-                    self._returned.set()
+            self._busy -= 1
+            # Only `aclose` waits for this, the pool closed first.
+            if not self._busy and self._state is _State.CLOSED:
+                self._returned.set()
+
+    async def _give_back_orphans(self) -> None:
+        """Take back the connections of checkouts dropped, entered but never
+        exited, as garbage (`_Checkout.__del__` leaves them here)."""
+        while self._orphans:
+            await self._give_back(self._orphans.pop())
 
     async def _take(self, write: bool, timeout: float | None) -> Connection:
         """Wait for a connection, up to the timeout."""
@@ -349,6 +407,8 @@ class DefaultConnectionPool:
             await at_loop_end.aclose()  # closed by its owner: nothing left to do
         for scope in self._waiting:
             scope.cancel()
+        with anyio.CancelScope(shield=True):
+            await self._give_back_orphans()
         still_out = 0
         try:
             with anyio.move_on_after(timeout):
@@ -371,6 +431,10 @@ class DefaultConnectionPool:
     async def _close_left_open(self) -> None:
         """Close the pool as its event loop ends, its owner having left it open."""
         _log.debug("closing a pool left open as its event loop ends", pool=self.name)
+        # No task runs any more: a checkout still out was abandoned, entered
+        # and never exited. Given back, as closing the generator of an
+        # ``asynccontextmanager`` checkout at loop end would.
+        self._orphans.extend(self._out)
         try:
             await self.aclose(timeout=_LEFT_OPEN_GRACE)
         except GlueError as exc:
@@ -389,6 +453,56 @@ class DefaultConnectionPool:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+class _Checkout:
+    """`DefaultConnectionPool.acquire`: a class rather than an
+    ``asynccontextmanager``, since every operation checks out (the async
+    generator took half of glue's CPU around a pooled query).
+
+    A checkout entered and never exited is still given back: at the end of
+    its event loop with the pool (`DefaultConnectionPool._close_left_open`),
+    or, dropped as garbage before that, at the pool's next checkout or close
+    (``__del__`` only notes the connection; it may run anywhere, even inside
+    the pool's own code, so it changes nothing else).
+    """
+
+    __slots__ = ("_conn", "_pool", "_timeout", "_write")
+
+    def __init__(
+        self, pool: DefaultConnectionPool, write: bool, timeout: float | None
+    ) -> None:
+        self._pool = pool
+        self._write = write
+        self._timeout = timeout
+        self._conn: Connection | None = None
+
+    async def __aenter__(self) -> Connection:
+        if self._write is None:
+            raise RuntimeError("a pool checkout can be entered only once")
+        write, self._write = self._write, None  # type: ignore[assignment]
+        pool = self._pool
+        conn = pool._checkout_nowait(write)
+        if conn is None:
+            conn = await pool._checkout(write, self._timeout)
+        self._conn = conn
+        return conn
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None and not self._pool._give_back_nowait(conn):
+            await self._pool._give_back(conn)
+
+    def __del__(self) -> None:
+        conn = self._conn
+        if conn is not None:
+            self._conn = None
+            self._pool._orphans.append(conn)
 
 
 async def _closes_at_loop_end(

@@ -361,8 +361,17 @@ class PostgresConnection:
 
         An empty result costs a second round trip, to learn its column names.
         """
-        self._note(sql)
-        async with self._use() as raw:
+        if self._clean and not leaves_session_clean(sql):
+            self._clean = False
+        # `_use`, inline (every read goes through here): entered through it
+        # only when it has more to do than count the operation.
+        raw = self._raw
+        if self._closed_reason is None and self._stream is None and not raw.is_closed():
+            self._uses += 1
+            self._running += 1
+        else:
+            raw = await self._use().__aenter__()  # refuses, or ends the stream
+        try:
             records = await raw.fetch(sql, *params)
             if records:
                 columns = tuple(records[0].keys())
@@ -373,6 +382,11 @@ class PostgresConnection:
                 # transaction stays open, holding its locks, until the next
                 # statement. Reset on release.
                 self._clean = False
+        except BaseException as exc:
+            self._running -= 1
+            _failed(self, exc)
+            raise
+        self._running -= 1
         # A slice of a Record is a tuple, made a third faster than by tuple().
         return Result(columns=columns, rows=[r[:] for r in records])
 
@@ -615,31 +629,36 @@ class _Use:
     ) -> None:
         conn = self._conn
         conn._running -= 1
-        if exc is None:
-            return
-        # Cancelled mid-operation, the server may still run it; failed, it may
-        # have left anything.
-        conn._clean = False
-        if isinstance(exc, errors.GlueError):
-            error = exc
-        elif isinstance(exc, _DRIVER_ERRORS):
-            error = _mapped(conn._database, exc, None)
-        else:
-            return
-        cause = error.__cause__ if error is exc else exc
-        if isinstance(error, errors.ConnectionError):
-            conn._closed_reason = error.reason
-        elif isinstance(cause, asyncpg.InternalClientError) or conn._raw.is_closed():
-            # asyncpg reads a server's goodbye to an idle connection (a killed
-            # backend, a restart) as a protocol error, and reports its own state
-            # machine ("cannot switch to state 12") on the next call: the real
-            # cause it lost is that the other side closed the connection.
-            conn._closed_reason = (
-                "connection lost: the server or the network closed the connection"
-            )
-            raise errors.ConnectionError(conn._database, conn._closed_reason) from cause
-        if error is not exc:
-            raise error from exc
+        if exc is not None:
+            _failed(conn, exc)
+
+
+def _failed(conn: PostgresConnection, exc: BaseException) -> None:
+    """Note an operation of ``conn`` that raised ``exc``; raise the glue error
+    for a driver's error (returning lets ``exc`` go on as it is)."""
+    # Cancelled mid-operation, the server may still run it; failed, it may
+    # have left anything.
+    conn._clean = False
+    if isinstance(exc, errors.GlueError):
+        error = exc
+    elif isinstance(exc, _DRIVER_ERRORS):
+        error = _mapped(conn._database, exc, None)
+    else:
+        return
+    cause = error.__cause__ if error is exc else exc
+    if isinstance(error, errors.ConnectionError):
+        conn._closed_reason = error.reason
+    elif isinstance(cause, asyncpg.InternalClientError) or conn._raw.is_closed():
+        # asyncpg reads a server's goodbye to an idle connection (a killed
+        # backend, a restart) as a protocol error, and reports its own state
+        # machine ("cannot switch to state 12") on the next call: the real
+        # cause it lost is that the other side closed the connection.
+        conn._closed_reason = (
+            "connection lost: the server or the network closed the connection"
+        )
+        raise errors.ConnectionError(conn._database, conn._closed_reason) from cause
+    if error is not exc:
+        raise error from exc
 
 
 class _Transaction:
@@ -795,6 +814,10 @@ class PostgresPoolBackend:
 
     async def open(self) -> None:
         """Open the first ``min_size`` connections."""
+        # Made again here, nothing taken yet: in the event loop anyio makes
+        # its backend's own semaphore, where outside one it makes an adapter
+        # that looks that up on every call (every checkout and release).
+        self._free = anyio.Semaphore(self.max_size, fast_acquire=True)
         for _ in range(self.min_size):
             raw = await self._connect()
             self._idle.append((raw, time.monotonic()))
@@ -883,14 +906,17 @@ class PostgresPoolBackend:
         assert isinstance(conn, PostgresConnection)
         if self._always_reset or self._closed or not conn._left_clean():
             return False
-        uses = self._uses.get(conn._raw)
+        raw = conn._raw
+        uses = self._uses.get(raw)
         if uses is None or uses + conn._uses >= self._max_queries:
             return False
-        raw = conn._release()
+        conn._release()
         self._uses[raw] = uses + conn._uses
         now = time.monotonic()
-        self._close_stale(now)
-        self._idle.append((raw, now))
+        idle = self._idle
+        if idle and self._max_idle and now - idle[0][1] > self._max_idle:
+            self._close_stale(now)
+        idle.append((raw, now))
         self._free.release()
         return True
 
@@ -912,9 +938,11 @@ class PostgresPoolBackend:
 
     def _idle_connection(self) -> asyncpg.Connection[asyncpg.Record] | None:
         """Pop the newest idle connection that is alive, the stale ones closed."""
-        self._close_stale(time.monotonic())
-        while self._idle:
-            raw, _ = self._idle.pop()
+        idle = self._idle
+        if idle and self._max_idle and time.monotonic() - idle[0][1] > self._max_idle:
+            self._close_stale(time.monotonic())
+        while idle:
+            raw = idle.pop()[0]
             if not raw.is_closed():
                 return raw
             self._uses.pop(raw, None)

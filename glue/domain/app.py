@@ -526,7 +526,10 @@ class App:
             glue.QueryError: an unknown table, field, alias or lookup, before any
                 SQL runs.
         """
-        return await self._service().execute(statement, timeout=timeout)
+        queries = self._queries
+        if queries is None or self._state is not AppState.OPEN:
+            queries = self._service()  # refuses, as every query would
+        return await queries.execute(statement, timeout=timeout)
 
     async def explain(self, statement: QueryStatement) -> str:
         """The plan of a query as an indented tree: which part runs on which

@@ -25,25 +25,44 @@ walked and encoded again. Both give the same bytes for the same shape.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from ..errors import GlueError
-from ..query.conditions import Condition, Conditions, FieldReference, Value
+from ..query.conditions import (
+    Condition,
+    Conditions,
+    FieldLookup,
+    FieldReference,
+    Value,
+)
 from ..query.model import JoinQuery, QueryStatement, SchemaReference
 from ..sql.query import CompiledQuery, QueryCompiler
 from .tasks import Plan, SqlTask
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from ..schema.model import Schema
     from ..sql.dialects import Dialect
 
 __all__ = ["SelectCache", "Shape", "Template", "shape_of"]
 
-_SLOT_LOOKUPS = frozenset({"eq", "neq", "gt", "gte", "lt", "lte", "in"})
+_SLOT_LOOKUPS = frozenset(
+    {
+        FieldLookup.EQ,
+        FieldLookup.NEQ,
+        FieldLookup.GT,
+        FieldLookup.GTE,
+        FieldLookup.LT,
+        FieldLookup.LTE,
+        FieldLookup.IN,
+    }
+)
+"""Equal to their text (decoded trees hold the text), and found by identity
+for a condition's own lookup, faster than a text compare."""
 _KINDS = {int: 1, str: 2}
 """The Ext code of a slot's mark, by the type of its value."""
 _INT_RANGE = 2**31
@@ -113,6 +132,10 @@ def shape_of(statement: QueryStatement) -> Shape | None:
 
 _PLAIN = frozenset({int, str, float, bool, type(None)})
 """Types of constants the Struct walk passes as they are."""
+_force = msgspec.structs.force_setattr
+"""Marks go into copies (``__copy__``) of the Structs: ``replace`` would run
+their ``__post_init__`` again, which has nothing left to do (the fields it
+normalizes keep their types here) and is most of the walk's cost."""
 
 
 def _marked(statement: QueryStatement, values: list[Any]) -> QueryStatement | None:
@@ -143,7 +166,11 @@ def _marked(statement: QueryStatement, values: list[Any]) -> QueryStatement | No
         return None
     if not values:
         return None
-    return msgspec.structs.replace(statement, joins=joins, where=where, having=having)
+    marked: QueryStatement = statement.__copy__()  # type: ignore[attr-defined]
+    _force(marked, "joins", joins)
+    _force(marked, "where", where)
+    _force(marked, "having", having)
+    return marked
 
 
 def _marked_filter(
@@ -158,7 +185,9 @@ def _marked_filter(
             if marked is None:
                 return None
             children.append(marked)
-        return msgspec.structs.replace(node, children=tuple(children))
+        marked_group: Conditions = node.__copy__()  # type: ignore[attr-defined]
+        _force(marked_group, "children", tuple(children))
+        return marked_group
     if kind is not Condition:
         return None
     assert isinstance(node, Condition)
@@ -180,15 +209,23 @@ def _marked_filter(
         return node
     else:
         inner = _mark(inner, values)
-    return msgspec.structs.replace(node, value=Value(inner))
+    marked_condition: Condition = node.__copy__()  # type: ignore[attr-defined]
+    _force(marked_condition, "value", Value(inner))
+    return marked_condition
 
 
 def _mark(value: Any, values: list[Any]) -> Any:
     kind = type(value)
     if (kind is int and -_INT_RANGE < value < _INT_RANGE) or kind is str:
+        n = len(values)
         values.append(value)
-        return msgspec.msgpack.Ext(_KINDS[kind], (len(values) - 1).to_bytes(4, "big"))
+        data = _SLOT_NUMBERS[n] if n < len(_SLOT_NUMBERS) else n.to_bytes(4, "big")
+        return msgspec.msgpack.Ext(_KINDS[kind], data)
     return value
+
+
+_SLOT_NUMBERS = tuple(n.to_bytes(4, "big") for n in range(64))
+"""The data of the first slots' marks, made once."""
 
 
 def _walk(node: dict[str, Any] | list[Any], values: list[Any], marks: set[int]) -> bool:
@@ -235,10 +272,23 @@ class Template(msgspec.Struct, frozen=True):
         plan: the plan, planned with sentinels.
         slots: for each parameter, the slot whose value it binds, or -1 for a
             parameter of the shape itself (kept from ``plan``).
+        direct: whether the plan's answer is its one statement's rows (its
+            task's slot is the plan's): a caller may then run the statement
+            alone, with `sql`, `params`, `route` and `decode`.
+        sql: the statement's SQL.
+        route: the schema name its pool is routed by.
+        decode: what `CompiledQuery.decode_tuples` does to its rows, worked
+            out once; None when no column needs converting.
+        whole: whether its parameters are the slots' values, in order.
     """
 
     plan: Plan
     slots: tuple[int, ...]
+    direct: bool = False
+    sql: str = ""
+    route: str = ""
+    decode: Callable[[list[tuple[Any, ...]]], list[tuple[Any, ...]]] | None = None
+    whole: bool = False
 
     @classmethod
     def of(
@@ -250,7 +300,26 @@ class Template(msgspec.Struct, frozen=True):
         if not isinstance(task, SqlTask) or task.compiled is None:
             return None
         slots = _slots(task.compiled, sentinels, marks)
-        return None if slots is None else cls(plan=plan, slots=slots)
+        if slots is None:
+            return None
+        compiled = task.compiled
+        return cls(
+            plan=plan,
+            slots=slots,
+            direct=task.slot == plan.slot,
+            sql=compiled.sql,
+            route=task.route,
+            decode=compiled.tuple_decoder(),
+            whole=slots == tuple(range(len(slots))),
+        )
+
+    def params(self, values: tuple[Any, ...]) -> Sequence[Any]:
+        """The statement's parameters with ``values`` bound: ``values`` itself
+        when they are all its parameters, in order."""
+        if self.whole:
+            return values
+        compiled = self.plan.root.compiled  # type: ignore[union-attr]
+        return _bound(compiled, self.slots, values).params  # type: ignore[arg-type]
 
     def bind(self, statement: QueryStatement, values: tuple[Any, ...]) -> Plan:
         """The plan for ``statement``, whose slotted constants are ``values``."""

@@ -319,9 +319,12 @@ class SetOperation(msgspec.Struct, frozen=True, kw_only=True):
 _force = msgspec.structs.force_setattr
 
 
+_KEPT = (tuple, dict, msgspec.Struct)
+
+
 def _tuple(value: Any) -> Any:
     """A sequence as a tuple; anything else as it is, for `validated` to name."""
-    if isinstance(value, tuple | dict | msgspec.Struct):
+    if isinstance(value, _KEPT):
         return value
     try:
         return tuple(value)

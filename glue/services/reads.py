@@ -61,9 +61,9 @@ _PLAN_CACHE_SIZE = 256
 """Plans kept per service, by statement shape or statement, and routing; the
 oldest goes first."""
 
-_Cached = tuple[tuple[str, ...], tuple[int, ...], "Plan | Template | None"]
-"""Tables, their pools' ids when planned, and the plan: a template for a shape
-(None when the shape's SQL depends on its values)."""
+_Cached = tuple[tuple[tuple[str, int], ...], "Plan | Template | None"]
+"""Tables with their pools' ids when planned, and the plan: a template for a
+shape (None when the shape's SQL depends on its values)."""
 
 
 class DataQueryService:
@@ -172,6 +172,11 @@ class DataQueryService:
             template = await self._template(shape)
             if template is not None:
                 return template.bind(statement, shape.values)
+        return await self._unshaped(statement)
+
+    async def _unshaped(self, statement: QueryStatement) -> Plan:
+        """The plan of a statement without a shape, or whose shape has no
+        template: kept by the whole statement."""
         # Keyed by the encoded statement, not the statement: Python holds 1, 1.0
         # and True equal, but they are different values to bind; msgpack keeps
         # them apart, and lists inside values need no hashing.
@@ -212,9 +217,9 @@ class DataQueryService:
         cached = self._plans.get(key)
         if cached is None:
             return False, None
-        names, routes, kept = cached
+        routes, kept = cached
         route = self.manager.get_connection_pool
-        for name, pool in zip(names, routes, strict=True):
+        for name, pool in routes:
             if id(route(name)) != pool:
                 return False, None
         return True, kept
@@ -227,10 +232,10 @@ class DataQueryService:
     ) -> None:
         names = () if statement is None else tuple(sorted(statement.table_names()))
         manager = self.manager
-        routes = tuple(id(manager.get_connection_pool(n)) for n in names)
+        routes = tuple((n, id(manager.get_connection_pool(n))) for n in names)
         if key not in self._plans and len(self._plans) >= _PLAN_CACHE_SIZE:
             self._plans.pop(next(iter(self._plans)))
-        self._plans[key] = (names, routes, kept)
+        self._plans[key] = (routes, kept)
 
     async def _plan(self, statement: QueryStatement) -> Plan:
         """Plan a validated statement, reading the schemas it needs."""
@@ -265,13 +270,32 @@ class DataQueryService:
                 every connection returned.
             glue.DatabaseError: a database refused a statement.
         """
-        plan = await self.plan(statement)
+        if timeout is None:
+            timeout = self.timeout
+        # `plan`, inline: a kept template is found without a coroutine.
+        shape = shape_of(statement)
+        template = None
+        if shape is not None:
+            found, template = self._cached(b"shape:" + shape.key)
+            if not found:
+                template = await self._template(shape)
+        if template is not None:
+            assert isinstance(template, Template) and shape is not None
+            values = shape.values
+            if timeout is None and deadline is None and template.direct:
+                # The usual read: one statement, nothing to time. What
+                # `PlanExecutor.run` does for it, without building its plan.
+                pool = self.manager.get_connection_pool(template.route)
+                async with pool.acquire() as conn:
+                    result = await conn.fetch(template.sql, template.params(values))
+                decode = template.decode
+                rows = result.rows if decode is None else decode(result.rows)
+                return _dicts(template.plan.columns)(rows)
+            plan = template.bind(statement, values)
+        else:
+            plan = await self._unshaped(statement)
         executor = PlanExecutor(self.manager, self.schemas)
-        rows = await executor.run(
-            plan,
-            timeout=timeout if timeout is not None else self.timeout,
-            deadline=deadline,
-        )
+        rows = await executor.run(plan, timeout=timeout, deadline=deadline)
         return _dicts(tuple(plan.columns))(rows)
 
     async def iterate(

@@ -99,6 +99,15 @@ class CompiledQuery(NamedTuple):
         active = _converters(self.dialect.decoder, self.columns)
         return _convert(rows, active) if active else rows
 
+    def tuple_decoder(
+        self,
+    ) -> Callable[[list[tuple[Any, ...]]], list[tuple[Any, ...]]] | None:
+        """What :meth:`decode_tuples` does, worked out once for a statement run
+        many times; None when no column needs converting (rows stay as they
+        are)."""
+        active = _converters(self.dialect.decoder, self.columns)
+        return functools.partial(_convert, active=active) if active else None
+
     def decode_dicts(self, rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
         """Like :meth:`decode_rows`, each row a dict keyed by column name."""
         names = [c.name for c in self.columns]

@@ -16,6 +16,7 @@ import sys
 import textwrap
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -285,3 +286,24 @@ def test_a_pool_left_open_is_closed_as_its_event_loop_ends(database_url: str) ->
     assert repr(pool).startswith(f"<DefaultConnectionPool {pool.name!r} closed ")
     assert pool.statistics().size == 0
     assert left_no_wal(database_url)
+
+
+def test_a_checkout_never_exited_is_given_back_as_its_event_loop_ends(
+    database_url: str,
+) -> None:
+    pool = pool_from_url(database_url)
+    held: list[Any] = []
+
+    async def use() -> None:
+        checkout = pool.acquire()
+        held.append(checkout)  # kept alive, never exited
+        await checkout.__aenter__()
+
+    anyio.run(use)
+    # Given back, not closed by force once the grace ran out.
+    assert pool.statistics().checked_out == 0
+    assert repr(pool).startswith(f"<DefaultConnectionPool {pool.name!r} closed ")
+    assert left_no_wal(database_url)
+    # Exited later, it gives back nothing more.
+    anyio.run(held[0].__aexit__, None, None, None)
+    assert pool.statistics().checked_out == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -311,3 +312,39 @@ async def test_a_pool_closed_while_a_connection_opens_hands_out_nothing(
         await pool.aclose()
     assert len(caught) == 1
     assert pool.statistics().size == 0
+
+
+async def test_a_checkout_dropped_unexited_is_given_back(database_url: str) -> None:
+    with anyio.fail_after(10):  # a connection never given back would hang
+        await _drop_checkouts(database_url)
+
+
+async def _drop_checkouts(database_url: str) -> None:
+    async with pool_from_url(database_url, name="shop") as pool:
+        checkout = pool.acquire()
+        conn = await checkout.__aenter__()
+        assert pool.statistics().checked_out == 1
+        del checkout  # entered, never exited, garbage
+        gc.collect()
+        # Given back by the next checkout, before it takes its own.
+        async with pool.acquire() as other:
+            assert pool.statistics().checked_out == 1
+            assert (await other.fetch("SELECT 1")).rows == [(1,)]
+        assert conn.closed
+        assert pool.statistics().checked_out == 0
+        # And by the pool's close, which then waits for nothing.
+        dropped = pool.acquire()
+        await dropped.__aenter__()
+        del dropped
+        gc.collect()
+        await pool.aclose(timeout=0.05)
+        assert pool.statistics().checked_out == 0
+
+
+async def test_a_checkout_is_entered_once(pool: DefaultConnectionPool) -> None:
+    checkout = pool.acquire()
+    async with checkout as conn:
+        with pytest.raises(RuntimeError, match="entered only once"):
+            await checkout.__aenter__()
+        assert (await conn.fetch("SELECT 1")).rows == [(1,)]
+    assert pool.statistics().checked_out == 0

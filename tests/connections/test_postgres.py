@@ -9,7 +9,7 @@ import pytest
 
 from glue.connections import DefaultConnectionPool, PostgresConnection
 from glue.connections.postgres import redact_dsn
-from glue.errors import ConnectionError, OperationalError
+from glue.errors import ConnectionError, OperationalError, ProgrammingError
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -316,3 +316,17 @@ async def test_idle_connections_expire_under_steady_load(postgres_dsn: str) -> N
                 await conn.fetch("SELECT 1")
             await anyio.sleep(0.02)
         assert pool.statistics().size == 1
+
+
+async def test_a_failed_fetch_is_mapped_and_resets_its_checkout(
+    postgres_dsn: str,
+) -> None:
+    async with DefaultConnectionPool(
+        PostgresConnection, dsn=postgres_dsn, max_size=1
+    ) as pool:
+        async with pool.acquire() as conn:
+            pid = await _pid(conn)
+            with pytest.raises(ProgrammingError, match="glue_no_such_table"):
+                await conn.fetch("SELECT * FROM glue_no_such_table")
+            assert (await conn.fetch("SELECT 1")).rows == [(1,)]
+        assert "RESET ALL" in await _last_query(postgres_dsn, pid)

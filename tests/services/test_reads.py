@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING
 
+import anyio
 import pytest
 
 from glue.connections import (
@@ -383,6 +384,46 @@ async def test_new_values_reuse_one_plan(
         )
         assert ids(await service.execute(kinds)) == expected_ids
     assert len(plans) == 3
+
+
+async def test_a_template_runs_alone_or_planned_alike(
+    one: ConnectionManager, plans: list[QueryStatement]
+) -> None:
+    """`execute` runs a template's statement without binding a plan when
+    nothing is timed; timed, it runs the bound plan: the same rows either way,
+    and the plan `plan` returns holds the statement it was asked for."""
+    service = DataQueryService(one, [PEOPLE, PETS])
+    timed = DataQueryService(one, [PEOPLE, PETS], timeout=30)
+    for kind, expected_ids in (("cat", [1, 3]), ("dog", [2]), ("cow", [])):
+        kinds = pets_where(
+            Condition(field=FieldReference.of("pets", "kind"), value=Value(kind))
+        )
+        assert ids(await service.execute(kinds)) == expected_ids
+        assert ids(await service.execute(kinds, timeout=30)) == expected_ids
+        deadline = anyio.current_time() + 30
+        assert ids(await service.execute(kinds, deadline=deadline)) == expected_ids
+        assert ids(await timed.execute(kinds)) == expected_ids
+        plan = await service.plan(kinds)
+        assert isinstance(plan.root, SqlTask)
+        assert plan.root.statement == kinds
+    assert len(plans) == 2  # a shape, once per service
+    # A parameter of the shape's own (a pattern) bound before a slot's value.
+    for start, expected_ids in ((1, [1, 3]), (2, [3]), (4, [])):
+        cats = pets_where(
+            Condition(
+                field=FieldReference.of("pets", "kind"),
+                lookup=FieldLookup.CONTAINS,
+                value=Value("a"),
+            ),
+            Condition(
+                field=FieldReference.of("pets", "id"),
+                lookup=FieldLookup.GTE,
+                value=Value(start),
+            ),
+        )
+        assert ids(await service.execute(cats)) == expected_ids
+        assert ids(await timed.execute(cats)) == expected_ids
+    assert len(plans) == 4
 
 
 async def test_in_lists_are_planned_by_their_length(

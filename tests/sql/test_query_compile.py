@@ -459,3 +459,23 @@ def test_grouped_statements_sort_by_groups_or_aggregates_only() -> None:
         grouped, order_by=[OrderByQuery(field=f("c", "name"))]
     )
     refuse(wrong, r"order by: 'name' is neither grouped nor aggregated")
+
+
+def test_a_tuple_decoder_decodes_as_decode_tuples() -> None:
+    """Worked out once for a statement run many times, it converts what
+    ``decode_tuples`` converts, and is None when nothing converts."""
+    converting = QueryStatement(
+        table=SchemaReference(name="customers"),
+        only=[f("customers", "id"), f("customers", "vip"), f("customers", "joined")],
+    )
+    compiled = QueryCompiler(SQLITE, SCHEMAS).compile(converting)
+    decode = compiled.tuple_decoder()
+    assert decode is not None
+    rows = [(1, 1, "2024-01-02T03:04:05+00:00"), (2, 0, "2024-02-03T04:05:06+00:00")]
+    assert decode(rows) == compiled.decode_tuples(rows)
+    assert decode(rows)[0][1] is True
+    plain = QueryStatement(
+        table=SchemaReference(name="customers"),
+        only=[f("customers", "id"), f("customers", "name")],
+    )
+    assert QueryCompiler(SQLITE, SCHEMAS).compile(plain).tuple_decoder() is None
