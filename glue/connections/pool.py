@@ -15,6 +15,7 @@ committed row written and every connection closed, and the process exits.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
@@ -192,9 +193,12 @@ class DefaultConnectionPool:
         self._busy = 0  # checked out, or still being given back
         self._waiting: set[anyio.CancelScope] = set()
         self._at_loop_end: AsyncGenerator[None, None] | None = None
-        # Connections checked out now, and those of checkouts dropped unexited.
+        # Connections checked out now, and those of checkouts dropped unexited
+        # (given back by a task of the pool's loop, `_reap`).
         self._out: set[Connection] = set()
         self._orphans: list[Connection] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._reaping: set[asyncio.Task[None]] = set()
 
     def __repr__(self) -> str:
         stats = self.statistics()
@@ -238,6 +242,7 @@ class DefaultConnectionPool:
                         await self._backend.close(force=True)
                     raise
                 self._state = _State.OPEN
+                self._loop = asyncio.get_running_loop()
                 self._at_loop_end = _closes_at_loop_end(self)
                 await anext(self._at_loop_end)
                 _log.debug("pool opened", pool=self.name, location=self.location)
@@ -261,9 +266,9 @@ class DefaultConnectionPool:
         return _Checkout(self, write, timeout)
 
     def _checkout_nowait(self, write: bool) -> Connection | None:
-        """`_checkout` when it has nothing to wait for (the pool open, no
-        orphan to give back, an idle connection free now); else None."""
-        if self._state is not _State.OPEN or self._orphans:
+        """`_checkout` when it has nothing to wait for (the pool open, an idle
+        connection free now); else None."""
+        if self._state is not _State.OPEN:
             return None
         conn = self._backend.take_nowait(write)
         if conn is not None:
@@ -276,8 +281,6 @@ class DefaultConnectionPool:
         """Take a connection for `_Checkout`, counted out and noted as such."""
         if self._state is not _State.OPEN:
             await self.open()
-        if self._orphans:
-            await self._give_back_orphans()
         # The fast path, an idle connection free now, waits for nothing: no
         # deadline to set.
         conn = self._backend.take_nowait(write)
@@ -289,8 +292,9 @@ class DefaultConnectionPool:
         return conn
 
     def _give_back_nowait(self, conn: Connection) -> bool:
-        """`_give_back` when the backend takes the connection back with nothing
-        to await; False, nothing done, when it needs `_give_back`."""
+        """Take back a connection `_checkout` handed out, when the backend
+        needs nothing awaited for it; False, nothing done, when it needs
+        `_give_back`. Once: a connection given back already is ignored."""
         out = self._out
         if conn not in out:
             return True
@@ -305,38 +309,60 @@ class DefaultConnectionPool:
         self._returned_one()
         return True
 
+    async def _give_back(self, conn: Connection) -> None:
+        """`_give_back_nowait`'s other half: the backend's `give` (a reset, a
+        close), awaited even when cancelled."""
+        out = self._out
+        if conn not in out:
+            return
+        out.remove(conn)
+        # Counted as returned before the backend can hand it out again.
+        self._checked_out -= 1
+        try:
+            with anyio.CancelScope(shield=True):
+                await self._backend.give(conn)
+        finally:
+            self._no_longer_busy()
+
     def _returned_one(self) -> None:
         self._checked_out -= 1
+        self._no_longer_busy()
+
+    def _no_longer_busy(self) -> None:
         self._busy -= 1
         # Only `aclose` waits for this, the pool closed first.
         if not self._busy and self._state is _State.CLOSED:
             self._returned.set()
 
-    async def _give_back(self, conn: Connection) -> None:
-        """Take back a connection `_checkout` handed out, even when cancelled;
-        once (a checkout abandoned is given back at loop end, and exited
-        after that gives back nothing)."""
-        out = self._out
-        if conn not in out:
-            return
-        # Counted as returned before the backend can hand it out again.
-        out.remove(conn)
-        self._checked_out -= 1
-        try:
-            if not self._backend.give_nowait(conn):
-                with anyio.CancelScope(shield=True):
-                    await self._backend.give(conn)
-        finally:
-            self._busy -= 1
-            # Only `aclose` waits for this, the pool closed first.
-            if not self._busy and self._state is _State.CLOSED:
-                self._returned.set()
+    def _dropped(self, conn: Connection) -> None:
+        """Note the connection of a checkout dropped as garbage, entered and
+        never exited (`_Checkout.__del__`), and have the pool's loop give it
+        back soon, as asyncio's finalizer did for a generator checkout.
+
+        It may run anywhere, even inside the pool's own code or another
+        thread's collection: it only appends and schedules.
+        """
+        self._orphans.append(conn)
+        loop = self._loop
+        if loop is not None:
+            try:
+                loop.call_soon_threadsafe(self._reap)
+            except RuntimeError:  # the loop is closed: `_close_left_open` did
+                pass
+
+    def _reap(self) -> None:
+        """Start a task giving back the connections of dropped checkouts."""
+        if self._orphans:
+            task = asyncio.get_running_loop().create_task(self._give_back_orphans())
+            self._reaping.add(task)
+            task.add_done_callback(self._reaping.discard)
 
     async def _give_back_orphans(self) -> None:
-        """Take back the connections of checkouts dropped, entered but never
-        exited, as garbage (`_Checkout.__del__` leaves them here)."""
+        """Take back the connections of checkouts dropped unexited."""
         while self._orphans:
-            await self._give_back(self._orphans.pop())
+            conn = self._orphans.pop()
+            if not self._give_back_nowait(conn):
+                await self._give_back(conn)
 
     async def _take(self, write: bool, timeout: float | None) -> Connection:
         """Wait for a connection, up to the timeout."""
@@ -431,9 +457,8 @@ class DefaultConnectionPool:
     async def _close_left_open(self) -> None:
         """Close the pool as its event loop ends, its owner having left it open."""
         _log.debug("closing a pool left open as its event loop ends", pool=self.name)
-        # No task runs any more: a checkout still out was abandoned, entered
-        # and never exited. Given back, as closing the generator of an
-        # ``asynccontextmanager`` checkout at loop end would.
+        # The loop is ending: a checkout still out is given back, as the loop
+        # closing a generator checkout's generator (`asynccontextmanager`) did.
         self._orphans.extend(self._out)
         try:
             await self.aclose(timeout=_LEFT_OPEN_GRACE)
@@ -460,14 +485,12 @@ class _Checkout:
     ``asynccontextmanager``, since every operation checks out (the async
     generator took half of glue's CPU around a pooled query).
 
-    A checkout entered and never exited is still given back: at the end of
-    its event loop with the pool (`DefaultConnectionPool._close_left_open`),
-    or, dropped as garbage before that, at the pool's next checkout or close
-    (``__del__`` only notes the connection; it may run anywhere, even inside
-    the pool's own code, so it changes nothing else).
+    A checkout entered and never exited is still given back: dropped as
+    garbage, by a task its pool starts on its loop (`_dropped`); still held,
+    at the end of that loop with the pool (`_close_left_open`).
     """
 
-    __slots__ = ("_conn", "_pool", "_timeout", "_write")
+    __slots__ = ("_conn", "_entered", "_pool", "_timeout", "_write")
 
     def __init__(
         self, pool: DefaultConnectionPool, write: bool, timeout: float | None
@@ -475,16 +498,17 @@ class _Checkout:
         self._pool = pool
         self._write = write
         self._timeout = timeout
+        self._entered = False
         self._conn: Connection | None = None
 
     async def __aenter__(self) -> Connection:
-        if self._write is None:
+        if self._entered:
             raise RuntimeError("a pool checkout can be entered only once")
-        write, self._write = self._write, None  # type: ignore[assignment]
+        self._entered = True
         pool = self._pool
-        conn = pool._checkout_nowait(write)
+        conn = pool._checkout_nowait(self._write)
         if conn is None:
-            conn = await pool._checkout(write, self._timeout)
+            conn = await pool._checkout(self._write, self._timeout)
         self._conn = conn
         return conn
 
@@ -502,7 +526,7 @@ class _Checkout:
         conn = self._conn
         if conn is not None:
             self._conn = None
-            self._pool._orphans.append(conn)
+            self._pool._dropped(conn)
 
 
 async def _closes_at_loop_end(
