@@ -272,11 +272,11 @@ class Template(msgspec.Struct, frozen=True):
         plan: the plan, planned with sentinels.
         slots: for each parameter, the slot whose value it binds, or -1 for a
             parameter of the shape itself (kept from ``plan``).
+        compiled: the plan's one statement, with the sentinels bound.
+        route: the schema name its pool is routed by.
         direct: whether the plan's answer is its one statement's rows (its
             task's slot is the plan's): a caller may then run the statement
-            alone, with `sql`, `params`, `route` and `decode`.
-        sql: the statement's SQL.
-        route: the schema name its pool is routed by.
+            alone, with ``compiled.sql``, `params`, `route` and `decode`.
         decode: what `CompiledQuery.decode_tuples` does to its rows, worked
             out once; None when no column needs converting.
         whole: whether its parameters are the slots' values, in order.
@@ -284,11 +284,11 @@ class Template(msgspec.Struct, frozen=True):
 
     plan: Plan
     slots: tuple[int, ...]
-    direct: bool = False
-    sql: str = ""
-    route: str = ""
-    decode: Callable[[list[tuple[Any, ...]]], list[tuple[Any, ...]]] | None = None
-    whole: bool = False
+    compiled: CompiledQuery
+    route: str
+    direct: bool
+    decode: Callable[[list[tuple[Any, ...]]], list[tuple[Any, ...]]] | None
+    whole: bool
 
     @classmethod
     def of(
@@ -299,16 +299,16 @@ class Template(msgspec.Struct, frozen=True):
         task = plan.root
         if not isinstance(task, SqlTask) or task.compiled is None:
             return None
-        slots = _slots(task.compiled, sentinels, marks)
+        compiled = task.compiled
+        slots = _slots(compiled, sentinels, marks)
         if slots is None:
             return None
-        compiled = task.compiled
         return cls(
             plan=plan,
             slots=slots,
-            direct=task.slot == plan.slot,
-            sql=compiled.sql,
+            compiled=compiled,
             route=task.route,
+            direct=task.slot == plan.slot,
             decode=compiled.tuple_decoder(),
             whole=slots == tuple(range(len(slots))),
         )
@@ -318,14 +318,12 @@ class Template(msgspec.Struct, frozen=True):
         when they are all its parameters, in order."""
         if self.whole:
             return values
-        compiled = self.plan.root.compiled  # type: ignore[union-attr]
-        return _bound(compiled, self.slots, values).params  # type: ignore[arg-type]
+        return _bound(self.compiled, self.slots, values).params
 
     def bind(self, statement: QueryStatement, values: tuple[Any, ...]) -> Plan:
         """The plan for ``statement``, whose slotted constants are ``values``."""
         task = self.plan.root
-        assert isinstance(task, SqlTask) and task.compiled is not None
-        compiled = _bound(task.compiled, self.slots, values)
+        compiled = _bound(self.compiled, self.slots, values)
         root = msgspec.structs.replace(task, statement=statement, compiled=compiled)
         return msgspec.structs.replace(self.plan, root=root)
 

@@ -287,7 +287,9 @@ class DataQueryService:
                 # `PlanExecutor.run` does for it, without building its plan.
                 pool = self.manager.get_connection_pool(template.route)
                 async with pool.acquire() as conn:
-                    result = await conn.fetch(template.sql, template.params(values))
+                    result = await conn.fetch(
+                        template.compiled.sql, template.params(values)
+                    )
                 decode = template.decode
                 rows = result.rows if decode is None else decode(result.rows)
                 return _dicts(template.plan.columns)(rows)

@@ -4,6 +4,7 @@ explain (Q05), streaming, errors before any SQL, results as dicts."""
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from typing import TYPE_CHECKING
 
 import anyio
@@ -424,6 +425,41 @@ async def test_a_template_runs_alone_or_planned_alike(
         assert ids(await service.execute(cats)) == expected_ids
         assert ids(await timed.execute(cats)) == expected_ids
     assert len(plans) == 4
+
+
+async def test_a_template_run_alone_converts_its_columns(database_url: str) -> None:
+    """Rows of a template run alone are converted as a planned run's are: an
+    SQLite boolean is a bool, a timestamp a datetime."""
+    events = Schema(
+        name="events",
+        columns=(
+            Column(name="id", type=ColumnType.INTEGER),
+            Column(name="done", type=ColumnType.BOOLEAN),
+            Column(name="at", type=ColumnType.DATETIME),
+        ),
+        primary_key=("id",),
+        versioned=False,
+    )
+    at = dt.datetime(2026, 12, 7, 23, 0, tzinfo=dt.UTC)
+    rows: list[dict[str, object]] = [
+        {"id": n, "done": n % 2 == 0, "at": at + dt.timedelta(hours=n)} for n in (1, 2)
+    ]
+    await fill(database_url, events, rows)
+    manager = ConnectionManager()
+    manager.register_connection_pool(pool_from_url(database_url))
+    async with manager:
+        service = DataQueryService(manager, [events])
+        for row in rows:
+            point = QueryStatement(
+                table=SchemaReference(name="events"),
+                where=Condition(
+                    field=FieldReference.of("events", "id"), value=Value(row["id"])
+                ),
+            )
+            alone = await service.execute(point)
+            planned = await service.execute(point, timeout=30)
+            assert alone == planned == [row]
+            assert type(alone[0]["done"]) is bool
 
 
 async def test_in_lists_are_planned_by_their_length(
