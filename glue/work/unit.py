@@ -355,7 +355,9 @@ class UnitOfWork:
         plan = plan_writes(changeset, self._route)
         if not plan:
             return changeset
-        if alone and one_shot(plan) and not self._transaction.databases:
+        if not (alone and one_shot(plan) and not self._transaction.databases):
+            alone = False  # `write` would find the same: no need to ask again
+        else:
             (writes,) = plan.connections
             riders = self._riders(writes)
             if riders:
