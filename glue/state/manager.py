@@ -30,13 +30,13 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
-import anyio
 import msgspec
 
 from ..errors import IntegrityError, NotFound, SchemaError, format_key
 from ..schema.model import DELETED_AT, ETAG, Schema
 from .facts import SCALARS, TableFacts, facts_of
 from .identity import Changeset, IdentityMap, Key, Row, Tracked
+from .lock import QuickLock
 from .mutations import Delete, Insert, Mutation, Update, Upsert
 
 if TYPE_CHECKING:
@@ -80,9 +80,9 @@ class StateManager:
         # (Update, schema, [(key, changes)]) for each update_many, expanded on
         # demand.
         self._log: list[Mutation | tuple[type[Mutation], Schema, list[Any]]] = []
-        # Made on first use (an anyio lock costs microseconds to make, and
-        # most units never read); uncontended, it costs no loop iteration.
-        self._load_lock: anyio.Lock | None = None
+        # Made on first use (most units never read); uncontended, it costs no
+        # loop iteration.
+        self._load_lock: QuickLock | None = None
 
     @property
     def actor(self) -> str | None:
@@ -705,7 +705,7 @@ class StateManager:
         if not known.unknown(name, keys):
             return
         if self._load_lock is None:
-            self._load_lock = anyio.Lock(fast_acquire=True)
+            self._load_lock = QuickLock()
         async with self._load_lock:
             # Another task may have read some of them while this one waited.
             missing = list(dict.fromkeys(known.unknown(name, keys)))

@@ -38,6 +38,7 @@ import anyio
 
 from ..errors import ContextError, GlueError, LockConflict, PoolTimeout
 from ..log import get_logger
+from ..state.lock import QuickLock
 from .commit import Participant, commit_all, end
 
 if TYPE_CHECKING:
@@ -94,9 +95,8 @@ class Transaction:
         """Create a transaction; nothing connects until `connection`."""
         self._participants: dict[int, Participant] = {}
         self._state = TransactionState.OPEN
-        # Made on first use (an anyio lock costs microseconds to make);
-        # uncontended, it costs no loop iteration.
-        self._opening_lock: anyio.Lock | None = None
+        # Made on first use; uncontended, it costs no loop iteration.
+        self._opening_lock: QuickLock | None = None
         self._lock_timeout = lock_timeout
 
     @property
@@ -183,10 +183,10 @@ class Transaction:
             return
         with anyio.CancelScope(shield=True):
             try:
-                await commit_all(
-                    sorted(self._participants.values(), key=lambda p: _order(p.pool)),
-                    lock_timeout=self._lock_timeout,
-                )
+                participants = list(self._participants.values())
+                if len(participants) > 1:
+                    participants.sort(key=lambda p: _order(p.pool))
+                await commit_all(participants, lock_timeout=self._lock_timeout)
             except BaseException:
                 self._state = TransactionState.FAILED
                 await self._release_all(rollback=True)
@@ -218,10 +218,10 @@ class Transaction:
 
     # Internals -------------------------------------------------------------
 
-    def _opening(self) -> anyio.Lock:
+    def _opening(self) -> QuickLock:
         """The lock held while joining databases."""
         if self._opening_lock is None:
-            self._opening_lock = anyio.Lock(fast_acquire=True)
+            self._opening_lock = QuickLock()
         return self._opening_lock
 
     def _check_open(self) -> None:

@@ -355,7 +355,9 @@ class UnitOfWork:
         plan = plan_writes(changeset, self._route)
         if not plan:
             return changeset
-        if alone and one_shot(plan) and not self._transaction.databases:
+        if not (alone and one_shot(plan) and not self._transaction.databases):
+            alone = False  # `write` would find the same: no need to ask again
+        else:
             (writes,) = plan.connections
             riders = self._riders(writes)
             if riders:
@@ -533,7 +535,13 @@ class UnitOfWork:
 
     async def _load(self, schema: Schema, keys: Sequence[Key]) -> list[dict[str, Any]]:
         self._check_active()
-        async with self.reading(self._route(schema.name)) as conn:
+        # `reading`, inline: a generator-based context manager costs more
+        # than the rest of this method.
+        pool = self._route(schema.name)
+        joined = self._transaction.joined(pool)
+        if joined is not None:
+            return await select_rows(joined, schema, keys)
+        async with pool.acquire() as conn:
             return await select_rows(conn, schema, keys)
 
 
