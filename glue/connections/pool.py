@@ -272,9 +272,7 @@ class DefaultConnectionPool:
             return None
         conn = self._backend.take_nowait(write)
         if conn is not None:
-            self._checked_out += 1
-            self._busy += 1
-            self._out.add(conn)
+            self._handed_out(conn)
         return conn
 
     async def _checkout(self, write: bool, timeout: float | None) -> Connection:
@@ -286,10 +284,13 @@ class DefaultConnectionPool:
         conn = self._backend.take_nowait(write)
         if conn is None:
             conn = await self._take(write, timeout)
+        self._handed_out(conn)
+        return conn
+
+    def _handed_out(self, conn: Connection) -> None:
         self._checked_out += 1
         self._busy += 1
         self._out.add(conn)
-        return conn
 
     def _give_back_nowait(self, conn: Connection) -> bool:
         """Take back a connection `_checkout` handed out, when the backend

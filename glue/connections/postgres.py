@@ -361,8 +361,7 @@ class PostgresConnection:
 
         An empty result costs a second round trip, to learn its column names.
         """
-        if self._clean and not leaves_session_clean(sql):
-            self._clean = False
+        self._note(sql)
         # `_use`, inline (every read goes through here): entered through it
         # only when it has more to do than count the operation.
         raw = self._raw
@@ -913,10 +912,8 @@ class PostgresPoolBackend:
         conn._release()
         self._uses[raw] = uses + conn._uses
         now = time.monotonic()
-        idle = self._idle
-        if idle and self._max_idle and now - idle[0][1] > self._max_idle:
-            self._close_stale(now)
-        idle.append((raw, now))
+        self._close_stale(now)
+        self._idle.append((raw, now))
         self._free.release()
         return True
 
@@ -939,8 +936,7 @@ class PostgresPoolBackend:
     def _idle_connection(self) -> asyncpg.Connection[asyncpg.Record] | None:
         """Pop the newest idle connection that is alive, the stale ones closed."""
         idle = self._idle
-        if idle and self._max_idle and time.monotonic() - idle[0][1] > self._max_idle:
-            self._close_stale(time.monotonic())
+        self._close_stale(time.monotonic())
         while idle:
             raw = idle.pop()[0]
             if not raw.is_closed():
@@ -954,10 +950,9 @@ class PostgresPoolBackend:
     def _close_stale(self, now: float) -> None:
         """Close the connections idle past ``max_inactive_connection_lifetime``:
         the oldest, at the end of the idle list that checkouts do not take."""
-        if not self._max_idle:
-            return
-        while self._idle and now - self._idle[0][1] > self._max_idle:
-            raw, _ = self._idle.popleft()
+        idle, limit = self._idle, self._max_idle
+        while limit and idle and now - idle[0][1] > limit:
+            raw, _ = idle.popleft()
             self._uses.pop(raw, None)
             raw.terminate()
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import contextvars
 import enum
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
 import anyio
@@ -51,7 +51,7 @@ from .flush import one_shot, select_rows, write
 from .transaction import LOCK_TIMEOUT, Transaction
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+    from collections.abc import Awaitable, Callable, Sequence
     from types import TracebackType
     from typing import TypeAlias
 
@@ -298,17 +298,13 @@ class UnitOfWork:
         """The pool the table ``table`` lives on."""
         return self._route(table)
 
-    @asynccontextmanager
-    async def reading(self, pool: ConnectionPool) -> AsyncIterator[Connection]:
+    def reading(self, pool: ConnectionPool) -> AbstractAsyncContextManager[Connection]:
         """The connection to read ``pool`` through: the unit's transaction's once
         it has one there (so reads see the unit's own writes), else a checkout
         returned after the read."""
+        # No generator-based context manager: every load reads through here.
         joined = self._transaction.joined(pool)
-        if joined is not None:
-            yield joined
-            return
-        async with pool.acquire() as conn:
-            yield conn
+        return pool.acquire() if joined is None else nullcontext(joined)
 
     def plan(self) -> WritePlan:
         """What a commit would write now, per connection and table."""
@@ -355,9 +351,9 @@ class UnitOfWork:
         plan = plan_writes(changeset, self._route)
         if not plan:
             return changeset
-        if not (alone and one_shot(plan) and not self._transaction.databases):
-            alone = False  # `write` would find the same: no need to ask again
-        else:
+        # Asked once: `write` is told the answer.
+        alone = alone and one_shot(plan) and not self._transaction.databases
+        if alone:
             (writes,) = plan.connections
             riders = self._riders(writes)
             if riders:
@@ -535,13 +531,7 @@ class UnitOfWork:
 
     async def _load(self, schema: Schema, keys: Sequence[Key]) -> list[dict[str, Any]]:
         self._check_active()
-        # `reading`, inline: a generator-based context manager costs more
-        # than the rest of this method.
-        pool = self._route(schema.name)
-        joined = self._transaction.joined(pool)
-        if joined is not None:
-            return await select_rows(joined, schema, keys)
-        async with pool.acquire() as conn:
+        async with self.reading(self._route(schema.name)) as conn:
             return await select_rows(conn, schema, keys)
 
 
