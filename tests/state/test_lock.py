@@ -52,16 +52,11 @@ async def test_a_cancelled_waiter_leaves_the_queue() -> None:
     lock = QuickLock()
     got: list[str] = []
 
-    async def waiter(name: str, scope: anyio.CancelScope) -> None:
-        with scope:
-            async with lock:
-                got.append(name)
-
     scopes = {name: anyio.CancelScope() for name in "abc"}
     async with anyio.create_task_group() as tg:
         await lock.__aenter__()
         for name, scope in scopes.items():
-            tg.start_soon(waiter, name, scope)
+            tg.start_soon(_waiter, lock, name, scope, got)
         await anyio.wait_all_tasks_blocked()
         scopes["b"].cancel()
         await anyio.wait_all_tasks_blocked()
@@ -74,19 +69,23 @@ async def test_a_waiter_cancelled_as_it_is_handed_the_lock_passes_it_on() -> Non
     lock = QuickLock()
     got: list[str] = []
 
-    async def waiter(name: str, scope: anyio.CancelScope) -> None:
-        with scope:
-            async with lock:
-                got.append(name)
-
     first, second = anyio.CancelScope(), anyio.CancelScope()
     async with anyio.create_task_group() as tg:
         await lock.__aenter__()
-        tg.start_soon(waiter, "first", first)
-        tg.start_soon(waiter, "second", second)
+        tg.start_soon(_waiter, lock, "first", first, got)
+        tg.start_soon(_waiter, lock, "second", second, got)
         await anyio.wait_all_tasks_blocked()
         # Cancel "first", and hand it the lock before it runs again.
         first.cancel()
         await lock.__aexit__(None, None, None)
     assert got == ["second"]
     assert not lock.locked()
+
+
+async def _waiter(
+    lock: QuickLock, name: str, scope: anyio.CancelScope, got: list[str]
+) -> None:
+    """Take ``lock`` inside ``scope``; note ``name`` in ``got`` once it has it."""
+    with scope:
+        async with lock:
+            got.append(name)
